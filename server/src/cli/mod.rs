@@ -1,0 +1,183 @@
+//! The `heaplens` command line: argument parsing and dispatch. Each subcommand's work lives in
+//! a module of its own; this file only knows the shape of the command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+mod board_cmds;
+mod heap_cmds;
+mod run_cmd;
+
+/// Where a MicroPython heap goes.
+#[derive(Debug, Parser)]
+#[command(name = "heaplens", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Which board a command talks to.
+#[derive(Debug, Clone, Args)]
+pub struct BoardArgs {
+    /// `auto` (a detected MicroPython board, else the simulated Pico), `sim`, a port path
+    /// such as /dev/ttyACM0, or `id:SERIAL`.
+    #[arg(long, default_value = "auto")]
+    pub board: String,
+    /// Simulated board heap in bytes (GC total is slightly smaller).
+    #[arg(long, default_value_t = 194_300)]
+    pub heap: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Figures of a mem_info(1) dump: header, recomputed counts, fragmentation.
+    Stats {
+        /// Dump file, or `-` for stdin.
+        dump: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Terminal heap map of a dump, with legend and stats header.
+    Map {
+        dump: PathBuf,
+        /// Blocks per row.
+        #[arg(long, default_value_t = 64)]
+        columns: usize,
+        /// Alternate colours per allocation instead of colouring by kind.
+        #[arg(long)]
+        rainbow: bool,
+        /// Draw free blocks visibly.
+        #[arg(long)]
+        show_free: bool,
+        #[arg(long)]
+        no_color: bool,
+    },
+    /// Difference between two dumps: coloured map plus totals.
+    Diff {
+        before: PathBuf,
+        after: PathBuf,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        no_color: bool,
+    },
+    /// Detected boards, and the simulated one.
+    Ports {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run code on the board and stream its output; non-zero exit on a traceback.
+    Exec {
+        #[command(flatten)]
+        board: BoardArgs,
+        /// Python source to run.
+        code: String,
+        /// Seconds before the running code is interrupted (0 = no limit).
+        #[arg(long, default_value_t = 0.0)]
+        timeout: f64,
+    },
+    /// Take a mem_info(1) snapshot from the board and show it as `map` does.
+    Capture {
+        #[command(flatten)]
+        board: BoardArgs,
+        #[arg(long)]
+        json: bool,
+        /// Run gc.collect() first.
+        #[arg(long)]
+        gc: bool,
+        /// Soft-reset the board first.
+        #[arg(long)]
+        reset: bool,
+        #[arg(long)]
+        no_color: bool,
+    },
+    /// Serve the simulated Pico on a pseudo-terminal that any host tool can open.
+    Sim {
+        /// Also create a symlink at this path pointing to the pty.
+        #[arg(long)]
+        link: Option<PathBuf>,
+        #[arg(long, default_value_t = 194_300)]
+        heap: usize,
+    },
+    /// Run a script with heap captures and per-line allocation deltas.
+    Run {
+        script: PathBuf,
+        #[command(flatten)]
+        board: BoardArgs,
+        #[arg(long)]
+        json: bool,
+        /// Disable the garbage collector during the run: deltas are exact allocations.
+        #[arg(long)]
+        exact: bool,
+        /// Do not soft-reset the board before the run.
+        #[arg(long)]
+        no_reset: bool,
+        /// Seconds before the script is interrupted (0 = no limit).
+        #[arg(long, default_value_t = 0.0)]
+        timeout: f64,
+        #[arg(long)]
+        no_color: bool,
+    },
+    /// Language server over stdio.
+    Lsp,
+}
+
+/// Entry point of the binary. Errors are printed to stderr with a non-zero exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("heaplens: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Stats { dump, json } => heap_cmds::stats(&dump, json),
+        Command::Map {
+            dump,
+            columns,
+            rainbow,
+            show_free,
+            no_color,
+        } => heap_cmds::map(&dump, columns, rainbow, show_free, no_color),
+        Command::Diff {
+            before,
+            after,
+            json,
+            no_color,
+        } => heap_cmds::diff(&before, &after, json, no_color),
+        Command::Ports { json } => board_cmds::ports(json),
+        Command::Exec {
+            board,
+            code,
+            timeout,
+        } => board_cmds::exec(&board, &code, timeout),
+        Command::Capture {
+            board,
+            json,
+            gc,
+            reset,
+            no_color,
+        } => board_cmds::capture(&board, json, gc, reset, no_color),
+        Command::Sim { link, heap } => board_cmds::sim(link.as_deref(), heap),
+        Command::Run {
+            script,
+            board,
+            json,
+            exact,
+            no_reset,
+            timeout,
+            no_color,
+        } => run_cmd::run(&script, &board, json, exact, no_reset, timeout, no_color),
+        Command::Lsp => {
+            crate::lsp::serve_stdio()?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Run results → typed diagnostics (no LSP types here).

@@ -1,0 +1,13 @@
+//! HeapLens: where a MicroPython board's heap goes.
+//!
+//! Layers, and the only direction dependencies may point:
+//! `lsp`, `cli` → `run`, `diagnose` → `board`, `heap`.
+//! `heap` is pure (text in, model out); `board` is the only module that does board I/O;
+//! `lsp` is the only module that knows the Language Server Protocol.
+
+pub mod board;
+pub mod cli;
+pub mod diagnose;
+pub mod heap;
+pub mod lsp;
+pub mod run;

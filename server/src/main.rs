@@ -1,0 +1,5 @@
+//! The `heaplens` binary: every subcommand lives in [`heaplens::cli`].
+
+fn main() -> std::process::ExitCode {
+    heaplens::cli::main()
+}

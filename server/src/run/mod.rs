@@ -1,0 +1,1 @@
+//! Instrumented runs: rewriting scripts with allocation probes, mapping lines back, running.

@@ -1,0 +1,4 @@
+//! End-to-end tests: spawn the real `heaplens` binary (against the simulated board where a
+//! board is needed) and check what a user sees.
+
+mod support;
