@@ -1,1 +1,417 @@
-//! Run results → typed diagnostics (no LSP types here).
+//! Run results → typed diagnostics.
+//!
+//! Plain data in, plain data out: the runner gathers the facts of a run (the traceback with
+//! user line numbers, the heap at the moment of failure, per-line usage) and this module turns
+//! them into [`Diagnostic`]s with messages a user can act on. No LSP types, no I/O.
+
+pub mod traceback;
+
+use serde::Serialize;
+
+pub use traceback::{Frame, MemoryErrorKind, Traceback};
+
+/// How bad a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+/// What a diagnostic is about; serialised as a stable kebab-case code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Code {
+    /// MemoryError: the heap does not have enough free blocks in total.
+    MemoryErrorHeapFull,
+    /// MemoryError: enough free bytes in total, but no free run long enough.
+    MemoryErrorFragmented,
+    /// MemoryError raised while the heap was locked (hard IRQ, `heap_lock()`).
+    MemoryErrorHeapLocked,
+    /// MemoryError without a usable size, or without a failure-time snapshot.
+    MemoryError,
+    /// The script did not compile.
+    SyntaxError,
+    /// Any other uncaught exception.
+    Exception,
+    /// The run was stopped (Ctrl-C, timeout, Stop command).
+    Interrupted,
+    /// One line allocated more than the per-line threshold in this run.
+    LineAllocation,
+    /// A line inside a loop allocates more on each iteration.
+    GrowingAllocation,
+    /// The run shrank the longest free run by more than the threshold.
+    Fragmentation,
+}
+
+impl Code {
+    /// The kebab-case code as it appears in JSON and in the editor.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::MemoryErrorHeapFull => "memory-error-heap-full",
+            Code::MemoryErrorFragmented => "memory-error-fragmented",
+            Code::MemoryErrorHeapLocked => "memory-error-heap-locked",
+            Code::MemoryError => "memory-error",
+            Code::SyntaxError => "syntax-error",
+            Code::Exception => "exception",
+            Code::Interrupted => "interrupted",
+            Code::LineAllocation => "line-allocation",
+            Code::GrowingAllocation => "growing-allocation",
+            Code::Fragmentation => "fragmentation",
+        }
+    }
+}
+
+/// A pointer from a diagnostic to another line of the same file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Related {
+    /// User line, 1-based.
+    pub line: u32,
+    pub message: String,
+}
+
+/// A finding about one range of lines of the user's script.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// First user line, 1-based.
+    pub line: u32,
+    /// Last user line, 1-based, inclusive.
+    pub end_line: u32,
+    pub severity: Severity,
+    pub code: Code,
+    pub message: String,
+    pub related: Vec<Related>,
+}
+
+/// Per-line usage as the probes measured it (user lines, 1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineUsage {
+    pub line: u32,
+    pub hits: u64,
+    pub allocated_bytes: u64,
+    pub net_bytes: i64,
+    pub max_single_bytes: u64,
+}
+
+/// The heap figures that decide whether a failed allocation was "full" or "fragmented", read
+/// from the snapshot taken right after the failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeapAtFailure {
+    pub block_bytes: u64,
+    /// Longest run of free blocks (max over areas).
+    pub max_free_blocks: u64,
+    /// All free bytes.
+    pub free_bytes: u64,
+}
+
+/// Limits above which a warning is raised.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub struct Thresholds {
+    /// A line allocating more than this many bytes in one run is reported.
+    pub line_bytes: u64,
+    /// A run shrinking the longest free run by more than this percentage is reported.
+    pub fragmentation_percent: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            line_bytes: 16 * 1024,
+            fragmentation_percent: 25.0,
+        }
+    }
+}
+
+/// Everything about one run that diagnostics are made from.
+#[derive(Debug, Clone, Default)]
+pub struct RunFacts<'a> {
+    /// The uncaught exception, frames already mapped to user lines.
+    pub traceback: Option<&'a Traceback>,
+    /// The frame file name that means "the user's script" (`<stdin>` over the raw REPL).
+    pub script_file: &'a str,
+    /// The heap right after the failure (for MemoryError verdicts).
+    pub heap_at_failure: Option<HeapAtFailure>,
+    pub lines: &'a [LineUsage],
+    /// Longest free run (blocks) before the run and after it plus `gc.collect()`.
+    pub max_free_blocks_before: Option<u64>,
+    pub max_free_blocks_after_gc: Option<u64>,
+    pub block_bytes: Option<u64>,
+    /// The run stopped because it was interrupted on purpose (Stop, timeout).
+    pub interrupted: bool,
+}
+
+/// Turns the facts of a run into diagnostics, sorted by line then severity.
+pub fn diagnose(facts: &RunFacts<'_>, thresholds: &Thresholds) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    if let Some(tb) = facts.traceback {
+        out.push(exception_diagnostic(tb, facts));
+    }
+    line_warnings(facts, thresholds, &mut out);
+    if let Some(d) = fragmentation_warning(facts, thresholds) {
+        out.push(d);
+    }
+    out.sort_by_key(|d| (d.line, d.severity));
+    out
+}
+
+fn exception_diagnostic(tb: &Traceback, facts: &RunFacts<'_>) -> Diagnostic {
+    let user_frames: Vec<&Frame> = tb
+        .frames
+        .iter()
+        .filter(|f| f.file == facts.script_file)
+        .collect();
+    let line = user_frames.last().map_or(1, |f| f.line.max(1));
+    // The call chain: every outer frame of the user's script, innermost caller first.
+    let mut related: Vec<Related> = user_frames
+        .iter()
+        .rev()
+        .skip(1)
+        .map(|f| Related {
+            line: f.line.max(1),
+            message: match &f.function {
+                Some(func) if func != "<module>" => format!("called from here, in {func}"),
+                _ => "called from here".to_string(),
+            },
+        })
+        .collect();
+
+    let (code, message) = match tb.exception.as_str() {
+        "MemoryError" => {
+            let (code, message) = memory_error_message(&tb.message, facts.heap_at_failure);
+            related.extend(largest_live_lines(facts, line));
+            (code, message)
+        }
+        "SyntaxError" | "IndentationError" => (Code::SyntaxError, tb.exception_line()),
+        "KeyboardInterrupt" if facts.interrupted => (
+            Code::Interrupted,
+            "stopped here: the run was interrupted (KeyboardInterrupt)".to_string(),
+        ),
+        _ => (Code::Exception, tb.exception_line()),
+    };
+    let severity = if code == Code::Interrupted {
+        Severity::Info
+    } else {
+        Severity::Error
+    };
+    Diagnostic {
+        line,
+        end_line: line,
+        severity,
+        code,
+        message,
+        related,
+    }
+}
+
+/// The sentence that explains a MemoryError, and its code.
+pub fn memory_error_message(message: &str, heap: Option<HeapAtFailure>) -> (Code, String) {
+    match MemoryErrorKind::from_message(message) {
+        MemoryErrorKind::HeapLocked => (
+            Code::MemoryErrorHeapLocked,
+            "memory allocation failed, heap is locked: this code allocated while allocation was \
+             forbidden — inside a hard interrupt handler (e.g. Pin.irq(hard=True)) or between \
+             micropython.heap_lock() and heap_unlock(). Preallocate buffers outside the handler, \
+             or defer the work with micropython.schedule()"
+                .to_string(),
+        ),
+        MemoryErrorKind::Unknown => (
+            Code::MemoryError,
+            format!(
+                "MemoryError{}: the heap was so full that even the error message could not be \
+                 allocated",
+                if message.is_empty() { String::new() } else { format!(": {message}") }
+            ),
+        ),
+        MemoryErrorKind::Allocating { bytes } => match heap {
+            Some(heap) if heap.block_bytes > 0 => {
+                let verdict = verdict_for(bytes, heap);
+                (verdict.code(), verdict.message(bytes, heap))
+            }
+            _ => (
+                Code::MemoryError,
+                format!("memory allocation failed, allocating {bytes} bytes (no heap snapshot at failure)"),
+            ),
+        },
+    }
+}
+
+/// Why an allocation of `bytes` could not be served by a heap in state `heap`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureVerdict {
+    /// Fewer free bytes in all than requested.
+    HeapFull,
+    /// Enough free bytes in all, but no contiguous run long enough.
+    Fragmented,
+    /// The heap as captured could serve it: something was freed after the failure.
+    FreedSince,
+}
+
+/// Decides the verdict from blocks needed, longest free run and free total.
+pub fn verdict_for(bytes: u64, heap: HeapAtFailure) -> FailureVerdict {
+    let needed = bytes.div_ceil(heap.block_bytes);
+    let free_blocks = heap.free_bytes / heap.block_bytes;
+    if needed <= heap.max_free_blocks {
+        FailureVerdict::FreedSince
+    } else if free_blocks < needed {
+        FailureVerdict::HeapFull
+    } else {
+        FailureVerdict::Fragmented
+    }
+}
+
+impl FailureVerdict {
+    fn code(self) -> Code {
+        match self {
+            FailureVerdict::HeapFull => Code::MemoryErrorHeapFull,
+            FailureVerdict::Fragmented => Code::MemoryErrorFragmented,
+            FailureVerdict::FreedSince => Code::MemoryError,
+        }
+    }
+
+    fn message(self, bytes: u64, heap: HeapAtFailure) -> String {
+        let needed = bytes.div_ceil(heap.block_bytes);
+        let max_free_bytes = heap.max_free_blocks * heap.block_bytes;
+        let head = format!(
+            "allocation of {bytes} bytes ({needed} blocks) exceeds max free block of \
+             {max_free_bytes} bytes ({} blocks)",
+            heap.max_free_blocks
+        );
+        match self {
+            FailureVerdict::HeapFull => {
+                format!(
+                    "{head}; only {} bytes are free in all: the heap is full",
+                    heap.free_bytes
+                )
+            }
+            FailureVerdict::Fragmented => format!(
+                "{head} although {} bytes are free: the heap is fragmented",
+                heap.free_bytes
+            ),
+            FailureVerdict::FreedSince => format!(
+                "memory allocation failed, allocating {bytes} bytes ({needed} blocks); the heap \
+                 captured after the failure has a free run of {} blocks ({max_free_bytes} bytes), \
+                 so memory was freed in between",
+                heap.max_free_blocks
+            ),
+        }
+    }
+}
+
+/// The lines still holding the most memory (largest positive net), as related information.
+fn largest_live_lines(facts: &RunFacts<'_>, error_line: u32) -> Vec<Related> {
+    let mut holders: Vec<&LineUsage> = facts
+        .lines
+        .iter()
+        .filter(|l| l.net_bytes > 0 && l.line != error_line)
+        .collect();
+    holders.sort_by(|a, b| b.net_bytes.cmp(&a.net_bytes).then(a.line.cmp(&b.line)));
+    holders
+        .into_iter()
+        .take(3)
+        .map(|l| Related {
+            line: l.line,
+            message: format!(
+                "holds {} allocated here ({} hits)",
+                human_bytes(l.net_bytes as u64),
+                l.hits
+            ),
+        })
+        .collect()
+}
+
+fn line_warnings(facts: &RunFacts<'_>, thresholds: &Thresholds, out: &mut Vec<Diagnostic>) {
+    for l in facts.lines {
+        if l.allocated_bytes > thresholds.line_bytes {
+            out.push(Diagnostic {
+                line: l.line,
+                end_line: l.line,
+                severity: Severity::Warning,
+                code: Code::LineAllocation,
+                message: format!(
+                    "this line allocated {} in this run ({} hit{}, largest single allocation {})",
+                    human_bytes(l.allocated_bytes),
+                    l.hits,
+                    if l.hits == 1 { "" } else { "s" },
+                    human_bytes(l.max_single_bytes)
+                ),
+                related: Vec::new(),
+            });
+        }
+        // Growth heuristic: the probes keep the sum and the maximum per line. A constant
+        // allocation per hit has max == mean; a doubling one has max ≈ hits/2 × mean. Require
+        // several hits and a maximum at least twice the mean so that one outlier in a short
+        // loop does not count.
+        if l.hits >= 3 && l.max_single_bytes > 0 {
+            let mean = l.allocated_bytes as f64 / l.hits as f64;
+            if l.max_single_bytes as f64 >= 2.0 * mean && l.max_single_bytes >= 1024 {
+                out.push(Diagnostic {
+                    line: l.line,
+                    end_line: l.line,
+                    severity: Severity::Warning,
+                    code: Code::GrowingAllocation,
+                    message: format!(
+                        "allocation on this line grows with the iterations: largest {} vs {} on \
+                         average over {} hits",
+                        human_bytes(l.max_single_bytes),
+                        human_bytes(mean as u64),
+                        l.hits
+                    ),
+                    related: Vec::new(),
+                });
+            }
+        }
+    }
+}
+
+fn fragmentation_warning(facts: &RunFacts<'_>, thresholds: &Thresholds) -> Option<Diagnostic> {
+    let before = facts.max_free_blocks_before?;
+    let after = facts.max_free_blocks_after_gc?;
+    if before == 0 || after >= before {
+        return None;
+    }
+    let shrink = (before - after) as f64 * 100.0 / before as f64;
+    if shrink <= thresholds.fragmentation_percent {
+        return None;
+    }
+    // Put it on the line that keeps the most memory alive: the likeliest cause.
+    let culprit = facts
+        .lines
+        .iter()
+        .filter(|l| l.net_bytes > 0)
+        .max_by_key(|l| (l.net_bytes, std::cmp::Reverse(l.line)));
+    let line = culprit.map_or(1, |l| l.line);
+    let bytes = |blocks: u64| {
+        facts
+            .block_bytes
+            .map(|b| format!(" ({})", human_bytes(blocks * b)))
+            .unwrap_or_default()
+    };
+    Some(Diagnostic {
+        line,
+        end_line: line,
+        severity: Severity::Warning,
+        code: Code::Fragmentation,
+        message: format!(
+            "this run shrank the longest free run from {before} blocks{} to {after} blocks{} \
+             after gc.collect() (−{shrink:.0}%): later large allocations may fail",
+            bytes(before),
+            bytes(after)
+        ),
+        related: Vec::new(),
+    })
+}
+
+/// `1536` → `1.5 KB`, `512` → `512 B` (1 KB = 1024 bytes, as MicroPython users count).
+pub fn human_bytes(bytes: u64) -> String {
+    if bytes < 1024 {
+        format!("{bytes} B")
+    } else if bytes < 1024 * 1024 {
+        format!("{:.1} KB", bytes as f64 / 1024.0)
+    } else {
+        format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,238 @@
+use super::*;
+
+fn parrot_pico() -> HeapAtFailure {
+    // The seed's Pico after the Parrot test: 5397-block longest run, 86496 bytes free.
+    HeapAtFailure {
+        block_bytes: 16,
+        max_free_blocks: 5397,
+        free_bytes: 86496,
+    }
+}
+
+fn tb(text: &str) -> Traceback {
+    Traceback::parse(text).expect("traceback parses")
+}
+
+#[test]
+fn parrot_on_a_pico_is_heap_full_with_the_seed_numbers() {
+    let (code, message) = memory_error_message(
+        "memory allocation failed, allocating 98305 bytes",
+        Some(parrot_pico()),
+    );
+    assert_eq!(code, Code::MemoryErrorHeapFull);
+    assert_eq!(
+        message,
+        "allocation of 98305 bytes (6145 blocks) exceeds max free block of 86352 bytes (5397 \
+         blocks); only 86496 bytes are free in all: the heap is full"
+    );
+}
+
+#[test]
+fn fragmentation_verdict_when_enough_bytes_are_free() {
+    let heap = HeapAtFailure {
+        block_bytes: 32,
+        max_free_blocks: 33,
+        free_bytes: 94496,
+    };
+    let (code, message) = memory_error_message(
+        "memory allocation failed, allocating 8192 bytes",
+        Some(heap),
+    );
+    assert_eq!(code, Code::MemoryErrorFragmented);
+    assert_eq!(
+        message,
+        "allocation of 8192 bytes (256 blocks) exceeds max free block of 1056 bytes (33 blocks) \
+         although 94496 bytes are free: the heap is fragmented"
+    );
+}
+
+#[test]
+fn a_heap_that_could_serve_it_says_memory_was_freed() {
+    let heap = HeapAtFailure {
+        block_bytes: 16,
+        max_free_blocks: 10_000,
+        free_bytes: 170_000,
+    };
+    assert_eq!(verdict_for(98305, heap), FailureVerdict::FreedSince);
+    let (code, _) = memory_error_message(
+        "memory allocation failed, allocating 98305 bytes",
+        Some(heap),
+    );
+    assert_eq!(code, Code::MemoryError);
+}
+
+#[test]
+fn exception_diagnostic_has_call_chain() {
+    let t = tb("Traceback (most recent call last):\n  File \"<stdin>\", line 14, in <module>\n  File \"<stdin>\", line 11, in main\n  File \"<stdin>\", line 6, in parse\nValueError: invalid syntax for integer with base 10: 'three'\n");
+    let facts = RunFacts {
+        traceback: Some(&t),
+        script_file: "<stdin>",
+        ..Default::default()
+    };
+    let diags = diagnose(&facts, &Thresholds::default());
+    assert_eq!(diags.len(), 1);
+    let d = &diags[0];
+    assert_eq!(
+        (d.line, d.end_line, d.severity, d.code),
+        (6, 6, Severity::Error, Code::Exception)
+    );
+    assert_eq!(
+        d.message,
+        "ValueError: invalid syntax for integer with base 10: 'three'"
+    );
+    let related: Vec<(u32, &str)> = d
+        .related
+        .iter()
+        .map(|r| (r.line, r.message.as_str()))
+        .collect();
+    assert_eq!(
+        related,
+        [(11, "called from here, in main"), (14, "called from here")]
+    );
+}
+
+#[test]
+fn memory_error_names_largest_holders() {
+    let t = tb("Traceback (most recent call last):\n  File \"<stdin>\", line 17, in <module>\nMemoryError: memory allocation failed, allocating 8192 bytes\n");
+    let lines = [
+        LineUsage {
+            line: 10,
+            hits: 90,
+            allocated_bytes: 95_000,
+            net_bytes: 95_000,
+            max_single_bytes: 1056,
+        },
+        LineUsage {
+            line: 13,
+            hits: 45,
+            allocated_bytes: 0,
+            net_bytes: -47_000,
+            max_single_bytes: 0,
+        },
+        LineUsage {
+            line: 17,
+            hits: 1,
+            allocated_bytes: 0,
+            net_bytes: 0,
+            max_single_bytes: 0,
+        },
+    ];
+    let facts = RunFacts {
+        traceback: Some(&t),
+        script_file: "<stdin>",
+        heap_at_failure: Some(HeapAtFailure {
+            block_bytes: 32,
+            max_free_blocks: 33,
+            free_bytes: 94496,
+        }),
+        lines: &lines,
+        ..Default::default()
+    };
+    let diags = diagnose(
+        &facts,
+        &Thresholds {
+            line_bytes: 1 << 20,
+            fragmentation_percent: 25.0,
+        },
+    );
+    let err = diags
+        .iter()
+        .find(|d| d.severity == Severity::Error)
+        .unwrap();
+    assert_eq!((err.line, err.code), (17, Code::MemoryErrorFragmented));
+    assert_eq!(
+        err.related,
+        [Related {
+            line: 10,
+            message: "holds 92.8 KB allocated here (90 hits)".into()
+        }]
+    );
+}
+
+#[test]
+fn heap_locked_is_explained() {
+    let (code, message) = memory_error_message("memory allocation failed, heap is locked", None);
+    assert_eq!(code, Code::MemoryErrorHeapLocked);
+    assert!(message.contains("interrupt handler"), "{message}");
+}
+
+#[test]
+fn warnings_for_big_growing_lines_and_fragmentation() {
+    // parrot_caught's doubling line: 12, 24, … 98304 bytes over 14 hits.
+    let sizes: Vec<u64> = (1..=13).map(|i| 6u64 << i).collect();
+    let total: u64 = sizes.iter().sum();
+    let lines = [
+        LineUsage {
+            line: 10,
+            hits: 13,
+            allocated_bytes: total,
+            net_bytes: total as i64,
+            max_single_bytes: 49152,
+        },
+        LineUsage {
+            line: 4,
+            hits: 1,
+            allocated_bytes: 64,
+            net_bytes: 64,
+            max_single_bytes: 64,
+        },
+    ];
+    let facts = RunFacts {
+        script_file: "<stdin>",
+        lines: &lines,
+        max_free_blocks_before: Some(5000),
+        max_free_blocks_after_gc: Some(1000),
+        block_bytes: Some(32),
+        ..Default::default()
+    };
+    let diags = diagnose(&facts, &Thresholds::default());
+    let codes: Vec<(u32, Code)> = diags.iter().map(|d| (d.line, d.code)).collect();
+    assert_eq!(
+        codes,
+        [
+            (10, Code::LineAllocation),
+            (10, Code::GrowingAllocation),
+            (10, Code::Fragmentation)
+        ]
+    );
+    assert!(
+        diags[2]
+            .message
+            .contains("from 5000 blocks (156.2 KB) to 1000 blocks (31.2 KB)"),
+        "{}",
+        diags[2].message
+    );
+}
+
+#[test]
+fn constant_loop_allocation_is_not_growing() {
+    let lines = [LineUsage {
+        line: 8,
+        hits: 500,
+        allocated_bytes: 500 * 64,
+        net_bytes: 0,
+        max_single_bytes: 64,
+    }];
+    let facts = RunFacts {
+        script_file: "<stdin>",
+        lines: &lines,
+        ..Default::default()
+    };
+    let codes: Vec<Code> = diagnose(&facts, &Thresholds::default())
+        .iter()
+        .map(|d| d.code)
+        .collect();
+    assert_eq!(
+        codes,
+        [Code::LineAllocation],
+        "32 KB in all is over the threshold, but it does not grow"
+    );
+}
+
+#[test]
+fn human_bytes_units() {
+    assert_eq!(human_bytes(0), "0 B");
+    assert_eq!(human_bytes(1023), "1023 B");
+    assert_eq!(human_bytes(3174), "3.1 KB");
+    assert_eq!(human_bytes(3 * 1024 * 1024), "3.0 MB");
+}
