@@ -1,0 +1,211 @@
+//! What the editor shows for a file that has run: hover text, inlay hint labels, decorations,
+//! the code-lens summary. Pure functions over [`FileRun`], so they are tested without a client.
+
+use crate::diagnose::{human_bytes, Diagnostic};
+
+use super::ext::LineDecoration;
+
+/// Per-line figures of one run (user lines, 1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineStat {
+    pub line: u32,
+    pub hits: u64,
+    pub allocated_bytes: u64,
+    pub net_bytes: i64,
+    pub max_single_bytes: u64,
+}
+
+/// The parts of a finished run that the editor features need.
+#[derive(Debug, Clone, Default)]
+pub struct FileRun {
+    pub run_id: u64,
+    pub lines: Vec<LineStat>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Longest free run after the run and `gc.collect()`, in blocks.
+    pub max_free_blocks_after: Option<u64>,
+    pub block_bytes: Option<u64>,
+    pub gc_collections: Option<u32>,
+    pub exact: bool,
+}
+
+impl FileRun {
+    /// All bytes allocated by all lines.
+    pub fn total_allocated(&self) -> u64 {
+        self.lines.iter().map(|l| l.allocated_bytes).sum()
+    }
+
+    pub fn line(&self, line: u32) -> Option<&LineStat> {
+        self.lines.iter().find(|l| l.line == line)
+    }
+}
+
+fn signed_bytes(n: i64) -> String {
+    if n < 0 {
+        format!("−{}", human_bytes(n.unsigned_abs()))
+    } else {
+        format!("+{}", human_bytes(n as u64))
+    }
+}
+
+/// Hover markdown for `line` (1-based), or `None` when the run says nothing about it.
+pub fn hover_markdown(run: &FileRun, previous: Option<&FileRun>, line: u32) -> Option<String> {
+    let stat = run.line(line);
+    let diags: Vec<&Diagnostic> = run.diagnostics.iter().filter(|d| d.line <= line && line <= d.end_line).collect();
+    if stat.is_none() && diags.is_empty() {
+        return None;
+    }
+    let mut md = String::new();
+    if let Some(s) = stat {
+        let total = run.total_allocated();
+        let share = if total > 0 { s.allocated_bytes as f64 * 100.0 / total as f64 } else { 0.0 };
+        md.push_str(&format!("**HeapLens** · line {line} · run {}\n\n", run.run_id));
+        md.push_str("| | |\n|---|---|\n");
+        md.push_str(&format!("| hits | {} |\n", s.hits));
+        md.push_str(&format!("| allocated | {} ({} bytes) |\n", human_bytes(s.allocated_bytes), s.allocated_bytes));
+        md.push_str(&format!("| net | {} |\n", signed_bytes(s.net_bytes)));
+        md.push_str(&format!("| largest single | {} |\n", human_bytes(s.max_single_bytes)));
+        md.push_str(&format!("| share of run | {share:.1}% |\n"));
+        if let Some(prev) = previous {
+            let before = prev.line(line).map_or(0, |p| p.allocated_bytes);
+            let change = s.allocated_bytes as i64 - before as i64;
+            let word = if change == 0 { "no change".to_string() } else { signed_bytes(change) };
+            md.push_str(&format!("| vs previous run | {word} (was {}) |\n", human_bytes(before)));
+        }
+        if !run.exact && run.gc_collections.unwrap_or(0) > 0 {
+            md.push_str(&format!(
+                "\n_{} garbage collection(s) ran during this run; growth across a collection is not counted._\n",
+                run.gc_collections.unwrap_or(0)
+            ));
+        }
+    }
+    for d in diags {
+        if !md.is_empty() {
+            md.push('\n');
+        }
+        md.push_str(&format!("**{}** `{}`: {}\n", severity_word(d), d.code.as_str(), d.message));
+    }
+    Some(md)
+}
+
+fn severity_word(d: &Diagnostic) -> &'static str {
+    match d.severity {
+        crate::diagnose::Severity::Error => "Error",
+        crate::diagnose::Severity::Warning => "Warning",
+        crate::diagnose::Severity::Info => "Note",
+    }
+}
+
+/// `+3.1 KB ×15` — the inlay hint and decoration text of a line.
+pub fn line_label(stat: &LineStat) -> String {
+    if stat.hits > 1 {
+        format!("+{} ×{}", human_bytes(stat.allocated_bytes), stat.hits)
+    } else {
+        format!("+{}", human_bytes(stat.allocated_bytes))
+    }
+}
+
+/// Lines worth a hint: allocated at least `min_bytes` (and something at all).
+pub fn hinted_lines(run: &FileRun, min_bytes: u64) -> impl Iterator<Item = &LineStat> {
+    run.lines.iter().filter(move |l| l.allocated_bytes > 0 && l.allocated_bytes >= min_bytes)
+}
+
+/// Gutter heat per line: level 1–5 on a log scale relative to the hungriest line.
+pub fn decorations(run: &FileRun, min_bytes: u64) -> Vec<LineDecoration> {
+    let max = run.lines.iter().map(|l| l.allocated_bytes).max().unwrap_or(0);
+    hinted_lines(run, min_bytes)
+        .map(|l| LineDecoration {
+            line: l.line.saturating_sub(1),
+            level: heat_level(l.allocated_bytes, max),
+            text: line_label(l),
+            hover: None,
+        })
+        .collect()
+}
+
+/// 1 for the smallest allocations up to 5 for the largest, on a log₂ scale over 5 halvings.
+fn heat_level(bytes: u64, max: u64) -> u8 {
+    if bytes == 0 || max == 0 {
+        return 0;
+    }
+    let halvings = (max as f64 / bytes as f64).log2();
+    (5.0 - halvings.floor()).clamp(1.0, 5.0) as u8
+}
+
+/// The code-lens summary of the last run: `+12.4 KB, max free 5397 blocks`.
+pub fn lens_summary(run: &FileRun) -> String {
+    let mut s = format!("last run: +{}", human_bytes(run.total_allocated()));
+    if let Some(blocks) = run.max_free_blocks_after {
+        s.push_str(&format!(", max free {blocks} blocks"));
+    }
+    if let Some(e) = run.diagnostics.iter().find(|d| d.severity == crate::diagnose::Severity::Error) {
+        s.push_str(&format!(", error on line {}", e.line));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::{Code, Severity};
+
+    fn run() -> FileRun {
+        FileRun {
+            run_id: 2,
+            lines: vec![
+                LineStat { line: 3, hits: 15, allocated_bytes: 3174, net_bytes: 3174, max_single_bytes: 320 },
+                LineStat { line: 4, hits: 1, allocated_bytes: 32, net_bytes: -64, max_single_bytes: 32 },
+                LineStat { line: 5, hits: 1, allocated_bytes: 0, net_bytes: 0, max_single_bytes: 0 },
+            ],
+            diagnostics: vec![Diagnostic {
+                line: 4,
+                end_line: 4,
+                severity: Severity::Error,
+                code: Code::Exception,
+                message: "ValueError: boom".into(),
+                related: vec![],
+            }],
+            max_free_blocks_after: Some(5397),
+            block_bytes: Some(16),
+            gc_collections: Some(0),
+            exact: false,
+        }
+    }
+
+    #[test]
+    fn hover_shows_deltas_share_and_change() {
+        let mut prev = run();
+        prev.lines[0].allocated_bytes = 1000;
+        let md = hover_markdown(&run(), Some(&prev), 3).unwrap();
+        insta::assert_snapshot!(md, @r"
+        **HeapLens** · line 3 · run 2
+
+        | | |
+        |---|---|
+        | hits | 15 |
+        | allocated | 3.1 KB (3174 bytes) |
+        | net | +3.1 KB |
+        | largest single | 320 B |
+        | share of run | 99.0% |
+        | vs previous run | +2.1 KB (was 1000 B) |
+        ");
+    }
+
+    #[test]
+    fn hover_on_raising_line_includes_diagnostic() {
+        let md = hover_markdown(&run(), None, 4).unwrap();
+        assert!(md.contains("| net | −64 B |"), "{md}");
+        assert!(md.ends_with("**Error** `exception`: ValueError: boom\n"), "{md}");
+        assert_eq!(hover_markdown(&run(), None, 99), None);
+    }
+
+    #[test]
+    fn labels_levels_and_summary() {
+        let r = run();
+        assert_eq!(line_label(&r.lines[0]), "+3.1 KB ×15");
+        let decos = decorations(&r, 1);
+        let got: Vec<(u32, u8, &str)> = decos.iter().map(|d| (d.line, d.level, d.text.as_str())).collect();
+        assert_eq!(got, [(2, 5, "+3.1 KB ×15"), (3, 1, "+32 B")]);
+        assert_eq!(lens_summary(&r), "last run: +3.1 KB, max free 5397 blocks, error on line 4");
+        assert_eq!(hinted_lines(&r, 100).count(), 1);
+    }
+}

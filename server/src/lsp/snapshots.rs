@@ -1,0 +1,143 @@
+//! Every snapshot the server took this session (run before/after/after-gc and manual
+//! captures), kept for the webview's timeline and comparisons. Bounded: the oldest go first.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use base64::Engine as _;
+
+use crate::heap::{self, Snapshot};
+use crate::run::runner::RunReport;
+
+use super::ext::{AllocationLine, DiffArea, DiffResult, SnapshotArea, SnapshotParams, SnapshotSummary};
+
+/// How many snapshots are kept (a 524,288-block snapshot is 512 KiB: 100 of them stay small).
+const CAPACITY: usize = 100;
+
+struct Stored {
+    summary: SnapshotSummary,
+    snapshot: Arc<Snapshot>,
+    allocation_lines: Vec<AllocationLine>,
+}
+
+/// The session's snapshots, oldest first.
+#[derive(Default)]
+pub struct SnapshotStore {
+    items: VecDeque<Stored>,
+    next_id: u64,
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+impl SnapshotStore {
+    fn push(
+        &mut self,
+        label: &str,
+        file: Option<&str>,
+        run_id: Option<u64>,
+        snapshot: Arc<Snapshot>,
+        allocation_lines: Vec<AllocationLine>,
+    ) -> SnapshotParams {
+        self.next_id += 1;
+        let summary = SnapshotSummary {
+            id: format!("s{}", self.next_id),
+            label: label.to_string(),
+            file: file.map(str::to_string),
+            run_id,
+            time: now_rfc3339(),
+        };
+        let stored = Stored { summary, snapshot, allocation_lines };
+        let params = payload_of(&stored);
+        self.items.push_back(stored);
+        while self.items.len() > CAPACITY {
+            self.items.pop_front();
+        }
+        params
+    }
+
+    /// Stores a run's three snapshots; returns their notification payloads in order.
+    pub fn add_run(&mut self, file: &str, run_id: u64, report: &RunReport) -> Vec<SnapshotParams> {
+        let s = &report.snapshots;
+        let mut out = vec![self.push("before", Some(file), Some(run_id), Arc::new(s.before.clone()), Vec::new())];
+        let lines: Vec<AllocationLine> = report
+            .allocation_lines
+            .iter()
+            .map(|a| AllocationLine { area: a.area, offset: a.offset, line: a.line })
+            .collect();
+        if let Some(after) = &s.after {
+            out.push(self.push("after", Some(file), Some(run_id), Arc::new(after.clone()), lines));
+        }
+        if let Some(after_gc) = &s.after_gc {
+            out.push(self.push("after-gc", Some(file), Some(run_id), Arc::new(after_gc.clone()), Vec::new()));
+        }
+        out
+    }
+
+    /// Stores a manual capture.
+    pub fn add_capture(&mut self, snapshot: Snapshot) -> SnapshotParams {
+        self.push("capture", None, None, Arc::new(snapshot), Vec::new())
+    }
+
+    pub fn list(&self) -> Vec<SnapshotSummary> {
+        self.items.iter().map(|s| s.summary.clone()).collect()
+    }
+
+    fn get(&self, id: &str) -> Option<&Stored> {
+        self.items.iter().find(|s| s.summary.id == id)
+    }
+
+    /// The `heaplens/snapshot` payload of snapshot `id`.
+    pub fn payload(&self, id: &str) -> Option<SnapshotParams> {
+        self.get(id).map(payload_of)
+    }
+
+    /// Compares two stored snapshots block by block.
+    pub fn diff(&self, before: &str, after: &str) -> Result<DiffResult, String> {
+        let a = self.get(before).ok_or_else(|| format!("no snapshot {before}"))?;
+        let b = self.get(after).ok_or_else(|| format!("no snapshot {after}"))?;
+        Ok(diff_payload(before, after, &a.snapshot, &b.snapshot))
+    }
+}
+
+fn payload_of(stored: &Stored) -> SnapshotParams {
+    let snap = &stored.snapshot;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    SnapshotParams {
+        id: stored.summary.id.clone(),
+        label: stored.summary.label.clone(),
+        file: stored.summary.file.clone(),
+        run_id: stored.summary.run_id,
+        time: stored.summary.time.clone(),
+        stats: serde_json::to_value(snap.stats()).unwrap_or_default(),
+        block_bytes: u64::from(snap.block_bytes),
+        areas: snap
+            .areas
+            .iter()
+            .map(|area| SnapshotArea { address: area.address_hex(), blocks: area.blocks.len(), kinds: b64.encode(area.letters()) })
+            .collect(),
+        allocation_lines: stored.allocation_lines.clone(),
+    }
+}
+
+/// The `heaplens/diff` result: one change code per block, plus the CLI's totals.
+pub fn diff_payload(before_id: &str, after_id: &str, before: &Snapshot, after: &Snapshot) -> DiffResult {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let diff = heap::diff(before, after);
+    DiffResult {
+        before: before_id.to_string(),
+        after: after_id.to_string(),
+        block_bytes: u64::from(after.block_bytes),
+        areas: diff
+            .areas
+            .iter()
+            .map(|area| DiffArea {
+                address: area.address.map(|a| format!("{a:x}")).unwrap_or_default(),
+                blocks: area.changes.len(),
+                codes: b64.encode(area.changes.iter().map(|c| c.code()).collect::<Vec<u8>>()),
+            })
+            .collect(),
+        totals: serde_json::to_value(&diff.totals).unwrap_or_default(),
+    }
+}
