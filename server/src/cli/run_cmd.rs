@@ -1,19 +1,193 @@
 //! `heaplens run`: an instrumented run with heap captures and a report.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
 
 use super::BoardArgs;
+use crate::board::{Board, CancelToken, LinkOptions};
+use crate::diagnose::{human_bytes, Severity, Thresholds};
+use crate::heap::Stats;
+use crate::run::runner::{self, Phase, RunEvent, RunOptions, RunReport};
 
 #[allow(clippy::too_many_arguments)]
 pub fn run(
-    _script: &Path,
-    _board: &BoardArgs,
-    _json: bool,
-    _exact: bool,
-    _no_reset: bool,
-    _timeout: f64,
-    _no_color: bool,
+    script: &Path,
+    board_args: &BoardArgs,
+    json: bool,
+    exact: bool,
+    no_reset: bool,
+    timeout: f64,
+    no_color: bool,
 ) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+    let bytes = std::fs::read(script).with_context(|| format!("cannot read {}", script.display()))?;
+    let source = String::from_utf8(bytes)
+        .map_err(|e| anyhow::anyhow!("{} is not UTF-8 text (byte {}): MicroPython needs UTF-8 source", script.display(), e.utf8_error().valid_up_to()))?;
+    let spec = super::board_cmds::board_spec(board_args);
+    let mut board = Board::open(&spec, &LinkOptions::default())?;
+    let options = RunOptions {
+        exact,
+        soft_reset: !no_reset,
+        timeout: (timeout > 0.0).then(|| Duration::from_secs_f64(timeout)),
+        thresholds: Thresholds::default(),
+    };
+    let cancel = CancelToken::new();
+    install_ctrl_c(&cancel);
+    let quiet_progress = json;
+    let mut stdout = std::io::stdout();
+    let mut on_event = |event: RunEvent<'_>| match event {
+        // The script's own output goes to stdout unchanged, as it arrives; with --json it goes
+        // to stderr so that stdout stays one JSON document.
+        RunEvent::Output(bytes) => {
+            if json {
+                let _ = std::io::stderr().write_all(bytes);
+            } else {
+                let _ = stdout.write_all(bytes);
+                let _ = stdout.flush();
+            }
+        }
+        RunEvent::Phase(phase) if !quiet_progress => {
+            let what = match phase {
+                Phase::Connecting => "connecting",
+                Phase::SoftReset => "soft reset",
+                Phase::Before => "before snapshot",
+                Phase::Running => "running",
+                Phase::After => "after snapshots",
+            };
+            eprintln!("heaplens: {what}…");
+        }
+        RunEvent::Phase(_) => {}
+    };
+    let file_name = script.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let report = runner::run_script(&mut board, &source, &file_name, &options, &mut on_event, &cancel)?;
+    board.close();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+    } else {
+        print!("{}", render_report(&report, &source, !no_color && std::io::IsTerminal::is_terminal(&std::io::stdout())));
+    }
+    let failed = report.diagnostics.iter().any(|d| d.severity == Severity::Error);
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Ctrl-C in the terminal stops the script on the board (and still prints the report).
+fn install_ctrl_c(cancel: &CancelToken) {
+    let cancel = cancel.clone();
+    let _ = ctrlc::set_handler(move || cancel.cancel());
+}
+
+/// The terminal report: top lines, the three snapshots side by side, the diff, diagnostics.
+pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
+    let paint = |code: &str, text: &str| if color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() };
+    let source_lines: Vec<&str> = source.lines().collect();
+    let mut out = String::new();
+    if !report.output.is_empty() && !report.output.ends_with('\n') {
+        out.push('\n');
+    }
+    if let Some(tb) = &report.traceback {
+        out.push_str(tb);
+        if !tb.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out.push('\n');
+    out.push_str(&paint("1", "Top lines by bytes allocated\n"));
+    let mut lines: Vec<_> = report.lines.iter().filter(|l| l.hits > 0).collect();
+    lines.sort_by(|a, b| b.allocated_bytes.cmp(&a.allocated_bytes).then(a.line.cmp(&b.line)));
+    out.push_str(&format!("{:>6} {:>8} {:>12} {:>12}  {}\n", "line", "hits", "allocated", "net", "source"));
+    for l in lines.iter().take(10) {
+        let text = source_lines.get(l.line as usize - 1).map_or("", |s| s.trim());
+        let text: String = text.chars().take(48).collect();
+        out.push_str(&format!(
+            "{:>6} {:>8} {:>12} {:>12}  {}\n",
+            l.line,
+            l.hits,
+            human_bytes(l.allocated_bytes),
+            signed(l.net_bytes),
+            text
+        ));
+    }
+    if lines.is_empty() {
+        out.push_str(if report.instrumented { "  (no line ran)\n" } else { "  (the script could not be instrumented: it does not parse)\n" });
+    }
+    match report.gc_collections {
+        Some(0) | None => {}
+        Some(n) => out.push_str(&format!(
+            "  {n} garbage collection(s) ran during the run; growth across a collection is not \
+             counted as freeing (use --exact for exact allocations)\n"
+        )),
+    }
+    if report.exact {
+        out.push_str("  exact mode: the collector was disabled during the run, so these are exact allocations — and a MemoryError comes sooner than in a normal run\n");
+    }
+
+    out.push('\n');
+    out.push_str(&paint("1", "Heap\n"));
+    let s = &report.snapshots;
+    let cols: Vec<(&str, Option<Stats>)> = vec![
+        ("before", Some(s.before.stats())),
+        ("after", s.after.as_ref().map(|x| x.stats())),
+        ("after gc", s.after_gc.as_ref().map(|x| x.stats())),
+    ];
+    out.push_str(&format!("{:<18}", ""));
+    for (name, _) in &cols {
+        out.push_str(&format!("{name:>14}"));
+    }
+    out.push('\n');
+    type Row = (&'static str, fn(&Stats) -> String);
+    let rows: [Row; 7] = [
+        ("used", |st| human_bytes(st.used as u64)),
+        ("free", |st| human_bytes(st.free as u64)),
+        ("1-blocks", |st| st.one_blocks.to_string()),
+        ("2-blocks", |st| st.two_blocks.to_string()),
+        ("largest alloc", |st| format!("{} blk", st.max_block_blocks)),
+        ("longest free run", |st| format!("{} blk", st.max_free_blocks)),
+        ("fragmentation", |st| format!("{:.0}%", st.fragmentation * 100.0)),
+    ];
+    for (name, f) in rows {
+        out.push_str(&format!("{name:<18}"));
+        for (_, st) in &cols {
+            out.push_str(&format!("{:>14}", st.as_ref().map_or("—".to_string(), f)));
+        }
+        out.push('\n');
+    }
+    let d = &report.diff.totals;
+    out.push_str(&format!(
+        "before → after gc: +{} allocated, −{} freed, net {}; longest free run {} → {} blocks\n",
+        human_bytes(d.allocated_bytes),
+        human_bytes(d.freed_bytes),
+        signed(d.net_bytes),
+        d.max_free_blocks_before,
+        d.max_free_blocks_after
+    ));
+
+    out.push('\n');
+    if report.diagnostics.is_empty() {
+        out.push_str(&paint("32", "No problems found.\n"));
+    } else {
+        out.push_str(&paint("1", "Diagnostics\n"));
+    }
+    for diag in &report.diagnostics {
+        let (code, word) = match diag.severity {
+            Severity::Error => ("31", "error"),
+            Severity::Warning => ("33", "warning"),
+            Severity::Info => ("36", "note"),
+        };
+        out.push_str(&format!("{} line {} [{}]: {}\n", paint(code, word), diag.line, diag.code.as_str(), diag.message));
+        for r in &diag.related {
+            out.push_str(&format!("    line {}: {}\n", r.line, r.message));
+        }
+    }
+    out
+}
+
+fn signed(n: i64) -> String {
+    if n < 0 {
+        format!("−{}", human_bytes(n.unsigned_abs()))
+    } else {
+        format!("+{}", human_bytes(n as u64))
+    }
 }

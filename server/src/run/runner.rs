@@ -1,0 +1,333 @@
+//! One instrumented run on a board: soft reset, prologue, **before** snapshot, the script,
+//! **after** snapshot (the heap as the script left it — for a MemoryError, the heap at the
+//! moment of failure), **after-gc** snapshot, probe readout, diagnostics.
+//!
+//! Why the after snapshot is a faithful failure-time picture: MicroPython frees memory only
+//! when a collection runs, and a collection runs only inside an allocation that does not fit
+//! (or on `gc.collect()`). Between the failing statement and the capture the board only
+//! compiles the one-line capture command (a few blocks, which fit after a MemoryError in all
+//! but a completely full heap), so no collection runs and nothing the script held is freed.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::board::{Board, CancelToken, LinkError};
+use crate::diagnose::{self, HeapAtFailure, LineUsage, RunFacts, Thresholds, Traceback};
+use crate::heap::{self, DumpError, Snapshot};
+
+use super::instrument::{instrument, InstrumentError, InstrumentOptions, Instrumented};
+use super::probes::{parse_readout, LineDelta, ProbeError};
+
+/// The file name the board gives the submitted script in tracebacks.
+pub const SCRIPT_FILE: &str = "<stdin>";
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// `gc.disable()` for the run: deltas are exact allocations; MemoryError comes sooner.
+    pub exact: bool,
+    /// Soft-reset the board first (a fresh heap, as a user's `main.py` would see).
+    pub soft_reset: bool,
+    /// Interrupt the script after this long.
+    pub timeout: Option<Duration>,
+    pub thresholds: Thresholds,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { exact: false, soft_reset: true, timeout: None, thresholds: Thresholds::default() }
+    }
+}
+
+/// Where a run is; reported as progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    Connecting,
+    SoftReset,
+    Before,
+    Running,
+    After,
+}
+
+/// What a run reports while it goes.
+#[derive(Debug)]
+pub enum RunEvent<'a> {
+    Phase(Phase),
+    /// Script output, byte for byte, as it arrives.
+    Output(&'a [u8]),
+}
+
+/// Why a run could not produce a report. The user's own exceptions are not errors: they are
+/// part of the report.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    /// A `mem_info` capture could not be read (garbled serial output).
+    #[error("the board's heap dump could not be read: {0}")]
+    Dump(#[from] DumpError),
+    /// Probe set-up or readout failed (e.g. the heap was too full to hold the probe buffers).
+    #[error("the allocation probes failed: {0}")]
+    Probes(String),
+}
+
+impl RunError {
+    /// The board vanished: the caller should reopen it before the next run.
+    pub fn is_disconnect(&self) -> bool {
+        matches!(self, RunError::Link(e) if e.is_disconnect())
+    }
+}
+
+impl From<ProbeError> for RunError {
+    fn from(e: ProbeError) -> Self {
+        RunError::Probes(e.to_string())
+    }
+}
+
+/// The three snapshots of a run.
+#[derive(Debug, Clone)]
+pub struct RunSnapshots {
+    pub before: Snapshot,
+    /// The heap as the script left it (at the failure, for an uncaught exception).
+    pub after: Option<Snapshot>,
+    /// After `gc.collect()`: what the script really kept.
+    pub after_gc: Option<Snapshot>,
+}
+
+/// A block of a run's allocation, attributed to a source line (for the webview).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AllocationLine {
+    pub area: usize,
+    pub offset: usize,
+    pub line: u32,
+}
+
+/// Everything a run found.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub snapshots: RunSnapshots,
+    /// Per user line, 1-based, in line order.
+    pub lines: Vec<LineDelta>,
+    pub diagnostics: Vec<diagnose::Diagnostic>,
+    pub gc_collections: Option<u32>,
+    /// The final exception line, e.g. `MemoryError: memory allocation failed, …`.
+    pub exception: Option<String>,
+    /// The traceback with the user's line numbers.
+    pub traceback: Option<String>,
+    /// Everything the script printed (lossy UTF-8 for JSON; the stream carried raw bytes).
+    pub output: String,
+    pub exact: bool,
+    /// The script could not be instrumented (it does not parse): it ran as it is.
+    pub instrumented: bool,
+    /// Stopped on request or by the timeout.
+    pub interrupted: bool,
+    pub timed_out: bool,
+    pub diff: heap::Diff,
+    pub allocation_lines: Vec<AllocationLine>,
+    pub elapsed: Duration,
+}
+
+impl RunReport {
+    /// The JSON document of `heaplens run --json`, also the language server's payload.
+    pub fn to_json(&self) -> Value {
+        let stats = |s: Option<&Snapshot>| s.map_or(Value::Null, |s| serde_json::to_value(s.stats()).unwrap_or(Value::Null));
+        json!({
+            "snapshots": {
+                "before": stats(Some(&self.snapshots.before)),
+                "after": stats(self.snapshots.after.as_ref()),
+                "after_gc": stats(self.snapshots.after_gc.as_ref()),
+            },
+            "lines": self.lines,
+            "diagnostics": self.diagnostics,
+            "gc_collections": self.gc_collections,
+            "exception": self.exception,
+            "traceback": self.traceback,
+            "output": self.output,
+            "exact": self.exact,
+            "instrumented": self.instrumented,
+            "interrupted": self.interrupted,
+            "timed_out": self.timed_out,
+            "diff": self.diff,
+            "elapsed_ms": self.elapsed.as_millis() as u64,
+        })
+    }
+
+    /// The per-line figures as diagnostics consume them.
+    pub fn line_usage(&self) -> Vec<LineUsage> {
+        self.lines.iter().map(line_usage).collect()
+    }
+}
+
+fn line_usage(d: &LineDelta) -> LineUsage {
+    LineUsage {
+        line: d.line,
+        hits: d.hits,
+        allocated_bytes: d.allocated_bytes,
+        net_bytes: d.net_bytes,
+        max_single_bytes: d.max_single_bytes,
+    }
+}
+
+/// Captures `mem_info(1)` (after `gc.collect()` when `gc`) and reads it.
+pub fn capture(board: &mut Board, gc: bool, _cancel: &CancelToken) -> Result<Snapshot, RunError> {
+    let text = board.capture_mem_info(gc)?;
+    Ok(heap::parse_dump(&text)?)
+}
+
+/// Cancels `inner` when `outer` is cancelled or the deadline passes, until dropped.
+struct Watchdog {
+    done: Arc<AtomicBool>,
+    timed_out: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Watchdog {
+    fn start(outer: CancelToken, inner: CancelToken, timeout: Option<Duration>) -> Watchdog {
+        let done = Arc::new(AtomicBool::new(false));
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let thread = {
+            let (done, timed_out) = (done.clone(), timed_out.clone());
+            thread::spawn(move || {
+                while !done.load(Ordering::SeqCst) {
+                    if outer.is_cancelled() {
+                        inner.cancel();
+                        return;
+                    }
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        timed_out.store(true, Ordering::SeqCst);
+                        inner.cancel();
+                        return;
+                    }
+                    thread::sleep(Duration::from_millis(20));
+                }
+            })
+        };
+        Watchdog { done, timed_out, thread: Some(thread) }
+    }
+
+    fn timed_out(&self) -> bool {
+        self.timed_out.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Runs `source` on `board` with heap captures and probes. `events` hears phases and output
+/// as they happen; `cancel` stops the script (Ctrl-C) and still yields a report.
+pub fn run_script(
+    board: &mut Board,
+    source: &str,
+    _file_name: &str,
+    options: &RunOptions,
+    events: &mut dyn FnMut(RunEvent<'_>),
+    cancel: &CancelToken,
+) -> Result<RunReport, RunError> {
+    let started = Instant::now();
+    // A script that does not parse cannot be instrumented: run it as it is so that the board's
+    // own SyntaxError (with the user's line) is what the user sees.
+    let instrumented: Option<Instrumented> = match instrument(source, &InstrumentOptions { exact: options.exact }) {
+        Ok(i) => Some(i),
+        Err(InstrumentError::Syntax { .. }) => None,
+        Err(e) => return Err(RunError::Probes(e.to_string())),
+    };
+
+    if options.soft_reset {
+        events(RunEvent::Phase(Phase::SoftReset));
+        board.soft_reset()?;
+    }
+    if let Some(instr) = &instrumented {
+        let outcome = board.exec_capture(&instr.prologue)?;
+        if let Some(tb) = outcome.traceback {
+            return Err(RunError::Probes(format!("the probe set-up raised: {}", tb.trim())));
+        }
+    } else if options.exact {
+        board.exec_capture("import gc\ngc.disable()")?;
+    }
+
+    events(RunEvent::Phase(Phase::Before));
+    let before = capture(board, false, cancel)?;
+
+    events(RunEvent::Phase(Phase::Running));
+    let script = instrumented.as_ref().map_or(source, |i| i.code.as_str());
+    let inner = CancelToken::new();
+    let watchdog = Watchdog::start(cancel.clone(), inner.clone(), options.timeout);
+    let outcome = board.exec(script, &mut |bytes| events(RunEvent::Output(bytes)), &inner)?;
+    let timed_out = watchdog.timed_out();
+    drop(watchdog);
+    let interrupted = inner.is_cancelled();
+
+    events(RunEvent::Phase(Phase::After));
+    let after = capture(board, false, cancel)?;
+    let after_gc = capture(board, true, cancel)?;
+
+    let (lines, gc_collections) = match &instrumented {
+        Some(instr) => {
+            let readout = board.exec_capture(&instr.readout)?;
+            if let Some(tb) = readout.traceback {
+                return Err(RunError::Probes(format!("the probe readout raised: {}", tb.trim())));
+            }
+            let report = parse_readout(&String::from_utf8_lossy(&readout.stdout), instr)?;
+            (report.lines, report.gc_collections)
+        }
+        None => (Vec::new(), None),
+    };
+    if options.exact {
+        // Leave the board as a user expects it: collector on.
+        board.exec_capture("import gc\ngc.enable()")?;
+    }
+
+    let traceback_text = outcome.traceback.map(|tb| match &instrumented {
+        Some(instr) => instr.line_map.rewrite_traceback(&tb),
+        None => tb,
+    });
+    let traceback = traceback_text.as_deref().and_then(Traceback::parse);
+    let usage: Vec<LineUsage> = lines.iter().map(line_usage).collect();
+    let after_stats = after.stats();
+    let facts = RunFacts {
+        traceback: traceback.as_ref(),
+        script_file: SCRIPT_FILE,
+        heap_at_failure: Some(HeapAtFailure {
+            block_bytes: u64::from(after.block_bytes),
+            max_free_blocks: after_stats.max_free_blocks as u64,
+            free_bytes: after_stats.free as u64,
+        }),
+        lines: &usage,
+        max_free_blocks_before: Some(before.stats().max_free_blocks as u64),
+        max_free_blocks_after_gc: Some(after_gc.stats().max_free_blocks as u64),
+        block_bytes: Some(u64::from(before.block_bytes)),
+        interrupted,
+    };
+    let diagnostics = diagnose::diagnose(&facts, &options.thresholds);
+    let diff = heap::diff(&before, &after_gc);
+
+    Ok(RunReport {
+        exception: traceback.as_ref().map(Traceback::exception_line),
+        traceback: traceback_text,
+        output: String::from_utf8_lossy(&outcome.stdout).into_owned(),
+        snapshots: RunSnapshots { before, after: Some(after), after_gc: Some(after_gc) },
+        lines,
+        diagnostics,
+        gc_collections,
+        exact: options.exact,
+        instrumented: instrumented.is_some(),
+        interrupted,
+        timed_out,
+        diff,
+        allocation_lines: Vec::new(),
+        elapsed: started.elapsed(),
+    })
+}
