@@ -20,6 +20,9 @@ pub mod render;
 pub mod stats;
 pub mod write;
 
+#[cfg(test)]
+mod fixture_tests;
+
 pub use diff::{diff, AllocationChange, BlockChange, Diff, DiffArea};
 pub use read::{parse_dump, parse_dump_str, DumpError};
 pub use stats::{Fit, FitVerdict, FreeRunBucket, Stats};

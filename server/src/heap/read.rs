@@ -75,9 +75,7 @@ pub fn parse_dump_str(input: &str) -> Result<Snapshot, DumpError> {
 /// Like [`parse_dump`], also telling where the block size came from.
 pub fn parse_dump_detailed(input: &[u8]) -> Result<(Snapshot, BlockBytesSource), DumpError> {
     let mut reader = Reader::default();
-    let mut lines = 0;
     for (index, raw) in input.split(|&b| b == b'\n').enumerate() {
-        lines = index + 1;
         let cleaned = clean(raw);
         let line = cleaned.trim_ascii();
         if line.is_empty() {
@@ -87,6 +85,9 @@ pub fn parse_dump_detailed(input: &[u8]) -> Result<(Snapshot, BlockBytesSource),
             break;
         }
     }
+    // For the error message: the piece after a final newline is not a line.
+    let newlines = input.iter().filter(|&&b| b == b'\n').count();
+    let lines = newlines + usize::from(!input.is_empty() && !input.ends_with(b"\n"));
     reader.finish(lines)
 }
 

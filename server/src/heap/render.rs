@@ -155,6 +155,7 @@ pub fn render_map(snapshot: &Snapshot, options: &MapOptions) -> String {
             continue;
         }
         painter.put(' ', "0");
+        painter.put(' ', "0");
         let shown = if kind == BlockKind::Free && !options.show_free {
             ' '
         } else {
@@ -170,6 +171,7 @@ pub fn render_map(snapshot: &Snapshot, options: &MapOptions) -> String {
             painter.put(ch, "0");
         }
     }
+    painter.put(' ', "0");
     painter.put(' ', "0");
     for ch in "= tail".chars() {
         painter.put(ch, "0");
@@ -262,12 +264,13 @@ pub fn render_diff(diff: &Diff, color: bool) -> String {
     let bytes = u64::from(diff.block_bytes);
     let _ = writeln!(
         out,
-        "allocated {} bytes in {} allocation(s) · freed {} bytes in {} · net {:+} bytes",
+        "allocated {} bytes in {} allocation(s) · freed {} bytes in {} · net {}{} bytes",
         thousands(diff.allocated_bytes),
         diff.new_allocations.len(),
         thousands(diff.freed_bytes),
         diff.freed_allocations.len(),
-        diff.net_bytes,
+        if diff.net_bytes < 0 { "-" } else { "+" },
+        thousands(diff.net_bytes.unsigned_abs()),
     );
     let _ = writeln!(
         out,
@@ -308,6 +311,7 @@ pub fn render_diff(diff: &Diff, color: bool) -> String {
             (BlockChange::Free, "free"),
         ] {
             let (ch, sgr) = change_style(change);
+            painter.put(' ', "0");
             painter.put(' ', "0");
             painter.put(ch, sgr);
             for c in format!(" {text}").chars() {
