@@ -1,2 +1,554 @@
 //! The heap model: reading `micropython.mem_info(1)` dumps, snapshots, statistics, diffs.
 //! Pure: no I/O, no board, no LSP.
+//!
+//! - [`read`]: text (bytes, any noise around it) → [`Snapshot`] or a typed [`DumpError`].
+//! - this module: the model — [`Snapshot`], [`Area`], [`BlockKind`], the allocation view
+//!   ([`Allocation`]) and the figures recomputed from the map ([`MapFigures`]).
+//! - [`stats`]: [`Stats`] (the `stats --json` object), free-run histogram, [`Fit`].
+//! - [`diff`](mod@diff): block-by-block and allocation-by-allocation difference of two snapshots.
+//! - [`render`]: terminal rendering of maps, diffs and stats (strings only, no printing).
+//! - [`write`]: the inverse of the reader, used by tests and benchmarks.
+//!
+//! Architecture invariant: one byte per block in memory (`BlockKind` is `repr(u8)`), so an
+//! 8 MiB heap of 16-byte blocks costs 512 KiB.
+
+use serde::Serialize;
+
+pub mod diff;
+pub mod read;
+pub mod render;
+pub mod stats;
+pub mod write;
+
+#[cfg(test)]
+mod fixture_tests;
+
+pub use diff::{diff, AllocationChange, BlockChange, Diff, DiffArea};
+pub use read::{parse_dump, parse_dump_str, DumpError};
+pub use stats::{Fit, FitVerdict, FreeRunBucket, Stats};
+
+/// Blocks printed per map row by `gc_dump_alloc_table` (`DUMP_BYTES_PER_LINE`, which counts
+/// blocks, not bytes).
+pub const BLOCKS_PER_ROW: usize = 64;
+
+/// What one heap block holds, as `gc_dump_alloc_table` prints it. The discriminant is the
+/// dump letter itself, so a `Vec<BlockKind>` is one byte per block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum BlockKind {
+    /// `.` — not allocated.
+    Free = b'.',
+    /// `=` — continuation of the allocation to its left.
+    Tail = b'=',
+    /// `h` — head of any other object, or of a raw buffer (str data, list items, dict table…).
+    Other = b'h',
+    /// `T` — head of a tuple.
+    Tuple = b'T',
+    /// `L` — head of a list object (its item array is a separate `h` allocation).
+    List = b'L',
+    /// `D` — head of a dict object.
+    Dict = b'D',
+    /// `S` — head of a str or bytes object.
+    Str = b'S',
+    /// `A` — head of a bytearray or array.array.
+    Array = b'A',
+    /// `F` — head of a boxed float.
+    Float = b'F',
+    /// `B` — head of a bytecode function object.
+    Function = b'B',
+    /// `M` — head of a module.
+    Module = b'M',
+    /// `m` — a marked head: only seen when the dump was taken in the middle of a collection.
+    Marked = b'm',
+}
+
+impl BlockKind {
+    /// Every kind, in legend order.
+    pub const ALL: [BlockKind; 12] = [
+        BlockKind::Free,
+        BlockKind::Tail,
+        BlockKind::Other,
+        BlockKind::Tuple,
+        BlockKind::List,
+        BlockKind::Dict,
+        BlockKind::Str,
+        BlockKind::Array,
+        BlockKind::Float,
+        BlockKind::Function,
+        BlockKind::Module,
+        BlockKind::Marked,
+    ];
+
+    /// The dump letter (`.`, `=`, `h`, `T`, …).
+    pub fn letter(self) -> char {
+        self as u8 as char
+    }
+
+    /// The kind a dump letter stands for, if any.
+    pub fn from_letter(letter: char) -> Option<BlockKind> {
+        u8::try_from(letter).ok().and_then(BlockKind::from_byte)
+    }
+
+    /// Like [`BlockKind::from_letter`], for a byte of dump text.
+    #[inline]
+    pub fn from_byte(byte: u8) -> Option<BlockKind> {
+        Some(match byte {
+            b'.' => BlockKind::Free,
+            b'=' => BlockKind::Tail,
+            b'h' => BlockKind::Other,
+            b'T' => BlockKind::Tuple,
+            b'L' => BlockKind::List,
+            b'D' => BlockKind::Dict,
+            b'S' => BlockKind::Str,
+            b'A' => BlockKind::Array,
+            b'F' => BlockKind::Float,
+            b'B' => BlockKind::Function,
+            b'M' => BlockKind::Module,
+            b'm' => BlockKind::Marked,
+            _ => return None,
+        })
+    }
+
+    /// The name used in JSON (`by_kind` keys, allocation kinds).
+    pub fn name(self) -> &'static str {
+        match self {
+            BlockKind::Free => "free",
+            BlockKind::Tail => "tail",
+            BlockKind::Other => "other",
+            BlockKind::Tuple => "tuple",
+            BlockKind::List => "list",
+            BlockKind::Dict => "dict",
+            BlockKind::Str => "str",
+            BlockKind::Array => "array",
+            BlockKind::Float => "float",
+            BlockKind::Function => "function",
+            BlockKind::Module => "module",
+            BlockKind::Marked => "marked",
+        }
+    }
+
+    /// What a user should read for this kind (legend text).
+    pub fn description(self) -> &'static str {
+        match self {
+            BlockKind::Free => "free",
+            BlockKind::Tail => "tail of the allocation to its left",
+            BlockKind::Other => "other object or raw buffer",
+            BlockKind::Tuple => "tuple",
+            BlockKind::List => "list",
+            BlockKind::Dict => "dict",
+            BlockKind::Str => "str or bytes",
+            BlockKind::Array => "bytearray or array",
+            BlockKind::Float => "float",
+            BlockKind::Function => "bytecode function",
+            BlockKind::Module => "module",
+            BlockKind::Marked => "marked (dump taken during a collection)",
+        }
+    }
+
+    /// True for the first block of an allocation (every kind except free and tail).
+    #[inline]
+    pub fn is_head(self) -> bool {
+        !matches!(self, BlockKind::Free | BlockKind::Tail)
+    }
+
+    /// True for a block in use (head or tail).
+    #[inline]
+    pub fn is_used(self) -> bool {
+        self != BlockKind::Free
+    }
+}
+
+impl Serialize for BlockKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+/// The figures `mem_info` prints before the map. Every figure is optional: ports and versions
+/// differ in which lines they print, and a capture may have lost some.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Header {
+    /// `mem: total=` — bytes ever allocated (only with `MICROPY_MEM_STATS`, e.g. unix port).
+    pub mem_total: Option<u64>,
+    /// `mem: current=` — bytes allocated now.
+    pub mem_current: Option<u64>,
+    /// `mem: peak=` — peak bytes allocated.
+    pub mem_peak: Option<u64>,
+    /// `stack: U` — C stack bytes in use.
+    pub stack_used: Option<u64>,
+    /// `stack: U out of L` — C stack limit (only with stack checking).
+    pub stack_limit: Option<u64>,
+    /// `GC: total:` — heap bytes over all areas.
+    pub gc_total: Option<u64>,
+    /// `GC: used:` — bytes in used blocks.
+    pub gc_used: Option<u64>,
+    /// `GC: free:` — bytes in free blocks.
+    pub gc_free: Option<u64>,
+    /// `max new split:` — bytes a split-heap-auto port could still add as a new area.
+    pub max_new_split: Option<u64>,
+    /// `No. of 1-blocks:` — allocations exactly one block long.
+    pub one_blocks: Option<u64>,
+    /// `2-blocks:` — allocations exactly two blocks long.
+    pub two_blocks: Option<u64>,
+    /// `max blk sz:` — longest allocation, in blocks.
+    pub max_block: Option<u64>,
+    /// `max free sz:` — longest run of free blocks in one area, in blocks.
+    pub max_free: Option<u64>,
+    /// `qstr pool:` line of `micropython.qstr_info()`, when the capture carried one.
+    pub qstr: Option<QstrPool>,
+}
+
+/// Figures of a `qstr pool: n_pool=…, n_qstr=…, n_str_data_bytes=…, n_total_bytes=…` line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct QstrPool {
+    pub n_pool: u64,
+    pub n_qstr: u64,
+    pub n_str_data_bytes: u64,
+    pub n_total_bytes: u64,
+}
+
+/// One heap area (one `GC memory layout; from ADDR:` section).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Area {
+    /// Start of the area's pool as printed; `None` when the dump had no area header.
+    pub address: Option<u64>,
+    /// One entry per block, in address order.
+    pub blocks: Vec<BlockKind>,
+}
+
+impl Area {
+    /// The address as the protocol writes it: lowercase hex without `0x` (empty when unknown).
+    pub fn address_hex(&self) -> String {
+        self.address.map(|a| format!("{a:x}")).unwrap_or_default()
+    }
+
+    /// The blocks as dump letters, one byte per block.
+    pub fn letters(&self) -> Vec<u8> {
+        self.blocks.iter().map(|&k| k as u8).collect()
+    }
+}
+
+/// Something odd about a dump that did not stop it from being read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Warning {
+    /// A header figure disagrees with what the map shows (e.g. a map cut short).
+    #[error("header says {figure} = {header}, the map gives {map}")]
+    HeaderMismatch {
+        figure: &'static str,
+        header: u64,
+        map: u64,
+    },
+    /// The block size could not be read from the dump.
+    #[error("block size not derivable from the dump ({reason}); assumed {block_bytes} bytes")]
+    BlockSizeAssumed {
+        block_bytes: u32,
+        reason: &'static str,
+    },
+    /// The offsets and the totals imply different block sizes.
+    #[error("map offsets imply {from_offsets}-byte blocks but GC total / blocks gives {from_totals}; used {from_offsets}")]
+    BlockSizeDisagrees { from_offsets: u32, from_totals: u32 },
+    /// A map row does not start where the rows before it end (lost or repeated text).
+    #[error("line {line}: row at offset {offset:#x} expected at block {expected} of area {area}, found block {found}; {action}")]
+    RowMisplaced {
+        line: usize,
+        area: usize,
+        offset: u64,
+        expected: usize,
+        found: usize,
+        action: &'static str,
+    },
+    /// Tail blocks with no head before them.
+    #[error(
+        "area {area}: tail block at block {offset} has no head (counted as its own allocation)"
+    )]
+    OrphanTail { area: usize, offset: usize },
+    /// `m` blocks: the dump was taken while a collection was marking.
+    #[error("{count} marked block(s): the dump was taken during a garbage collection")]
+    MarkedBlocks { count: usize },
+    /// The input held more than one dump; only the first was read.
+    #[error("line {line}: a second dump starts here; only the first was read")]
+    ExtraDump { line: usize },
+    /// The map area count or addresses differ between two snapshots being compared.
+    #[error("{0}")]
+    Diff(String),
+}
+
+/// A parsed `mem_info` dump.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// The figures printed before the map.
+    pub header: Header,
+    /// Heap areas with one entry per block; empty for `mem_info()` without the map.
+    pub areas: Vec<Area>,
+    /// Bytes per block (16 on 32-bit ports, 32 on 64-bit builds).
+    pub block_bytes: u32,
+    /// Oddities found while reading and cross-checking.
+    pub warnings: Vec<Warning>,
+}
+
+/// One allocation: a head block and the tail blocks after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Allocation {
+    /// Index of the area in [`Snapshot::areas`].
+    pub area: usize,
+    /// Block index of the head within its area.
+    pub offset: usize,
+    /// Length in blocks (head + tails).
+    pub blocks: usize,
+    /// Kind of the head ([`BlockKind::Tail`] for orphan tails with no head).
+    pub kind: BlockKind,
+}
+
+/// A run of consecutive free blocks inside one area.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FreeRun {
+    pub area: usize,
+    /// Block index of the first free block.
+    pub offset: usize,
+    pub blocks: usize,
+}
+
+/// The figures `gc_info` prints, recomputed from the map with the same rules
+/// (sums over areas; the longest free run is the maximum over areas).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MapFigures {
+    pub blocks_total: u64,
+    pub used_blocks: u64,
+    pub free_blocks: u64,
+    pub one_blocks: u64,
+    pub two_blocks: u64,
+    pub max_block: u64,
+    pub max_free: u64,
+}
+
+/// Iterator over the allocations of a snapshot, in area then address order.
+pub struct Allocations<'a> {
+    areas: &'a [Area],
+    area: usize,
+    pos: usize,
+}
+
+impl Iterator for Allocations<'_> {
+    type Item = Allocation;
+
+    fn next(&mut self) -> Option<Allocation> {
+        while let Some(area) = self.areas.get(self.area) {
+            let blocks = &area.blocks;
+            // Skip free blocks quickly: most of a fresh heap is free.
+            while self.pos < blocks.len() && blocks[self.pos] == BlockKind::Free {
+                self.pos += 1;
+            }
+            if self.pos >= blocks.len() {
+                self.area += 1;
+                self.pos = 0;
+                continue;
+            }
+            let start = self.pos;
+            let kind = blocks[start];
+            let mut end = start + 1;
+            while end < blocks.len() && blocks[end] == BlockKind::Tail {
+                end += 1;
+            }
+            self.pos = end;
+            return Some(Allocation {
+                area: self.area,
+                offset: start,
+                blocks: end - start,
+                kind,
+            });
+        }
+        None
+    }
+}
+
+/// Iterator over the free runs of a snapshot, in area then address order.
+pub struct FreeRuns<'a> {
+    areas: &'a [Area],
+    area: usize,
+    pos: usize,
+}
+
+impl Iterator for FreeRuns<'_> {
+    type Item = FreeRun;
+
+    fn next(&mut self) -> Option<FreeRun> {
+        while let Some(area) = self.areas.get(self.area) {
+            let blocks = &area.blocks;
+            while self.pos < blocks.len() && blocks[self.pos] != BlockKind::Free {
+                self.pos += 1;
+            }
+            if self.pos >= blocks.len() {
+                self.area += 1;
+                self.pos = 0;
+                continue;
+            }
+            let start = self.pos;
+            let mut end = start + 1;
+            while end < blocks.len() && blocks[end] == BlockKind::Free {
+                end += 1;
+            }
+            self.pos = end;
+            return Some(FreeRun {
+                area: self.area,
+                offset: start,
+                blocks: end - start,
+            });
+        }
+        None
+    }
+}
+
+impl Snapshot {
+    /// True when the dump carried the block map (`mem_info(1)`), not only the summary.
+    pub fn has_map(&self) -> bool {
+        !self.areas.is_empty()
+    }
+
+    /// Total number of blocks in the map, over all areas.
+    pub fn blocks_total(&self) -> usize {
+        self.areas.iter().map(|a| a.blocks.len()).sum()
+    }
+
+    /// The allocations (head + tails), in area then address order.
+    pub fn allocations(&self) -> Allocations<'_> {
+        Allocations {
+            areas: &self.areas,
+            area: 0,
+            pos: 0,
+        }
+    }
+
+    /// The runs of free blocks, in area then address order.
+    pub fn free_runs(&self) -> FreeRuns<'_> {
+        FreeRuns {
+            areas: &self.areas,
+            area: 0,
+            pos: 0,
+        }
+    }
+
+    /// Recompute the `gc_info` figures from the map.
+    pub fn map_figures(&self) -> MapFigures {
+        let mut figures = MapFigures::default();
+        for area in &self.areas {
+            figures.blocks_total += area.blocks.len() as u64;
+        }
+        for allocation in self.allocations() {
+            let len = allocation.blocks as u64;
+            figures.used_blocks += len;
+            match len {
+                1 => figures.one_blocks += 1,
+                2 => figures.two_blocks += 1,
+                _ => {}
+            }
+            figures.max_block = figures.max_block.max(len);
+        }
+        for run in self.free_runs() {
+            figures.max_free = figures.max_free.max(run.blocks as u64);
+        }
+        figures.free_blocks = figures.blocks_total - figures.used_blocks;
+        figures
+    }
+
+    /// Compare the header with the map and return one warning per disagreeing figure.
+    /// Empty for dumps without a map.
+    pub fn cross_check(&self) -> Vec<Warning> {
+        if !self.has_map() {
+            return Vec::new();
+        }
+        let figures = self.map_figures();
+        let bytes = u64::from(self.block_bytes);
+        let header = &self.header;
+        let pairs: [(&'static str, Option<u64>, u64); 7] = [
+            ("GC total", header.gc_total, figures.blocks_total * bytes),
+            ("used", header.gc_used, figures.used_blocks * bytes),
+            ("free", header.gc_free, figures.free_blocks * bytes),
+            ("1-blocks", header.one_blocks, figures.one_blocks),
+            ("2-blocks", header.two_blocks, figures.two_blocks),
+            ("max blk sz", header.max_block, figures.max_block),
+            ("max free sz", header.max_free, figures.max_free),
+        ];
+        pairs
+            .into_iter()
+            .filter_map(|(figure, header, map)| match header {
+                Some(header) if header != map => Some(Warning::HeaderMismatch {
+                    figure,
+                    header,
+                    map,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn letters_round_trip_and_names_are_distinct() {
+        let mut names = std::collections::BTreeSet::new();
+        for kind in BlockKind::ALL {
+            assert_eq!(BlockKind::from_letter(kind.letter()), Some(kind));
+            assert!(names.insert(kind.name()));
+        }
+        assert_eq!(BlockKind::from_letter('x'), None);
+        assert_eq!(BlockKind::from_letter('é'), None);
+        assert_eq!(std::mem::size_of::<BlockKind>(), 1);
+    }
+
+    fn snapshot_of(areas: &[&str]) -> Snapshot {
+        Snapshot {
+            header: Header::default(),
+            areas: areas
+                .iter()
+                .map(|text| Area {
+                    address: None,
+                    blocks: text.bytes().filter_map(BlockKind::from_byte).collect(),
+                })
+                .collect(),
+            block_bytes: 16,
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn allocations_group_heads_with_their_tails() {
+        let snapshot = snapshot_of(&["h==.L.=D", "..S="]);
+        let allocations: Vec<_> = snapshot
+            .allocations()
+            .map(|a| (a.area, a.offset, a.blocks, a.kind.letter()))
+            .collect();
+        assert_eq!(
+            allocations,
+            vec![
+                (0, 0, 3, 'h'),
+                (0, 4, 1, 'L'),
+                (0, 6, 1, '='),
+                (0, 7, 1, 'D'),
+                (1, 2, 2, 'S')
+            ]
+        );
+    }
+
+    #[test]
+    fn figures_sum_over_areas_and_take_the_longest_run_per_area() {
+        let snapshot = snapshot_of(&["h==...L.", "....S=h"]);
+        let figures = snapshot.map_figures();
+        assert_eq!(
+            figures,
+            MapFigures {
+                blocks_total: 15,
+                used_blocks: 7,
+                free_blocks: 8,
+                one_blocks: 2,
+                two_blocks: 1,
+                max_block: 3,
+                // Runs never span areas: the trailing `.` of area 0 and the leading `....` of
+                // area 1 are separate runs.
+                max_free: 4,
+            }
+        );
+    }
+}
