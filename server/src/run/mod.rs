@@ -1,1 +1,8 @@
 //! Instrumented runs: rewriting scripts with allocation probes, mapping lines back, running.
+
+pub mod instrument;
+pub mod line_map;
+pub mod probes;
+
+#[cfg(test)]
+mod interp_tests;

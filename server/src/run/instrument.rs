@@ -1,0 +1,637 @@
+//! Rewriting a user's script so that probes between its statements measure each line's
+//! heap allocation.
+//!
+//! The script is parsed with tree-sitter-python (never with regexes). Probes are inserted as
+//! text, and the rewrite keeps the user's line numbers wherever it can:
+//!
+//! * after a simple statement, on the same line: `x = f(); <probe>` (the probe goes right
+//!   after the statement's last token, before any trailing comment; a multi-line statement's
+//!   probe goes after its last token and is charged to its **first** line). Statements that
+//!   share a line (`a; b`, `for …: a; b`) get one probe after the last of them;
+//! * before `return`/`raise`/`break`/`continue`, which nothing can follow: `<probe>; return x`;
+//! * at the start of every block (function body, loop body, each clause), charged to the
+//!   clause's header line (so a `for` line is charged for its iteration, a `def` line for the
+//!   call's setup, an `except` line for catching): as a prefix of the first statement when it
+//!   is simple, after the docstring when there is one (docstrings stay docstrings), and not
+//!   at all when the body sits on the header's own line (`if x: y` — the body's probe is on
+//!   the same line and covers the header too);
+//! * after a `def`/`class`/decorated definition, charged to its first line, because creating
+//!   the function or class object happens after its body's text.
+//!
+//! A probe that cannot share a line with a statement (a block whose first statement is
+//! compound, the end of a definition) is written on a blank or comment-only line in the right
+//! place when there is one (typical code has them), and only otherwise on an inserted line;
+//! the [`LineMap`] undoes such shifts. Module docstrings, `from __future__` imports and
+//! `global`/`nonlocal` declarations get no probe, so they keep their required positions.
+//! Bodies of `@micropython.viper` and `@micropython.asm_*` functions are left untouched: their
+//! code is not ordinary Python.
+//!
+//! Probe slots are numbered by user line; `probe_lines[slot]` is the line of slot `slot`.
+//! This module knows nothing about boards or about how runs are driven.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use thiserror::Error;
+use tree_sitter::{Node, Parser};
+
+use super::line_map::{LineMap, LineOrigin};
+use super::probes;
+
+/// How to instrument.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InstrumentOptions {
+    /// Run with the collector disabled (`gc.disable()` in the prologue): deltas are exact,
+    /// and a MemoryError comes sooner.
+    pub exact: bool,
+}
+
+/// An instrumented script and everything needed to run it and read its probes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instrumented {
+    /// The instrumented script, to be compiled as `<stdin>` after the prologue ran.
+    pub code: String,
+    /// Code to run first, in the same interpreter session, before the "before" snapshot:
+    /// imports and preallocated probe buffers.
+    pub prologue: String,
+    /// Code to run last: prints the probe results for [`super::probes::parse_readout`].
+    pub readout: String,
+    /// Maps lines of `code` to the user's lines.
+    pub line_map: LineMap,
+    /// The user line of each probe slot (sorted; slot `i` measures `probe_lines[i]`).
+    pub probe_lines: Vec<u32>,
+}
+
+impl Instrumented {
+    /// Prologue, code and readout concatenated into one script (for running with
+    /// `micropython FILE` or one raw-REPL exec), with the line map of that whole text.
+    pub fn single_file(&self) -> (String, LineMap) {
+        let mut text =
+            String::with_capacity(self.prologue.len() + self.code.len() + self.readout.len() + 1);
+        text.push_str(&self.prologue);
+        text.push_str(&self.code);
+        if !self.code.is_empty() && !self.code.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&self.readout);
+        let map = self
+            .line_map
+            .wrapped(self.prologue.lines().count(), self.readout.lines().count());
+        (text, map)
+    }
+}
+
+/// Why a script could not be instrumented. In every case the runner should run the plain
+/// script, so that MicroPython reports its own error.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum InstrumentError {
+    /// The parser found a syntax error (an ERROR or MISSING node) on this user line.
+    #[error("syntax error near line {line}: {detail}")]
+    Syntax {
+        /// User line, 1-based.
+        line: u32,
+        /// What the parser saw there.
+        detail: String,
+    },
+    /// The script uses syntax MicroPython does not accept (e.g. `match`, Python 2 `print`).
+    #[error("line {line}: {construct} is not supported by MicroPython")]
+    Unsupported {
+        /// User line, 1-based.
+        line: u32,
+        /// The construct.
+        construct: String,
+    },
+    /// The parser itself could not be set up (a build problem, not the script's fault).
+    #[error("the Python parser could not be loaded: {0}")]
+    Parser(String),
+}
+
+/// Rewrites `source` with per-line allocation probes. See the module doc for where probes go.
+pub fn instrument(source: &str, opts: &InstrumentOptions) -> Result<Instrumented, InstrumentError> {
+    let mut parser = Parser::new();
+    parser
+        .set_language(&tree_sitter_python::LANGUAGE.into())
+        .map_err(|error| InstrumentError::Parser(error.to_string()))?;
+    let tree = parser
+        .parse(source, None)
+        .ok_or_else(|| InstrumentError::Parser("the parser gave no tree".to_string()))?;
+    let root = tree.root_node();
+    if root.has_error() {
+        return Err(first_syntax_error(root, source));
+    }
+
+    let mut planner = Planner::new(source);
+    planner.module(root)?;
+    Ok(planner.finish(opts))
+}
+
+/// The instrumented script of `source` alone (no prologue), or the error as text: the helper
+/// behind the snapshot tests of rewritten scripts.
+pub fn render_instrumented(source: &str) -> String {
+    match instrument(source, &InstrumentOptions::default()) {
+        Ok(instrumented) => instrumented.code,
+        Err(error) => format!("error: {error}"),
+    }
+}
+
+fn first_syntax_error(root: Node<'_>, source: &str) -> InstrumentError {
+    let mut cursor = root.walk();
+    let mut stack = vec![root];
+    while let Some(node) = stack.pop() {
+        if node.is_error() || node.is_missing() {
+            let line = row_to_line(node.start_position().row);
+            let detail = if node.is_missing() {
+                format!("missing `{}`", node.kind())
+            } else {
+                let text = source
+                    .get(node.start_byte()..node.end_byte())
+                    .unwrap_or("")
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim();
+                format!("cannot parse `{text}`")
+            };
+            return InstrumentError::Syntax { line, detail };
+        }
+        if node.has_error() {
+            // Children pushed in reverse so the earliest error in the text is found first.
+            let children: Vec<Node<'_>> = node.children(&mut cursor).collect();
+            stack.extend(children.into_iter().rev());
+        }
+    }
+    InstrumentError::Syntax {
+        line: 1,
+        detail: "the parser reported an error".to_string(),
+    }
+}
+
+fn row_to_line(row: usize) -> u32 {
+    u32::try_from(row + 1).unwrap_or(u32::MAX)
+}
+
+/// What a planned insertion does when the script runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    /// A probe measuring this user line.
+    Probe(u32),
+    /// The baseline reset that starts the script.
+    Reset,
+}
+
+/// Text inserted at a byte offset of the source (inside a line).
+#[derive(Debug)]
+struct InlineInsert {
+    byte: usize,
+    /// Insertions at the same byte keep the order they were planned in.
+    order: usize,
+    before: String,
+    action: Action,
+    after: &'static str,
+}
+
+/// A probe that needs a line of its own, at a given indentation.
+#[derive(Debug)]
+struct OwnLine {
+    indent: String,
+    action: Action,
+}
+
+struct Planner<'s> {
+    source: &'s str,
+    /// Byte offset where each source row starts.
+    row_starts: Vec<usize>,
+    inline: Vec<InlineInsert>,
+    /// Probes that must follow source row `row`, innermost first.
+    after_row: BTreeMap<usize, Vec<OwnLine>>,
+    /// Probes that must come right before source row `row` (inserted lines).
+    before_row: BTreeMap<usize, Vec<OwnLine>>,
+    /// Blank/comment rows already holding a probe.
+    used_rows: BTreeSet<usize>,
+    lines: BTreeSet<u32>,
+}
+
+const TERMINATORS: [&str; 4] = [
+    "return_statement",
+    "raise_statement",
+    "break_statement",
+    "continue_statement",
+];
+
+/// Statements that only declare something to the compiler: they allocate nothing at run time
+/// and some must keep their position, so they get no probe.
+const DECLARATIONS: [&str; 3] = [
+    "global_statement",
+    "nonlocal_statement",
+    "future_import_statement",
+];
+
+const COMPOUND: [&str; 9] = [
+    "if_statement",
+    "for_statement",
+    "while_statement",
+    "try_statement",
+    "with_statement",
+    "function_definition",
+    "class_definition",
+    "decorated_definition",
+    "match_statement",
+];
+
+fn is_compound(node: Node<'_>) -> bool {
+    COMPOUND.contains(&node.kind())
+}
+
+/// Named children that are statements (comments are skipped).
+fn statements(block: Node<'_>) -> Vec<Node<'_>> {
+    let mut cursor = block.walk();
+    block
+        .named_children(&mut cursor)
+        .filter(|child| child.kind() != "comment")
+        .collect()
+}
+
+fn is_docstring(node: Node<'_>) -> bool {
+    if node.kind() != "expression_statement" || node.named_child_count() != 1 {
+        return false;
+    }
+    node.named_child(0)
+        .is_some_and(|child| matches!(child.kind(), "string" | "concatenated_string"))
+}
+
+impl<'s> Planner<'s> {
+    fn new(source: &'s str) -> Self {
+        let mut row_starts = vec![0];
+        row_starts.extend(
+            source
+                .bytes()
+                .enumerate()
+                .filter(|&(_, byte)| byte == b'\n')
+                .map(|(index, _)| index + 1)
+                .filter(|&start| start < source.len()),
+        );
+        Planner {
+            source,
+            row_starts,
+            inline: Vec::new(),
+            after_row: BTreeMap::new(),
+            before_row: BTreeMap::new(),
+            used_rows: BTreeSet::new(),
+            lines: BTreeSet::new(),
+        }
+    }
+
+    fn row_text(&self, row: usize) -> &'s str {
+        let start = self
+            .row_starts
+            .get(row)
+            .copied()
+            .unwrap_or(self.source.len());
+        let end = self
+            .row_starts
+            .get(row + 1)
+            .copied()
+            .unwrap_or(self.source.len());
+        let text = &self.source[start..end];
+        text.trim_end_matches(['\n', '\r'])
+    }
+
+    /// The whitespace in front of the statement that starts row `row`.
+    fn indent_of(&self, row: usize) -> String {
+        self.row_text(row)
+            .chars()
+            .take_while(|c| *c == ' ' || *c == '\t')
+            .collect()
+    }
+
+    /// A row between statements that holds nothing but whitespace or a comment, and is not
+    /// continued from the row above.
+    fn is_free_row(&self, row: usize) -> bool {
+        if row >= self.row_starts.len() || self.used_rows.contains(&row) {
+            return false;
+        }
+        let text = self.row_text(row).trim();
+        if !(text.is_empty() || text.starts_with('#')) {
+            return false;
+        }
+        row == 0 || !self.row_text(row - 1).trim_end().ends_with('\\')
+    }
+
+    fn insert(&mut self, byte: usize, before: &str, action: Action, after: &'static str) {
+        if let Action::Probe(line) = action {
+            self.lines.insert(line);
+        }
+        let order = self.inline.len();
+        self.inline.push(InlineInsert {
+            byte,
+            order,
+            before: before.to_string(),
+            action,
+            after,
+        });
+    }
+
+    fn own_line_after(&mut self, row: usize, indent: String, action: Action) {
+        if let Action::Probe(line) = action {
+            self.lines.insert(line);
+        }
+        self.after_row
+            .entry(row)
+            .or_default()
+            .push(OwnLine { indent, action });
+    }
+
+    /// Puts `action` on a line of its own right before row `first_row`, using a free row in
+    /// `from_row..first_row` when there is one.
+    fn own_line_before(&mut self, from_row: usize, first_row: usize, action: Action) {
+        let indent = self.indent_of(first_row);
+        if let Some(row) = (from_row..first_row)
+            .rev()
+            .find(|&row| self.is_free_row(row))
+        {
+            self.used_rows.insert(row);
+            let byte = self.row_starts[row];
+            self.fill_free_row(byte, row, indent, action);
+            return;
+        }
+        if let Action::Probe(line) = action {
+            self.lines.insert(line);
+        }
+        self.before_row
+            .entry(first_row)
+            .or_default()
+            .push(OwnLine { indent, action });
+    }
+
+    /// Writes `action` into the free row `row` at `indent`, keeping any comment there.
+    fn fill_free_row(&mut self, byte: usize, row: usize, indent: String, action: Action) {
+        let has_comment = !self.row_text(row).trim().is_empty();
+        self.insert(byte, &indent, action, if has_comment { "  " } else { "" });
+    }
+
+    fn module(&mut self, root: Node<'_>) -> Result<(), InstrumentError> {
+        let stmts = statements(root);
+        // The module docstring and `from __future__` imports stay first; the baseline reset
+        // follows them.
+        let mut preamble = 0;
+        if stmts.first().is_some_and(|s| is_docstring(*s)) {
+            preamble = 1;
+        }
+        while stmts
+            .get(preamble)
+            .is_some_and(|s| s.kind() == "future_import_statement")
+        {
+            preamble += 1;
+        }
+        if let Some(first) = stmts.get(preamble) {
+            if preamble > 0 {
+                let last = stmts[preamble - 1];
+                self.insert(last.end_byte(), "; ", Action::Reset, "");
+            } else if !is_compound(*first) {
+                self.insert(first.start_byte(), "", Action::Reset, "; ");
+            } else {
+                self.own_line_before(0, first.start_position().row, Action::Reset);
+            }
+        }
+        self.statements(&stmts, preamble)
+    }
+
+    /// Plans probes for a block's statements, from index `skip` on (earlier ones are the
+    /// preamble: docstring, future imports).
+    fn statements(&mut self, stmts: &[Node<'_>], skip: usize) -> Result<(), InstrumentError> {
+        let mut index = skip;
+        while index < stmts.len() {
+            let stmt = stmts[index];
+            if is_compound(stmt) {
+                self.compound(stmt)?;
+                index += 1;
+                continue;
+            }
+            // A group: simple statements chained on one line (`a; b; c`).
+            let mut end = index + 1;
+            while end < stmts.len()
+                && !is_compound(stmts[end])
+                && stmts[end].start_position().row == stmts[end - 1].end_position().row
+            {
+                end += 1;
+            }
+            self.simple_group(&stmts[index..end])?;
+            index = end;
+        }
+        Ok(())
+    }
+
+    fn simple_group(&mut self, group: &[Node<'_>]) -> Result<(), InstrumentError> {
+        for stmt in group {
+            if matches!(stmt.kind(), "print_statement" | "exec_statement") {
+                return Err(InstrumentError::Unsupported {
+                    line: row_to_line(stmt.start_position().row),
+                    construct: format!("a Python 2 `{}` statement", &stmt.kind()[..4]),
+                });
+            }
+        }
+        let (Some(first), Some(last)) = (group.first(), group.last()) else {
+            return Ok(());
+        };
+        if group.iter().all(|stmt| DECLARATIONS.contains(&stmt.kind())) {
+            return Ok(());
+        }
+        let line = row_to_line(first.start_position().row);
+        if TERMINATORS.contains(&last.kind()) {
+            self.insert(last.start_byte(), "", Action::Probe(line), "; ");
+        } else {
+            self.insert(last.end_byte(), "; ", Action::Probe(line), "");
+        }
+        Ok(())
+    }
+
+    fn compound(&mut self, stmt: Node<'_>) -> Result<(), InstrumentError> {
+        let line = row_to_line(stmt.start_position().row);
+        match stmt.kind() {
+            "match_statement" => {
+                return Err(InstrumentError::Unsupported {
+                    line,
+                    construct: "a `match` statement".to_string(),
+                })
+            }
+            "decorated_definition" => {
+                let raw = stmt
+                    .child_by_field_name("definition")
+                    .is_some_and(|_| has_native_code_decorator(stmt, self.source));
+                if let Some(definition) = stmt.child_by_field_name("definition") {
+                    if !raw {
+                        self.clauses(definition)?;
+                    }
+                }
+            }
+            _ => self.clauses(stmt)?,
+        }
+        if matches!(
+            stmt.kind(),
+            "function_definition" | "class_definition" | "decorated_definition"
+        ) {
+            // Creating the function/class object happens after the body's text: measure it
+            // with a probe after the definition, at the definition's indentation.
+            let indent = self.indent_of(stmt.start_position().row);
+            self.own_line_after(stmt.end_position().row, indent, Action::Probe(line));
+        }
+        Ok(())
+    }
+
+    /// Plans the blocks of a compound statement: its own body and those of its clauses.
+    fn clauses(&mut self, stmt: Node<'_>) -> Result<(), InstrumentError> {
+        let mut cursor = stmt.walk();
+        let children: Vec<Node<'_>> = stmt.children(&mut cursor).collect();
+        for (position, child) in children.iter().enumerate() {
+            if child.kind() == "block" {
+                let colon_row = position
+                    .checked_sub(1)
+                    .and_then(|before| children.get(before))
+                    .map_or(stmt.start_position().row, |colon| colon.end_position().row);
+                let defines = matches!(stmt.kind(), "function_definition" | "class_definition");
+                self.block(
+                    *child,
+                    row_to_line(stmt.start_position().row),
+                    colon_row,
+                    defines,
+                )?;
+            } else if child.kind().ends_with("_clause") && child.is_named() {
+                self.clauses(*child)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn block(
+        &mut self,
+        block: Node<'_>,
+        header_line: u32,
+        colon_row: usize,
+        defines: bool,
+    ) -> Result<(), InstrumentError> {
+        let stmts = statements(block);
+        let Some(first) = stmts.first().copied() else {
+            return Ok(());
+        };
+        let mut skip = 0;
+        let first_row = first.start_position().row;
+        if first_row != colon_row {
+            if defines && is_docstring(first) {
+                // The docstring must stay the first statement.
+                self.insert(first.end_byte(), "; ", Action::Probe(header_line), "");
+                skip = 1;
+            } else if is_compound(first) {
+                self.own_line_before(colon_row + 1, first_row, Action::Probe(header_line));
+            } else {
+                self.insert(first.start_byte(), "", Action::Probe(header_line), "; ");
+            }
+        }
+        self.statements(&stmts, skip)
+    }
+}
+
+impl Planner<'_> {
+    /// Turns the plan into the instrumented text, its line map and the slot table.
+    fn finish(mut self, opts: &InstrumentOptions) -> Instrumented {
+        let probe_lines: Vec<u32> = self.lines.iter().copied().collect();
+        let slot_of = |line: u32| probe_lines.binary_search(&line).unwrap_or(0);
+        let render = |action: Action| match action {
+            Action::Probe(line) => probes::probe_text(slot_of(line)),
+            Action::Reset => probes::RESET_TEXT.to_string(),
+        };
+
+        // Probes that follow a definition take the free rows right after it, innermost
+        // first; the rest get inserted lines.
+        let after_row = std::mem::take(&mut self.after_row);
+        let mut inserted_after: BTreeMap<usize, Vec<OwnLine>> = BTreeMap::new();
+        for (row, requests) in after_row {
+            let mut candidate = row + 1;
+            let mut last_used = row;
+            for request in requests {
+                if self.is_free_row(candidate) {
+                    self.used_rows.insert(candidate);
+                    let byte = self.row_starts[candidate];
+                    self.fill_free_row(byte, candidate, request.indent, request.action);
+                    last_used = candidate;
+                    candidate += 1;
+                } else {
+                    inserted_after.entry(last_used).or_default().push(request);
+                }
+            }
+        }
+
+        let newline = if self.source.contains("\r\n") {
+            "\r\n"
+        } else {
+            "\n"
+        };
+        let mut inline = std::mem::take(&mut self.inline);
+        inline.sort_by_key(|insert| (insert.byte, insert.order));
+        let mut inline = inline.into_iter().peekable();
+
+        let mut code = String::with_capacity(self.source.len() * 2);
+        let mut origins = Vec::new();
+        let rows = self.row_starts.len();
+        let own_line =
+            |code: &mut String, origins: &mut Vec<LineOrigin>, line: &OwnLine, user: u32| {
+                code.push_str(&line.indent);
+                code.push_str(&render(line.action));
+                code.push_str(newline);
+                origins.push(LineOrigin::Probe(match line.action {
+                    Action::Probe(measured) => measured,
+                    Action::Reset => user,
+                }));
+            };
+        for row in 0..rows {
+            let user = row_to_line(row);
+            for line in self.before_row.get(&row).into_iter().flatten() {
+                own_line(&mut code, &mut origins, line, user);
+            }
+            let start = self.row_starts[row];
+            let end = self
+                .row_starts
+                .get(row + 1)
+                .copied()
+                .unwrap_or(self.source.len());
+            let is_last = row + 1 == rows;
+            let mut cursor = start;
+            while let Some(insert) =
+                inline.next_if(|insert| insert.byte < end || (is_last && insert.byte <= end))
+            {
+                code.push_str(&self.source[cursor..insert.byte]);
+                cursor = insert.byte;
+                code.push_str(&insert.before);
+                code.push_str(&render(insert.action));
+                code.push_str(insert.after);
+            }
+            code.push_str(&self.source[cursor..end]);
+            origins.push(LineOrigin::User(user));
+            if let Some(lines) = inserted_after.get(&row) {
+                if !code.ends_with('\n') {
+                    code.push_str(newline);
+                }
+                for line in lines {
+                    own_line(&mut code, &mut origins, line, user);
+                }
+            }
+        }
+
+        Instrumented {
+            prologue: probes::prologue(probe_lines.len(), opts.exact),
+            readout: probes::READOUT_CODE.to_string(),
+            line_map: LineMap::from_origins(origins),
+            probe_lines,
+            code,
+        }
+    }
+}
+
+fn has_native_code_decorator(decorated: Node<'_>, source: &str) -> bool {
+    let mut cursor = decorated.walk();
+    let found = decorated.named_children(&mut cursor).any(|child| {
+        child.kind() == "decorator"
+            && source
+                .get(child.start_byte()..child.end_byte())
+                .is_some_and(|text| text.contains("viper") || text.contains("asm_"))
+    });
+    found
+}

@@ -1,0 +1,366 @@
+//! The on-board half of per-line allocation probes: the prologue that prepares them, the
+//! per-statement probe text, the readout that prints their results, and the parser of that
+//! readout.
+//!
+//! This module knows the MicroPython code the probes run and the text format they print; it
+//! does not know how a script is rewritten (see `instrument`) or how code reaches a board.
+//!
+//! # How a probe measures (the method, in full)
+//!
+//! Every probe site is numbered with a *slot*, one slot per user line. The prologue allocates
+//! five `array('l')` buffers of one word per slot (hits, allocated, net, max single growth,
+//! drops) plus a two-word state buffer, all **before** the "before" heap snapshot. A probe
+//! attributes to its line everything the heap did since the previous probe ran (anywhere:
+//! another line, another function), so each line is charged for its own allocations ("self"
+//! attribution; the call line is not charged for what the callee's lines allocated).
+//!
+//! A probe is two inline statements: `_hl_h[k] += 1; _hl_q() == _hl_s[0] or _hl_p(k)`.
+//! * `_hl_q` is the *change detector*. On ports built with `MICROPY_MEM_STATS` (the unix port,
+//!   i.e. the simulated board) it is `micropython.mem_total()`, an O(1) counter that moves on
+//!   every `m_malloc`/`m_realloc`. Elsewhere (a Pico) it is `gc.mem_alloc()` itself. When the
+//!   detector has not moved, nothing was allocated, and the probe only counts the hit; this
+//!   keeps probes cheap because `gc.mem_alloc()` scans the whole allocation table (measured:
+//!   about 12 µs per call on a 192 KB heap, against 0.05 µs for `mem_total()`).
+//! * `_hl_p(k)`, the slow path, reads `gc.mem_alloc()` and compares it with the reading kept
+//!   at the end of the previous slow path. A growth `d >= 0` is added to the line's allocated
+//!   and net bytes and raises its largest single growth: these figures are block-rounded
+//!   heap bytes, the same unit as the heap map.
+//! * **Collections.** An automatic collection can only run inside an allocation, and it makes
+//!   `mem_alloc()` drop. A drop (`d < 0`) is therefore counted as a collection against the
+//!   line being measured (its `drops` slot; the run's `gc_collections` is their sum) and is
+//!   never booked as that line freeing memory: its net bytes are left unchanged, and since the
+//!   interval's real growth is unknown, its allocated bytes get the `mem_total()` growth of the
+//!   interval when that counter exists (requested bytes, not block-rounded) and 0 otherwise.
+//!   A collection that frees less than the interval allocated shows no drop and is not
+//!   counted, so `gc_collections` is a lower bound. Explicit releases (a shrinking realloc,
+//!   an explicit `gc.collect()`) also show as drops and are counted the same way.
+//! * **Exact mode** puts `gc.disable()` in the prologue and uses `gc.mem_alloc()` as the
+//!   detector, so every interval is measured exactly: no automatic collection can run (a
+//!   MemoryError comes sooner instead), and a drop is a real release by that line, so it is
+//!   added to the line's net bytes (drops are still counted).
+//!
+//! The probe allocates nothing: subscripting a preallocated `array` with a small-int constant,
+//! comparing small ints, and calling a global function with one small-int positional argument
+//! do not touch the heap on MicroPython (checked on the real interpreter by the tests in
+//! `interp_tests`). Limitation: on 32-bit ports a slot above 2^30 (a line that allocated more
+//! than 1 GiB in one run) would make the probe allocate a big int.
+
+use serde::Serialize;
+use thiserror::Error;
+
+use super::instrument::Instrumented;
+
+/// Marker that opens the readout block.
+pub const READOUT_HEADER: &str = "HLPROBE 1";
+/// Marker that closes the readout block.
+pub const READOUT_FOOTER: &str = "HLPROBE end";
+
+/// The probe statement(s) for slot `slot`, to be placed on one line (inline, `;`-separated).
+pub fn probe_text(slot: usize) -> String {
+    format!("_hl_h[{slot}] += 1; _hl_q() == _hl_s[0] or _hl_p({slot})")
+}
+
+/// The statement that resets the probes' baseline. It runs first in the instrumented script,
+/// so the script's own compilation (which happens after the prologue ran) is not charged to
+/// its first line.
+pub const RESET_TEXT: &str = "_hl_z()";
+
+/// The readout code: prints every slot that was hit, between [`READOUT_HEADER`] and
+/// [`READOUT_FOOTER`].
+pub const READOUT_CODE: &str = "_hl_o()\n";
+
+/// The prologue for `slots` probe slots. Runs before the "before" snapshot, in the same
+/// interpreter session as the instrumented script (globals persist between raw-REPL execs).
+pub fn prologue(slots: usize, exact: bool) -> String {
+    // At least one slot, so the arrays and the readout loop are never empty.
+    let slots = slots.max(1);
+    let exact_flag = u8::from(exact);
+    let mut code = String::new();
+    code.push_str("import gc as _hl_gc\n");
+    code.push_str("import micropython as _hl_mp\n");
+    code.push_str("from array import array as _hl_A\n");
+    for name in ["_hl_h", "_hl_a", "_hl_n", "_hl_x", "_hl_g"] {
+        code.push_str(&format!("{name} = _hl_A('l', [0] * {slots})\n"));
+    }
+    code.push_str("_hl_s = _hl_A('l', [0, 0])\n");
+    code.push_str("_hl_ma = _hl_gc.mem_alloc\n");
+    // _hl_t: 1 when the O(1) mem_total() counter is the change detector.
+    if exact {
+        code.push_str("_hl_t = 0\n");
+    } else {
+        code.push_str("_hl_t = 1 if hasattr(_hl_mp, 'mem_total') else 0\n");
+    }
+    code.push_str("_hl_q = _hl_mp.mem_total if _hl_t else _hl_ma\n");
+    code.push_str(
+        "def _hl_p(k):\n\
+         \x20   m = _hl_ma()\n\
+         \x20   d = m - _hl_s[1]\n\
+         \x20   if d >= 0:\n\
+         \x20       _hl_a[k] += d\n\
+         \x20       _hl_n[k] += d\n\
+         \x20       if d > _hl_x[k]:\n\
+         \x20           _hl_x[k] = d\n\
+         \x20   else:\n\
+         \x20       _hl_g[k] += 1\n",
+    );
+    if exact {
+        code.push_str("        _hl_n[k] += d\n");
+    }
+    code.push_str(
+        "        if _hl_t:\n\
+         \x20           d = _hl_q() - _hl_s[0]\n\
+         \x20           if d > 0:\n\
+         \x20               _hl_a[k] += d\n\
+         \x20   _hl_s[1] = m\n\
+         \x20   _hl_s[0] = _hl_q()\n\
+         def _hl_z():\n\
+         \x20   _hl_s[1] = _hl_ma()\n\
+         \x20   _hl_s[0] = _hl_q()\n",
+    );
+    code.push_str(&format!(
+        "def _hl_o():\n\
+         \x20   print('{READOUT_HEADER}', _hl_t, {exact_flag}, {slots})\n\
+         \x20   for k in range({slots}):\n\
+         \x20       if _hl_h[k]:\n\
+         \x20           print(k, _hl_h[k], _hl_a[k], _hl_n[k], _hl_x[k], _hl_g[k])\n\
+         \x20   print('{READOUT_FOOTER}')\n"
+    ));
+    if exact {
+        code.push_str("_hl_gc.disable()\n");
+    }
+    code.push_str("_hl_z()\n");
+    code
+}
+
+/// What one user line did to the heap during a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LineDelta {
+    /// User line, 1-based.
+    pub line: u32,
+    /// How many times the line's probes ran (for a compound statement's header: how many
+    /// times its body was entered, plus the definition itself for `def`/`class`).
+    pub hits: u64,
+    /// Sum of the heap growth attributed to the line (block-rounded bytes).
+    pub allocated_bytes: u64,
+    /// Net change of allocated heap attributed to the line. Without `exact` this equals the
+    /// sum of growths (drops are collections, never a line freeing memory); with `exact` it
+    /// includes real releases and can be negative.
+    pub net_bytes: i64,
+    /// The largest growth seen in one execution of the line.
+    pub max_single_bytes: u64,
+}
+
+/// Everything the probes reported for one run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProbeReport {
+    /// One entry per probed user line (lines whose probes never ran have `hits == 0`), sorted
+    /// by line.
+    pub lines: Vec<LineDelta>,
+    /// Collections seen as `mem_alloc()` drops during the run (a lower bound; see the module
+    /// doc). `None` only if the readout could not say.
+    pub gc_collections: Option<u32>,
+}
+
+/// The readout text could not be decoded.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ProbeError {
+    /// No `HLPROBE 1` line: the readout did not run (or its output was lost).
+    #[error("the probe readout is missing from the board's output (no `{READOUT_HEADER}` line)")]
+    MissingHeader,
+    /// The header was seen but not the end marker: the output was cut short.
+    #[error("the probe readout was cut short (no `{READOUT_FOOTER}` line)")]
+    Truncated,
+    /// A readout line is not in the expected format.
+    #[error("unreadable probe readout line {line:?}: {reason}")]
+    BadLine {
+        /// The offending text.
+        line: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// The readout talks about a different script (slot count or slot number mismatch).
+    #[error("the probe readout does not match the instrumented script: {0}")]
+    Mismatch(String),
+}
+
+/// Decodes the text printed by the readout code (any surrounding output is ignored; both
+/// `\n` and `\r\n` line endings are accepted) into per-line deltas of the user's script.
+pub fn parse_readout(text: &str, instrumented: &Instrumented) -> Result<ProbeReport, ProbeError> {
+    let mut lines = text.lines().map(|line| line.trim_end_matches('\r'));
+    let header = lines
+        .by_ref()
+        .find(|line| line.starts_with(READOUT_HEADER))
+        .ok_or(ProbeError::MissingHeader)?;
+    let fields = parse_numbers(&header[READOUT_HEADER.len()..], header)?;
+    let [_counter, _exact, slots] = fields[..] else {
+        return Err(bad_line(header, "expected 3 numbers after the marker"));
+    };
+    let expected_slots = instrumented.probe_lines.len().max(1) as i64;
+    if slots != expected_slots {
+        return Err(ProbeError::Mismatch(format!(
+            "{slots} slots on the board, {expected_slots} in the script"
+        )));
+    }
+
+    let mut deltas: Vec<LineDelta> = instrumented
+        .probe_lines
+        .iter()
+        .map(|&line| LineDelta {
+            line,
+            hits: 0,
+            allocated_bytes: 0,
+            net_bytes: 0,
+            max_single_bytes: 0,
+        })
+        .collect();
+    let mut drops: u64 = 0;
+    let mut finished = false;
+    for line in lines {
+        if line.starts_with(READOUT_FOOTER) {
+            finished = true;
+            break;
+        }
+        let numbers = parse_numbers(line, line)?;
+        let [slot, hits, allocated, net, max_single, slot_drops] = numbers[..] else {
+            return Err(bad_line(line, "expected 6 numbers"));
+        };
+        let delta = usize::try_from(slot)
+            .ok()
+            .and_then(|slot| deltas.get_mut(slot))
+            .ok_or_else(|| ProbeError::Mismatch(format!("slot {slot} does not exist")))?;
+        delta.hits = non_negative(hits, line)?;
+        delta.allocated_bytes = non_negative(allocated, line)?;
+        delta.net_bytes = net;
+        delta.max_single_bytes = non_negative(max_single, line)?;
+        drops = drops.saturating_add(non_negative(slot_drops, line)?);
+    }
+    if !finished {
+        return Err(ProbeError::Truncated);
+    }
+    deltas.sort_by_key(|delta| delta.line);
+    Ok(ProbeReport {
+        lines: deltas,
+        gc_collections: Some(u32::try_from(drops).unwrap_or(u32::MAX)),
+    })
+}
+
+fn parse_numbers(text: &str, whole_line: &str) -> Result<Vec<i64>, ProbeError> {
+    text.split_whitespace()
+        .map(|word| {
+            word.parse::<i64>()
+                .map_err(|_| bad_line(whole_line, &format!("{word:?} is not a number")))
+        })
+        .collect()
+}
+
+fn non_negative(value: i64, line: &str) -> Result<u64, ProbeError> {
+    u64::try_from(value).map_err(|_| bad_line(line, "negative count"))
+}
+
+fn bad_line(line: &str, reason: &str) -> ProbeError {
+    ProbeError::BadLine {
+        line: line.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::instrument::{instrument, InstrumentOptions};
+
+    fn instrumented(source: &str) -> Instrumented {
+        match instrument(source, &InstrumentOptions::default()) {
+            Ok(instrumented) => instrumented,
+            Err(error) => panic!("instrumenting the test script failed: {error}"),
+        }
+    }
+
+    #[test]
+    fn readout_is_decoded_into_user_lines() {
+        let script = instrumented("a = 1\nb = [a]\nc = 3\n");
+        assert_eq!(script.probe_lines, vec![1, 2, 3]);
+        let text = "user output\r\nHLPROBE 1 1 0 3\r\n0 1 0 0 0 0\r\n1 1 64 64 64 0\r\n2 4 96 32 64 2\r\nHLPROBE end\r\n";
+        let report = parse_readout(text, &script).expect("readout parses");
+        insta::assert_json_snapshot!(report, @r#"
+        {
+          "lines": [
+            {
+              "line": 1,
+              "hits": 1,
+              "allocated_bytes": 0,
+              "net_bytes": 0,
+              "max_single_bytes": 0
+            },
+            {
+              "line": 2,
+              "hits": 1,
+              "allocated_bytes": 64,
+              "net_bytes": 64,
+              "max_single_bytes": 64
+            },
+            {
+              "line": 3,
+              "hits": 4,
+              "allocated_bytes": 96,
+              "net_bytes": 32,
+              "max_single_bytes": 64
+            }
+          ],
+          "gc_collections": 2
+        }
+        "#);
+    }
+
+    #[test]
+    fn unhit_lines_are_reported_with_zero_hits() {
+        let script = instrumented("a = 1\nb = 2\n");
+        let report = parse_readout("HLPROBE 1 0 1 2\n1 3 0 0 0 0\nHLPROBE end\n", &script)
+            .expect("readout parses");
+        assert_eq!(report.lines[0].hits, 0);
+        assert_eq!(report.lines[1].hits, 3);
+        assert_eq!(report.gc_collections, Some(0));
+    }
+
+    #[test]
+    fn broken_readouts_are_typed_errors() {
+        let script = instrumented("a = 1\n");
+        assert_eq!(
+            parse_readout("nothing here\n", &script),
+            Err(ProbeError::MissingHeader)
+        );
+        assert_eq!(
+            parse_readout("HLPROBE 1 1 0 1\n0 1 0 0 0 0\n", &script),
+            Err(ProbeError::Truncated)
+        );
+        assert!(matches!(
+            parse_readout("HLPROBE 1 1 0 7\nHLPROBE end\n", &script),
+            Err(ProbeError::Mismatch(_))
+        ));
+        assert!(matches!(
+            parse_readout("HLPROBE 1 1 0 1\n5 1 0 0 0 0\nHLPROBE end\n", &script),
+            Err(ProbeError::Mismatch(_))
+        ));
+        assert!(matches!(
+            parse_readout("HLPROBE 1 1 0 1\n0 x 0 0 0 0\nHLPROBE end\n", &script),
+            Err(ProbeError::BadLine { .. })
+        ));
+        assert!(matches!(
+            parse_readout("HLPROBE 1 1 0 1\n0 1 0\nHLPROBE end\n", &script),
+            Err(ProbeError::BadLine { .. })
+        ));
+    }
+
+    #[test]
+    fn prologue_snapshot() {
+        insta::assert_snapshot!(prologue(3, false));
+    }
+
+    #[test]
+    fn exact_prologue_disables_the_collector() {
+        let code = prologue(3, true);
+        assert!(code.contains("_hl_gc.disable()\n"));
+        assert!(code.contains("_hl_t = 0\n"));
+        assert!(code.contains("        _hl_n[k] += d\n"));
+    }
+}
