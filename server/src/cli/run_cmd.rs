@@ -154,7 +154,7 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
         }
         out.push('\n');
     }
-    let d = &report.diff.totals;
+    let d = &report.diff;
     out.push_str(&format!(
         "before → after gc: +{} allocated, −{} freed, net {}; longest free run {} → {} blocks\n",
         human_bytes(d.allocated_bytes),

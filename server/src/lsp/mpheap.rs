@@ -5,7 +5,7 @@
 
 use tower_lsp_server::ls_types::{Diagnostic, DiagnosticSeverity, DocumentSymbol, NumberOrString, Position, Range, SymbolKind, Uri};
 
-use crate::heap::{self, Snapshot};
+use crate::heap::{self, DumpError, Snapshot, Warning};
 
 /// Whether a document should be treated as a heap dump.
 pub fn is_heap_dump(uri: &Uri, language_id: &str) -> bool {
@@ -31,7 +31,7 @@ fn diagnostic(line: u32, severity: DiagnosticSeverity, code: &str, message: Stri
 pub fn diagnostics(text: &str) -> Vec<Diagnostic> {
     match heap::parse_dump(text.as_bytes()) {
         Err(e) => {
-            let line = e.line().map_or(0, |l| l.saturating_sub(1) as u32);
+            let line = dump_error_line(&e).map_or(0, |l| l.saturating_sub(1) as u32);
             vec![diagnostic(line, DiagnosticSeverity::ERROR, "unreadable-dump", e.to_string())]
         }
         Ok(snapshot) => {
@@ -40,11 +40,27 @@ pub fn diagnostics(text: &str) -> Vec<Diagnostic> {
                 .warnings
                 .iter()
                 .map(|w| {
-                    let line = w.line().map_or(gc_line, |l| l.saturating_sub(1) as u32);
+                    let line = warning_line(w).map_or(gc_line, |l| l.saturating_sub(1) as u32);
                     diagnostic(line, DiagnosticSeverity::WARNING, "inconsistent-dump", w.to_string())
                 })
                 .collect()
         }
+    }
+}
+
+/// The 1-based line a reading error points at.
+fn dump_error_line(e: &DumpError) -> Option<usize> {
+    match e {
+        DumpError::NotADump { .. } => None,
+        DumpError::Malformed { line, .. } | DumpError::BadBlock { line, .. } | DumpError::TooLarge { line, .. } => Some(*line),
+    }
+}
+
+/// The 1-based line a warning points at, when it is about one line.
+fn warning_line(w: &Warning) -> Option<usize> {
+    match w {
+        Warning::RowMisplaced { line, .. } | Warning::ExtraDump { line } => Some(*line),
+        _ => None,
     }
 }
 

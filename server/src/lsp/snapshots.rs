@@ -134,10 +134,10 @@ pub fn diff_payload(before_id: &str, after_id: &str, before: &Snapshot, after: &
             .iter()
             .map(|area| DiffArea {
                 address: area.address.map(|a| format!("{a:x}")).unwrap_or_default(),
-                blocks: area.changes.len(),
-                codes: b64.encode(area.changes.iter().map(|c| c.code()).collect::<Vec<u8>>()),
+                blocks: area.blocks.len(),
+                codes: b64.encode(area.blocks.iter().map(|c| c.code()).collect::<Vec<u8>>()),
             })
             .collect(),
-        totals: serde_json::to_value(&diff.totals).unwrap_or_default(),
+        totals: serde_json::to_value(&diff).unwrap_or_default(),
     }
 }

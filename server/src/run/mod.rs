@@ -6,3 +6,4 @@ pub mod probes;
 
 #[cfg(test)]
 mod interp_tests;
+pub mod runner;

@@ -1,0 +1,235 @@
+"""End-to-end tests of `heaplens lsp` with a real LSP client (pytest-lsp / pygls), the real
+binary and the simulated Pico. They assert what an editor would show."""
+
+import asyncio
+import os
+import pathlib
+import signal
+
+import pytest
+from lsprotocol import types
+from pytest_lsp import LanguageClient
+
+pytestmark = pytest.mark.asyncio
+
+
+def uri_of(client: LanguageClient, name: str) -> str:
+    return (client.workspace_dir / name).as_uri()  # type: ignore[attr-defined]
+
+
+def open_doc(client: LanguageClient, name: str, language: str = "python") -> str:
+    path: pathlib.Path = client.workspace_dir / name  # type: ignore[attr-defined]
+    uri = path.as_uri()
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id=language, version=1, text=path.read_text())
+        )
+    )
+    return uri
+
+
+async def run_file(client: LanguageClient, uri: str):
+    return await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="heaplens.runFile", arguments=[uri])
+    )
+
+
+async def wait_until(predicate, timeout=60.0):
+    """Polls `predicate` (the tests wait for what the server sends, never on a clock)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        if loop.time() > end:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.05)
+
+
+async def test_save_of_parrot_gives_memory_error_on_line_10(client: LanguageClient):
+    uri = open_doc(client, "parrot.py")
+    client.text_document_did_save(types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+    await wait_until(lambda: any(d.severity == types.DiagnosticSeverity.Error for d in client.diagnostics.get(uri, [])))
+    errors = [d for d in client.diagnostics[uri] if d.severity == types.DiagnosticSeverity.Error]
+    assert len(errors) == 1
+    err = errors[0]
+    assert err.range.start.line == 9  # line 10, 0-based
+    assert err.code == "memory-error-heap-full"
+    # The simulated Pico has 32-byte blocks: 98305 bytes = 3073 blocks; the numbers come from
+    # the failure-time snapshot.
+    assert err.message.startswith("allocation of 98305 bytes (3073 blocks) exceeds max free block of ")
+    assert "the heap is full" in err.message
+    # Three snapshots per run: before, after, after-gc.
+    await wait_until(lambda: len(client.custom["heaplens/snapshot"]) >= 3)
+    labels = [s.label for s in client.custom["heaplens/snapshot"]]
+    assert labels == ["before", "after", "after-gc"]
+    # The numbers in the message are the after (failure-time) snapshot's.
+    after = client.custom["heaplens/snapshot"][1]
+    assert f"max free block of {after.stats.max_free_bytes} bytes ({after.stats.max_free_blocks} blocks)" in err.message
+
+
+async def test_hover_shows_line_deltas(client: LanguageClient):
+    uri = open_doc(client, "known_sizes.py")
+    result = await run_file(client, uri)
+    assert result["exception"] is None
+    hover = await client.text_document_hover_async(
+        types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=8, character=2))
+    )
+    assert hover is not None
+    text = hover.contents.value
+    assert "| hits | 1 |" in text
+    assert "(1056 bytes)" in text  # bytearray(1000) on 32-byte blocks
+    # A second run compares against the first.
+    await run_file(client, uri)
+    hover = await client.text_document_hover_async(
+        types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=8, character=0))
+    )
+    assert "| vs previous run | no change (was 1.0 KB) |" in hover.contents.value
+    hints = await client.text_document_inlay_hint_async(
+        types.InlayHintParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=types.Range(start=types.Position(line=0, character=0), end=types.Position(line=20, character=0)),
+        )
+    )
+    labels = {h.position.line: h.label for h in hints}
+    assert labels[8] == "+1.0 KB"
+    lenses = await client.text_document_code_lens_async(
+        types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    titles = [lens.command.title for lens in lenses]
+    assert titles[:2] == ["▶ Run with heap capture", "Capture heap"]
+    assert titles[2].startswith("last run: +")
+    decorations = client.custom["heaplens/decorations"][-1]
+    assert any(d.line == 8 and d.text == "+1.0 KB" for d in decorations.lines)
+
+
+async def test_commands(client: LanguageClient):
+    caps_result = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="heaplens.captureHeap", arguments=[{"gc": True}])
+    )
+    snap_id = caps_result["id"]
+    await wait_until(lambda: any(s.id == snap_id for s in client.custom["heaplens/snapshot"]))
+    snap = next(s for s in client.custom["heaplens/snapshot"] if s.id == snap_id)
+    assert snap.label == "capture"
+    assert snap.blockBytes == 32
+    assert snap.stats.gc_total == 192000
+    listed = await client.protocol.send_request_async("heaplens/listSnapshots", {})
+    assert [s.id for s in listed.snapshots] == [snap_id]
+    second = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="heaplens.captureHeap", arguments=[])
+    )
+    diff = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="heaplens.compareSnapshots", arguments=[snap_id, second["id"]])
+    )
+    assert diff["before"] == snap_id and diff["areas"][0]["blocks"] == 6000
+    got = await client.protocol.send_request_async("heaplens/getSnapshot", {"id": snap_id})
+    assert got.id == snap_id and got.areas[0].blocks == 6000
+    reset = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="heaplens.softReset"))
+    assert reset == {"reset": True}
+    boards = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="heaplens.selectBoard"))
+    assert boards["boards"][-1]["label"] == "Simulated Pico"
+    selected = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="heaplens.selectBoard", arguments=["simulated"])
+    )
+    assert selected == {"board": "simulated"}
+    await wait_until(lambda: any(s.state == "simulated" for s in client.custom["heaplens/boardStatus"]))
+
+
+async def test_stop_interrupts_runaway_and_hover_answers_during_run(client: LanguageClient):
+    uri = open_doc(client, "runaway.py")
+    known = open_doc(client, "known_sizes.py")
+    await run_file(client, known)
+    run = asyncio.ensure_future(run_file(client, uri))
+    await wait_until(lambda: any(s.label == "before" and s.file == uri for s in client.custom["heaplens/snapshot"]))
+    # The run is in progress (its before snapshot arrived, its result has not): a hover on
+    # another file must still be answered.
+    hover = await client.text_document_hover_async(
+        types.HoverParams(text_document=types.TextDocumentIdentifier(uri=known), position=types.Position(line=8, character=0))
+    )
+    assert not run.done()
+    assert "(1056 bytes)" in hover.contents.value
+    stopped = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="heaplens.stop"))
+    assert stopped["stopped"] is not None
+    result = await run
+    assert result["exception"].startswith("KeyboardInterrupt")
+    infos = [d for d in client.diagnostics[uri] if d.code == "interrupted"]
+    assert infos and infos[0].range.start.line in (5, 6)
+    # The next run works.
+    again = await run_file(client, known)
+    assert again["exception"] is None
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid:
+            out.append(int(entry.name))
+    return out
+
+
+def _descendants(pid: int) -> list[int]:
+    out = []
+    for child in _children(pid):
+        out.append(child)
+        out.extend(_descendants(child))
+    return out
+
+
+async def test_board_vanishing_mid_run_is_reported_and_reconnects(client: LanguageClient):
+    uri = open_doc(client, "runaway.py")
+    run = asyncio.ensure_future(run_file(client, uri))
+    await wait_until(lambda: any(s.label == "before" and s.file == uri for s in client.custom["heaplens/snapshot"]))
+    server_pid = client._server.pid  # type: ignore[union-attr]
+    victims = _descendants(server_pid)
+    assert victims, "the simulated board's interpreter runs as a child of the server"
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    with pytest.raises(Exception):
+        await run
+    await wait_until(lambda: any(d.code == "run-failed" for d in client.diagnostics.get(uri, [])))
+    assert any(s.state == "disconnected" for s in client.custom["heaplens/boardStatus"])
+    # The server is still up, and the next run reopens the board.
+    known = open_doc(client, "known_sizes.py")
+    again = await run_file(client, known)
+    assert again["exception"] is None
+
+
+async def test_heap_dump_documents(client: LanguageClient):
+    dump = (pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "meminfo" / "pico-seed-192064.txt").read_text()
+    path = client.workspace_dir / "seed.mpheap"  # type: ignore[attr-defined]
+    path.write_text(dump)
+    uri = open_doc(client, "seed.mpheap", language="mpheap")
+    hover = await client.text_document_hover_async(
+        types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=4, character=17))
+    )
+    assert hover.contents.value.startswith("**tuple** `T` · block 10 of area 0")
+    symbols = await client.text_document_document_symbol_async(
+        types.DocumentSymbolParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    assert [s.name for s in symbols] == ["Header", "Area 0: Area from 200084a0"]
+    bad = client.workspace_dir / "bad.mpheap"  # type: ignore[attr-defined]
+    bad.write_text("GC: total: banana\n")
+    bad_uri = open_doc(client, "bad.mpheap", language="mpheap")
+    await wait_until(lambda: bool(client.diagnostics.get(bad_uri)))
+    assert client.diagnostics[bad_uri][0].severity == types.DiagnosticSeverity.Error
+
+
+async def test_bad_settings_are_reported(client: LanguageClient):
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"heaplens": {"board": "banana", "simulatedHeapBytes": "big"}})
+    )
+    await wait_until(lambda: len(client.messages) >= 2)
+    texts = [m.message for m in client.messages]
+    assert any("banana" in t for t in texts)
+    assert any("simulatedHeapBytes" in t for t in texts)
+    # Still serving.
+    res = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="heaplens.captureHeap"))
+    assert res["id"].startswith("s")
