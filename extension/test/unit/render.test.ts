@@ -10,44 +10,16 @@ import {
   cellSize,
   layoutFor,
   render,
-  shade,
-  type Rgb,
 } from "../../src/webview/render";
-import { diffOf, dump, lettersOf, snapshotFromDump } from "../fixtures/dumps";
+import { colourKey, countColours, diffOf, dump, expectedKindColours, lettersOf, snapshotFromDump } from "../fixtures/dumps";
 
 const pico = snapshotFromDump(dump("pico-seed-192064.txt"), { id: "pico", blockBytes: 16 });
 const fresh = snapshotFromDump(dump("unix-1.29pre-192k-fresh.txt"), { id: "fresh", blockBytes: 32 });
 const parrot = snapshotFromDump(dump("unix-1.29pre-192k-after-parrot.txt"), { id: "parrot", blockBytes: 32 });
 
-function counts(pixels: Uint8ClampedArray): Map<string, number> {
-  const result = new Map<string, number>();
-  for (let index = 0; index < pixels.length; index += 4) {
-    const key = `${pixels[index]},${pixels[index + 1]},${pixels[index + 2]},${pixels[index + 3]}`;
-    result.set(key, (result.get(key) ?? 0) + 1);
-  }
-  return result;
-}
-const key = (colour: Rgb | undefined): string => `${colour?.[0]},${colour?.[1]},${colour?.[2]},255`;
-
-/** Expected pixel count per colour in kinds mode: heads in the kind colour, tails shaded. */
-function expectedKinds(letters: string): Map<string, number> {
-  const expected = new Map<string, number>();
-  let headLetter = "";
-  for (const letter of letters) {
-    let colour: Rgb | undefined;
-    if (letter === ".") {
-      colour = KIND_COLOURS["."];
-      headLetter = "";
-    } else if (letter === "=") {
-      colour = shade(KIND_COLOURS[headLetter === "" ? "h" : headLetter] ?? [0, 0, 0]);
-    } else {
-      colour = KIND_COLOURS[letter];
-      headLetter = letter;
-    }
-    expected.set(key(colour), (expected.get(key(colour)) ?? 0) + 1);
-  }
-  return expected;
-}
+const counts = countColours;
+const key = colourKey;
+const expectedKinds = expectedKindColours;
 
 test("the Pico seed dump decodes to 12,004 blocks with its letters", () => {
   const [area] = snapshotAreas(pico);
