@@ -20,9 +20,9 @@ function testFiles(folder) {
 const builds = tests
   ? [
       {
-        entryPoints: [...testFiles("test/unit"), ...testFiles("test/webview")],
-        outdir: "out/test",
-        outbase: "test",
+        entryPoints: [...testFiles("test/unit"), ...testFiles("test/webview"), "bench/webview.bench.ts"],
+        outdir: "out",
+        outbase: ".",
         bundle: true,
         platform: "node",
         format: "cjs",

@@ -55,7 +55,7 @@ const state: {
 };
 
 /** Timing of the last draw, read by the Chromium tests and the benchmark. */
-const debug = { drawMs: 0, renderMs: 0, blocks: 0, draws: 0 };
+const debug = { drawMs: 0, renderMs: 0, handleMs: 0, blocks: 0, draws: 0 };
 (window as unknown as { heapLensDebug: unknown }).heapLensDebug = debug;
 
 // ---- DOM helpers (textContent only) -------------------------------------------------------
@@ -382,8 +382,13 @@ canvas.addEventListener("mousemove", (event) => {
   }
   tooltip.replaceChildren(...info.lines.map((line) => element("div", { text: line })));
   tooltip.hidden = false;
-  tooltip.style.left = `${event.clientX + 12}px`;
-  tooltip.style.top = `${event.clientY + 12}px`;
+  // Keep the tooltip inside the panel: flip it to the other side of the pointer near edges.
+  const width = tooltip.offsetWidth;
+  const height = tooltip.offsetHeight;
+  const left = event.clientX + 12 + width > window.innerWidth ? event.clientX - 12 - width : event.clientX + 12;
+  const top = event.clientY + 12 + height > window.innerHeight ? event.clientY - 12 - height : event.clientY + 12;
+  tooltip.style.left = `${Math.max(0, left)}px`;
+  tooltip.style.top = `${Math.max(0, top)}px`;
   canvas.style.cursor = info.reveal === null ? "crosshair" : "pointer";
 });
 canvas.addEventListener("mouseleave", () => {
@@ -431,6 +436,7 @@ function applyOptions(options: Partial<MapOptions>): void {
 }
 
 window.addEventListener("message", (event: MessageEvent<ToWebview>) => {
+  const started = performance.now();
   const message = event.data;
   if (typeof message !== "object" || message === null) return;
   switch (message.type) {
@@ -461,6 +467,7 @@ window.addEventListener("message", (event: MessageEvent<ToWebview>) => {
       return;
   }
   refresh();
+  debug.handleMs = performance.now() - started;
 });
 
 const saved = vscode.getState() as { options?: Partial<MapOptions> } | undefined;

@@ -223,7 +223,11 @@ function colourBlocks(bytes: Uint8Array, count: number, options: RenderOptions, 
   }
 }
 
-/** Copies block colours into the picture as `cell × cell` squares. */
+/**
+ * Copies block colours into the picture as `cell × cell` squares: writes the first pixel
+ * line of each block row, then duplicates that line `cell - 1` times (copyWithin is far
+ * cheaper than one small fill per block and line).
+ */
 function paint(out: Uint32Array, layout: Layout, firstRow: number, colours: Uint32Array, count: number): void {
   const { columns, zoom, cell, width } = layout;
   if (zoom === 1) {
@@ -231,15 +235,16 @@ function paint(out: Uint32Array, layout: Layout, firstRow: number, colours: Uint
     out.set(colours.subarray(0, count), firstRow * width);
     return;
   }
-  for (let index = 0; index < count; index++) {
-    const colour = colours[index] ?? TRANSPARENT;
-    if (colour === TRANSPARENT) continue;
-    const x = (index % columns) * zoom;
-    const y = (firstRow + Math.floor(index / columns)) * zoom;
-    let start = y * width + x;
-    for (let line = 0; line < cell; line++) {
-      out.fill(colour, start, start + cell);
-      start += width;
+  const rows = Math.ceil(count / columns);
+  for (let row = 0; row < rows; row++) {
+    const lineStart = (firstRow + row) * zoom * width;
+    const first = row * columns;
+    const last = Math.min(count, first + columns);
+    let x = lineStart;
+    for (let index = first; index < last; index++, x += zoom) {
+      const colour = colours[index] ?? TRANSPARENT;
+      for (let pixel = 0; pixel < cell; pixel++) out[x + pixel] = colour;
     }
+    for (let line = 1; line < cell; line++) out.copyWithin(lineStart + line * width, lineStart, lineStart + width);
   }
 }

@@ -124,10 +124,18 @@ export async function posted(page: Page): Promise<unknown[]> {
 }
 
 /** Timing of the last draw, from the page. */
-export async function lastDraw(page: Page): Promise<{ drawMs: number; renderMs: number; blocks: number }> {
-  return page.evaluate(
-    () => (window as unknown as { heapLensDebug: { drawMs: number; renderMs: number; blocks: number } }).heapLensDebug,
-  );
+export interface DrawTiming {
+  /** render() plus putImageData, ms. */
+  drawMs: number;
+  /** render() alone, ms. */
+  renderMs: number;
+  /** The whole message handler: decoding, header, legend, timeline and draw, ms. */
+  handleMs: number;
+  blocks: number;
+}
+
+export async function lastDraw(page: Page): Promise<DrawTiming> {
+  return page.evaluate(() => ({ ...(window as unknown as { heapLensDebug: DrawTiming }).heapLensDebug }));
 }
 
 export async function screenshot(page: Page, name: string): Promise<string> {

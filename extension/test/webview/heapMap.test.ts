@@ -138,6 +138,7 @@ test("diff mode: colour counts equal block counts per diff code", async () => {
   assert.ok(box !== null);
   await page.mouse.move(box.x + 3, box.y + 3);
   assert.match(await page.locator("#tooltip").innerText(), /diff: (same allocation|changed kind|allocated)[\s\S]*\(h\)/);
+  await page.mouse.move(0, 0);
   await send(page, { type: "options", zoom: 4, columns: 0 });
   await screenshot(page, "diff");
   await page.close();
@@ -226,6 +227,33 @@ test("text from messages is shown as text, never parsed as HTML", async () => {
   assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);
   assert.match((await page.locator("#stats").innerText()) ?? "", /<b>bold<\/b><img src=x/);
   assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("overview screenshot: a run's snapshots with a tooltip (docs/heap-map.png)", async () => {
+  const { page } = await openMap(browser, { width: 1000, height: 640 });
+  const afterGc = snapshotFromDump(dump("unix-1.29pre-192k-after-parrot-gc-collect.txt"), {
+    id: "after-gc",
+    blockBytes: 32,
+    label: "after-gc",
+    runId: 1,
+    file: "file:///w/parrot.py",
+  });
+  await send(
+    page,
+    {
+      type: "snapshots",
+      list: [fresh, parrot, afterGc].map(({ id, label, file, runId, time }) => ({ id, label, file, runId, time })),
+    },
+    { type: "options", mode: "kinds", zoom: 6, columns: 128, showFree: true },
+    { type: "snapshot", snapshot: parrot },
+  );
+  const box = await page.locator("#map").boundingBox();
+  assert.ok(box !== null);
+  const at = blockOrigin(layoutFor([6000], 128, 6), 0, 200);
+  await page.mouse.move(box.x + at.x + 2, box.y + at.y + 2);
+  assert.match(await page.locator("#tooltip").innerText(), /block 200/);
+  await screenshot(page, "heap-map");
   await page.close();
 });
 
