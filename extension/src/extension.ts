@@ -42,7 +42,8 @@ async function serverCommand<T>(command: string, ...args: unknown[]): Promise<T>
 
 const bridgeServer: BridgeServer = {
   async listSnapshots() {
-    if (client === undefined) return [];
+    // Before the server runs (or after it failed) the map simply has no history yet.
+    if (client === undefined || !client.isRunning()) return [];
     const result = await client.sendRequest<ListSnapshotsResult>(Method.listSnapshots, {});
     return result.snapshots;
   },
@@ -210,6 +211,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     await client.start();
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
+    router.onBoardStatus({
+      state: "disconnected",
+      port: null,
+      firmware: null,
+      freeBytes: null,
+      maxFreeBytes: null,
+      message: `The language server did not start: ${message}`,
+    });
     void vscode.window.showErrorMessage(
       `HeapLens: could not start the language server (${serverPath.path}): ${message}. ` +
         "Set heaplens.server.path to the heaplens binary.",
