@@ -20,7 +20,7 @@ function testFiles(folder) {
 const builds = tests
   ? [
       {
-        entryPoints: [...testFiles("test/unit"), ...testFiles("test/webview"), "bench/webview.bench.ts"],
+        entryPoints: [...testFiles("test/unit"), ...testFiles("test/webview"), "bench/webview.bench.ts", "test/fakeServer/fakeServer.ts"],
         outdir: "out",
         outbase: ".",
         bundle: true,

@@ -11,6 +11,9 @@
 // and `cd extension && npm run package`):
 //   node tests/vscode/run.mjs [--vsix extension/heaplens-linux-x64.vsix] [--only activation]
 // `--only activation` stops after steps 1–2 (what works before the server speaks LSP).
+// `--fake-server` runs against extension/test/fakeServer (a scripted stand-in that speaks
+// the custom messages with canned data; build it with `cd extension && node esbuild.mjs
+// --tests`): it checks the client end to end, not the real server.
 // Prints one `ok`/`FAIL` line per step and a closing `N passed, N failed` line; exits 1 on
 // any failure.
 import { spawn, spawnSync } from "node:child_process";
@@ -31,6 +34,7 @@ const option = (name, fallback) => {
 };
 const vsix = resolve(root, option("--vsix", join("extension", "heaplens-linux-x64.vsix")));
 const only = option("--only", "all");
+const fakeServer = args.includes("--fake-server");
 const entry = join(root, ".tools", "code-server", "node_modules", "code-server", "out", "node", "entry.js");
 const artifacts = join(root, "artifacts", "vscode");
 const scratch = join(artifacts, "scratch");
@@ -172,9 +176,16 @@ async function main() {
   report("install the .vsix into code-server", install.status === 0, (install.stdout + install.stderr).trim().split("\n").at(-1));
   if (install.status !== 0) return;
 
+  let serverPath = process.env.HEAPLENS_SERVER_PATH ?? "";
+  if (fakeServer) {
+    const script = join(root, "extension", "out", "test", "fakeServer", "fakeServer.js");
+    if (!existsSync(script)) throw new Error(`no ${script}: run (cd extension && node esbuild.mjs --tests)`);
+    serverPath = join(scratch, "fake-heaplens");
+    writeFileSync(serverPath, `#!/bin/sh\nexec "${process.execPath}" "${script}" "$@"\n`, { mode: 0o755 });
+  }
   const log = [];
   const server = spawn(process.execPath, [...codeServerArgs(dirs), dirs.workspace], {
-    env: { ...process.env, HEAPLENS_SERVER_PATH: process.env.HEAPLENS_SERVER_PATH ?? "" },
+    env: { ...process.env, HEAPLENS_SERVER_PATH: serverPath },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
@@ -285,7 +296,9 @@ async function main() {
             .evaluate(() => {
               const canvas = document.getElementById("map");
               const debug = window.heapLensDebug;
-              if (!canvas || !debug || debug.blocks === 0) return null;
+              // Wait for the captured snapshot itself, not a run's snapshot shown before it.
+              const title = document.getElementById("title")?.textContent ?? "";
+              if (!canvas || !debug || debug.blocks === 0 || !title.includes("capture")) return null;
               const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
               let painted = 0;
               for (let index = 3; index < data.length; index += 4) if (data[index] !== 0) painted++;
