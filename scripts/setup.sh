@@ -25,3 +25,12 @@ if [ ! -x .venv/bin/micropython ] || ! .venv/bin/python -c 'import pytest_lsp, m
 fi
 
 rustup component add clippy rustfmt >/dev/null 2>&1 || true
+
+# VS Code extension: Node 20 + npm (the extension's own packages come from `npm ci` in
+# scripts/test.sh, pinned by extension/package-lock.json).
+if ! command -v npm >/dev/null 2>&1; then
+    echo "setup: installing Node.js and npm"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
+fi

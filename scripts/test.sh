@@ -11,3 +11,12 @@ cargo clippy --all-targets --locked -- -D warnings
 echo "== rust: tests (unit, snapshot, end-to-end against the simulated board)"
 cargo build --locked --bins
 cargo test --locked --all-targets
+
+echo "== extension: lint, typecheck, unit tests, build"
+(cd extension && npm ci --no-audit --no-fund && npm run lint && npm run typecheck && npm test && npm run build)
+
+echo "== extension: heap map webview in headless Chromium"
+(cd extension && npm run test:webview)
+
+echo "== extension: package the .vsix (bundles the server built above)"
+(cd extension && npm run package)

@@ -1,0 +1,298 @@
+/**
+ * HeapLens VS Code client: finds and starts `heaplens lsp`, forwards settings and commands,
+ * and shows what the server pushes (status bar, decorations, output, heap map). No heap
+ * logic lives here: every figure comes from the server.
+ */
+import { existsSync } from "node:fs";
+import * as vscode from "vscode";
+import {
+  DidChangeConfigurationNotification,
+  ExecuteCommandRequest,
+  LanguageClient,
+  type LanguageClientOptions,
+  type ServerOptions,
+} from "vscode-languageclient/node";
+import { HEAT_COLOURS, LEVELS, countLineBreaks, gutterIconDataUri, type LineDecoration } from "./decorations";
+import { HeapMapPanel, HEAP_MAP_VIEW_TYPE } from "./heapMapPanel";
+import {
+  Method,
+  ServerCommand,
+  type BoardChoice,
+  type DiffResult,
+  type ListSnapshotsResult,
+  type Snapshot,
+  type SnapshotSummary,
+} from "./protocol";
+import { Router } from "./router";
+import { resolveServerPath, serverEnvironment, serverSettings, type SettingGetter } from "./settings";
+import type { BridgeServer } from "./webviewBridge";
+
+let client: LanguageClient | undefined;
+
+function settingGetter(): SettingGetter {
+  const configuration = vscode.workspace.getConfiguration("heaplens");
+  return (key) => configuration.get(key);
+}
+
+/** Calls a server command through `workspace/executeCommand`. */
+async function serverCommand<T>(command: string, ...args: unknown[]): Promise<T> {
+  if (client === undefined) throw new Error("the HeapLens server is not running");
+  return (await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args })) as T;
+}
+
+const bridgeServer: BridgeServer = {
+  async listSnapshots() {
+    // Before the server runs (or after it failed) the map simply has no history yet.
+    if (client === undefined || !client.isRunning()) return [];
+    const result = await client.sendRequest<ListSnapshotsResult>(Method.listSnapshots, {});
+    return result.snapshots;
+  },
+  async getSnapshot(id) {
+    if (client === undefined) throw new Error("the HeapLens server is not running");
+    return client.sendRequest<Snapshot>(Method.getSnapshot, { id });
+  },
+  async diff(before, after) {
+    if (client === undefined) throw new Error("the HeapLens server is not running");
+    return client.sendRequest<DiffResult>(Method.diff, { before, after });
+  },
+};
+
+/** Creates one decoration type per heat level, with light/dark gutter marks. */
+function createDecorationTypes(): vscode.TextEditorDecorationType[] {
+  return Array.from({ length: LEVELS }, (_, level) => {
+    const colours = HEAT_COLOURS[level] ?? { dark: "#888888", light: "#888888" };
+    return vscode.window.createTextEditorDecorationType({
+      isWholeLine: true,
+      overviewRulerLane: vscode.OverviewRulerLane.Left,
+      after: {
+        margin: "0 0 0 2em",
+        fontStyle: "italic",
+        color: new vscode.ThemeColor("editorCodeLens.foreground"),
+      },
+      dark: { gutterIconPath: vscode.Uri.parse(gutterIconDataUri(level, colours.dark)), overviewRulerColor: colours.dark },
+      light: {
+        gutterIconPath: vscode.Uri.parse(gutterIconDataUri(level, colours.light)),
+        overviewRulerColor: colours.light,
+      },
+    });
+  });
+}
+
+function sameUri(a: vscode.Uri, b: string): boolean {
+  try {
+    return a.toString() === vscode.Uri.parse(b).toString();
+  } catch {
+    return false;
+  }
+}
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const output = vscode.window.createOutputChannel("HeapLens");
+  const status = vscode.window.createStatusBarItem("heaplens.board", vscode.StatusBarAlignment.Left, 50);
+  status.name = "HeapLens board";
+  status.command = "heaplens.selectBoard";
+  status.show();
+  const decorationTypes = createDecorationTypes();
+  context.subscriptions.push(output, status, ...decorationTypes);
+
+  const applyGroups = (editor: vscode.TextEditor, groups: LineDecoration[][]): void => {
+    decorationTypes.forEach((type, level) => {
+      const options = (groups[level] ?? [])
+        .filter((entry) => entry.line < editor.document.lineCount)
+        .map((entry): vscode.DecorationOptions => {
+          const range = editor.document.lineAt(entry.line).range;
+          const hover = entry.hover === undefined ? undefined : new vscode.MarkdownString(entry.hover);
+          return { range, hoverMessage: hover, renderOptions: { after: { contentText: entry.text } } };
+        });
+      editor.setDecorations(type, options);
+    });
+  };
+
+  const router = new Router({
+    showStatus(view) {
+      status.text = view.text;
+      status.tooltip = view.tooltip;
+      status.backgroundColor = view.warning ? new vscode.ThemeColor("statusBarItem.warningBackground") : undefined;
+    },
+    setDecorations(uri, groups) {
+      for (const editor of vscode.window.visibleTextEditors) {
+        if (sameUri(editor.document.uri, uri)) applyGroups(editor, groups);
+      }
+    },
+    appendOutput(text) {
+      output.append(text);
+    },
+    showSnapshot(snapshot) {
+      HeapMapPanel.open?.post({ type: "snapshot", snapshot });
+    },
+  });
+
+  const showHeapMap = (): HeapMapPanel =>
+    HeapMapPanel.show(context.extensionUri, bridgeServer, () => router.latestSnapshot);
+
+  context.subscriptions.push(
+    vscode.workspace.onDidChangeTextDocument((event) => {
+      if (event.contentChanges.length === 0) return;
+      router.onDocumentEdited(
+        event.document.uri.toString(),
+        event.contentChanges.map((change) => ({
+          startLine: change.range.start.line,
+          endLine: change.range.end.line,
+          insertedLineBreaks: countLineBreaks(change.text),
+        })),
+      );
+    }),
+    vscode.window.onDidChangeVisibleTextEditors((editors) => {
+      for (const editor of editors) {
+        const groups = router.decorationsFor(editor.document.uri.toString());
+        if (groups !== undefined) applyGroups(editor, groups);
+      }
+    }),
+    vscode.window.registerWebviewPanelSerializer(HEAP_MAP_VIEW_TYPE, {
+      deserializeWebviewPanel(panel) {
+        HeapMapPanel.adopt(panel, context.extensionUri, bridgeServer, () => router.latestSnapshot);
+        return Promise.resolve();
+      },
+    }),
+  );
+
+  registerCommands(context, showHeapMap);
+
+  const get = settingGetter();
+  const serverPath = resolveServerPath({
+    env: process.env,
+    get,
+    extensionPath: context.extensionPath,
+    platform: process.platform,
+    exists: existsSync,
+  });
+  output.appendLine(`HeapLens: starting ${serverPath.path} lsp (from ${serverPath.source})`);
+  const serverOptions: ServerOptions = {
+    command: serverPath.path,
+    args: ["lsp"],
+    options: { env: serverEnvironment(get, process.env) },
+  };
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: [
+      { scheme: "file", language: "python" },
+      { scheme: "file", language: "mpheap" },
+      { scheme: "untitled", language: "mpheap" },
+    ],
+    initializationOptions: { heaplens: serverSettings(get, vscode.workspace.isTrusted) },
+    outputChannelName: "HeapLens Language Server",
+  };
+  client = new LanguageClient("heaplens", "HeapLens Language Server", serverOptions, clientOptions);
+  // The extension registers the heaplens.* commands itself (with UI around them) and sends
+  // them with workspace/executeCommand; the client must not register the server's list too,
+  // or VS Code rejects the duplicate command ids.
+  const executeCommandFeature = client.getFeature(ExecuteCommandRequest.method);
+  executeCommandFeature.initialize = () => undefined;
+  executeCommandFeature.register = () => undefined;
+
+  client.onNotification(Method.boardStatus, (params: unknown) => router.onBoardStatus(params));
+  client.onNotification(Method.decorations, (params: unknown) => router.onDecorations(params));
+  client.onNotification(Method.output, (params: unknown) => router.onOutput(params));
+  client.onNotification(Method.snapshot, (params: unknown) => router.onSnapshot(params));
+
+  const sendSettings = (): void => {
+    if (client === undefined || !client.isRunning()) return;
+    void client.sendNotification(DidChangeConfigurationNotification.type, {
+      settings: { heaplens: serverSettings(settingGetter(), vscode.workspace.isTrusted) },
+    });
+  };
+  context.subscriptions.push(
+    vscode.workspace.onDidChangeConfiguration((event) => {
+      if (event.affectsConfiguration("heaplens")) sendSettings();
+    }),
+    vscode.workspace.onDidGrantWorkspaceTrust(sendSettings),
+  );
+
+  try {
+    await client.start();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    router.onBoardStatus({
+      state: "disconnected",
+      port: null,
+      firmware: null,
+      freeBytes: null,
+      maxFreeBytes: null,
+      message: `The language server did not start: ${message}`,
+    });
+    void vscode.window.showErrorMessage(
+      `HeapLens: could not start the language server (${serverPath.path}): ${message}. ` +
+        "Set heaplens.server.path to the heaplens binary.",
+    );
+  }
+}
+
+function registerCommands(context: vscode.ExtensionContext, showHeapMap: () => HeapMapPanel): void {
+  const run = (name: string, action: (...args: unknown[]) => Promise<unknown>) =>
+    vscode.commands.registerCommand(name, async (...args: unknown[]) => {
+      try {
+        await action(...args);
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        void vscode.window.showErrorMessage(`HeapLens: ${message}`);
+      }
+    });
+
+  context.subscriptions.push(
+    run("heaplens.captureHeap", async () => {
+      showHeapMap();
+      await serverCommand(ServerCommand.captureHeap, { gc: false });
+    }),
+    run("heaplens.runFile", async (target?: unknown) => {
+      const uri = target instanceof vscode.Uri ? target : vscode.window.activeTextEditor?.document.uri;
+      if (uri === undefined) throw new Error("open a Python file to run");
+      const document = vscode.workspace.textDocuments.find((doc) => doc.uri.toString() === uri.toString());
+      if (document?.isDirty) await document.save();
+      await serverCommand(ServerCommand.runFile, uri.toString());
+    }),
+    run("heaplens.stop", () => serverCommand(ServerCommand.stop)),
+    run("heaplens.softReset", () => serverCommand(ServerCommand.softReset)),
+    run("heaplens.selectBoard", async () => {
+      const boards = await serverCommand<BoardChoice[] | null>(ServerCommand.selectBoard);
+      const picked = await vscode.window.showQuickPick(
+        (boards ?? []).map((board) => ({ label: board.label, description: board.description, board: board.board })),
+        { title: "HeapLens: Select Board", placeHolder: "Board to run scripts on" },
+      );
+      if (picked !== undefined) await serverCommand(ServerCommand.selectBoard, picked.board);
+    }),
+    run("heaplens.compareSnapshots", async () => {
+      const list = await bridgeServer.listSnapshots();
+      if (list.length < 2) throw new Error("compare needs at least two snapshots: run a file or capture twice");
+      const items = list.map((summary: SnapshotSummary) => ({
+        label: summary.runId === null ? `capture ${summary.id}` : `run ${summary.runId} ${summary.label}`,
+        description: `${summary.time}${summary.file === null ? "" : ` · ${summary.file}`}`,
+        id: summary.id,
+      }));
+      const before = await vscode.window.showQuickPick(items, { title: "Compare snapshots: before" });
+      if (before === undefined) return;
+      const after = await vscode.window.showQuickPick(
+        items.filter((item) => item.id !== before.id),
+        { title: "Compare snapshots: after" },
+      );
+      if (after === undefined) return;
+      const diff = await bridgeServer.diff(before.id, after.id);
+      showHeapMap().post({ type: "diff", diff });
+    }),
+    run("heaplens.showHeapMap", () => {
+      showHeapMap();
+      return Promise.resolve();
+    }),
+    run("heaplens.openAsHeapMap", async (target?: unknown) => {
+      const uri = target instanceof vscode.Uri ? target : vscode.window.activeTextEditor?.document.uri;
+      if (uri === undefined) throw new Error("open a .mpheap dump first");
+      // The server parses the dump; the client only shows the snapshot it returns.
+      const snapshot = await serverCommand<Snapshot | null>("heaplens.openDump", uri.toString());
+      const panel = showHeapMap();
+      if (snapshot !== null && snapshot !== undefined) panel.post({ type: "snapshot", snapshot });
+    }),
+  );
+}
+
+export async function deactivate(): Promise<void> {
+  await client?.stop();
+  client = undefined;
+}

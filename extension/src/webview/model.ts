@@ -1,0 +1,123 @@
+/**
+ * Turns wire snapshots and diffs into byte arrays the renderer walks, and answers "what is
+ * this block?" for the tooltip. No heap statistics are computed here: those come from the
+ * server. The only structure used is the contract's: an allocation is a head letter
+ * followed by its `=` tails.
+ */
+import type { AllocationLine, DiffResult, Snapshot } from "../protocol";
+
+/** Dump letter codes used below. */
+export const FREE = 0x2e; // '.'
+export const TAIL = 0x3d; // '='
+
+/** One area ready to draw: one byte per block (a dump letter, or a diff code). */
+export interface AreaBytes {
+  address: string;
+  blocks: number;
+  bytes: Uint8Array;
+}
+
+/** Decodes base64 to bytes without Node's Buffer so it runs in the webview too. */
+export function decodeBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let index = 0; index < binary.length; index++) bytes[index] = binary.charCodeAt(index);
+  return bytes;
+}
+
+/**
+ * Decodes every area. A `kinds` string shorter than `blocks` is padded with free blocks and a
+ * longer one cut, so a malformed message can never make the renderer read out of bounds.
+ */
+function decodeAreas(areas: { address: string; blocks: number; data: string }[], pad: number): AreaBytes[] {
+  return areas.map((area) => {
+    const blocks = Math.max(0, Math.floor(area.blocks));
+    let decoded: Uint8Array;
+    try {
+      decoded = decodeBase64(area.data);
+    } catch {
+      decoded = new Uint8Array(0);
+    }
+    const bytes = new Uint8Array(blocks).fill(pad);
+    bytes.set(decoded.subarray(0, blocks));
+    return { address: area.address, blocks, bytes };
+  });
+}
+
+export function snapshotAreas(snapshot: Snapshot): AreaBytes[] {
+  return decodeAreas(
+    snapshot.areas.map((area) => ({ address: area.address, blocks: area.blocks, data: area.kinds })),
+    FREE,
+  );
+}
+
+export function diffAreas(diff: DiffResult): AreaBytes[] {
+  return decodeAreas(
+    diff.areas.map((area) => ({ address: area.address, blocks: area.blocks, data: area.codes })),
+    0,
+  );
+}
+
+/** Human names of the dump letters (the contract's `by_kind` names, described). */
+export const KIND_NAMES: Record<string, string> = {
+  h: "other object or raw buffer",
+  "=": "tail",
+  ".": "free",
+  T: "tuple",
+  L: "list",
+  D: "dict",
+  S: "str or bytes",
+  A: "bytearray or array",
+  F: "float",
+  B: "function (bytecode)",
+  M: "module",
+  m: "marked (mid-GC)",
+};
+
+/** Names of the diff codes. */
+export const DIFF_NAMES = ["free in both", "same allocation", "allocated", "freed", "changed kind"];
+
+/** The allocation a block belongs to. */
+export interface Allocation {
+  /** Block index of the head. */
+  head: number;
+  /** Length in blocks (head plus tails). */
+  blocks: number;
+  /** Dump letter of the head (`=` for tails with no head in this area). */
+  letter: string;
+}
+
+/**
+ * Finds the allocation containing `index` by walking back to its head and forward over its
+ * tails. Returns null for a free block.
+ */
+export function allocationAt(bytes: Uint8Array, index: number): Allocation | null {
+  if (index < 0 || index >= bytes.length || bytes[index] === FREE) return null;
+  let head = index;
+  while (head > 0 && bytes[head] === TAIL) head--;
+  if (bytes[head] === FREE) head++;
+  let end = index + 1;
+  while (end < bytes.length && bytes[end] === TAIL) end++;
+  return { head, blocks: end - head, letter: String.fromCharCode(bytes[head] ?? TAIL) };
+}
+
+/** Adds a byte offset to a hex address (no `0x`); returns `0x…` lowercase hex. */
+export function addressPlus(areaAddress: string, offset: number): string {
+  try {
+    return `0x${(BigInt(`0x${areaAddress}`) + BigInt(offset)).toString(16)}`;
+  } catch {
+    return "?";
+  }
+}
+
+/** Hex with at least `width` digits and a `0x` prefix. */
+export function hex(value: number, width = 8): string {
+  return `0x${value.toString(16).padStart(width, "0")}`;
+}
+
+/** Index of allocation lines by area and byte offset of the allocation's head. */
+export function allocationLineIndex(lines: AllocationLine[] | undefined): Map<string, number> {
+  const index = new Map<string, number>();
+  for (const entry of lines ?? []) index.set(`${entry.area}:${entry.offset}`, entry.line);
+  return index;
+}

@@ -1,0 +1,74 @@
+/**
+ * Answers the heap map webview's messages by calling the server. Pure: the server calls and
+ * the panel are interfaces, so tests drive it without VS Code.
+ */
+import type { DiffResult, Snapshot, SnapshotSummary } from "./protocol";
+import type { FromWebview, ToWebview } from "./webview/messages";
+
+export interface BridgeServer {
+  listSnapshots(): Promise<SnapshotSummary[]>;
+  getSnapshot(id: string): Promise<Snapshot>;
+  diff(before: string, after: string): Promise<DiffResult>;
+}
+
+export interface BridgeHost {
+  post(message: ToWebview): void;
+  reveal(file: string, line: number): void;
+  showError(message: string): void;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Checks an untrusted message from the webview. */
+export function parseWebviewMessage(message: unknown): FromWebview | undefined {
+  if (typeof message !== "object" || message === null) return undefined;
+  const value = message as Record<string, unknown>;
+  switch (value.type) {
+    case "ready":
+      return { type: "ready" };
+    case "select":
+      return typeof value.id === "string" ? { type: "select", id: value.id } : undefined;
+    case "compare":
+      return typeof value.before === "string" && typeof value.after === "string"
+        ? { type: "compare", before: value.before, after: value.after }
+        : undefined;
+    case "revealLine":
+      return typeof value.file === "string" && typeof value.line === "number" && value.line >= 0
+        ? { type: "revealLine", file: value.file, line: Math.floor(value.line) }
+        : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** Handles one message from the webview. `latest` is shown on `ready` when given. */
+export async function handleWebviewMessage(
+  raw: unknown,
+  server: BridgeServer,
+  host: BridgeHost,
+  latest: Snapshot | undefined,
+): Promise<void> {
+  const message = parseWebviewMessage(raw);
+  if (message === undefined) return;
+  try {
+    switch (message.type) {
+      case "ready":
+        host.post({ type: "snapshots", list: await server.listSnapshots() });
+        if (latest !== undefined) host.post({ type: "snapshot", snapshot: latest });
+        return;
+      case "select":
+        host.post({ type: "snapshot", snapshot: await server.getSnapshot(message.id) });
+        return;
+      case "compare":
+        host.post({ type: "diff", diff: await server.diff(message.before, message.after) });
+        return;
+      case "revealLine":
+        host.reveal(message.file, message.line);
+        return;
+    }
+  } catch (error) {
+    host.showError(`HeapLens: ${errorText(error)}`);
+  }
+}
