@@ -14,7 +14,8 @@ pub struct SnapshotArea {
     pub kinds: String,
 }
 
-/// Where a run's allocation was made: `offset` is the block index inside `area`.
+/// Where a run's allocation was made: `offset` is the byte offset of its head inside `area`,
+/// `line` the 0-based document line.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AllocationLine {
@@ -210,6 +211,7 @@ pub const COMMANDS: &[&str] = &[
     "heaplens.softReset",
     "heaplens.selectBoard",
     "heaplens.compareSnapshots",
+    "heaplens.openDump",
 ];
 
 /// Method names as `&'static str` constants for `LspService::custom_method`.

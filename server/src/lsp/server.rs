@@ -249,6 +249,21 @@ impl Backend {
         Ok(json!({ "id": id }))
     }
 
+    /// Reads a heap dump document (open or on disk) into a stored snapshot for the heap map.
+    fn open_dump(&self, uri: &str) -> RpcResult<ext::SnapshotParams> {
+        let parsed: Uri = uri.parse().map_err(|_| invalid(format!("not a URI: {uri}")))?;
+        let text = self.state().documents.get(&parsed).map(|d| d.text.clone().into_bytes());
+        let bytes = match text {
+            Some(t) => t,
+            None => {
+                let path = parsed.to_file_path().ok_or_else(|| invalid(format!("not a file: {uri}")))?;
+                std::fs::read(&path).map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?
+            }
+        };
+        let snapshot = crate::heap::parse_dump(&bytes).map_err(|e| invalid(format!("{uri}: {e}")))?;
+        Ok(self.state().snapshots.add_dump(uri, snapshot))
+    }
+
     fn diff(&self, before: &str, after: &str) -> RpcResult<ext::DiffResult> {
         self.state().snapshots.diff(before, after).map_err(invalid)
     }
@@ -599,6 +614,10 @@ impl LanguageServer for Backend {
                     json!({ "board": board })
                 }
             },
+            "heaplens.openDump" => {
+                let uri: String = arg(&args, 0).ok_or_else(|| invalid("heaplens.openDump needs a document URI"))?;
+                serde_json::to_value(self.open_dump(&uri)?).unwrap_or(Value::Null)
+            }
             "heaplens.compareSnapshots" => {
                 let (Some(before), Some(after)) = (arg::<String>(&args, 0), arg::<String>(&args, 1)) else {
                     return Err(invalid("heaplens.compareSnapshots needs two snapshot ids"));

@@ -80,6 +80,11 @@ impl SnapshotStore {
         self.push("capture", None, None, Arc::new(snapshot), Vec::new())
     }
 
+    /// Stores a snapshot read from a heap dump document.
+    pub fn add_dump(&mut self, uri: &str, snapshot: Snapshot) -> SnapshotParams {
+        self.push("capture", Some(uri), None, Arc::new(snapshot), Vec::new())
+    }
+
     pub fn list(&self) -> Vec<SnapshotSummary> {
         self.items.iter().map(|s| s.summary.clone()).collect()
     }
