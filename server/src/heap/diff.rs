@@ -130,7 +130,11 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Diff {
         });
     }
 
-    // Allocations of both sides are in (area, offset) order: merge them.
+    // Allocations of both sides are in (area, offset) order: merge them. The gaps between
+    // consecutive allocations of a side are its free runs, so the longest free run of each
+    // side is tracked here too instead of walking the maps again.
+    let mut old_gaps = GapTracker::new(before);
+    let mut new_gaps = GapTracker::new(after);
     let mut new_allocations = Vec::new();
     let mut freed_allocations = Vec::new();
     let mut old_iter = before.allocations().peekable();
@@ -141,22 +145,28 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Diff {
             (None, None) => break,
             (Some(old), None) => {
                 freed_allocations.push(AllocationChange::new(old, before.block_bytes));
+                old_gaps.visit(&old);
                 old_iter.next();
             }
             (None, Some(new)) => {
                 new_allocations.push(AllocationChange::new(new, after.block_bytes));
+                new_gaps.visit(&new);
                 new_iter.next();
             }
             (Some(old), Some(new)) => match key(&old).cmp(&key(&new)) {
                 std::cmp::Ordering::Less => {
                     freed_allocations.push(AllocationChange::new(old, before.block_bytes));
+                    old_gaps.visit(&old);
                     old_iter.next();
                 }
                 std::cmp::Ordering::Greater => {
                     new_allocations.push(AllocationChange::new(new, after.block_bytes));
+                    new_gaps.visit(&new);
                     new_iter.next();
                 }
                 std::cmp::Ordering::Equal => {
+                    old_gaps.visit(&old);
+                    new_gaps.visit(&new);
                     if old == new {
                         if let Some(area) = areas.get_mut(old.area) {
                             if let Some(blocks) =
@@ -190,19 +200,59 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Diff {
         new_allocations,
         freed_allocations,
         largest_new_allocation,
-        max_free_blocks_before: max_free_blocks(before),
-        max_free_blocks_after: max_free_blocks(after),
+        max_free_blocks_before: old_gaps.finish(),
+        max_free_blocks_after: new_gaps.finish(),
         block_bytes: after.block_bytes,
         warnings,
         areas,
     }
 }
 
-fn max_free_blocks(snapshot: &Snapshot) -> u64 {
-    if snapshot.has_map() {
-        snapshot.map_figures().max_free
-    } else {
-        snapshot.header.max_free.unwrap_or(0)
+/// Longest free run of one snapshot, from the gaps between its allocations visited in order.
+struct GapTracker<'a> {
+    snapshot: &'a Snapshot,
+    area: usize,
+    /// End (block index) of the last allocation seen in `area`.
+    end: usize,
+    longest: usize,
+}
+
+impl<'a> GapTracker<'a> {
+    fn new(snapshot: &'a Snapshot) -> Self {
+        GapTracker {
+            snapshot,
+            area: 0,
+            end: 0,
+            longest: 0,
+        }
+    }
+
+    /// Close areas before `area`: the rest of each is one free run.
+    fn close_areas_before(&mut self, area: usize) {
+        while self.area < area {
+            let len = self
+                .snapshot
+                .areas
+                .get(self.area)
+                .map_or(0, |a| a.blocks.len());
+            self.longest = self.longest.max(len.saturating_sub(self.end));
+            self.area += 1;
+            self.end = 0;
+        }
+    }
+
+    fn visit(&mut self, allocation: &Allocation) {
+        self.close_areas_before(allocation.area);
+        self.longest = self.longest.max(allocation.offset.saturating_sub(self.end));
+        self.end = allocation.offset + allocation.blocks;
+    }
+
+    fn finish(mut self) -> u64 {
+        if !self.snapshot.has_map() {
+            return self.snapshot.header.max_free.unwrap_or(0);
+        }
+        self.close_areas_before(self.snapshot.areas.len());
+        self.longest as u64
     }
 }
 

@@ -592,6 +592,8 @@ proptest! {
         let after = b.map_figures().used_blocks as i64 * i64::from(b.block_bytes);
         // Identical allocations cancel; everything else is counted once on its side.
         prop_assert_eq!(d.net_bytes, after - before);
+        prop_assert_eq!(d.max_free_blocks_before, a.map_figures().max_free);
+        prop_assert_eq!(d.max_free_blocks_after, b.map_figures().max_free);
         let blocks: usize = d.areas.iter().map(|area| area.blocks.len()).sum();
         prop_assert!(blocks >= a.blocks_total().max(b.blocks_total()));
     }

@@ -321,6 +321,30 @@ pub struct MapFigures {
     pub max_free: u64,
 }
 
+/// Number of consecutive `kind` blocks at the start of `blocks`. Compares 32 blocks at a time
+/// without early exit so the compiler can vectorise it: heaps are mostly long runs of free
+/// blocks or tails, and every figure is computed by walking runs.
+#[inline]
+pub(crate) fn run_length(blocks: &[BlockKind], kind: BlockKind) -> usize {
+    const LANES: usize = 32;
+    const SCALAR_PREFIX: usize = 8;
+    // Most runs are short (small objects, zero-length free gaps): look at a few blocks one by
+    // one before switching to wide compares.
+    let prefix = &blocks[..blocks.len().min(SCALAR_PREFIX)];
+    let short = prefix.iter().take_while(|&&k| k == kind).count();
+    if short < SCALAR_PREFIX {
+        return short;
+    }
+    let mut n = SCALAR_PREFIX;
+    for chunk in blocks[SCALAR_PREFIX..].chunks_exact(LANES) {
+        if !chunk.iter().fold(true, |all, &k| all & (k == kind)) {
+            break;
+        }
+        n += LANES;
+    }
+    n + blocks[n..].iter().take_while(|&&k| k == kind).count()
+}
+
 /// Iterator over the allocations of a snapshot, in area then address order.
 pub struct Allocations<'a> {
     areas: &'a [Area],
@@ -334,21 +358,14 @@ impl Iterator for Allocations<'_> {
     fn next(&mut self) -> Option<Allocation> {
         while let Some(area) = self.areas.get(self.area) {
             let blocks = &area.blocks;
-            // Skip free blocks quickly: most of a fresh heap is free.
-            while self.pos < blocks.len() && blocks[self.pos] == BlockKind::Free {
-                self.pos += 1;
-            }
-            if self.pos >= blocks.len() {
+            self.pos += run_length(&blocks[self.pos.min(blocks.len())..], BlockKind::Free);
+            let Some(&kind) = blocks.get(self.pos) else {
                 self.area += 1;
                 self.pos = 0;
                 continue;
-            }
+            };
             let start = self.pos;
-            let kind = blocks[start];
-            let mut end = start + 1;
-            while end < blocks.len() && blocks[end] == BlockKind::Tail {
-                end += 1;
-            }
+            let end = start + 1 + run_length(&blocks[start + 1..], BlockKind::Tail);
             self.pos = end;
             return Some(Allocation {
                 area: self.area,
@@ -374,8 +391,12 @@ impl Iterator for FreeRuns<'_> {
     fn next(&mut self) -> Option<FreeRun> {
         while let Some(area) = self.areas.get(self.area) {
             let blocks = &area.blocks;
-            while self.pos < blocks.len() && blocks[self.pos] != BlockKind::Free {
-                self.pos += 1;
+            // Skip allocations: a head, then its tails.
+            while let Some(&kind) = blocks.get(self.pos) {
+                if kind == BlockKind::Free {
+                    break;
+                }
+                self.pos += 1 + run_length(&blocks[self.pos + 1..], BlockKind::Tail);
             }
             if self.pos >= blocks.len() {
                 self.area += 1;
@@ -383,10 +404,7 @@ impl Iterator for FreeRuns<'_> {
                 continue;
             }
             let start = self.pos;
-            let mut end = start + 1;
-            while end < blocks.len() && blocks[end] == BlockKind::Free {
-                end += 1;
-            }
+            let end = start + run_length(&blocks[start..], BlockKind::Free);
             self.pos = end;
             return Some(FreeRun {
                 area: self.area,
@@ -430,23 +448,29 @@ impl Snapshot {
     /// Recompute the `gc_info` figures from the map.
     pub fn map_figures(&self) -> MapFigures {
         let mut figures = MapFigures::default();
+        // One walk over runs per area: free run, then allocations (head + tails), repeat.
         for area in &self.areas {
-            figures.blocks_total += area.blocks.len() as u64;
-        }
-        for allocation in self.allocations() {
-            let len = allocation.blocks as u64;
-            figures.used_blocks += len;
-            match len {
-                1 => figures.one_blocks += 1,
-                2 => figures.two_blocks += 1,
-                _ => {}
+            let blocks = &area.blocks[..];
+            figures.blocks_total += blocks.len() as u64;
+            let mut pos = 0;
+            while pos < blocks.len() {
+                let free = run_length(&blocks[pos..], BlockKind::Free);
+                figures.free_blocks += free as u64;
+                figures.max_free = figures.max_free.max(free as u64);
+                pos += free;
+                while pos < blocks.len() && blocks[pos] != BlockKind::Free {
+                    let len = 1 + run_length(&blocks[pos + 1..], BlockKind::Tail);
+                    match len {
+                        1 => figures.one_blocks += 1,
+                        2 => figures.two_blocks += 1,
+                        _ => {}
+                    }
+                    figures.max_block = figures.max_block.max(len as u64);
+                    pos += len;
+                }
             }
-            figures.max_block = figures.max_block.max(len);
         }
-        for run in self.free_runs() {
-            figures.max_free = figures.max_free.max(run.blocks as u64);
-        }
-        figures.free_blocks = figures.blocks_total - figures.used_blocks;
+        figures.used_blocks = figures.blocks_total - figures.free_blocks;
         figures
     }
 
@@ -530,6 +554,17 @@ mod tests {
                 (1, 2, 2, 'S')
             ]
         );
+    }
+
+    #[test]
+    fn run_length_across_chunk_boundaries() {
+        for len in [0, 1, 31, 32, 33, 63, 64, 65, 100] {
+            let mut blocks = vec![BlockKind::Tail; len];
+            blocks.push(BlockKind::Free);
+            blocks.extend([BlockKind::Tail; 40]);
+            assert_eq!(run_length(&blocks, BlockKind::Tail), len);
+            assert_eq!(run_length(&blocks[..len], BlockKind::Tail), len);
+        }
     }
 
     #[test]

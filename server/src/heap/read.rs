@@ -74,8 +74,15 @@ pub fn parse_dump_str(input: &str) -> Result<Snapshot, DumpError> {
 
 /// Like [`parse_dump`], also telling where the block size came from.
 pub fn parse_dump_detailed(input: &[u8]) -> Result<(Snapshot, BlockBytesSource), DumpError> {
-    let mut reader = Reader::default();
-    for (index, raw) in input.split(|&b| b == b'\n').enumerate() {
+    let mut reader = Reader {
+        input_len: input.len(),
+        ..Reader::default()
+    };
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', input).chain(std::iter::once(input.len()));
+    for (index, end) in ends.enumerate() {
+        let raw = &input[start..end];
+        start = end + 1;
         let cleaned = clean(raw);
         let line = cleaned.trim_ascii();
         if line.is_empty() {
@@ -143,6 +150,8 @@ struct Reader {
     in_map: bool,
     total_blocks: usize,
     warnings: Vec<Warning>,
+    /// Length of the whole input, to size the block vector once.
+    input_len: usize,
 }
 
 impl Reader {
@@ -292,11 +301,44 @@ impl Reader {
     }
 
     fn row(&mut self, number: usize, line: &[u8], row: Row<'_>) -> Result<Flow, DumpError> {
-        if let Some(bad) = row
-            .data
-            .iter()
-            .position(|&b| BlockKind::from_byte(b).is_none())
-        {
+        if self.total_blocks + row.data.len() > MAX_BLOCKS {
+            return Err(DumpError::TooLarge {
+                line: number,
+                limit: MAX_BLOCKS,
+            });
+        }
+        if self.areas.is_empty() {
+            // Firmware built with EXTENSIVE_HEAP_PROFILING prints no area header.
+            self.areas.push(AreaBuilder::default());
+        }
+        let input_len = self.input_len;
+        let Some(area) = self.areas.last_mut() else {
+            return Ok(Flow::Continue);
+        };
+        if area.blocks.capacity() == 0 {
+            // Every block takes at least one byte of input (runs of free lines aside).
+            area.blocks.reserve(input_len.min(MAX_BLOCKS));
+        }
+        let start = area.blocks.len();
+        // Convert and validate in one pass; the bad column is only looked for on error.
+        let mut all_valid = true;
+        area.blocks.extend(row.data.iter().map(|&b| {
+            let kind = BLOCK_BYTES[b as usize];
+            all_valid &= kind.is_some();
+            kind.unwrap_or(BlockKind::Free)
+        }));
+        if !all_valid {
+            area.blocks.truncate(start);
+            let unused_implicit_area =
+                area.blocks.is_empty() && area.items.is_empty() && area.address.is_none();
+            if unused_implicit_area && self.areas.len() == 1 {
+                self.areas.clear();
+            }
+            let bad = row
+                .data
+                .iter()
+                .position(|&b| BLOCK_BYTES[b as usize].is_none())
+                .unwrap_or(0);
             if self.in_map {
                 let column = line.len() - row.data.len() + bad + 1;
                 let end = (bad + 4).min(row.data.len());
@@ -307,33 +349,8 @@ impl Reader {
                 });
             }
             // Outside a map, `dead: beef` is just noise.
-            self.in_map = false;
             return Ok(Flow::Continue);
         }
-        if self.enter(Stage::Map, number) == Flow::Stop {
-            return Ok(Flow::Stop);
-        }
-        self.in_map = true;
-        if self.total_blocks + row.data.len() > MAX_BLOCKS {
-            return Err(DumpError::TooLarge {
-                line: number,
-                limit: MAX_BLOCKS,
-            });
-        }
-        self.total_blocks += row.data.len();
-        if self.areas.is_empty() {
-            // Firmware built with EXTENSIVE_HEAP_PROFILING prints no area header.
-            self.areas.push(AreaBuilder::default());
-        }
-        let Some(area) = self.areas.last_mut() else {
-            return Ok(Flow::Continue);
-        };
-        let start = area.blocks.len();
-        area.blocks.extend(
-            row.data
-                .iter()
-                .map(|&b| BlockKind::from_byte(b).unwrap_or(BlockKind::Free)),
-        );
         area.items.push(Item::Row {
             line: number,
             offset: row.offset,
@@ -341,6 +358,10 @@ impl Reader {
             start,
             len: row.data.len(),
         });
+        self.total_blocks += row.data.len();
+        self.in_map = true;
+        // Rows never start a new dump (stage Map repeats), so this cannot stop.
+        let _ = self.enter(Stage::Map, number);
         Ok(Flow::Continue)
     }
 
@@ -553,21 +574,25 @@ fn place_rows(
 
 /// Warnings that depend only on the blocks: orphan tails and marked heads.
 fn add_block_warnings(snapshot: &mut Snapshot) {
-    let mut marked = 0;
+    let marked: usize = snapshot
+        .areas
+        .iter()
+        .map(|area| {
+            area.blocks
+                .iter()
+                .filter(|&&k| k == BlockKind::Marked)
+                .count()
+        })
+        .sum();
     let mut new_warnings = Vec::new();
-    for (index, area) in snapshot.areas.iter().enumerate() {
-        marked += area
-            .blocks
-            .iter()
-            .filter(|&&k| k == BlockKind::Marked)
-            .count();
-        let orphan = area.blocks.iter().enumerate().position(|(i, &k)| {
-            k == BlockKind::Tail && (i == 0 || area.blocks[i - 1] == BlockKind::Free)
-        });
-        if let Some(offset) = orphan {
+    // One warning per area with tails that follow a free block (or start the area).
+    let mut warned_area = None;
+    for allocation in snapshot.allocations() {
+        if allocation.kind == BlockKind::Tail && warned_area != Some(allocation.area) {
+            warned_area = Some(allocation.area);
             new_warnings.push(Warning::OrphanTail {
-                area: index,
-                offset,
+                area: allocation.area,
+                offset: allocation.offset,
             });
         }
     }
@@ -606,6 +631,17 @@ fn mask_to_digits(value: u64, digits: u32) -> u64 {
         value & ((1u64 << (4 * digits)) - 1)
     }
 }
+
+/// Which bytes are block letters, as a table: one load per byte while reading.
+const BLOCK_BYTES: [Option<BlockKind>; 256] = {
+    let mut table = [None; 256];
+    let mut i = 0;
+    while i < BlockKind::ALL.len() {
+        table[BlockKind::ALL[i] as u8 as usize] = Some(BlockKind::ALL[i]);
+        i += 1;
+    }
+    table
+};
 
 /// A map row: `OFFSET: LETTERS`.
 struct Row<'a> {
@@ -732,9 +768,10 @@ fn malformed(line: usize, expected: &'static str, found: &[u8]) -> DumpError {
 /// Remove ANSI escape sequences and control characters (raw-REPL `\x04`, Ctrl-A/B/C echoes…).
 /// Borrowed when the line has none, which is the case for every line of a clean dump.
 fn clean(line: &[u8]) -> Cow<'_, [u8]> {
-    let needs_cleaning = line
-        .iter()
-        .any(|&b| (b < 0x20 && b != b'\t' && b != b'\r') || b == 0x7f);
+    // No early exit, so the compiler can vectorise the check of every clean line.
+    let needs_cleaning = line.iter().fold(false, |dirty, &b| {
+        dirty | ((b < 0x20) & (b != b'\t') & (b != b'\r')) | (b == 0x7f)
+    });
     if !needs_cleaning {
         return Cow::Borrowed(line);
     }

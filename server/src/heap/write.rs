@@ -5,7 +5,92 @@
 
 use std::fmt::Write as _;
 
-use super::{BlockKind, Snapshot, BLOCKS_PER_ROW};
+use super::{Area, BlockKind, Header, Snapshot, BLOCKS_PER_ROW};
+
+/// A deterministic, plausible-looking heap for tests and benchmarks: one area of
+/// `blocks_total` blocks, mostly small objects of every kind with some large buffers, about
+/// half of it used, free space scattered in runs of varied length. The same `seed` gives the
+/// same snapshot.
+pub fn synthetic_snapshot(blocks_total: usize, block_bytes: u32, seed: u64) -> Snapshot {
+    // xorshift64*: enough randomness for test data, no dependency.
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = move |bound: u64| -> u64 {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d) % bound.max(1)
+    };
+    const HEADS: [BlockKind; 9] = [
+        BlockKind::Other,
+        BlockKind::Other,
+        BlockKind::Str,
+        BlockKind::Tuple,
+        BlockKind::List,
+        BlockKind::Dict,
+        BlockKind::Function,
+        BlockKind::Float,
+        BlockKind::Array,
+    ];
+    let mut blocks = Vec::with_capacity(blocks_total);
+    while blocks.len() < blocks_total {
+        let free = match next(10) {
+            0..=5 => 0,
+            6..=8 => next(8),
+            _ => next(400),
+        } as usize;
+        blocks.extend(std::iter::repeat_n(BlockKind::Free, free));
+        let len = match next(20) {
+            0..=11 => 1 + next(2),
+            12..=18 => 3 + next(14),
+            _ => 17 + next(600),
+        } as usize;
+        blocks.push(HEADS[next(HEADS.len() as u64) as usize]);
+        blocks.extend(std::iter::repeat_n(BlockKind::Tail, len - 1));
+    }
+    blocks.truncate(blocks_total);
+    Snapshot {
+        header: Header::default(),
+        areas: vec![Area {
+            address: Some(0x3f80_0000),
+            blocks,
+        }],
+        block_bytes,
+        warnings: Vec::new(),
+    }
+}
+
+/// A copy of `snapshot` after some churn: roughly `percent` % of the allocations freed and as
+/// many new ones placed in free runs that can hold them. Deterministic for a given `seed`.
+pub fn churned_snapshot(snapshot: &Snapshot, percent: u64, seed: u64) -> Snapshot {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = move |bound: u64| -> u64 {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d) % bound.max(1)
+    };
+    let mut after = snapshot.clone();
+    let allocations: Vec<_> = snapshot.allocations().collect();
+    for allocation in &allocations {
+        if next(100) < percent {
+            if let Some(area) = after.areas.get_mut(allocation.area) {
+                area.blocks[allocation.offset..allocation.offset + allocation.blocks]
+                    .fill(BlockKind::Free);
+            }
+        }
+    }
+    let runs: Vec<_> = after.free_runs().collect();
+    for run in runs {
+        if next(100) < percent && run.blocks >= 2 {
+            let len = 1 + next(run.blocks as u64 - 1) as usize;
+            if let Some(area) = after.areas.get_mut(run.area) {
+                area.blocks[run.offset] = BlockKind::Str;
+                area.blocks[run.offset + 1..run.offset + len].fill(BlockKind::Tail);
+            }
+        }
+    }
+    after
+}
 
 impl Snapshot {
     /// The dump text `mem_info(1)` would print for this snapshot. Header figures come from
