@@ -317,6 +317,18 @@ enum Mode {
     Raw,
 }
 
+/// Steps of an interpreter start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StartStep {
+    /// Waiting for the friendly banner's `>>> `.
+    Banner,
+    /// Sent `pass`: the first execution makes the unix port drop the SIGINT handler CPython
+    /// installed at start-up, so "SIGINT is caught" really means "code is running".
+    WarmUp,
+    /// Sent Ctrl-A: waiting for the raw banner.
+    Raw,
+}
+
 enum Phase {
     /// A fresh interpreter is starting; its banner is swallowed.
     Starting {
@@ -324,7 +336,9 @@ enum Phase {
         announce: bool,
         target: Mode,
         seen: Vec<u8>,
-        sent_ctrl_a: bool,
+        /// The interpreter's friendly banner, up to and including its first `>>> `.
+        banner: Vec<u8>,
+        step: StartStep,
         since: Instant,
     },
     Running,
@@ -416,7 +430,8 @@ impl Supervisor {
             announce,
             target,
             seen: Vec::new(),
-            sent_ctrl_a: false,
+            banner: Vec::new(),
+            step: StartStep::Banner,
             since: Instant::now(),
         };
         Ok(())
@@ -577,41 +592,57 @@ impl Supervisor {
                 announce,
                 target,
                 seen,
-                sent_ctrl_a,
+                banner,
+                step,
                 ..
             } => {
                 seen.extend_from_slice(data);
-                if !*sent_ctrl_a {
-                    let Some(i) = find(seen, b">>> ") else { return };
-                    if *target == Mode::Raw {
-                        seen.drain(..i + 4);
-                        *sent_ctrl_a = true;
-                        if let Some(child) = &mut self.child {
-                            let _ = child.master.write_all(b"\x01");
-                        }
-                    } else {
+                let prompt = find(seen, b">>> ");
+                match (*step, prompt) {
+                    (StartStep::Banner, Some(i)) => {
+                        *banner = seen.drain(..i + 4).collect();
+                        seen.clear();
+                        *step = StartStep::WarmUp;
+                        self.write_child_now(b"pass\r");
+                    }
+                    (StartStep::WarmUp, Some(_)) if *target == Mode::Raw => {
+                        seen.clear();
+                        *step = StartStep::Raw;
+                        self.write_child_now(b"\x01");
+                    }
+                    (StartStep::WarmUp, Some(_)) => {
                         if *announce {
                             self.to_host.extend_from_slice(SOFT_REBOOT);
-                            self.to_host.extend_from_slice(&seen[..]);
+                            self.to_host.extend_from_slice(banner);
                         }
                         self.mode = Mode::Friendly;
                         self.phase = Phase::Running;
                         self.failed_starts = 0;
-                        return;
                     }
-                }
-                if let Some(i) = find(seen, RAW_BANNER_WITH_PROMPT) {
-                    let rest = seen.split_off(i + RAW_BANNER_WITH_PROMPT.len());
-                    if *announce {
-                        self.to_host.extend_from_slice(SOFT_REBOOT);
-                        self.to_host.extend_from_slice(RAW_BANNER_WITH_PROMPT);
+                    (StartStep::Raw, _) => {
+                        let Some(i) = find(seen, RAW_BANNER_WITH_PROMPT) else {
+                            return;
+                        };
+                        let rest = seen.split_off(i + RAW_BANNER_WITH_PROMPT.len());
+                        if *announce {
+                            self.to_host.extend_from_slice(SOFT_REBOOT);
+                            self.to_host.extend_from_slice(RAW_BANNER_WITH_PROMPT);
+                        }
+                        self.to_host.extend_from_slice(&rest);
+                        self.mode = Mode::Raw;
+                        self.phase = Phase::Running;
+                        self.failed_starts = 0;
                     }
-                    self.to_host.extend_from_slice(&rest);
-                    self.mode = Mode::Raw;
-                    self.phase = Phase::Running;
-                    self.failed_starts = 0;
+                    _ => {}
                 }
             }
+        }
+    }
+
+    /// Writes to the interpreter ahead of buffered host bytes (start-up handshake).
+    fn write_child_now(&mut self, data: &[u8]) {
+        if let Some(child) = &mut self.child {
+            let _ = child.master.write_all(data);
         }
     }
 
@@ -640,6 +671,9 @@ impl Supervisor {
         };
         self.shared.lock().child_pid = None;
         let status = child.process.wait().map_err(|e| format!("wait: {e}"))?;
+        if std::env::var_os("HEAPLENS_SIM_DEBUG").is_some() {
+            eprintln!("heaplens sim: interpreter exited: {status}");
+        }
         let was_starting = matches!(self.phase, Phase::Starting { .. });
         if was_starting {
             self.failed_starts += 1;
