@@ -1,5 +1,6 @@
 //! End-to-end tests: spawn the real `heaplens` binary (against the simulated board where a
 //! board is needed) and check what a user sees.
 
+mod board;
 mod heap_cli;
 mod support;

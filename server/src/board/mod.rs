@@ -1,2 +1,367 @@
 //! The board link: transports (serial, pty, simulated board), the raw REPL, discovery.
 //! The only module that does board I/O; knows nothing of heaps or LSP.
+//!
+//! `Board` is the entry point: `Board::open(&BoardSpec::parse("auto"), &LinkOptions::default())`
+//! then `exec` / `capture_mem_info` / `soft_reset`. A board that vanishes gives
+//! `LinkError::Disconnected` at once; the next operation reopens it.
+
+pub mod discovery;
+mod error;
+pub mod raw_repl;
+pub mod sim;
+pub mod transport;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::LinkError;
+pub use raw_repl::{ExecOutcome, RawRepl};
+pub use sim::{SimHandle, SimOptions, DEFAULT_SIM_HEAP_BYTES};
+pub use transport::{FakeTransport, SerialTransport, Transport};
+
+/// Every timeout and knob of the link, explicit.
+#[derive(Debug, Clone)]
+pub struct LinkOptions {
+    /// How long to wait for a protocol reply (banner, `OK`, raw-paste grants, prompt).
+    pub response_timeout: Duration,
+    /// How long to wait for each step of a soft reset.
+    pub reset_timeout: Duration,
+    /// After Ctrl-C, how long to wait for the board to stop and print its traceback.
+    pub interrupt_deadline: Duration,
+    /// Granularity of waits: how often cancellation is checked.
+    pub poll_interval: Duration,
+    /// Try raw-paste first (false forces plain raw mode).
+    pub use_raw_paste: bool,
+    /// Plain raw mode: bytes per write, and pause between writes.
+    pub plain_chunk_bytes: usize,
+    pub plain_chunk_delay: Duration,
+    /// Limit for a single write to the port.
+    pub write_timeout: Duration,
+    /// Ask the board for its firmware (`sys.implementation`) right after opening.
+    pub identify_on_open: bool,
+}
+
+impl Default for LinkOptions {
+    fn default() -> Self {
+        LinkOptions {
+            response_timeout: Duration::from_secs(5),
+            reset_timeout: Duration::from_secs(10),
+            interrupt_deadline: Duration::from_secs(3),
+            poll_interval: Duration::from_millis(50),
+            use_raw_paste: true,
+            plain_chunk_bytes: 256,
+            plain_chunk_delay: Duration::from_millis(10),
+            write_timeout: Duration::from_secs(5),
+            identify_on_open: true,
+        }
+    }
+}
+
+/// A cancellation flag shared between the caller and a running operation.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A token that is not cancelled.
+    pub fn new() -> CancelToken {
+        CancelToken::default()
+    }
+    /// Asks every operation watching this token to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    /// Whether `cancel` was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Which board to talk to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BoardSpec {
+    /// The best detected MicroPython board, else the simulated Pico.
+    Auto,
+    /// The simulated Pico with a heap of `heap_bytes` (`-X heapsize`).
+    Simulated { heap_bytes: usize },
+    /// A serial port or pty path.
+    Path(PathBuf),
+    /// The USB device with this serial number.
+    SerialNumber(String),
+}
+
+impl BoardSpec {
+    /// `auto`, `sim` / `simulated`, `id:SERIAL`, or a path.
+    pub fn parse(text: &str) -> BoardSpec {
+        match text.trim() {
+            "" | "auto" => BoardSpec::Auto,
+            "sim" | "simulated" => BoardSpec::Simulated {
+                heap_bytes: DEFAULT_SIM_HEAP_BYTES,
+            },
+            other => match other.strip_prefix("id:") {
+                Some(serial) => BoardSpec::SerialNumber(serial.to_string()),
+                None => BoardSpec::Path(PathBuf::from(other)),
+            },
+        }
+    }
+
+    /// The same spec with the simulated heap set (no effect on other kinds).
+    pub fn with_sim_heap(self, heap: usize) -> BoardSpec {
+        match self {
+            BoardSpec::Simulated { .. } => BoardSpec::Simulated { heap_bytes: heap },
+            other => other,
+        }
+    }
+}
+
+/// Serial board or simulated Pico.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BoardKind {
+    Serial,
+    Simulated,
+}
+
+/// What we know about the connected board.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BoardInfo {
+    pub kind: BoardKind,
+    /// Port path (for the simulated board: its pty path).
+    pub port: String,
+    /// E.g. `micropython 1.29.0; linux [GCC 14.2.1] version` or
+    /// `micropython 1.23.0; Raspberry Pi Pico with RP2040` (None until identified).
+    pub firmware: Option<String>,
+    /// GC block size in bytes (16 on 32-bit ports, 32 on 64-bit), when identified.
+    pub block_bytes: Option<usize>,
+}
+
+/// A connection to a board (or the simulated Pico) speaking the raw REPL. `Send`, so a
+/// worker thread can own it.
+pub struct Board {
+    spec: BoardSpec,
+    opts: LinkOptions,
+    info: BoardInfo,
+    /// None after a disconnect: the next operation reopens.
+    repl: Option<RawRepl>,
+    /// The in-process simulator, for `BoardSpec::Simulated` (and `Auto` without hardware).
+    sim: Option<SimHandle>,
+    /// Serial port path resolved from `Auto` / `SerialNumber`, reused on reconnect.
+    resolved_path: Option<PathBuf>,
+}
+
+/// Code that prints `name|version|machine|block bytes` on one line.
+const IDENTIFY_CODE: &str = "import sys\ni=sys.implementation\nprint(i.name,'.'.join(str(x) for x in i.version[:3]),getattr(i,'_machine',sys.platform),32 if sys.maxsize>2**32 else 16,sep='|')";
+
+impl Board {
+    /// Opens the board and enters the raw REPL (no soft reset).
+    pub fn open(spec: &BoardSpec, opts: &LinkOptions) -> Result<Board, LinkError> {
+        let (kind, sim, resolved_path) = match spec {
+            BoardSpec::Simulated { heap_bytes } => {
+                let handle = SimHandle::start(SimOptions {
+                    heap_bytes: *heap_bytes,
+                    ..SimOptions::default()
+                })?;
+                (BoardKind::Simulated, Some(handle), None)
+            }
+            BoardSpec::Auto => match discovery::best_micropython_port() {
+                Some(port) => (BoardKind::Serial, None, Some(PathBuf::from(port.port_name))),
+                None => {
+                    let handle = SimHandle::start(SimOptions::default())?;
+                    (BoardKind::Simulated, Some(handle), None)
+                }
+            },
+            BoardSpec::Path(path) => (BoardKind::Serial, None, Some(path.clone())),
+            BoardSpec::SerialNumber(serial) => {
+                let port = discovery::find_by_serial_number(serial).ok_or_else(|| {
+                    LinkError::SerialNumberNotFound {
+                        serial: serial.clone(),
+                    }
+                })?;
+                (BoardKind::Serial, None, Some(PathBuf::from(port.port_name)))
+            }
+        };
+        let mut board = Board {
+            spec: spec.clone(),
+            opts: opts.clone(),
+            info: BoardInfo {
+                kind,
+                port: String::new(),
+                firmware: None,
+                block_bytes: None,
+            },
+            repl: None,
+            sim,
+            resolved_path,
+        };
+        board.reconnect()?;
+        if opts.identify_on_open {
+            board.identify()?;
+        }
+        Ok(board)
+    }
+
+    /// What we know about the board.
+    pub fn info(&self) -> &BoardInfo {
+        &self.info
+    }
+
+    /// The spec this board was opened with.
+    pub fn spec(&self) -> &BoardSpec {
+        &self.spec
+    }
+
+    /// Asks the board for its firmware and block size and records them in `info`.
+    pub fn identify(&mut self) -> Result<&BoardInfo, LinkError> {
+        let outcome = self.exec_capture(IDENTIFY_CODE)?;
+        let text = String::from_utf8_lossy(&outcome.stdout);
+        let parts: Vec<&str> = text.trim().split('|').collect();
+        if let [name, version, machine, block] = parts[..] {
+            self.info.firmware = Some(format!("{name} {version}; {machine}"));
+            self.info.block_bytes = block.parse().ok();
+        }
+        Ok(&self.info)
+    }
+
+    /// (Re)opens the port and enters the raw REPL. Called automatically after a disconnect.
+    pub fn reconnect(&mut self) -> Result<(), LinkError> {
+        // Drop the old link first: its Ctrl-B goes nowhere if the board is gone.
+        self.repl = None;
+        let path = match (&self.sim, &self.resolved_path) {
+            (Some(sim), _) => sim.wait_path(self.opts.response_timeout)?,
+            (None, Some(path)) => path.clone(),
+            (None, None) => return Err(LinkError::Simulator("no port to open".into())),
+        };
+        let transport = SerialTransport::open(&path, self.opts.write_timeout)?;
+        self.info.port = path.display().to_string();
+        let mut repl = RawRepl::new(Box::new(transport), self.opts.clone());
+        repl.enter_raw(&CancelToken::new())?;
+        self.repl = Some(repl);
+        Ok(())
+    }
+
+    /// Runs `code`, streaming stdout to `on_output`. A traceback is part of the outcome, not
+    /// an error. Cancelling sends Ctrl-C and returns the KeyboardInterrupt traceback (or
+    /// `LinkError::Cancelled` if the board did not stop in time).
+    pub fn exec(
+        &mut self,
+        code: &str,
+        on_output: &mut dyn FnMut(&[u8]),
+        cancel: &CancelToken,
+    ) -> Result<ExecOutcome, LinkError> {
+        let result = self.repl()?.exec(code.as_bytes(), on_output, cancel);
+        self.after(result)
+    }
+
+    /// Runs `code` and returns its output at the end.
+    pub fn exec_capture(&mut self, code: &str) -> Result<ExecOutcome, LinkError> {
+        self.exec(code, &mut |_| {}, &CancelToken::new())
+    }
+
+    /// Soft-resets the board (fresh heap, globals gone), staying in raw mode.
+    pub fn soft_reset(&mut self) -> Result<(), LinkError> {
+        let result = self.repl()?.soft_reset(&CancelToken::new());
+        self.after(result)
+    }
+
+    /// Sends Ctrl-C; the next operation re-enters raw mode.
+    pub fn interrupt(&mut self) -> Result<(), LinkError> {
+        let result = self.repl()?.interrupt();
+        self.after(result)
+    }
+
+    /// The raw text of `micropython.mem_info(1)`, after `gc.collect()` when asked.
+    pub fn capture_mem_info(&mut self, gc: bool) -> Result<Vec<u8>, LinkError> {
+        let code = if gc {
+            "import gc,micropython\ngc.collect()\nmicropython.mem_info(1)"
+        } else {
+            "import micropython\nmicropython.mem_info(1)"
+        };
+        let outcome = self.exec_capture(code)?;
+        match outcome.traceback {
+            None => Ok(outcome.stdout),
+            Some(traceback) => Err(LinkError::Protocol {
+                port: self.info.port.clone(),
+                context: "capturing mem_info",
+                got: traceback,
+            }),
+        }
+    }
+
+    /// Leaves raw mode (Ctrl-B) and closes the port; stops the simulator if we own it.
+    pub fn close(mut self) {
+        if let Some(mut repl) = self.repl.take() {
+            let _ = repl.leave_raw();
+        }
+    }
+
+    /// The process id of the simulated board's interpreter (None for serial boards). Tests
+    /// kill it to simulate a board that vanishes.
+    pub fn simulator_child_pid(&self) -> Option<i32> {
+        self.sim.as_ref().and_then(SimHandle::interpreter_pid)
+    }
+
+    /// The link, reopened first if the board had disconnected.
+    fn repl(&mut self) -> Result<&mut RawRepl, LinkError> {
+        if self.repl.is_none() {
+            self.reconnect()?;
+        }
+        self.repl
+            .as_mut()
+            .ok_or_else(|| LinkError::Simulator("link not open".into()))
+    }
+
+    /// Forgets the link after a disconnect so the next operation reopens it.
+    fn after<T>(&mut self, result: Result<T, LinkError>) -> Result<T, LinkError> {
+        if let Err(err) = &result {
+            if err.is_disconnect() {
+                self.repl = None;
+            }
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn board_spec_parses_every_form() {
+        assert_eq!(BoardSpec::parse("auto"), BoardSpec::Auto);
+        assert_eq!(
+            BoardSpec::parse("sim"),
+            BoardSpec::Simulated {
+                heap_bytes: DEFAULT_SIM_HEAP_BYTES
+            }
+        );
+        assert_eq!(
+            BoardSpec::parse("simulated").with_sim_heap(1000),
+            BoardSpec::Simulated { heap_bytes: 1000 }
+        );
+        assert_eq!(
+            BoardSpec::parse("id:E6614C311B"),
+            BoardSpec::SerialNumber("E6614C311B".into())
+        );
+        assert_eq!(
+            BoardSpec::parse("/dev/ttyACM0"),
+            BoardSpec::Path("/dev/ttyACM0".into())
+        );
+    }
+
+    #[test]
+    fn board_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Board>();
+        assert_send::<CancelToken>();
+    }
+
+    #[test]
+    fn cancel_token_clones_share_the_flag() {
+        let token = CancelToken::new();
+        let clone = token.clone();
+        assert!(!token.is_cancelled());
+        clone.cancel();
+        assert!(token.is_cancelled());
+    }
+}

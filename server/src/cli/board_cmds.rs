@@ -1,28 +1,215 @@
 //! `heaplens ports | exec | capture | sim`: talk to a board (or the simulated Pico).
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
 
 use super::BoardArgs;
+use crate::board::{
+    discovery, sim, Board, BoardSpec, CancelToken, LinkError, LinkOptions, SimHandle, SimOptions,
+};
 
-pub fn ports(_json: bool) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+/// Set by SIGINT/SIGTERM; polled by long-running commands.
+static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    STOP_REQUESTED.store(true, Ordering::SeqCst);
 }
 
-pub fn exec(_board: &BoardArgs, _code: &str, _timeout: f64) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+/// Routes Ctrl-C and SIGTERM to `STOP_REQUESTED` so commands can stop the board cleanly.
+fn catch_stop_signals() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let action = SigAction::new(
+        SigHandler::Handler(on_stop_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        let _ = unsafe { sigaction(signal, &action) };
+    }
+}
+
+fn open_board(args: &BoardArgs, opts: &LinkOptions) -> anyhow::Result<Board> {
+    let spec = BoardSpec::parse(&args.board).with_sim_heap(args.heap);
+    let spec = match spec {
+        // `auto` without hardware uses the simulated board with the requested heap.
+        BoardSpec::Auto if discovery::best_micropython_port().is_none() => BoardSpec::Simulated {
+            heap_bytes: args.heap,
+        },
+        other => other,
+    };
+    Board::open(&spec, opts).with_context(|| format!("opening board `{}`", args.board))
+}
+
+/// Options for one-shot commands: no identification round trip (speed matters).
+fn cli_link_options() -> LinkOptions {
+    LinkOptions {
+        identify_on_open: false,
+        ..LinkOptions::default()
+    }
+}
+
+pub fn ports(json: bool) -> anyhow::Result<ExitCode> {
+    let ports = discovery::list_ports();
+    let interpreter = sim::find_interpreter().ok();
+    if json {
+        let value = serde_json::json!({
+            "ports": ports,
+            "simulated": {
+                "board": "sim",
+                "description": "Simulated Pico",
+                "interpreter": interpreter.as_ref().map(|p| p.display().to_string()),
+            },
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for port in &ports {
+        let id = match (port.vid, port.pid) {
+            (Some(vid), Some(pid)) => format!("{vid:04x}:{pid:04x}"),
+            _ => "-".to_string(),
+        };
+        let mark = if port.rank.is_some() { "*" } else { " " };
+        println!(
+            "{mark} {}  {id}  {}  {}  {}",
+            port.port_name,
+            port.manufacturer.as_deref().unwrap_or("-"),
+            port.product.as_deref().unwrap_or("-"),
+            port.serial_number.as_deref().unwrap_or("-"),
+        );
+    }
+    match interpreter {
+        Some(path) => println!("  sim: Simulated Pico ({})", path.display()),
+        None => println!("  sim: Simulated Pico (not installed: run `bash scripts/setup.sh`)"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn exec(board: &BoardArgs, code: &str, timeout: f64) -> anyhow::Result<ExitCode> {
+    catch_stop_signals();
+    let mut board = open_board(board, &cli_link_options())?;
+    let cancel = CancelToken::new();
+    // One watcher cancels on Ctrl-C/SIGTERM or when --timeout expires.
+    let watcher_cancel = cancel.clone();
+    let limit = (timeout > 0.0).then(|| Duration::from_secs_f64(timeout));
+    let started = std::time::Instant::now();
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let watcher_done = std::sync::Arc::clone(&done);
+    let watcher = std::thread::spawn(move || {
+        while !watcher_done.load(Ordering::SeqCst) {
+            let expired = limit.is_some_and(|l| started.elapsed() >= l);
+            if expired || STOP_REQUESTED.load(Ordering::SeqCst) {
+                watcher_cancel.cancel();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let mut stdout = std::io::stdout();
+    let result = board.exec(
+        code,
+        &mut |bytes| {
+            let _ = stdout.write_all(bytes);
+            let _ = stdout.flush();
+        },
+        &cancel,
+    );
+    done.store(true, Ordering::SeqCst);
+    let _ = watcher.join();
+    let outcome = result?;
+    board.close();
+    match outcome.traceback {
+        Some(traceback) => {
+            let text = traceback.replace("\r\n", "\n");
+            eprint!("{text}");
+            if !text.ends_with('\n') {
+                eprintln!();
+            }
+            Ok(ExitCode::from(1))
+        }
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
 
 pub fn capture(
-    _board: &BoardArgs,
-    _json: bool,
-    _gc: bool,
-    _reset: bool,
-    _no_color: bool,
+    board: &BoardArgs,
+    json: bool,
+    gc: bool,
+    reset: bool,
+    no_color: bool,
 ) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+    // Hidden knob for the benchmark: repeat the capture on the open link N times and report
+    // the time per capture on stderr.
+    let repeat: u32 = std::env::var("HEAPLENS_CAPTURE_REPEAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let mut board = open_board(board, &cli_link_options())?;
+    if reset {
+        board.soft_reset().context("soft reset")?;
+    }
+    let started = std::time::Instant::now();
+    let mut text = Vec::new();
+    for _ in 0..repeat {
+        text = board.capture_mem_info(gc)?;
+    }
+    if repeat > 1 {
+        let per = started.elapsed() / repeat;
+        eprintln!("heaplens: {repeat} captures, {per:?} per capture on the open link");
+    }
+    board.close();
+    show_capture(&text, json, no_color);
+    Ok(ExitCode::SUCCESS)
 }
 
-pub fn sim(_link: Option<&Path>, _heap: usize) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+/// FIXME(lead): replace with `heaplens::heap::parse_dump` + `render_map` (and the snapshot
+/// as JSON for `--json`) once the heap engine lands. For now: the raw `mem_info(1)` text.
+fn show_capture(text: &[u8], json: bool, _no_color: bool) {
+    let text = String::from_utf8_lossy(text).replace("\r\n", "\n");
+    if json {
+        println!("{}", serde_json::json!({ "raw": text }));
+    } else {
+        print!("{text}");
+    }
+}
+
+pub fn sim(link: Option<&Path>, heap: usize) -> anyhow::Result<ExitCode> {
+    catch_stop_signals();
+    let handle = SimHandle::start(SimOptions {
+        heap_bytes: heap,
+        link: link.map(Path::to_path_buf),
+        interpreter: None,
+    })?;
+    let mut generation = handle.generation();
+    let path = handle.wait_path(Duration::from_secs(5))?;
+    println!("{}", path.display());
+    std::io::stdout().flush()?;
+    eprintln!(
+        "heaplens sim: Simulated Pico on {} (Ctrl-C to stop)",
+        path.display()
+    );
+    while !STOP_REQUESTED.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+        if let Some(msg) = handle.failure() {
+            return Err(LinkError::Simulator(msg).into());
+        }
+        let now = handle.generation();
+        if now != generation {
+            generation = now;
+            if let Some(path) = handle.path() {
+                eprintln!(
+                    "heaplens sim: the interpreter died; the board is back on {}",
+                    path.display()
+                );
+            }
+        }
+    }
+    drop(handle);
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,124 @@
+//! Finding boards: serial ports with their USB identity, ranked so that MicroPython boards come
+//! first (facts §2.2). Ranking is plain data; only `list_ports` touches the system.
+
+use serde::Serialize;
+
+/// One serial port as seen by the OS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PortInfo {
+    pub port_name: String,
+    pub vid: Option<u16>,
+    pub pid: Option<u16>,
+    pub manufacturer: Option<String>,
+    pub product: Option<String>,
+    pub serial_number: Option<String>,
+    /// Lower is more likely a MicroPython board; None = not a USB device we recognise.
+    pub rank: Option<u8>,
+}
+
+/// USB vendor ids MicroPython boards commonly use, most likely first: Raspberry Pi, the
+/// MicroPython project, Adafruit, Arduino, Espressif, then USB-serial bridges (Silicon Labs,
+/// WCH, FTDI).
+pub const KNOWN_VIDS: [u16; 8] = [
+    0x2E8A, 0xF055, 0x239A, 0x2341, 0x303A, 0x10C4, 0x1A86, 0x0403,
+];
+
+/// Rank of a USB identity: 0 for a Pico running MicroPython (2E8A:0005), 1.. for known VIDs.
+pub fn rank(vid: u16, pid: u16) -> Option<u8> {
+    if (vid, pid) == (0x2E8A, 0x0005) {
+        return Some(0);
+    }
+    KNOWN_VIDS
+        .iter()
+        .position(|&known| known == vid)
+        .map(|i| u8::try_from(i + 1).unwrap_or(u8::MAX))
+}
+
+/// Sorts ports: ranked ones first (best rank, then name), then the rest by name.
+pub fn sort_ports(ports: &mut [PortInfo]) {
+    ports.sort_by(|a, b| {
+        let key = |p: &PortInfo| (p.rank.unwrap_or(u8::MAX), p.port_name.clone());
+        key(a).cmp(&key(b))
+    });
+}
+
+/// Every serial port on the machine, MicroPython boards first. Errors give an empty list.
+pub fn list_ports() -> Vec<PortInfo> {
+    let found = serialport::available_ports().unwrap_or_default();
+    let mut ports: Vec<PortInfo> = found
+        .into_iter()
+        .map(|p| match p.port_type {
+            serialport::SerialPortType::UsbPort(usb) => PortInfo {
+                port_name: p.port_name,
+                vid: Some(usb.vid),
+                pid: Some(usb.pid),
+                manufacturer: usb.manufacturer,
+                product: usb.product,
+                serial_number: usb.serial_number,
+                rank: rank(usb.vid, usb.pid),
+            },
+            _ => PortInfo {
+                port_name: p.port_name,
+                vid: None,
+                pid: None,
+                manufacturer: None,
+                product: None,
+                serial_number: None,
+                rank: None,
+            },
+        })
+        .collect();
+    sort_ports(&mut ports);
+    ports
+}
+
+/// The most likely MicroPython board, if any is attached.
+pub fn best_micropython_port() -> Option<PortInfo> {
+    list_ports().into_iter().find(|p| p.rank.is_some())
+}
+
+/// The port whose USB serial number is `serial`.
+pub fn find_by_serial_number(serial: &str) -> Option<PortInfo> {
+    list_ports()
+        .into_iter()
+        .find(|p| p.serial_number.as_deref() == Some(serial))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port(name: &str, vid: u16, pid: u16) -> PortInfo {
+        PortInfo {
+            port_name: name.into(),
+            vid: Some(vid),
+            pid: Some(pid),
+            manufacturer: None,
+            product: None,
+            serial_number: None,
+            rank: rank(vid, pid),
+        }
+    }
+
+    #[test]
+    fn a_micropython_pico_ranks_first_then_known_vendors_then_the_rest() {
+        let mut ports = vec![
+            port("/dev/ttyUSB0", 0x1A86, 0x7523),
+            port("/dev/ttyACM1", 0x1234, 0x0001),
+            port("/dev/ttyACM2", 0x2E8A, 0x0005),
+            port("/dev/ttyACM0", 0x2E8A, 0x000A),
+        ];
+        sort_ports(&mut ports);
+        let names: Vec<_> = ports.iter().map(|p| p.port_name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "/dev/ttyACM2",
+                "/dev/ttyACM0",
+                "/dev/ttyUSB0",
+                "/dev/ttyACM1"
+            ]
+        );
+        assert_eq!(rank(0x1234, 1), None);
+    }
+}

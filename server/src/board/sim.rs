@@ -1,0 +1,774 @@
+//! The simulated Pico: the MicroPython unix port run behind a pseudo-terminal, made to behave
+//! like a Pico on the wire (facts §4).
+//!
+//! Two ptys. The *host pty* is what host tools open (its slave path, `/dev/pts/N`, optionally
+//! symlinked); the *child pty* is the interpreter's controlling terminal (ISIG on so Ctrl-C
+//! becomes SIGINT, VQUIT/VSUSP disabled, no output processing). A supervisor thread forwards
+//! bytes both ways and adds what the unix port lacks:
+//!
+//! - **Soft reset**: the unix port exits on Ctrl-D at an empty prompt (and on `sys.exit()`).
+//!   When the interpreter exits normally the supervisor respawns it and prints what a Pico
+//!   prints (`MPY: soft reboot` then the raw banner and `>` in raw mode, or the friendly
+//!   banner), buffering host bytes meanwhile.
+//! - **Vanishing**: when the interpreter dies from a signal (killed, crashed) the board behaves
+//!   like an unplugged Pico: the host pty is closed (host reads fail at once with EIO/HUP), a
+//!   new host pty is created (new path; the `--link` symlink is updated) with a fresh
+//!   interpreter in friendly mode. `SimHandle::wait_path` gives the current path.
+//! - **Back-pressure** like a Pico's USB CDC: output waits for the host up to 500 ms, then
+//!   is dropped.
+//!
+//! Must not know: the raw REPL as a client, heaps, LSP.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::termios::{self, LocalFlags, SetArg, SpecialCharacterIndices};
+
+use super::LinkError;
+
+/// Default `-X heapsize`: gives `GC: total: 192000` on the unix port (≈ a Pico's heap).
+pub const DEFAULT_SIM_HEAP_BYTES: usize = 194_300;
+
+const RAW_BANNER_WITH_PROMPT: &[u8] = b"raw REPL; CTRL-B to exit\r\n>";
+const SOFT_REBOOT: &[u8] = b"MPY: soft reboot\r\n";
+/// A Pico's USB CDC waits this long for a host that does not read, then drops output.
+const HOST_STALL_LIMIT: Duration = Duration::from_millis(500);
+/// Stop reading from one side while this much is waiting for the other.
+const BUFFER_LIMIT: usize = 64 * 1024;
+/// An interpreter that does not show its prompt within this time has failed to start.
+const START_LIMIT: Duration = Duration::from_secs(15);
+
+/// How to run the simulated board.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// `-X heapsize=` for the interpreter.
+    pub heap_bytes: usize,
+    /// Keep a symlink to the current host pty at this path.
+    pub link: Option<PathBuf>,
+    /// The `micropython` program; `None` = `find_interpreter()`.
+    pub interpreter: Option<PathBuf>,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            heap_bytes: DEFAULT_SIM_HEAP_BYTES,
+            link: None,
+            interpreter: None,
+        }
+    }
+}
+
+/// Finds the MicroPython unix port: `$HEAPLENS_MICROPYTHON`, else `.venv/bin/micropython` in
+/// a parent of the running executable (the project's own set-up), else `micropython` on PATH.
+pub fn find_interpreter() -> Result<PathBuf, LinkError> {
+    if let Some(path) = std::env::var_os("HEAPLENS_MICROPYTHON") {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(LinkError::SimulatorMissing)
+        };
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        for dir in exe.ancestors().skip(1) {
+            let candidate = dir.join(".venv/bin/micropython");
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            let candidate = dir.join("micropython");
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(LinkError::SimulatorMissing)
+}
+
+/// State shared between the supervisor thread and its handle.
+#[derive(Default)]
+struct Status {
+    /// Current host pty path (changes after the interpreter was killed).
+    path: Option<PathBuf>,
+    /// Increases each time a new host pty is published.
+    generation: u64,
+    child_pid: Option<i32>,
+    failed: Option<String>,
+    stop: bool,
+}
+
+struct Shared {
+    status: Mutex<Status>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Status> {
+        self.status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A running simulated board. Dropping it stops the interpreter and removes the link.
+pub struct SimHandle {
+    shared: Arc<Shared>,
+    wake: File,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SimHandle {
+    /// Creates the host pty, spawns the interpreter, and starts the supervisor thread. Returns
+    /// as soon as the host pty exists; bytes written before the interpreter is ready are held.
+    pub fn start(opts: SimOptions) -> Result<SimHandle, LinkError> {
+        let interpreter = match &opts.interpreter {
+            Some(path) => path.clone(),
+            None => find_interpreter()?,
+        };
+        let scratch = scratch_dir().map_err(|e| sim_err("creating a scratch directory", e))?;
+        let shared = Arc::new(Shared {
+            status: Mutex::new(Status::default()),
+            changed: Condvar::new(),
+        });
+        let (wake_rx, wake_tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+            .map_err(|e| sim_err("creating a pipe", e))?;
+        let host = HostPty::open().map_err(|e| sim_err("creating the host pty", e))?;
+        let mut sup = Supervisor {
+            opts,
+            interpreter,
+            scratch,
+            shared: Arc::clone(&shared),
+            wake: File::from(wake_rx),
+            host,
+            child: None,
+            phase: Phase::Running,
+            mode: Mode::Friendly,
+            to_child: Vec::new(),
+            to_host: Vec::new(),
+            host_stalled_since: None,
+            mode_tail: Vec::new(),
+            failed_starts: 0,
+        };
+        sup.publish_path();
+        // Spawn the first interpreter from the supervisor thread: PR_SET_PDEATHSIG is tied to
+        // the thread that forked, and that thread lives as long as the simulator.
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("heaplens-sim".into())
+            .spawn(move || {
+                let first = sup.spawn_child(false, Mode::Friendly);
+                let ok = first.is_ok();
+                let _ = ready_tx.send(first);
+                if ok {
+                    sup.run();
+                }
+                sup.shutdown();
+            })
+            .map_err(|e| sim_err("starting the supervisor thread", e))?;
+        let handle = SimHandle {
+            shared,
+            wake: File::from(wake_tx),
+            thread: Some(thread),
+        };
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(handle),
+            Ok(Err(err)) => Err(err),
+            Err(_) => Err(LinkError::Simulator(
+                "supervisor ended while starting".into(),
+            )),
+        }
+    }
+
+    /// The current host pty path, waiting up to `timeout` while a new one is being made.
+    pub fn wait_path(&self, timeout: Duration) -> Result<PathBuf, LinkError> {
+        let deadline = Instant::now() + timeout;
+        let mut status = self.shared.lock();
+        loop {
+            if let Some(msg) = &status.failed {
+                return Err(LinkError::Simulator(msg.clone()));
+            }
+            if let Some(path) = &status.path {
+                return Ok(path.clone());
+            }
+            let now = Instant::now();
+            if now >= deadline || status.stop {
+                return Err(LinkError::Simulator("no pty available".into()));
+            }
+            status = match self.shared.changed.wait_timeout(status, deadline - now) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+
+    /// The current host pty path, if any.
+    pub fn path(&self) -> Option<PathBuf> {
+        self.shared.lock().path.clone()
+    }
+
+    /// How many host ptys have been published (1 until the interpreter is first killed).
+    pub fn generation(&self) -> u64 {
+        self.shared.lock().generation
+    }
+
+    /// The interpreter's process id.
+    pub fn interpreter_pid(&self) -> Option<i32> {
+        self.shared.lock().child_pid
+    }
+
+    /// Kills the interpreter with SIGKILL, as if the board were unplugged. Returns false when
+    /// no interpreter was running.
+    pub fn kill_interpreter(&self) -> bool {
+        match self.interpreter_pid() {
+            Some(pid) => nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .is_ok(),
+            None => false,
+        }
+    }
+
+    /// Why the simulator stopped working, if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.shared.lock().failed.clone()
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.shared.lock().stop = true;
+        let _ = self.wake.write(&[1]);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn sim_err(what: &str, err: impl std::fmt::Display) -> LinkError {
+    LinkError::Simulator(format!("{what}: {err}"))
+}
+
+fn scratch_dir() -> std::io::Result<PathBuf> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("heaplens-sim-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Opens a pty pair with close-on-exec fds (so concurrently spawned processes don't inherit
+/// them, which would keep the pty alive) and returns (master, slave, slave path).
+fn open_pty() -> std::io::Result<(File, File, PathBuf)> {
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)?;
+    nix::pty::grantpt(&master)?;
+    nix::pty::unlockpt(&master)?;
+    let name = PathBuf::from(nix::pty::ptsname_r(&master)?);
+    // std opens with O_CLOEXEC.
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(&name)?;
+    let master = File::from(OwnedFd::from(master));
+    fcntl(&master, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+    Ok((master, slave, name))
+}
+
+/// The pty host tools open. The supervisor keeps the slave open itself ("keeper") so that
+/// host tools may close and reopen it without the master seeing a hang-up.
+struct HostPty {
+    master: File,
+    _keeper: File,
+    path: PathBuf,
+}
+
+impl HostPty {
+    fn open() -> std::io::Result<HostPty> {
+        let (master, keeper, path) = open_pty()?;
+        // Raw from the start: with the default ECHO, board output would echo back into the
+        // interpreter before a host tool sets its own mode.
+        let mut t = termios::tcgetattr(&keeper)?;
+        termios::cfmakeraw(&mut t);
+        termios::tcsetattr(&keeper, SetArg::TCSANOW, &t)?;
+        Ok(HostPty {
+            master,
+            _keeper: keeper,
+            path,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Friendly,
+    Raw,
+}
+
+/// Steps of an interpreter start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StartStep {
+    /// Waiting for the friendly banner's `>>> `.
+    Banner,
+    /// Sent `pass`: the first execution makes the unix port drop the SIGINT handler CPython
+    /// installed at start-up, so "SIGINT is caught" really means "code is running".
+    WarmUp,
+    /// Sent Ctrl-A: waiting for the raw banner.
+    Raw,
+}
+
+enum Phase {
+    /// A fresh interpreter is starting; its banner is swallowed.
+    Starting {
+        /// Print `MPY: soft reboot` + banner to the host when ready (soft reset).
+        announce: bool,
+        target: Mode,
+        seen: Vec<u8>,
+        /// The interpreter's friendly banner, up to and including its first `>>> `.
+        banner: Vec<u8>,
+        step: StartStep,
+        since: Instant,
+    },
+    Running,
+}
+
+struct ChildProc {
+    process: Child,
+    master: File,
+}
+
+struct Supervisor {
+    opts: SimOptions,
+    interpreter: PathBuf,
+    scratch: PathBuf,
+    shared: Arc<Shared>,
+    wake: File,
+    host: HostPty,
+    child: Option<ChildProc>,
+    phase: Phase,
+    /// Raw or friendly REPL, tracked from the interpreter's output.
+    mode: Mode,
+    to_child: Vec<u8>,
+    to_host: Vec<u8>,
+    host_stalled_since: Option<Instant>,
+    mode_tail: Vec<u8>,
+    failed_starts: u32,
+}
+
+impl Supervisor {
+    fn publish_path(&mut self) {
+        let mut status = self.shared.lock();
+        status.path = Some(self.host.path.clone());
+        status.generation += 1;
+        if let Some(link) = &self.opts.link {
+            // Replace atomically: make a temporary symlink, then rename it over the link.
+            let tmp = link.with_extension("heaplens-tmp");
+            let _ = std::fs::remove_file(&tmp);
+            if std::os::unix::fs::symlink(&self.host.path, &tmp).is_ok() {
+                let _ = std::fs::rename(&tmp, link);
+            }
+        }
+        self.shared.changed.notify_all();
+    }
+
+    fn spawn_child(&mut self, announce: bool, target: Mode) -> Result<(), LinkError> {
+        let (master, slave, _) = open_pty().map_err(|e| sim_err("creating the child pty", e))?;
+        let mut t = termios::tcgetattr(&slave).map_err(|e| sim_err("reading termios", e))?;
+        termios::cfmakeraw(&mut t);
+        // Ctrl-C must become SIGINT (the unix port's only interrupt path); Ctrl-\ and Ctrl-Z
+        // must not kill or stop it. No ONLCR: the interpreter writes its own CRLFs.
+        t.local_flags |= LocalFlags::ISIG;
+        t.control_chars[SpecialCharacterIndices::VINTR as usize] = 0x03;
+        t.control_chars[SpecialCharacterIndices::VQUIT as usize] = 0;
+        t.control_chars[SpecialCharacterIndices::VSUSP as usize] = 0;
+        termios::tcsetattr(&slave, SetArg::TCSANOW, &t)
+            .map_err(|e| sim_err("setting termios", e))?;
+        let stdio = |f: &File| f.try_clone().map(Stdio::from);
+        let mut cmd = Command::new(&self.interpreter);
+        cmd.arg("-X")
+            .arg(format!("heapsize={}", self.opts.heap_bytes))
+            .current_dir(&self.scratch)
+            .stdin(stdio(&slave).map_err(|e| sim_err("dup", e))?)
+            .stdout(stdio(&slave).map_err(|e| sim_err("dup", e))?)
+            .stderr(Stdio::from(slave));
+        // SAFETY: only async-signal-safe calls (setsid, ioctl, prctl) between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                // A session of its own whose controlling terminal is the child pty, so the
+                // line discipline turns \x03 into SIGINT for it.
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // No orphan if heaplens dies without cleaning up.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let process = cmd
+            .spawn()
+            .map_err(|e| sim_err(&format!("starting {}", self.interpreter.display()), e))?;
+        // Close our copies of the child's slave: EOF/EIO on the master then means it exited.
+        drop(cmd);
+        self.shared.lock().child_pid = i32::try_from(process.id()).ok();
+        self.child = Some(ChildProc { process, master });
+        self.phase = Phase::Starting {
+            announce,
+            target,
+            seen: Vec::new(),
+            banner: Vec::new(),
+            step: StartStep::Banner,
+            since: Instant::now(),
+        };
+        Ok(())
+    }
+
+    fn run(&mut self) {
+        loop {
+            if self.shared.lock().stop {
+                return;
+            }
+            let running = matches!(self.phase, Phase::Running);
+            let mut fds = vec![libc::pollfd {
+                fd: self.wake.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            let mut host_events = 0;
+            if self.to_child.len() < BUFFER_LIMIT {
+                host_events |= libc::POLLIN;
+            }
+            if !self.to_host.is_empty() {
+                host_events |= libc::POLLOUT;
+            }
+            fds.push(libc::pollfd {
+                fd: self.host.master.as_raw_fd(),
+                events: host_events,
+                revents: 0,
+            });
+            if let Some(child) = &self.child {
+                let mut events = 0;
+                if self.to_host.len() < BUFFER_LIMIT {
+                    events |= libc::POLLIN;
+                }
+                if running && !self.to_child.is_empty() {
+                    events |= libc::POLLOUT;
+                }
+                fds.push(libc::pollfd {
+                    fd: child.master.as_raw_fd(),
+                    events,
+                    revents: 0,
+                });
+            }
+            let nfds = libc::nfds_t::try_from(fds.len()).unwrap_or(0);
+            // SAFETY: `fds` is a valid array of `nfds` pollfd structs for the whole call.
+            let ready = unsafe { libc::poll(fds.as_mut_ptr(), nfds, 100) };
+            if ready < 0 {
+                let err = std::io::Error::last_os_error();
+                if err.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                self.fail(format!("poll failed: {err}"));
+                return;
+            }
+            if fds[0].revents != 0 {
+                let mut buf = [0u8; 16];
+                let _ = self.wake.read(&mut buf);
+            }
+            if fds[1].revents & libc::POLLIN != 0 {
+                self.read_host();
+            }
+            if fds[1].revents & libc::POLLOUT != 0 {
+                self.write_host();
+            }
+            if let Some(child_fd) = fds.get(2) {
+                if child_fd.revents & libc::POLLOUT != 0 {
+                    self.write_child();
+                }
+                if child_fd.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
+                    && !self.read_child()
+                {
+                    if let Err(msg) = self.child_exited() {
+                        self.fail(msg);
+                        return;
+                    }
+                }
+            }
+            self.check_timers();
+        }
+    }
+
+    fn read_host(&mut self) {
+        let mut buf = [0u8; 4096];
+        // EAGAIN, or EIO while no host has the slave open (cannot happen with the keeper).
+        let Ok(n) = self.host.master.read(&mut buf) else {
+            return;
+        };
+        let data = &buf[..n];
+        let running = matches!(self.phase, Phase::Running);
+        let pid = self.child.as_ref().map(|c| c.process.id());
+        // A running script can only be interrupted by SIGINT, and in raw-paste mode the unix
+        // port keeps ISIG off, so the tty never makes one from \x03. While the interpreter has
+        // its SIGINT handler installed (that is: it is executing code), turn \x03 into
+        // SIGINT ourselves. At a prompt SIGINT would kill it, so there \x03 stays a byte.
+        let executing =
+            running && data.contains(&0x03) && pid.is_some_and(interpreter_catches_sigint);
+        if !executing {
+            self.to_child.extend_from_slice(data);
+            return;
+        }
+        for &byte in data {
+            if byte == 0x03 {
+                if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGINT,
+                    );
+                }
+            } else {
+                self.to_child.push(byte);
+            }
+        }
+    }
+
+    fn write_host(&mut self) {
+        match self.host.master.write(&self.to_host) {
+            Ok(n) => {
+                self.to_host.drain(..n);
+                self.host_stalled_since = None;
+            }
+            Err(_) => {
+                self.host_stalled_since.get_or_insert_with(Instant::now);
+            }
+        }
+    }
+
+    fn write_child(&mut self) {
+        let Some(child) = &mut self.child else { return };
+        if let Ok(n) = child.master.write(&self.to_child) {
+            self.to_child.drain(..n);
+        }
+    }
+
+    /// Reads the interpreter's output. Returns false when the interpreter has gone (EOF/EIO).
+    fn read_child(&mut self) -> bool {
+        let Some(child) = &mut self.child else {
+            return true;
+        };
+        let mut buf = [0u8; 4096];
+        match child.master.read(&mut buf) {
+            Ok(0) => false,
+            Ok(n) => {
+                self.child_output(&buf[..n]);
+                true
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => true,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => true,
+            Err(_) => false,
+        }
+    }
+
+    fn child_output(&mut self, data: &[u8]) {
+        match &mut self.phase {
+            Phase::Running => {
+                self.track_mode(data);
+                self.to_host.extend_from_slice(data);
+            }
+            Phase::Starting {
+                announce,
+                target,
+                seen,
+                banner,
+                step,
+                ..
+            } => {
+                seen.extend_from_slice(data);
+                let prompt = find(seen, b">>> ");
+                match (*step, prompt) {
+                    (StartStep::Banner, Some(i)) => {
+                        *banner = seen.drain(..i + 4).collect();
+                        seen.clear();
+                        *step = StartStep::WarmUp;
+                        self.write_child_now(b"pass\r");
+                    }
+                    (StartStep::WarmUp, Some(_)) if *target == Mode::Raw => {
+                        seen.clear();
+                        *step = StartStep::Raw;
+                        self.write_child_now(b"\x01");
+                    }
+                    (StartStep::WarmUp, Some(_)) => {
+                        if *announce {
+                            self.to_host.extend_from_slice(SOFT_REBOOT);
+                            self.to_host.extend_from_slice(banner);
+                        }
+                        self.mode = Mode::Friendly;
+                        self.phase = Phase::Running;
+                        self.failed_starts = 0;
+                    }
+                    (StartStep::Raw, _) => {
+                        let Some(i) = find(seen, RAW_BANNER_WITH_PROMPT) else {
+                            return;
+                        };
+                        let rest = seen.split_off(i + RAW_BANNER_WITH_PROMPT.len());
+                        if *announce {
+                            self.to_host.extend_from_slice(SOFT_REBOOT);
+                            self.to_host.extend_from_slice(RAW_BANNER_WITH_PROMPT);
+                        }
+                        self.to_host.extend_from_slice(&rest);
+                        self.mode = Mode::Raw;
+                        self.phase = Phase::Running;
+                        self.failed_starts = 0;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Writes to the interpreter ahead of buffered host bytes (start-up handshake).
+    fn write_child_now(&mut self, data: &[u8]) {
+        if let Some(child) = &mut self.child {
+            let _ = child.master.write_all(data);
+        }
+    }
+
+    /// Follows raw/friendly mode from the REPL's own strings.
+    fn track_mode(&mut self, data: &[u8]) {
+        self.mode_tail.extend_from_slice(data);
+        let raw = rfind(&self.mode_tail, b"raw REPL; CTRL-B to exit");
+        let friendly = rfind(&self.mode_tail, b">>> ");
+        self.mode = match (raw, friendly) {
+            (Some(r), Some(f)) if f > r => Mode::Friendly,
+            (Some(_), _) => Mode::Raw,
+            (None, Some(_)) => Mode::Friendly,
+            (None, None) => self.mode,
+        };
+        let keep = 32;
+        if self.mode_tail.len() > keep {
+            self.mode_tail.drain(..self.mode_tail.len() - keep);
+        }
+    }
+
+    /// The interpreter exited: a normal exit is a soft reset; death by signal is a vanished
+    /// board.
+    fn child_exited(&mut self) -> Result<(), String> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        self.shared.lock().child_pid = None;
+        let status = child.process.wait().map_err(|e| format!("wait: {e}"))?;
+        if std::env::var_os("HEAPLENS_SIM_DEBUG").is_some() {
+            eprintln!("heaplens sim: interpreter exited: {status}");
+        }
+        let was_starting = matches!(self.phase, Phase::Starting { .. });
+        if was_starting {
+            self.failed_starts += 1;
+            if self.failed_starts >= 3 {
+                return Err(format!(
+                    "{} exits while starting ({status})",
+                    self.interpreter.display()
+                ));
+            }
+        }
+        if status.signal().is_some() {
+            self.vanish().map_err(|e| e.to_string())?;
+            self.spawn_child(false, Mode::Friendly)
+                .map_err(|e| e.to_string())
+        } else {
+            let target = self.mode;
+            self.spawn_child(true, target).map_err(|e| e.to_string())
+        }
+    }
+
+    /// Acts like an unplugged board: a new host pty replaces the old one, which is closed so
+    /// that host reads fail at once.
+    fn vanish(&mut self) -> std::io::Result<()> {
+        let fresh = HostPty::open()?;
+        let old = std::mem::replace(&mut self.host, fresh);
+        self.to_child.clear();
+        self.to_host.clear();
+        self.mode_tail.clear();
+        self.mode = Mode::Friendly;
+        self.publish_path();
+        drop(old);
+        Ok(())
+    }
+
+    fn check_timers(&mut self) {
+        if let Some(since) = self.host_stalled_since {
+            if since.elapsed() >= HOST_STALL_LIMIT {
+                // Nobody reads: drop output like a Pico's USB CDC does.
+                self.to_host.clear();
+                self.host_stalled_since = None;
+            }
+        }
+        if let Phase::Starting { since, .. } = &self.phase {
+            if since.elapsed() >= START_LIMIT {
+                if let Some(child) = &mut self.child {
+                    let _ = child.process.kill();
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, msg: String) {
+        let mut status = self.shared.lock();
+        status.failed = Some(msg);
+        status.path = None;
+        self.shared.changed.notify_all();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.process.kill();
+            let _ = child.process.wait();
+        }
+        {
+            let mut status = self.shared.lock();
+            status.child_pid = None;
+            status.path = None;
+            self.shared.changed.notify_all();
+        }
+        if let Some(link) = &self.opts.link {
+            if std::fs::read_link(link).is_ok_and(|target| target == self.host.path) {
+                let _ = std::fs::remove_file(link);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.scratch);
+    }
+}
+
+/// Whether process `pid` has a SIGINT handler installed (Linux `/proc/PID/status`, `SigCgt`).
+/// The unix port installs one only while it executes code.
+fn interpreter_catches_sigint(pid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (libc::SIGINT - 1)) != 0)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).rposition(|w| w == needle)
+}

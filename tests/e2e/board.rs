@@ -1,0 +1,326 @@
+//! The board link against the simulated Pico over a real pty: the library's `Board`, the
+//! `heaplens exec` / `capture` / `sim` commands, and stock mpremote talking to `heaplens sim`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use heaplens::board::{Board, BoardSpec, CancelToken, LinkError, LinkOptions};
+
+use crate::support::{fixture, heaplens_bin};
+
+fn open_sim(opts: LinkOptions) -> Board {
+    Board::open(
+        &BoardSpec::Simulated {
+            heap_bytes: 194_300,
+        },
+        &opts,
+    )
+    .expect("simulated board opens")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).replace("\r\n", "\n")
+}
+
+/// A script spanning many 128-byte raw-paste windows that prints a checksum.
+fn big_script() -> String {
+    let mut script = String::new();
+    for i in 0..60 {
+        script.push_str(&format!(
+            "v{i} = {i} * 3  # padding so the script spans windows\n"
+        ));
+    }
+    script.push_str("print(sum([");
+    script.push_str(
+        &(0..60)
+            .map(|i| format!("v{i}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    script.push_str("]))\n");
+    script
+}
+
+#[test]
+fn board_identifies_itself_and_runs_code_in_raw_mode() {
+    let mut board = open_sim(LinkOptions::default());
+    let info = board.info().clone();
+    assert!(info.port.starts_with("/dev/"), "{info:?}");
+    assert!(
+        info.firmware
+            .as_deref()
+            .is_some_and(|f| f.starts_with("micropython 1.")),
+        "{info:?}"
+    );
+    assert_eq!(info.block_bytes, Some(32));
+    let mut streamed = Vec::new();
+    let outcome = board
+        .exec(
+            "for i in range(3): print('line', i)",
+            &mut |b| streamed.extend_from_slice(b),
+            &CancelToken::new(),
+        )
+        .expect("exec");
+    assert_eq!(text(&outcome.stdout), "line 0\nline 1\nline 2\n");
+    assert_eq!(streamed, outcome.stdout);
+    assert_eq!(outcome.traceback, None);
+    board.close();
+}
+
+#[test]
+fn a_script_larger_than_many_windows_runs_with_and_without_raw_paste() {
+    let script = big_script();
+    assert!(script.len() > 8 * 128);
+    let expected = format!("{}\n", (0..60).map(|i| i * 3).sum::<i32>());
+    let mut pasted = open_sim(LinkOptions::default());
+    let outcome = pasted.exec_capture(&script).expect("raw-paste exec");
+    assert_eq!(text(&outcome.stdout), expected);
+    let mut plain = open_sim(LinkOptions {
+        use_raw_paste: false,
+        ..LinkOptions::default()
+    });
+    let outcome = plain.exec_capture(&script).expect("plain raw exec");
+    assert_eq!(text(&outcome.stdout), expected);
+}
+
+#[test]
+fn the_traceback_is_kept_apart_from_stdout() {
+    let mut board = open_sim(LinkOptions::default());
+    let outcome = board
+        .exec_capture("print('before')\nraise ValueError('parrot')")
+        .expect("exec");
+    assert_eq!(text(&outcome.stdout), "before\n");
+    let traceback = outcome.traceback.expect("a traceback");
+    assert!(traceback.contains("line 2"), "{traceback}");
+    assert!(
+        text(traceback.as_bytes()).ends_with("ValueError: parrot\n"),
+        "{traceback}"
+    );
+}
+
+#[test]
+fn soft_reset_clears_globals_and_keeps_the_link() {
+    let mut board = open_sim(LinkOptions::default());
+    board.exec_capture("parrot = 'blue'").expect("set");
+    assert_eq!(
+        text(&board.exec_capture("print(parrot)").expect("get").stdout),
+        "blue\n"
+    );
+    board.soft_reset().expect("soft reset");
+    let outcome = board.exec_capture("print(parrot)").expect("exec");
+    assert!(outcome
+        .traceback
+        .as_deref()
+        .is_some_and(|t| t.contains("NameError")));
+    // sys.exit() is a soft reset too, as on a Pico.
+    let outcome = board
+        .exec_capture("parrot = 1\nimport sys\nsys.exit()")
+        .expect("exit");
+    assert_eq!(outcome.traceback, None);
+    let outcome = board.exec_capture("print(parrot)").expect("exec");
+    assert!(outcome
+        .traceback
+        .as_deref()
+        .is_some_and(|t| t.contains("NameError")));
+}
+
+#[test]
+fn cancel_stops_an_endless_loop_with_keyboard_interrupt() {
+    let mut board = open_sim(LinkOptions {
+        interrupt_deadline: Duration::from_secs(5),
+        ..LinkOptions::default()
+    });
+    let cancel = CancelToken::new();
+    let trigger = cancel.clone();
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        trigger.cancel();
+    });
+    let outcome = board
+        .exec("print('spinning')\nwhile True: pass", &mut |_| {}, &cancel)
+        .expect("interrupted, not failed");
+    canceller.join().expect("canceller");
+    assert_eq!(text(&outcome.stdout), "spinning\n");
+    assert!(
+        outcome
+            .traceback
+            .as_deref()
+            .is_some_and(|t| t.contains("KeyboardInterrupt")),
+        "{outcome:?}"
+    );
+    // The board is usable right after.
+    assert_eq!(
+        text(&board.exec_capture("print(6*7)").expect("exec").stdout),
+        "42\n"
+    );
+}
+
+#[test]
+fn a_killed_interpreter_is_a_disconnect_and_the_next_command_reconnects() {
+    let mut board = open_sim(LinkOptions::default());
+    let pid = board.simulator_child_pid().expect("interpreter pid");
+    let old_port = board.info().port.clone();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    });
+    let result = board.exec("while True: pass", &mut |_| {}, &CancelToken::new());
+    killer.join().expect("killer");
+    assert!(
+        matches!(result, Err(LinkError::Disconnected { .. })),
+        "{result:?}"
+    );
+    // The next operation reopens the (respawned) simulated board on its new pty.
+    let outcome = board.exec_capture("print('back')").expect("reconnected");
+    assert_eq!(text(&outcome.stdout), "back\n");
+    assert_ne!(board.info().port, old_port);
+    assert_ne!(board.simulator_child_pid(), Some(pid));
+}
+
+#[test]
+fn capture_mem_info_returns_the_heap_map() {
+    let mut board = open_sim(LinkOptions::default());
+    let dump = text(&board.capture_mem_info(true).expect("capture"));
+    assert!(dump.contains("GC: total: 192000, used: "), "{dump}");
+    assert!(dump.contains("GC memory layout; from "), "{dump}");
+}
+
+// ---- the binary ----
+
+/// `heaplens sim` running in the background; killed (SIGTERM) on drop.
+struct SimProcess {
+    child: Child,
+    path: PathBuf,
+}
+
+impl SimProcess {
+    fn start(link: Option<&Path>) -> SimProcess {
+        let mut cmd = Command::new(heaplens_bin());
+        cmd.arg("sim");
+        if let Some(link) = link {
+            cmd.arg("--link").arg(link);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn heaplens sim");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("pty path line");
+        SimProcess {
+            child,
+            path: PathBuf::from(line.trim()),
+        }
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        self.child.wait().expect("wait heaplens sim")
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn mpremote() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/mpremote")
+}
+
+#[test]
+fn heaplens_exec_runs_the_parrot_into_a_memory_error() {
+    let script = std::fs::read_to_string(fixture("scenarios/parrot.py")).expect("parrot.py");
+    let out = Command::new(heaplens_bin())
+        .args(["exec", "--board", "sim", &script])
+        .output()
+        .expect("run heaplens exec");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr
+            .trim_end()
+            .ends_with("MemoryError: memory allocation failed, allocating 98305 bytes"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn heaplens_exec_timeout_interrupts_and_exits_non_zero() {
+    let out = Command::new(heaplens_bin())
+        .args([
+            "exec",
+            "--board",
+            "sim",
+            "--timeout",
+            "0.3",
+            "while True: pass",
+        ])
+        .output()
+        .expect("run heaplens exec");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("KeyboardInterrupt"), "{stderr}");
+}
+
+#[test]
+fn mpremote_talks_to_heaplens_sim_with_no_extra_flags() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let link = dir.path().join("pico");
+    let sim = SimProcess::start(Some(&link));
+    assert!(sim.path.starts_with("/dev/"), "{:?}", sim.path);
+    assert_eq!(std::fs::read_link(&link).ok(), Some(sim.path.clone()));
+
+    let out = Command::new(mpremote())
+        .arg("connect")
+        .arg(&sim.path)
+        .args(["exec", "print(1+1)"])
+        .output()
+        .expect("run mpremote exec");
+    assert_eq!(text(&out.stdout), "2\n", "{}", text(&out.stderr));
+    assert!(out.status.success());
+
+    let script = dir.path().join("script.py");
+    std::fs::write(
+        &script,
+        "import gc\nprint('free', gc.mem_free() > 100000)\n",
+    )
+    .expect("write");
+    let out = Command::new(mpremote())
+        .arg("connect")
+        .arg(&link)
+        .arg("run")
+        .arg(&script)
+        .output()
+        .expect("run mpremote run");
+    assert_eq!(text(&out.stdout), "free True\n", "{}", text(&out.stderr));
+
+    // heaplens itself, after mpremote, on the same board.
+    let out = Command::new(heaplens_bin())
+        .arg("capture")
+        .arg("--board")
+        .arg(&sim.path)
+        .output()
+        .expect("run heaplens capture");
+    assert!(text(&out.stdout).contains("GC: total: 192000"), "{out:?}");
+
+    let status = sim.stop();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        std::fs::symlink_metadata(&link).is_err(),
+        "link removed on exit"
+    );
+}
