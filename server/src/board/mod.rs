@@ -106,6 +106,21 @@ impl BoardSpec {
         }
     }
 
+    /// `Auto` made concrete: the best detected MicroPython port, else the simulated Pico with
+    /// `sim_heap` (other specs are returned as they are). Decided at each open, so a board
+    /// plugged in later is found by the next open.
+    pub fn resolve_auto(self, sim_heap: usize) -> BoardSpec {
+        match self {
+            BoardSpec::Auto => match discovery::best_micropython_port() {
+                Some(port) => BoardSpec::Path(PathBuf::from(port.port_name)),
+                None => BoardSpec::Simulated {
+                    heap_bytes: sim_heap,
+                },
+            },
+            other => other,
+        }
+    }
+
     /// The same spec with the simulated heap set (no effect on other kinds).
     pub fn with_sim_heap(self, heap: usize) -> BoardSpec {
         match self {

@@ -34,15 +34,11 @@ fn catch_stop_signals() {
     }
 }
 
-fn open_board(args: &BoardArgs, opts: &LinkOptions) -> anyhow::Result<Board> {
-    let spec = BoardSpec::parse(&args.board).with_sim_heap(args.heap);
-    let spec = match spec {
-        // `auto` without hardware uses the simulated board with the requested heap.
-        BoardSpec::Auto if discovery::best_micropython_port().is_none() => BoardSpec::Simulated {
-            heap_bytes: args.heap,
-        },
-        other => other,
-    };
+pub(super) fn open_board(args: &BoardArgs, opts: &LinkOptions) -> anyhow::Result<Board> {
+    // `auto` without hardware uses the simulated board with the requested heap.
+    let spec = BoardSpec::parse(&args.board)
+        .with_sim_heap(args.heap)
+        .resolve_auto(args.heap);
     Board::open(&spec, opts).with_context(|| format!("opening board `{}`", args.board))
 }
 
@@ -164,19 +160,29 @@ pub fn capture(
         eprintln!("heaplens: {repeat} captures, {per:?} per capture on the open link");
     }
     board.close();
-    show_capture(&text, json, no_color);
+    show_capture(&text, json, no_color)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// FIXME(lead): replace with `heaplens::heap::parse_dump` + `render_map` (and the snapshot
-/// as JSON for `--json`) once the heap engine lands. For now: the raw `mem_info(1)` text.
-fn show_capture(text: &[u8], json: bool, _no_color: bool) {
-    let text = String::from_utf8_lossy(text).replace("\r\n", "\n");
+/// Shows a capture as `heaplens map` does, or as the stats JSON plus the raw text.
+fn show_capture(text: &[u8], json: bool, no_color: bool) -> anyhow::Result<()> {
+    let snapshot =
+        crate::heap::parse_dump(text).context("reading the board's mem_info(1) output")?;
     if json {
-        println!("{}", serde_json::json!({ "raw": text }));
+        let raw = String::from_utf8_lossy(text).replace("\r\n", "\n");
+        let mut value = serde_json::to_value(snapshot.stats())?;
+        value["raw"] = serde_json::Value::String(raw);
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        print!("{text}");
+        let options = crate::heap::render::MapOptions {
+            columns: 64,
+            rainbow: false,
+            show_free: false,
+            color: super::heap_cmds::use_color(no_color),
+        };
+        print!("{}", crate::heap::render::render_map(&snapshot, &options));
     }
+    Ok(())
 }
 
 pub fn sim(link: Option<&Path>, heap: usize) -> anyhow::Result<ExitCode> {

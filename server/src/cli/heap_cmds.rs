@@ -40,7 +40,7 @@ fn print(text: &str) -> anyhow::Result<()> {
 }
 
 /// Colours only for a terminal, unless `--no-color` or `NO_COLOR` says otherwise.
-fn use_color(no_color: bool) -> bool {
+pub(super) fn use_color(no_color: bool) -> bool {
     !no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
 }
 

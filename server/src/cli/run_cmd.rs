@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::BoardArgs;
-use crate::board::{Board, CancelToken, LinkOptions};
+use crate::board::{CancelToken, LinkOptions};
 use crate::diagnose::{human_bytes, Severity, Thresholds};
 use crate::heap::Stats;
 use crate::run::runner::{self, Phase, RunEvent, RunOptions, RunReport};
@@ -23,11 +23,16 @@ pub fn run(
     timeout: f64,
     no_color: bool,
 ) -> anyhow::Result<ExitCode> {
-    let bytes = std::fs::read(script).with_context(|| format!("cannot read {}", script.display()))?;
-    let source = String::from_utf8(bytes)
-        .map_err(|e| anyhow::anyhow!("{} is not UTF-8 text (byte {}): MicroPython needs UTF-8 source", script.display(), e.utf8_error().valid_up_to()))?;
-    let spec = super::board_cmds::board_spec(board_args);
-    let mut board = Board::open(&spec, &LinkOptions::default())?;
+    let bytes =
+        std::fs::read(script).with_context(|| format!("cannot read {}", script.display()))?;
+    let source = String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not UTF-8 text (byte {}): MicroPython needs UTF-8 source",
+            script.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    let mut board = super::board_cmds::open_board(board_args, &LinkOptions::default())?;
     let options = RunOptions {
         exact,
         soft_reset: !no_reset,
@@ -61,16 +66,36 @@ pub fn run(
         }
         RunEvent::Phase(_) => {}
     };
-    let file_name = script.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let report = runner::run_script(&mut board, &source, &file_name, &options, &mut on_event, &cancel)?;
+    let file_name = script
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let report = runner::run_script(
+        &mut board,
+        &source,
+        &file_name,
+        &options,
+        &mut on_event,
+        &cancel,
+    )?;
     board.close();
     if json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);
     } else {
-        print!("{}", render_report(&report, &source, !no_color && std::io::IsTerminal::is_terminal(&std::io::stdout())));
+        print!(
+            "{}",
+            render_report(&report, &source, super::heap_cmds::use_color(no_color))
+        );
     }
-    let failed = report.diagnostics.iter().any(|d| d.severity == Severity::Error);
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    let failed = report
+        .diagnostics
+        .iter()
+        .any(|d| d.severity == Severity::Error);
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Ctrl-C in the terminal stops the script on the board (and still prints the report).
@@ -81,7 +106,13 @@ fn install_ctrl_c(cancel: &CancelToken) {
 
 /// The terminal report: top lines, the three snapshots side by side, the diff, diagnostics.
 pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
-    let paint = |code: &str, text: &str| if color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() };
+    let paint = |code: &str, text: &str| {
+        if color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    };
     let source_lines: Vec<&str> = source.lines().collect();
     let mut out = String::new();
     if !report.output.is_empty() && !report.output.ends_with('\n') {
@@ -96,10 +127,19 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
     out.push('\n');
     out.push_str(&paint("1", "Top lines by bytes allocated\n"));
     let mut lines: Vec<_> = report.lines.iter().filter(|l| l.hits > 0).collect();
-    lines.sort_by(|a, b| b.allocated_bytes.cmp(&a.allocated_bytes).then(a.line.cmp(&b.line)));
-    out.push_str(&format!("{:>6} {:>8} {:>12} {:>12}  {}\n", "line", "hits", "allocated", "net", "source"));
+    lines.sort_by(|a, b| {
+        b.allocated_bytes
+            .cmp(&a.allocated_bytes)
+            .then(a.line.cmp(&b.line))
+    });
+    out.push_str(&format!(
+        "{:>6} {:>8} {:>12} {:>12}  {}\n",
+        "line", "hits", "allocated", "net", "source"
+    ));
     for l in lines.iter().take(10) {
-        let text = source_lines.get(l.line as usize - 1).map_or("", |s| s.trim());
+        let text = source_lines
+            .get(l.line as usize - 1)
+            .map_or("", |s| s.trim());
         let text: String = text.chars().take(48).collect();
         out.push_str(&format!(
             "{:>6} {:>8} {:>12} {:>12}  {}\n",
@@ -111,7 +151,11 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
         ));
     }
     if lines.is_empty() {
-        out.push_str(if report.instrumented { "  (no line ran)\n" } else { "  (the script could not be instrumented: it does not parse)\n" });
+        out.push_str(if report.instrumented {
+            "  (no line ran)\n"
+        } else {
+            "  (the script could not be instrumented: it does not parse)\n"
+        });
     }
     match report.gc_collections {
         Some(0) | None => {}
@@ -144,8 +188,12 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
         ("1-blocks", |st| st.one_blocks.to_string()),
         ("2-blocks", |st| st.two_blocks.to_string()),
         ("largest alloc", |st| format!("{} blk", st.max_block_blocks)),
-        ("longest free run", |st| format!("{} blk", st.max_free_blocks)),
-        ("fragmentation", |st| format!("{:.0}%", st.fragmentation * 100.0)),
+        ("longest free run", |st| {
+            format!("{} blk", st.max_free_blocks)
+        }),
+        ("fragmentation", |st| {
+            format!("{:.0}%", st.fragmentation * 100.0)
+        }),
     ];
     for (name, f) in rows {
         out.push_str(&format!("{name:<18}"));
@@ -176,7 +224,13 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
             Severity::Warning => ("33", "warning"),
             Severity::Info => ("36", "note"),
         };
-        out.push_str(&format!("{} line {} [{}]: {}\n", paint(code, word), diag.line, diag.code.as_str(), diag.message));
+        out.push_str(&format!(
+            "{} line {} [{}]: {}\n",
+            paint(code, word),
+            diag.line,
+            diag.code.as_str(),
+            diag.message
+        ));
         for r in &diag.related {
             out.push_str(&format!("    line {}: {}\n", r.line, r.message));
         }

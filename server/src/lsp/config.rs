@@ -70,7 +70,9 @@ impl Settings {
         };
         let Some(map) = section.as_object() else {
             if !section.is_null() {
-                errors.push(format!("HeapLens settings must be an object, got {section}"));
+                errors.push(format!(
+                    "HeapLens settings must be an object, got {section}"
+                ));
             }
             return errors;
         };
@@ -139,12 +141,15 @@ impl Settings {
 }
 
 fn bool_setting(key: &str, v: &Value) -> Result<bool, String> {
-    v.as_bool().ok_or_else(|| format!("heaplens.{key} must be true or false, got {v}"))
+    v.as_bool()
+        .ok_or_else(|| format!("heaplens.{key} must be true or false, got {v}"))
 }
 
 fn parse_board(v: &Value) -> Result<BoardSetting, String> {
     let Some(s) = v.as_str() else {
-        return Err(format!("heaplens.board must be \"auto\", \"simulated\" or a port path, got {v}"));
+        return Err(format!(
+            "heaplens.board must be \"auto\", \"simulated\" or a port path, got {v}"
+        ));
     };
     match s.trim() {
         "" | "auto" => Ok(BoardSetting::Auto),
@@ -164,9 +169,16 @@ mod tests {
     #[test]
     fn wrapped_and_bare_sections() {
         let mut s = Settings::default();
-        assert!(s.apply(&json!({"heaplens": {"board": "simulated", "runOnSave": false}})).is_empty());
-        assert_eq!((s.board.clone(), s.run_on_save), (BoardSetting::Simulated, false));
-        assert!(s.apply(&json!({"board": "/dev/ttyACM0", "thresholds": {"lineBytes": 100}})).is_empty());
+        assert!(s
+            .apply(&json!({"heaplens": {"board": "simulated", "runOnSave": false}}))
+            .is_empty());
+        assert_eq!(
+            (s.board.clone(), s.run_on_save),
+            (BoardSetting::Simulated, false)
+        );
+        assert!(s
+            .apply(&json!({"board": "/dev/ttyACM0", "thresholds": {"lineBytes": 100}}))
+            .is_empty());
         assert_eq!(s.board, BoardSetting::Port("/dev/ttyACM0".into()));
         assert_eq!(s.thresholds.line_bytes, 100);
     }
@@ -174,8 +186,10 @@ mod tests {
     #[test]
     fn bad_values_are_reported_and_keep_the_old_value() {
         let mut s = Settings::default();
-        let errors = s.apply(&json!({"board": "banana", "simulatedHeapBytes": -3, "runOnSave": "yes",
-            "thresholds": {"fragmentationPercent": 300}}));
+        let errors = s.apply(
+            &json!({"board": "banana", "simulatedHeapBytes": -3, "runOnSave": "yes",
+            "thresholds": {"fragmentationPercent": 300}}),
+        );
         assert_eq!(errors.len(), 4, "{errors:?}");
         assert!(errors.iter().any(|e| e.contains("\"banana\" is not")));
         assert_eq!(s, Settings::default());

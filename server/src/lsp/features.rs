@@ -50,26 +50,51 @@ fn signed_bytes(n: i64) -> String {
 /// Hover markdown for `line` (1-based), or `None` when the run says nothing about it.
 pub fn hover_markdown(run: &FileRun, previous: Option<&FileRun>, line: u32) -> Option<String> {
     let stat = run.line(line);
-    let diags: Vec<&Diagnostic> = run.diagnostics.iter().filter(|d| d.line <= line && line <= d.end_line).collect();
+    let diags: Vec<&Diagnostic> = run
+        .diagnostics
+        .iter()
+        .filter(|d| d.line <= line && line <= d.end_line)
+        .collect();
     if stat.is_none() && diags.is_empty() {
         return None;
     }
     let mut md = String::new();
     if let Some(s) = stat {
         let total = run.total_allocated();
-        let share = if total > 0 { s.allocated_bytes as f64 * 100.0 / total as f64 } else { 0.0 };
-        md.push_str(&format!("**HeapLens** · line {line} · run {}\n\n", run.run_id));
+        let share = if total > 0 {
+            s.allocated_bytes as f64 * 100.0 / total as f64
+        } else {
+            0.0
+        };
+        md.push_str(&format!(
+            "**HeapLens** · line {line} · run {}\n\n",
+            run.run_id
+        ));
         md.push_str("| | |\n|---|---|\n");
         md.push_str(&format!("| hits | {} |\n", s.hits));
-        md.push_str(&format!("| allocated | {} ({} bytes) |\n", human_bytes(s.allocated_bytes), s.allocated_bytes));
+        md.push_str(&format!(
+            "| allocated | {} ({} bytes) |\n",
+            human_bytes(s.allocated_bytes),
+            s.allocated_bytes
+        ));
         md.push_str(&format!("| net | {} |\n", signed_bytes(s.net_bytes)));
-        md.push_str(&format!("| largest single | {} |\n", human_bytes(s.max_single_bytes)));
+        md.push_str(&format!(
+            "| largest single | {} |\n",
+            human_bytes(s.max_single_bytes)
+        ));
         md.push_str(&format!("| share of run | {share:.1}% |\n"));
         if let Some(prev) = previous {
             let before = prev.line(line).map_or(0, |p| p.allocated_bytes);
             let change = s.allocated_bytes as i64 - before as i64;
-            let word = if change == 0 { "no change".to_string() } else { signed_bytes(change) };
-            md.push_str(&format!("| vs previous run | {word} (was {}) |\n", human_bytes(before)));
+            let word = if change == 0 {
+                "no change".to_string()
+            } else {
+                signed_bytes(change)
+            };
+            md.push_str(&format!(
+                "| vs previous run | {word} (was {}) |\n",
+                human_bytes(before)
+            ));
         }
         if !run.exact && run.gc_collections.unwrap_or(0) > 0 {
             md.push_str(&format!(
@@ -82,7 +107,12 @@ pub fn hover_markdown(run: &FileRun, previous: Option<&FileRun>, line: u32) -> O
         if !md.is_empty() {
             md.push('\n');
         }
-        md.push_str(&format!("**{}** `{}`: {}\n", severity_word(d), d.code.as_str(), d.message));
+        md.push_str(&format!(
+            "**{}** `{}`: {}\n",
+            severity_word(d),
+            d.code.as_str(),
+            d.message
+        ));
     }
     Some(md)
 }
@@ -106,12 +136,19 @@ pub fn line_label(stat: &LineStat) -> String {
 
 /// Lines worth a hint: allocated at least `min_bytes` (and something at all).
 pub fn hinted_lines(run: &FileRun, min_bytes: u64) -> impl Iterator<Item = &LineStat> {
-    run.lines.iter().filter(move |l| l.allocated_bytes > 0 && l.allocated_bytes >= min_bytes)
+    run.lines
+        .iter()
+        .filter(move |l| l.allocated_bytes > 0 && l.allocated_bytes >= min_bytes)
 }
 
 /// Gutter heat per line: level 1–5 on a log scale relative to the hungriest line.
 pub fn decorations(run: &FileRun, min_bytes: u64) -> Vec<LineDecoration> {
-    let max = run.lines.iter().map(|l| l.allocated_bytes).max().unwrap_or(0);
+    let max = run
+        .lines
+        .iter()
+        .map(|l| l.allocated_bytes)
+        .max()
+        .unwrap_or(0);
     hinted_lines(run, min_bytes)
         .map(|l| LineDecoration {
             line: l.line.saturating_sub(1),
@@ -137,7 +174,11 @@ pub fn lens_summary(run: &FileRun) -> String {
     if let Some(blocks) = run.max_free_blocks_after {
         s.push_str(&format!(", max free {blocks} blocks"));
     }
-    if let Some(e) = run.diagnostics.iter().find(|d| d.severity == crate::diagnose::Severity::Error) {
+    if let Some(e) = run
+        .diagnostics
+        .iter()
+        .find(|d| d.severity == crate::diagnose::Severity::Error)
+    {
         s.push_str(&format!(", error on line {}", e.line));
     }
     s
@@ -152,9 +193,27 @@ mod tests {
         FileRun {
             run_id: 2,
             lines: vec![
-                LineStat { line: 3, hits: 15, allocated_bytes: 3174, net_bytes: 3174, max_single_bytes: 320 },
-                LineStat { line: 4, hits: 1, allocated_bytes: 32, net_bytes: -64, max_single_bytes: 32 },
-                LineStat { line: 5, hits: 1, allocated_bytes: 0, net_bytes: 0, max_single_bytes: 0 },
+                LineStat {
+                    line: 3,
+                    hits: 15,
+                    allocated_bytes: 3174,
+                    net_bytes: 3174,
+                    max_single_bytes: 320,
+                },
+                LineStat {
+                    line: 4,
+                    hits: 1,
+                    allocated_bytes: 32,
+                    net_bytes: -64,
+                    max_single_bytes: 32,
+                },
+                LineStat {
+                    line: 5,
+                    hits: 1,
+                    allocated_bytes: 0,
+                    net_bytes: 0,
+                    max_single_bytes: 0,
+                },
             ],
             diagnostics: vec![Diagnostic {
                 line: 4,
@@ -194,7 +253,10 @@ mod tests {
     fn hover_on_raising_line_includes_diagnostic() {
         let md = hover_markdown(&run(), None, 4).unwrap();
         assert!(md.contains("| net | −64 B |"), "{md}");
-        assert!(md.ends_with("**Error** `exception`: ValueError: boom\n"), "{md}");
+        assert!(
+            md.ends_with("**Error** `exception`: ValueError: boom\n"),
+            "{md}"
+        );
         assert_eq!(hover_markdown(&run(), None, 99), None);
     }
 
@@ -203,9 +265,15 @@ mod tests {
         let r = run();
         assert_eq!(line_label(&r.lines[0]), "+3.1 KB ×15");
         let decos = decorations(&r, 1);
-        let got: Vec<(u32, u8, &str)> = decos.iter().map(|d| (d.line, d.level, d.text.as_str())).collect();
+        let got: Vec<(u32, u8, &str)> = decos
+            .iter()
+            .map(|d| (d.line, d.level, d.text.as_str()))
+            .collect();
         assert_eq!(got, [(2, 5, "+3.1 KB ×15"), (3, 1, "+32 B")]);
-        assert_eq!(lens_summary(&r), "last run: +3.1 KB, max free 5397 blocks, error on line 4");
+        assert_eq!(
+            lens_summary(&r),
+            "last run: +3.1 KB, max free 5397 blocks, error on line 4"
+        );
         assert_eq!(hinted_lines(&r, 100).count(), 1);
     }
 }

@@ -13,14 +13,23 @@ use tower_lsp_server::{LspService, Server};
 
 /// Serve LSP over stdin/stdout until the client exits.
 pub fn serve_stdio() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let (service, socket) = LspService::build(server::Backend::new)
             .custom_method(ext::LIST_SNAPSHOTS, server::Backend::list_snapshots)
             .custom_method(ext::GET_SNAPSHOT, server::Backend::get_snapshot)
             .custom_method(ext::DIFF, server::Backend::diff_request)
+            .custom_method(
+                "window/workDoneProgress/cancel",
+                server::Backend::progress_cancel,
+            )
             .finish();
-        Server::new(tokio::io::stdin(), tokio::io::stdout(), socket).serve(service).await;
+        Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+            .serve(service)
+            .await;
     });
     Ok(())
 }

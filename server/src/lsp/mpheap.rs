@@ -3,7 +3,10 @@
 //! symbols for the header and each area. The dump itself is read by [`crate::heap`]; this
 //! module only maps editor positions to blocks.
 
-use tower_lsp_server::ls_types::{Diagnostic, DiagnosticSeverity, DocumentSymbol, NumberOrString, Position, Range, SymbolKind, Uri};
+use tower_lsp_server::ls_types::{
+    Diagnostic, DiagnosticSeverity, DocumentSymbol, NumberOrString, Position, Range, SymbolKind,
+    Uri,
+};
 
 use crate::heap::{self, DumpError, Snapshot, Warning};
 
@@ -13,7 +16,13 @@ pub fn is_heap_dump(uri: &Uri, language_id: &str) -> bool {
 }
 
 fn whole_line(line: u32) -> Range {
-    Range { start: Position { line, character: 0 }, end: Position { line, character: u32::MAX } }
+    Range {
+        start: Position { line, character: 0 },
+        end: Position {
+            line,
+            character: u32::MAX,
+        },
+    }
 }
 
 fn diagnostic(line: u32, severity: DiagnosticSeverity, code: &str, message: String) -> Diagnostic {
@@ -32,7 +41,12 @@ pub fn diagnostics(text: &str) -> Vec<Diagnostic> {
     match heap::parse_dump(text.as_bytes()) {
         Err(e) => {
             let line = dump_error_line(&e).map_or(0, |l| l.saturating_sub(1) as u32);
-            vec![diagnostic(line, DiagnosticSeverity::ERROR, "unreadable-dump", e.to_string())]
+            vec![diagnostic(
+                line,
+                DiagnosticSeverity::ERROR,
+                "unreadable-dump",
+                e.to_string(),
+            )]
         }
         Ok(snapshot) => {
             let gc_line = find_line(text, |l| l.trim_start().starts_with("GC:")).unwrap_or(0);
@@ -41,7 +55,12 @@ pub fn diagnostics(text: &str) -> Vec<Diagnostic> {
                 .iter()
                 .map(|w| {
                     let line = warning_line(w).map_or(gc_line, |l| l.saturating_sub(1) as u32);
-                    diagnostic(line, DiagnosticSeverity::WARNING, "inconsistent-dump", w.to_string())
+                    diagnostic(
+                        line,
+                        DiagnosticSeverity::WARNING,
+                        "inconsistent-dump",
+                        w.to_string(),
+                    )
                 })
                 .collect()
         }
@@ -52,7 +71,9 @@ pub fn diagnostics(text: &str) -> Vec<Diagnostic> {
 fn dump_error_line(e: &DumpError) -> Option<usize> {
     match e {
         DumpError::NotADump { .. } => None,
-        DumpError::Malformed { line, .. } | DumpError::BadBlock { line, .. } | DumpError::TooLarge { line, .. } => Some(*line),
+        DumpError::Malformed { line, .. }
+        | DumpError::BadBlock { line, .. }
+        | DumpError::TooLarge { line, .. } => Some(*line),
     }
 }
 
@@ -81,7 +102,11 @@ fn parse_row(line: &str) -> Option<Row<'_>> {
     if offset.is_empty() || !offset.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    Some(Row { offset: u64::from_str_radix(offset, 16).ok()?, letters_start: offset.len() + 2, letters: rest })
+    Some(Row {
+        offset: u64::from_str_radix(offset, 16).ok()?,
+        letters_start: offset.len() + 2,
+        letters: rest,
+    })
 }
 
 fn is_area_header(line: &str) -> bool {
@@ -97,24 +122,40 @@ pub fn hover(text: &str, line: u32, character: u32) -> Option<String> {
     if col < row.letters_start || col >= row.letters_start + row.letters.len() {
         return None;
     }
-    let area_index = lines[..line as usize].iter().filter(|l| is_area_header(l)).count().saturating_sub(1);
+    let area_index = lines[..line as usize]
+        .iter()
+        .filter(|l| is_area_header(l))
+        .count()
+        .saturating_sub(1);
     let snapshot = heap::parse_dump(text.as_bytes()).ok()?;
     block_hover(&snapshot, area_index, row.offset, col - row.letters_start)
 }
 
-fn block_hover(snapshot: &Snapshot, area_index: usize, row_offset: u64, column: usize) -> Option<String> {
+fn block_hover(
+    snapshot: &Snapshot,
+    area_index: usize,
+    row_offset: u64,
+    column: usize,
+) -> Option<String> {
     let block_bytes = u64::from(snapshot.block_bytes.max(1));
     let area = snapshot.areas.get(area_index)?;
     let block = (row_offset / block_bytes) as usize + column;
     let kind = *area.blocks.get(block)?;
     let offset = block as u64 * block_bytes;
-    let mut md = format!("**{}** `{}` · block {block} of area {area_index}\n\n", kind.name(), kind.letter());
+    let mut md = format!(
+        "**{}** `{}` · block {block} of area {area_index}\n\n",
+        kind.name(),
+        kind.letter()
+    );
     md.push_str(&format!("offset `0x{offset:x}`"));
     if let Some(base) = area.address {
         md.push_str(&format!(" · address `0x{:x}`", base + offset));
     }
     md.push('\n');
-    if let Some(alloc) = snapshot.allocations().find(|a| a.area == area_index && a.offset <= block && block < a.offset + a.blocks) {
+    if let Some(alloc) = snapshot
+        .allocations()
+        .find(|a| a.area == area_index && a.offset <= block && block < a.offset + a.blocks)
+    {
         md.push_str(&format!(
             "\nallocation: {} at block {}, {} block{} = {} bytes\n",
             alloc.kind.name(),
@@ -130,7 +171,10 @@ fn block_hover(snapshot: &Snapshot, area_index: usize, row_offset: u64, column: 
 }
 
 /// The header and each area as document symbols.
-#[allow(deprecated, reason = "DocumentSymbol::deprecated must still be initialised")]
+#[allow(
+    deprecated,
+    reason = "DocumentSymbol::deprecated must still be initialised"
+)]
 pub fn symbols(text: &str) -> Vec<DocumentSymbol> {
     let lines: Vec<&str> = text.lines().collect();
     let mut out = Vec::new();
@@ -139,30 +183,75 @@ pub fn symbols(text: &str) -> Vec<DocumentSymbol> {
         .enumerate()
         .filter(|(_, l)| {
             let t = l.trim_start();
-            t.starts_with("mem:") || t.starts_with("stack:") || t.starts_with("GC:") || t.starts_with("No. of")
+            t.starts_with("mem:")
+                || t.starts_with("stack:")
+                || t.starts_with("GC:")
+                || t.starts_with("No. of")
         })
         .map(|(i, _)| i as u32)
         .collect();
-    let symbol = |name: String, detail: Option<String>, first: u32, last: u32, kind: SymbolKind| DocumentSymbol {
-        name,
-        detail,
-        kind,
-        tags: None,
-        deprecated: None,
-        range: Range { start: Position { line: first, character: 0 }, end: Position { line: last, character: u32::MAX } },
-        selection_range: whole_line(first),
-        children: None,
+    let symbol = |name: String, detail: Option<String>, first: u32, last: u32, kind: SymbolKind| {
+        DocumentSymbol {
+            name,
+            detail,
+            kind,
+            tags: None,
+            deprecated: None,
+            range: Range {
+                start: Position {
+                    line: first,
+                    character: 0,
+                },
+                end: Position {
+                    line: last,
+                    character: u32::MAX,
+                },
+            },
+            selection_range: whole_line(first),
+            children: None,
+        }
     };
     if let (Some(&first), Some(&last)) = (header_lines.first(), header_lines.last()) {
-        let detail = lines.iter().find(|l| l.trim_start().starts_with("GC:")).map(|l| l.trim().to_string());
-        out.push(symbol("Header".into(), detail, first, last, SymbolKind::NAMESPACE));
+        let detail = lines
+            .iter()
+            .find(|l| l.trim_start().starts_with("GC:"))
+            .map(|l| l.trim().to_string());
+        out.push(symbol(
+            "Header".into(),
+            detail,
+            first,
+            last,
+            SymbolKind::NAMESPACE,
+        ));
     }
-    let headers: Vec<u32> = lines.iter().enumerate().filter(|(_, l)| is_area_header(l)).map(|(i, _)| i as u32).collect();
+    let headers: Vec<u32> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| is_area_header(l))
+        .map(|(i, _)| i as u32)
+        .collect();
     for (n, &start) in headers.iter().enumerate() {
         let next = headers.get(n + 1).copied().unwrap_or(lines.len() as u32);
-        let last_row = (start..next).rev().find(|&i| parse_row(lines[i as usize]).is_some() || lines[i as usize].contains("lines all free")).unwrap_or(start);
-        let name = lines[start as usize].trim().trim_end_matches(':').replace("GC memory layout; from", "Area from").trim().to_string();
-        out.push(symbol(format!("Area {n}: {name}"), None, start, last_row, SymbolKind::ARRAY));
+        let last_row = (start..next)
+            .rev()
+            .find(|&i| {
+                parse_row(lines[i as usize]).is_some()
+                    || lines[i as usize].contains("lines all free")
+            })
+            .unwrap_or(start);
+        let name = lines[start as usize]
+            .trim()
+            .trim_end_matches(':')
+            .replace("GC memory layout; from", "Area from")
+            .trim()
+            .to_string();
+        out.push(symbol(
+            format!("Area {n}: {name}"),
+            None,
+            start,
+            last_row,
+            SymbolKind::ARRAY,
+        ));
     }
     out
 }

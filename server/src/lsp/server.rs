@@ -68,9 +68,13 @@ impl Backend {
         let settings = Settings::default();
         let spec = spec_from_setting(settings.board.as_cli(), settings.simulated_heap_bytes)
             .expect("the default board setting is valid");
-        let worker = WorkerHandle::spawn(spec, events_tx);
+        let worker = WorkerHandle::spawn(spec, settings.simulated_heap_bytes, events_tx);
         tokio::spawn(forward_events(client.clone(), state.clone(), events_rx));
-        Backend { client, state, worker }
+        Backend {
+            client,
+            state,
+            worker,
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -84,19 +88,33 @@ impl Backend {
             let old = st.settings.clone();
             let errors = st.settings.apply(value);
             let new = &st.settings;
-            let changed = old.board != new.board || old.simulated_heap_bytes != new.simulated_heap_bytes;
-            (errors, changed.then(|| (new.board.as_cli().to_string(), new.simulated_heap_bytes)))
+            let changed =
+                old.board != new.board || old.simulated_heap_bytes != new.simulated_heap_bytes;
+            (
+                errors,
+                changed.then(|| (new.board.as_cli().to_string(), new.simulated_heap_bytes)),
+            )
         };
         for e in errors {
-            self.client.show_message(MessageType::ERROR, format!("HeapLens: {e}")).await;
+            self.client
+                .show_message(MessageType::ERROR, format!("HeapLens: {e}"))
+                .await;
         }
         if let Some((board, heap)) = spec_change {
             match spec_from_setting(&board, heap) {
                 Ok(spec) => {
                     // Switching boards must not wait for the new board to open.
-                    let _ = self.worker.send(Job::SetBoard { spec, reply: tokio::sync::oneshot::channel().0 });
+                    let _ = self.worker.send(Job::SetBoard {
+                        spec,
+                        sim_heap: heap,
+                        reply: tokio::sync::oneshot::channel().0,
+                    });
                 }
-                Err(e) => self.client.show_message(MessageType::ERROR, format!("HeapLens: {e}")).await,
+                Err(e) => {
+                    self.client
+                        .show_message(MessageType::ERROR, format!("HeapLens: {e}"))
+                        .await
+                }
             }
         }
     }
@@ -115,18 +133,28 @@ impl Backend {
                 None => return Err(invalid(format!("not a file: {}", uri.as_str()))),
             },
         };
-        let file_name = uri.path().segments().last().map(|s| s.to_string()).unwrap_or_else(|| "script.py".into());
+        let file_name = uri
+            .path()
+            .as_str()
+            .rsplit('/')
+            .next()
+            .unwrap_or("script.py")
+            .to_string();
         let (run_id, cancel, options, previous_cancel) = {
             let mut st = self.state();
             st.next_run_id += 1;
             let run_id = st.next_run_id;
             let cancel = CancelToken::new();
-            let previous = st.current.replace(CurrentRun { run_id, cancel: cancel.clone() });
+            let previous = st.current.replace(CurrentRun {
+                run_id,
+                cancel: cancel.clone(),
+            });
             let s = &st.settings;
             let options = RunOptions {
                 exact: s.exact,
                 soft_reset: s.soft_reset_before_run,
-                timeout: (s.run_timeout_seconds > 0.0).then(|| Duration::from_secs_f64(s.run_timeout_seconds)),
+                timeout: (s.run_timeout_seconds > 0.0)
+                    .then(|| Duration::from_secs_f64(s.run_timeout_seconds)),
                 thresholds: s.thresholds,
             };
             (run_id, cancel, options, previous.map(|p| p.cancel))
@@ -135,10 +163,22 @@ impl Backend {
         if let Some(c) = previous_cancel {
             c.cancel();
         }
-        let progress = self.begin_progress(format!("heaplens/run/{run_id}"), "HeapLens: run with heap capture").await;
+        let progress = self
+            .begin_progress(
+                format!("heaplens/run/{run_id}"),
+                "HeapLens: run with heap capture",
+            )
+            .await;
         let result = self
             .worker
-            .call(|reply| Job::Run { run_id, source, file_name, options, cancel: cancel.clone(), reply })
+            .call(|reply| Job::Run {
+                run_id,
+                source,
+                file_name,
+                options,
+                cancel: cancel.clone(),
+                reply,
+            })
             .await;
         let still_current = {
             let mut st = self.state();
@@ -169,8 +209,15 @@ impl Backend {
                         message: format!("the run did not complete: {message}"),
                         ..Default::default()
                     };
-                    self.client.publish_diagnostics(uri.clone(), vec![diag], None).await;
-                    self.client.show_message(MessageType::ERROR, format!("HeapLens: run failed: {message}")).await;
+                    self.client
+                        .publish_diagnostics(uri.clone(), vec![diag], None)
+                        .await;
+                    self.client
+                        .show_message(
+                            MessageType::ERROR,
+                            format!("HeapLens: run failed: {message}"),
+                        )
+                        .await;
                 }
                 Err(invalid(message))
             }
@@ -181,32 +228,60 @@ impl Backend {
         &self,
         token: String,
         title: &str,
-    ) -> Option<tower_lsp_server::OngoingProgress<tower_lsp_server::Unbounded, tower_lsp_server::Cancellable>> {
+    ) -> Option<
+        tower_lsp_server::OngoingProgress<
+            tower_lsp_server::Unbounded,
+            tower_lsp_server::Cancellable,
+        >,
+    > {
         let token = NumberOrString::String(token);
         // Clients that do not support server-initiated progress answer with an error: run anyway.
-        self.client.create_work_done_progress(token.clone()).await.ok()?;
-        Some(self.client.progress(token, title).with_cancel_button().with_message("connecting").begin().await)
+        self.client
+            .create_work_done_progress(token.clone())
+            .await
+            .ok()?;
+        Some(
+            self.client
+                .progress(token, title)
+                .with_cancel_button()
+                .with_message("connecting")
+                .begin()
+                .await,
+        )
     }
 
     /// Stores a finished run, then sends diagnostics, snapshots, decorations and refreshes.
     async fn publish_run(&self, uri: &Uri, run_id: u64, report: RunReport) -> Value {
-        let file_run = Arc::new(report.file_run(run_id));
+        let file_run = Arc::new(file_run_of(&report, run_id));
         let (snapshot_params, settings) = {
             let mut st = self.state();
             let snaps = st.snapshots.add_run(uri.as_str(), run_id, &report);
             let runs = st.runs.entry(uri.clone()).or_default();
             runs.previous = runs.last.take();
             runs.last = Some(file_run.clone());
-            if let Some(s) = report.snapshots.after_gc.as_ref().or(report.snapshots.after.as_ref()) {
+            if let Some(s) = report
+                .snapshots
+                .after_gc
+                .as_ref()
+                .or(report.snapshots.after.as_ref())
+            {
                 let stats = s.stats();
                 st.last_free = Some((stats.free as u64, stats.max_free_bytes as u64));
             }
             (snaps, st.settings.clone())
         };
-        let diagnostics = report.diagnostics.iter().map(|d| to_lsp_diagnostic(uri, d)).collect();
-        self.client.publish_diagnostics(uri.clone(), diagnostics, None).await;
+        let diagnostics = report
+            .diagnostics
+            .iter()
+            .map(|d| to_lsp_diagnostic(uri, d))
+            .collect();
+        self.client
+            .publish_diagnostics(uri.clone(), diagnostics, None)
+            .await;
         for params in snapshot_params {
-            self.client.send_notification::<ext::SnapshotNotification>(params).await;
+            self.client
+                .send_notification::<ext::SnapshotNotification>(params)
+                .await;
         }
         let decorations = features::decorations(&file_run, settings.hint_min_bytes);
         self.client
@@ -231,12 +306,18 @@ impl Backend {
             let st = self.state();
             board_status_params(st.board.as_ref(), st.current.is_some(), st.last_free)
         };
-        self.client.send_notification::<ext::BoardStatusNotification>(params).await;
+        self.client
+            .send_notification::<ext::BoardStatusNotification>(params)
+            .await;
     }
 
     async fn capture(&self, gc: bool) -> RpcResult<Value> {
         let cancel = CancelToken::new();
-        let snapshot = self.worker.call(|reply| Job::Capture { gc, cancel, reply }).await.map_err(invalid)?;
+        let snapshot = self
+            .worker
+            .call(|reply| Job::Capture { gc, cancel, reply })
+            .await
+            .map_err(invalid)?;
         let params = {
             let mut st = self.state();
             let stats = snapshot.stats();
@@ -244,23 +325,35 @@ impl Backend {
             st.snapshots.add_capture(snapshot)
         };
         let id = params.id.clone();
-        self.client.send_notification::<ext::SnapshotNotification>(params).await;
+        self.client
+            .send_notification::<ext::SnapshotNotification>(params)
+            .await;
         self.send_board_status().await;
         Ok(json!({ "id": id }))
     }
 
     /// Reads a heap dump document (open or on disk) into a stored snapshot for the heap map.
     fn open_dump(&self, uri: &str) -> RpcResult<ext::SnapshotParams> {
-        let parsed: Uri = uri.parse().map_err(|_| invalid(format!("not a URI: {uri}")))?;
-        let text = self.state().documents.get(&parsed).map(|d| d.text.clone().into_bytes());
+        let parsed: Uri = uri
+            .parse()
+            .map_err(|_| invalid(format!("not a URI: {uri}")))?;
+        let text = self
+            .state()
+            .documents
+            .get(&parsed)
+            .map(|d| d.text.clone().into_bytes());
         let bytes = match text {
             Some(t) => t,
             None => {
-                let path = parsed.to_file_path().ok_or_else(|| invalid(format!("not a file: {uri}")))?;
-                std::fs::read(&path).map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?
+                let path = parsed
+                    .to_file_path()
+                    .ok_or_else(|| invalid(format!("not a file: {uri}")))?;
+                std::fs::read(&path)
+                    .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?
             }
         };
-        let snapshot = crate::heap::parse_dump(&bytes).map_err(|e| invalid(format!("{uri}: {e}")))?;
+        let snapshot =
+            crate::heap::parse_dump(&bytes).map_err(|e| invalid(format!("{uri}: {e}")))?;
         Ok(self.state().snapshots.add_dump(uri, snapshot))
     }
 
@@ -276,10 +369,23 @@ fn invalid(message: impl Into<String>) -> RpcError {
 }
 
 fn line_range(start: u32, end: u32) -> Range {
-    Range { start: Position { line: start, character: 0 }, end: Position { line: end, character: u32::MAX } }
+    Range {
+        start: Position {
+            line: start,
+            character: 0,
+        },
+        end: Position {
+            line: end,
+            character: u32::MAX,
+        },
+    }
 }
 
-fn board_status_params(board: Option<&BoardReport>, busy: bool, last_free: Option<(u64, u64)>) -> BoardStatusParams {
+fn board_status_params(
+    board: Option<&BoardReport>,
+    busy: bool,
+    last_free: Option<(u64, u64)>,
+) -> BoardStatusParams {
     let (free_bytes, max_free_bytes) = last_free.map_or((None, None), |(f, m)| (Some(f), Some(m)));
     match board {
         Some(b) if b.connected => BoardStatusParams {
@@ -315,6 +421,33 @@ fn board_status_params(board: Option<&BoardReport>, busy: bool, last_free: Optio
     }
 }
 
+/// The figures of a run that the editor features read.
+fn file_run_of(report: &RunReport, run_id: u64) -> FileRun {
+    FileRun {
+        run_id,
+        lines: report
+            .lines
+            .iter()
+            .map(|l| features::LineStat {
+                line: l.line,
+                hits: l.hits,
+                allocated_bytes: l.allocated_bytes,
+                net_bytes: l.net_bytes,
+                max_single_bytes: l.max_single_bytes,
+            })
+            .collect(),
+        diagnostics: report.diagnostics.clone(),
+        max_free_blocks_after: report
+            .snapshots
+            .after_gc
+            .as_ref()
+            .map(|s| s.stats().max_free_blocks),
+        block_bytes: Some(u64::from(report.snapshots.before.block_bytes)),
+        gc_collections: report.gc_collections,
+        exact: report.exact,
+    }
+}
+
 /// Converts a run diagnostic (1-based lines) to LSP (0-based).
 pub fn to_lsp_diagnostic(uri: &Uri, d: &HlDiagnostic) -> Diagnostic {
     let severity = match d.severity {
@@ -326,7 +459,10 @@ pub fn to_lsp_diagnostic(uri: &Uri, d: &HlDiagnostic) -> Diagnostic {
         .related
         .iter()
         .map(|r| DiagnosticRelatedInformation {
-            location: Location { uri: uri.clone(), range: line_range(r.line.saturating_sub(1), r.line.saturating_sub(1)) },
+            location: Location {
+                uri: uri.clone(),
+                range: line_range(r.line.saturating_sub(1), r.line.saturating_sub(1)),
+            },
             message: r.message.clone(),
         })
         .collect::<Vec<_>>();
@@ -342,13 +478,21 @@ pub fn to_lsp_diagnostic(uri: &Uri, d: &HlDiagnostic) -> Diagnostic {
 }
 
 /// Forwards worker events to the client: output, progress phases, board status.
-async fn forward_events(client: Client, state: Arc<Mutex<State>>, mut events: mpsc::UnboundedReceiver<WorkerEvent>) {
+async fn forward_events(
+    client: Client,
+    state: Arc<Mutex<State>>,
+    mut events: mpsc::UnboundedReceiver<WorkerEvent>,
+) {
     while let Some(event) = events.recv().await {
         match event {
             WorkerEvent::Output { run_id, bytes } => {
                 let text = String::from_utf8_lossy(&bytes).into_owned();
                 client
-                    .send_notification::<ext::OutputNotification>(OutputParams { run_id, stream: "stdout".into(), text })
+                    .send_notification::<ext::OutputNotification>(OutputParams {
+                        run_id,
+                        stream: "stdout".into(),
+                        text,
+                    })
                     .await;
             }
             WorkerEvent::Phase { run_id, phase } => {
@@ -364,11 +508,13 @@ async fn forward_events(client: Client, state: Arc<Mutex<State>>, mut events: mp
                     client
                         .send_notification::<notification::Progress>(ProgressParams {
                             token,
-                            value: ProgressParamsValue::WorkDone(WorkDoneProgress::Report(WorkDoneProgressReport {
-                                cancellable: Some(true),
-                                message: Some(message.into()),
-                                percentage: None,
-                            })),
+                            value: ProgressParamsValue::WorkDone(WorkDoneProgress::Report(
+                                WorkDoneProgressReport {
+                                    cancellable: Some(true),
+                                    message: Some(message.into()),
+                                    percentage: None,
+                                },
+                            )),
                         })
                         .await;
                 }
@@ -379,14 +525,17 @@ async fn forward_events(client: Client, state: Arc<Mutex<State>>, mut events: mp
                     st.board = Some(report);
                     board_status_params(st.board.as_ref(), st.current.is_some(), st.last_free)
                 };
-                client.send_notification::<ext::BoardStatusNotification>(params).await;
+                client
+                    .send_notification::<ext::BoardStatusNotification>(params)
+                    .await;
             }
         }
     }
 }
 
 fn arg<T: serde::de::DeserializeOwned>(args: &[Value], i: usize) -> Option<T> {
-    args.get(i).and_then(|v| serde_json::from_value(v.clone()).ok())
+    args.get(i)
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
 }
 
 impl LanguageServer for Backend {
@@ -395,17 +544,26 @@ impl LanguageServer for Backend {
             self.apply_settings(options).await;
         }
         Ok(InitializeResult {
-            server_info: Some(ServerInfo { name: "heaplens".into(), version: Some(env!("CARGO_PKG_VERSION").into()) }),
+            server_info: Some(ServerInfo {
+                name: "heaplens".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
             capabilities: ServerCapabilities {
-                text_document_sync: Some(TextDocumentSyncCapability::Options(TextDocumentSyncOptions {
-                    open_close: Some(true),
-                    change: Some(TextDocumentSyncKind::FULL),
-                    save: Some(TextDocumentSyncSaveOptions::SaveOptions(SaveOptions { include_text: Some(true) })),
-                    ..Default::default()
-                })),
+                text_document_sync: Some(TextDocumentSyncCapability::Options(
+                    TextDocumentSyncOptions {
+                        open_close: Some(true),
+                        change: Some(TextDocumentSyncKind::FULL),
+                        save: Some(TextDocumentSyncSaveOptions::SaveOptions(SaveOptions {
+                            include_text: Some(true),
+                        })),
+                        ..Default::default()
+                    },
+                )),
                 hover_provider: Some(HoverProviderCapability::Simple(true)),
                 inlay_hint_provider: Some(OneOf::Left(true)),
-                code_lens_provider: Some(CodeLensOptions { resolve_provider: Some(false) }),
+                code_lens_provider: Some(CodeLensOptions {
+                    resolve_provider: Some(false),
+                }),
                 document_symbol_provider: Some(OneOf::Left(true)),
                 execute_command_provider: Some(ExecuteCommandOptions {
                     commands: ext::COMMANDS.iter().map(|c| c.to_string()).collect(),
@@ -413,6 +571,7 @@ impl LanguageServer for Backend {
                 }),
                 ..Default::default()
             },
+            offset_encoding: None,
         })
     }
 
@@ -430,25 +589,37 @@ impl LanguageServer for Backend {
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let doc = params.text_document;
         let is_dump = mpheap::is_heap_dump(&doc.uri, &doc.language_id);
-        self.state()
-            .documents
-            .insert(doc.uri.clone(), Document { text: doc.text.clone(), language_id: doc.language_id.clone() });
+        self.state().documents.insert(
+            doc.uri.clone(),
+            Document {
+                text: doc.text.clone(),
+                language_id: doc.language_id.clone(),
+            },
+        );
         if is_dump {
-            self.client.publish_diagnostics(doc.uri.clone(), mpheap::diagnostics(&doc.text), None).await;
+            self.client
+                .publish_diagnostics(doc.uri.clone(), mpheap::diagnostics(&doc.text), None)
+                .await;
         }
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
         let uri = params.text_document.uri;
-        let Some(change) = params.content_changes.into_iter().last() else { return };
+        let Some(change) = params.content_changes.into_iter().last() else {
+            return;
+        };
         let is_dump = {
             let mut st = self.state();
-            let Some(doc) = st.documents.get_mut(&uri) else { return };
+            let Some(doc) = st.documents.get_mut(&uri) else {
+                return;
+            };
             doc.text = change.text;
             mpheap::is_heap_dump(&uri, &doc.language_id).then(|| doc.text.clone())
         };
         if let Some(text) = is_dump {
-            self.client.publish_diagnostics(uri, mpheap::diagnostics(&text), None).await;
+            self.client
+                .publish_diagnostics(uri, mpheap::diagnostics(&text), None)
+                .await;
         }
     }
 
@@ -460,12 +631,19 @@ impl LanguageServer for Backend {
                 doc.text = text;
             }
             let is_python = uri.path().as_str().ends_with(".py")
-                || st.documents.get(&uri).is_some_and(|d| d.language_id == "python");
+                || st
+                    .documents
+                    .get(&uri)
+                    .is_some_and(|d| d.language_id == "python");
             is_python && st.settings.run_on_save
         };
         if run {
             // The save notification must not wait for the run; its result is published later.
-            let this = BackendRef { client: self.client.clone(), state: self.state.clone(), worker: self.worker.clone() };
+            let this = BackendRef {
+                client: self.client.clone(),
+                state: self.state.clone(),
+                worker: self.worker.clone(),
+            };
             tokio::spawn(async move {
                 let backend = this.into_backend();
                 let _ = backend.run_file(uri).await;
@@ -486,25 +664,41 @@ impl LanguageServer for Backend {
         let pos = params.text_document_position_params.position;
         let st = self.state();
         let markdown = match st.documents.get(&uri) {
-            Some(doc) if mpheap::is_heap_dump(&uri, &doc.language_id) => mpheap::hover(&doc.text, pos.line, pos.character),
+            Some(doc) if mpheap::is_heap_dump(&uri, &doc.language_id) => {
+                mpheap::hover(&doc.text, pos.line, pos.character)
+            }
             _ => st.runs.get(&uri).and_then(|runs| {
                 let last = runs.last.as_ref()?;
                 features::hover_markdown(last, runs.previous.as_deref(), pos.line + 1)
             }),
         };
         Ok(markdown.map(|value| Hover {
-            contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value }),
+            contents: HoverContents::Markup(MarkupContent {
+                kind: MarkupKind::Markdown,
+                value,
+            }),
             range: None,
         }))
     }
 
     async fn inlay_hint(&self, params: InlayHintParams) -> RpcResult<Option<Vec<InlayHint>>> {
         let st = self.state();
-        let Some(run) = st.runs.get(&params.text_document.uri).and_then(|r| r.last.clone()) else {
+        let Some(run) = st
+            .runs
+            .get(&params.text_document.uri)
+            .and_then(|r| r.last.clone())
+        else {
             return Ok(None);
         };
-        let text = st.documents.get(&params.text_document.uri).map(|d| d.text.as_str()).unwrap_or("");
-        let line_lengths: Vec<u32> = text.lines().map(|l| l.encode_utf16().count() as u32).collect();
+        let text = st
+            .documents
+            .get(&params.text_document.uri)
+            .map(|d| d.text.as_str())
+            .unwrap_or("");
+        let line_lengths: Vec<u32> = text
+            .lines()
+            .map(|l| l.encode_utf16().count() as u32)
+            .collect();
         let range = params.range;
         let hints = features::hinted_lines(&run, st.settings.hint_min_bytes.max(1))
             .filter(|l| {
@@ -514,7 +708,10 @@ impl LanguageServer for Backend {
             .map(|l| {
                 let line = l.line.saturating_sub(1);
                 InlayHint {
-                    position: Position { line, character: line_lengths.get(line as usize).copied().unwrap_or(0) },
+                    position: Position {
+                        line,
+                        character: line_lengths.get(line as usize).copied().unwrap_or(0),
+                    },
                     label: InlayHintLabel::String(features::line_label(l)),
                     kind: None,
                     text_edits: None,
@@ -531,10 +728,24 @@ impl LanguageServer for Backend {
     async fn code_lens(&self, params: CodeLensParams) -> RpcResult<Option<Vec<CodeLens>>> {
         let uri = params.text_document.uri;
         let st = self.state();
-        if !uri.path().as_str().ends_with(".py") && !st.documents.get(&uri).is_some_and(|d| d.language_id == "python") {
+        if !uri.path().as_str().ends_with(".py")
+            && !st
+                .documents
+                .get(&uri)
+                .is_some_and(|d| d.language_id == "python")
+        {
             return Ok(None);
         }
-        let top = Range { start: Position { line: 0, character: 0 }, end: Position { line: 0, character: 0 } };
+        let top = Range {
+            start: Position {
+                line: 0,
+                character: 0,
+            },
+            end: Position {
+                line: 0,
+                character: 0,
+            },
+        };
         let uri_arg = json!(uri.as_str());
         let mut lenses = vec![
             CodeLens {
@@ -548,7 +759,11 @@ impl LanguageServer for Backend {
             },
             CodeLens {
                 range: top,
-                command: Some(Command { title: "Capture heap".into(), command: "heaplens.captureHeap".into(), arguments: None }),
+                command: Some(Command {
+                    title: "Capture heap".into(),
+                    command: "heaplens.captureHeap".into(),
+                    arguments: None,
+                }),
                 data: None,
             },
         ];
@@ -566,25 +781,39 @@ impl LanguageServer for Backend {
         Ok(Some(lenses))
     }
 
-    async fn document_symbol(&self, params: DocumentSymbolParams) -> RpcResult<Option<DocumentSymbolResponse>> {
+    async fn document_symbol(
+        &self,
+        params: DocumentSymbolParams,
+    ) -> RpcResult<Option<DocumentSymbolResponse>> {
         let st = self.state();
-        let Some(doc) = st.documents.get(&params.text_document.uri) else { return Ok(None) };
+        let Some(doc) = st.documents.get(&params.text_document.uri) else {
+            return Ok(None);
+        };
         if !mpheap::is_heap_dump(&params.text_document.uri, &doc.language_id) {
             return Ok(None);
         }
-        Ok(Some(DocumentSymbolResponse::Nested(mpheap::symbols(&doc.text))))
+        Ok(Some(DocumentSymbolResponse::Nested(mpheap::symbols(
+            &doc.text,
+        ))))
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> RpcResult<Option<LSPAny>> {
         let args = params.arguments;
         let result = match params.command.as_str() {
             "heaplens.captureHeap" => {
-                let gc = args.first().and_then(|a| a.get("gc")).and_then(Value::as_bool).unwrap_or(false);
+                let gc = args
+                    .first()
+                    .and_then(|a| a.get("gc"))
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
                 self.capture(gc).await?
             }
             "heaplens.runFile" => {
-                let uri: String = arg(&args, 0).ok_or_else(|| invalid("heaplens.runFile needs a document URI"))?;
-                let uri: Uri = uri.parse().map_err(|_| invalid(format!("not a URI: {uri}")))?;
+                let uri: String = arg(&args, 0)
+                    .ok_or_else(|| invalid("heaplens.runFile needs a document URI"))?;
+                let uri: Uri = uri
+                    .parse()
+                    .map_err(|_| invalid(format!("not a URI: {uri}")))?;
                 self.run_file(uri).await?
             }
             "heaplens.stop" => {
@@ -595,12 +824,19 @@ impl LanguageServer for Backend {
                 json!({ "stopped": stopped })
             }
             "heaplens.softReset" => {
-                self.worker.call(|reply| Job::SoftReset { reply }).await.map_err(invalid)?;
+                self.worker
+                    .call(|reply| Job::SoftReset { reply })
+                    .await
+                    .map_err(invalid)?;
                 json!({ "reset": true })
             }
             "heaplens.selectBoard" => match arg::<String>(&args, 0) {
                 None => {
-                    let boards = self.worker.call(|reply| Job::ListBoards { reply }).await.map_err(invalid)?;
+                    let boards = self
+                        .worker
+                        .call(|reply| Job::ListBoards { reply })
+                        .await
+                        .map_err(invalid)?;
                     json!({ "boards": boards })
                 }
                 Some(board) => {
@@ -610,16 +846,26 @@ impl LanguageServer for Backend {
                     }
                     let heap = self.state().settings.simulated_heap_bytes;
                     let spec = spec_from_setting(&board, heap).map_err(invalid)?;
-                    self.worker.call(|reply| Job::SetBoard { spec, reply }).await.map_err(invalid)?;
+                    self.worker
+                        .call(|reply| Job::SetBoard {
+                            spec,
+                            sim_heap: heap,
+                            reply,
+                        })
+                        .await
+                        .map_err(invalid)?;
                     json!({ "board": board })
                 }
             },
             "heaplens.openDump" => {
-                let uri: String = arg(&args, 0).ok_or_else(|| invalid("heaplens.openDump needs a document URI"))?;
+                let uri: String = arg(&args, 0)
+                    .ok_or_else(|| invalid("heaplens.openDump needs a document URI"))?;
                 serde_json::to_value(self.open_dump(&uri)?).unwrap_or(Value::Null)
             }
             "heaplens.compareSnapshots" => {
-                let (Some(before), Some(after)) = (arg::<String>(&args, 0), arg::<String>(&args, 1)) else {
+                let (Some(before), Some(after)) =
+                    (arg::<String>(&args, 0), arg::<String>(&args, 1))
+                else {
                     return Err(invalid("heaplens.compareSnapshots needs two snapshot ids"));
                 };
                 serde_json::to_value(self.diff(&before, &after)?).unwrap_or(Value::Null)
@@ -628,8 +874,11 @@ impl LanguageServer for Backend {
         };
         Ok(Some(result))
     }
+}
 
-    async fn work_done_progress_cancel(&self, params: WorkDoneProgressCancelParams) {
+impl Backend {
+    /// `window/workDoneProgress/cancel`: the user pressed Cancel on a run's progress.
+    pub async fn progress_cancel(&self, params: WorkDoneProgressCancelParams) {
         let token = match params.token {
             NumberOrString::String(s) => s,
             NumberOrString::Number(n) => n.to_string(),
@@ -645,12 +894,23 @@ impl LanguageServer for Backend {
 
 /// The custom requests the webview uses.
 impl Backend {
-    pub async fn list_snapshots(&self, _: ext::ListSnapshotsParams) -> RpcResult<ext::ListSnapshotsResult> {
-        Ok(ext::ListSnapshotsResult { snapshots: self.state().snapshots.list() })
+    pub async fn list_snapshots(
+        &self,
+        _: ext::ListSnapshotsParams,
+    ) -> RpcResult<ext::ListSnapshotsResult> {
+        Ok(ext::ListSnapshotsResult {
+            snapshots: self.state().snapshots.list(),
+        })
     }
 
-    pub async fn get_snapshot(&self, params: ext::GetSnapshotParams) -> RpcResult<ext::SnapshotParams> {
-        self.state().snapshots.payload(&params.id).ok_or_else(|| invalid(format!("no snapshot {}", params.id)))
+    pub async fn get_snapshot(
+        &self,
+        params: ext::GetSnapshotParams,
+    ) -> RpcResult<ext::SnapshotParams> {
+        self.state()
+            .snapshots
+            .payload(&params.id)
+            .ok_or_else(|| invalid(format!("no snapshot {}", params.id)))
     }
 
     pub async fn diff_request(&self, params: ext::DiffParams) -> RpcResult<ext::DiffResult> {
@@ -667,6 +927,10 @@ struct BackendRef {
 
 impl BackendRef {
     fn into_backend(self) -> Backend {
-        Backend { client: self.client, state: self.state, worker: self.worker }
+        Backend {
+            client: self.client,
+            state: self.state,
+            worker: self.worker,
+        }
     }
 }

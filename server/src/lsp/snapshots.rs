@@ -9,7 +9,9 @@ use base64::Engine as _;
 use crate::heap::{self, Snapshot};
 use crate::run::runner::RunReport;
 
-use super::ext::{AllocationLine, DiffArea, DiffResult, SnapshotArea, SnapshotParams, SnapshotSummary};
+use super::ext::{
+    AllocationLine, DiffArea, DiffResult, SnapshotArea, SnapshotParams, SnapshotSummary,
+};
 
 /// How many snapshots are kept (a 524,288-block snapshot is 512 KiB: 100 of them stay small).
 const CAPACITY: usize = 100;
@@ -48,7 +50,11 @@ impl SnapshotStore {
             run_id,
             time: now_rfc3339(),
         };
-        let stored = Stored { summary, snapshot, allocation_lines };
+        let stored = Stored {
+            summary,
+            snapshot,
+            allocation_lines,
+        };
         let params = payload_of(&stored);
         self.items.push_back(stored);
         while self.items.len() > CAPACITY {
@@ -60,17 +66,39 @@ impl SnapshotStore {
     /// Stores a run's three snapshots; returns their notification payloads in order.
     pub fn add_run(&mut self, file: &str, run_id: u64, report: &RunReport) -> Vec<SnapshotParams> {
         let s = &report.snapshots;
-        let mut out = vec![self.push("before", Some(file), Some(run_id), Arc::new(s.before.clone()), Vec::new())];
+        let mut out = vec![self.push(
+            "before",
+            Some(file),
+            Some(run_id),
+            Arc::new(s.before.clone()),
+            Vec::new(),
+        )];
         let lines: Vec<AllocationLine> = report
             .allocation_lines
             .iter()
-            .map(|a| AllocationLine { area: a.area, offset: a.offset, line: a.line })
+            .map(|a| AllocationLine {
+                area: a.area,
+                offset: a.offset,
+                line: a.line,
+            })
             .collect();
         if let Some(after) = &s.after {
-            out.push(self.push("after", Some(file), Some(run_id), Arc::new(after.clone()), lines));
+            out.push(self.push(
+                "after",
+                Some(file),
+                Some(run_id),
+                Arc::new(after.clone()),
+                lines,
+            ));
         }
         if let Some(after_gc) = &s.after_gc {
-            out.push(self.push("after-gc", Some(file), Some(run_id), Arc::new(after_gc.clone()), Vec::new()));
+            out.push(self.push(
+                "after-gc",
+                Some(file),
+                Some(run_id),
+                Arc::new(after_gc.clone()),
+                Vec::new(),
+            ));
         }
         out
     }
@@ -100,8 +128,12 @@ impl SnapshotStore {
 
     /// Compares two stored snapshots block by block.
     pub fn diff(&self, before: &str, after: &str) -> Result<DiffResult, String> {
-        let a = self.get(before).ok_or_else(|| format!("no snapshot {before}"))?;
-        let b = self.get(after).ok_or_else(|| format!("no snapshot {after}"))?;
+        let a = self
+            .get(before)
+            .ok_or_else(|| format!("no snapshot {before}"))?;
+        let b = self
+            .get(after)
+            .ok_or_else(|| format!("no snapshot {after}"))?;
         Ok(diff_payload(before, after, &a.snapshot, &b.snapshot))
     }
 }
@@ -120,14 +152,23 @@ fn payload_of(stored: &Stored) -> SnapshotParams {
         areas: snap
             .areas
             .iter()
-            .map(|area| SnapshotArea { address: area.address_hex(), blocks: area.blocks.len(), kinds: b64.encode(area.letters()) })
+            .map(|area| SnapshotArea {
+                address: area.address_hex(),
+                blocks: area.blocks.len(),
+                kinds: b64.encode(area.letters()),
+            })
             .collect(),
         allocation_lines: stored.allocation_lines.clone(),
     }
 }
 
 /// The `heaplens/diff` result: one change code per block, plus the CLI's totals.
-pub fn diff_payload(before_id: &str, after_id: &str, before: &Snapshot, after: &Snapshot) -> DiffResult {
+pub fn diff_payload(
+    before_id: &str,
+    after_id: &str,
+    before: &Snapshot,
+    after: &Snapshot,
+) -> DiffResult {
     let b64 = base64::engine::general_purpose::STANDARD;
     let diff = heap::diff(before, after);
     DiffResult {

@@ -4,14 +4,13 @@
 //! [`CancelToken`], which makes the link send Ctrl-C.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
 use std::thread;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::board::{Board, BoardInfo, BoardKind, BoardSpec, CancelToken, LinkError, LinkOptions};
+use crate::board::{Board, BoardInfo, BoardKind, BoardSpec, CancelToken, LinkOptions};
 use crate::heap::Snapshot;
-use crate::run::runner::{self, Phase, RunEvent, RunOptions, RunReport};
+use crate::run::runner::{self, Phase, RunError, RunEvent, RunOptions, RunReport};
 
 /// Something that happened while a job ran, forwarded to the client as it happens.
 #[derive(Debug)]
@@ -43,7 +42,13 @@ impl BoardReport {
     }
 
     fn disconnected(message: String) -> BoardReport {
-        BoardReport { connected: false, simulated: false, port: None, firmware: None, message: Some(message) }
+        BoardReport {
+            connected: false,
+            simulated: false,
+            port: None,
+            firmware: None,
+            message: Some(message),
+        }
     }
 }
 
@@ -59,11 +64,30 @@ type Reply<T> = oneshot::Sender<Result<T, String>>;
 
 /// Work for the board thread.
 pub enum Job {
-    Run { run_id: u64, source: String, file_name: String, options: RunOptions, cancel: CancelToken, reply: Reply<RunReport> },
-    Capture { gc: bool, cancel: CancelToken, reply: Reply<Snapshot> },
-    SoftReset { reply: Reply<()> },
-    SetBoard { spec: BoardSpec, reply: Reply<()> },
-    ListBoards { reply: Reply<Vec<BoardChoice>> },
+    Run {
+        run_id: u64,
+        source: String,
+        file_name: String,
+        options: RunOptions,
+        cancel: CancelToken,
+        reply: Reply<RunReport>,
+    },
+    Capture {
+        gc: bool,
+        cancel: CancelToken,
+        reply: Reply<Snapshot>,
+    },
+    SoftReset {
+        reply: Reply<()>,
+    },
+    SetBoard {
+        spec: BoardSpec,
+        sim_heap: usize,
+        reply: Reply<()>,
+    },
+    ListBoards {
+        reply: Reply<Vec<BoardChoice>>,
+    },
 }
 
 /// The LSP side's handle on the worker thread.
@@ -74,12 +98,22 @@ pub struct WorkerHandle {
 
 impl WorkerHandle {
     /// Starts the worker thread. Events go to `events` as they happen.
-    pub fn spawn(spec: BoardSpec, events: mpsc::UnboundedSender<WorkerEvent>) -> WorkerHandle {
+    pub fn spawn(
+        spec: BoardSpec,
+        sim_heap: usize,
+        events: mpsc::UnboundedSender<WorkerEvent>,
+    ) -> WorkerHandle {
         let (jobs, rx) = crossbeam_channel::unbounded::<Job>();
         thread::Builder::new()
             .name("heaplens-board".into())
             .spawn(move || {
-                let mut worker = Worker { spec, board: None, events, link: LinkOptions::default() };
+                let mut worker = Worker {
+                    spec,
+                    sim_heap,
+                    board: None,
+                    events,
+                    link: LinkOptions::default(),
+                };
                 for job in rx {
                     // A bug in one job must not take the board thread (and with it every later
                     // run) down: the panic becomes that job's error.
@@ -95,19 +129,24 @@ impl WorkerHandle {
 
     /// Queues a job; the reply arrives on the job's channel.
     pub fn send(&self, job: Job) -> Result<(), String> {
-        self.jobs.send(job).map_err(|_| "the board worker has stopped".to_string())
+        self.jobs
+            .send(job)
+            .map_err(|_| "the board worker has stopped".to_string())
     }
 
     /// Sends a job built around a fresh reply channel and awaits the reply.
     pub async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Job) -> Result<T, String> {
         let (tx, rx) = oneshot::channel();
         self.send(make(tx))?;
-        rx.await.map_err(|_| "the board worker dropped the job (it panicked)".to_string())?
+        rx.await
+            .map_err(|_| "the board worker dropped the job (it panicked)".to_string())?
     }
 }
 
 struct Worker {
     spec: BoardSpec,
+    /// Heap of the simulated board when `spec` is (or `Auto` falls back to) the simulator.
+    sim_heap: usize,
     board: Option<Board>,
     events: mpsc::UnboundedSender<WorkerEvent>,
     link: LinkOptions,
@@ -116,34 +155,51 @@ struct Worker {
 impl Worker {
     fn handle(&mut self, job: Job) {
         match job {
-            Job::Run { run_id, source, file_name, options, cancel, reply } => {
+            Job::Run {
+                run_id,
+                source,
+                file_name,
+                options,
+                cancel,
+                reply,
+            } => {
                 let result = self.with_board(|board, events| {
                     let mut on_event = |event: RunEvent<'_>| match event {
                         RunEvent::Phase(phase) => {
-                            let _ = events.send(WorkerEvent::Phase { run_id: Some(run_id), phase });
+                            let _ = events.send(WorkerEvent::Phase {
+                                run_id: Some(run_id),
+                                phase,
+                            });
                         }
                         RunEvent::Output(bytes) => {
-                            let _ = events.send(WorkerEvent::Output { run_id: Some(run_id), bytes: bytes.to_vec() });
+                            let _ = events.send(WorkerEvent::Output {
+                                run_id: Some(run_id),
+                                bytes: bytes.to_vec(),
+                            });
                         }
                     };
                     runner::run_script(board, &source, &file_name, &options, &mut on_event, &cancel)
-                        .map_err(|e| e.to_string())
                 });
                 let _ = reply.send(result);
             }
             Job::Capture { gc, cancel, reply } => {
-                let result = self.with_board(|board, _| runner::capture(board, gc, &cancel).map_err(|e| e.to_string()));
+                let result = self.with_board(|board, _| runner::capture(board, gc, &cancel));
                 let _ = reply.send(result);
             }
             Job::SoftReset { reply } => {
-                let result = self.with_board(|board, _| board.soft_reset().map_err(|e| e.to_string()));
+                let result = self.with_board(|board, _| board.soft_reset().map_err(RunError::from));
                 let _ = reply.send(result);
             }
-            Job::SetBoard { spec, reply } => {
+            Job::SetBoard {
+                spec,
+                sim_heap,
+                reply,
+            } => {
                 if let Some(board) = self.board.take() {
                     board.close();
                 }
                 self.spec = spec;
+                self.sim_heap = sim_heap;
                 let result = self.with_board(|_, _| Ok(()));
                 let _ = reply.send(result);
             }
@@ -157,43 +213,69 @@ impl Worker {
     /// failure closes the board so that the next job reopens it, and is reported as status.
     fn with_board<T>(
         &mut self,
-        f: impl FnOnce(&mut Board, &mpsc::UnboundedSender<WorkerEvent>) -> Result<T, String>,
+        f: impl FnOnce(&mut Board, &mpsc::UnboundedSender<WorkerEvent>) -> Result<T, RunError>,
     ) -> Result<T, String> {
         if self.board.is_none() {
-            match Board::open(&self.spec, &self.link) {
+            match Board::open(&self.spec.clone().resolve_auto(self.sim_heap), &self.link) {
                 Ok(board) => {
-                    let _ = self.events.send(WorkerEvent::Board(BoardReport::from_info(board.info())));
+                    let _ = self
+                        .events
+                        .send(WorkerEvent::Board(BoardReport::from_info(board.info())));
                     self.board = Some(board);
                 }
                 Err(e) => {
                     let message = format!("cannot open the board: {e}");
-                    let _ = self.events.send(WorkerEvent::Board(BoardReport::disconnected(message.clone())));
+                    let _ = self
+                        .events
+                        .send(WorkerEvent::Board(BoardReport::disconnected(
+                            message.clone(),
+                        )));
                     return Err(message);
                 }
             }
         }
         let board = self.board.as_mut().expect("opened above");
-        let result = f(board, &self.events);
-        if let Err(message) = &result {
-            if is_link_failure(message) {
-                self.board = None;
-                let _ = self.events.send(WorkerEvent::Board(BoardReport::disconnected(message.clone())));
+        match f(board, &self.events) {
+            Ok(value) => Ok(value),
+            Err(e) => {
+                let message = e.to_string();
+                if e.is_disconnect() {
+                    // Drop the dead link: the next job reopens the board (respawning the
+                    // simulated one), so one unplug does not need a server restart.
+                    if let Some(board) = self.board.take() {
+                        board.close();
+                    }
+                    let _ = self
+                        .events
+                        .send(WorkerEvent::Board(BoardReport::disconnected(
+                            message.clone(),
+                        )));
+                }
+                Err(message)
             }
         }
-        result
     }
-}
-
-/// Runner errors arrive as text here; the link's own errors say so in their prefix.
-fn is_link_failure(message: &str) -> bool {
-    message.contains(LinkError::DISCONNECTED_MARKER)
 }
 
 fn list_boards() -> Vec<BoardChoice> {
     let mut out: Vec<BoardChoice> = crate::board::discovery::list_ports()
-        .unwrap_or_default()
         .into_iter()
-        .map(|p| BoardChoice { label: p.label(), board: p.port.clone(), description: p.description() })
+        .map(|p| {
+            let ids = match (p.vid, p.pid) {
+                (Some(v), Some(pid)) => format!("{v:04X}:{pid:04X}"),
+                _ => "no USB id".to_string(),
+            };
+            let who = [p.manufacturer.as_deref(), p.product.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            BoardChoice {
+                label: p.port_name.clone(),
+                board: p.port_name.clone(),
+                description: format!("{ids} {who}").trim().to_string(),
+            }
+        })
         .collect();
     out.push(BoardChoice {
         label: "Simulated Pico".into(),
@@ -205,12 +287,5 @@ fn list_boards() -> Vec<BoardChoice> {
 
 /// A board spec from the settings' spelling.
 pub fn spec_from_setting(board: &str, heap_bytes: usize) -> Result<BoardSpec, String> {
-    let mut spec = BoardSpec::parse(board).map_err(|e| e.to_string())?;
-    if let BoardSpec::Simulated { heap_bytes: h } = &mut spec {
-        *h = heap_bytes;
-    }
-    Ok(spec)
+    Ok(BoardSpec::parse(board).with_sim_heap(heap_bytes))
 }
-
-#[allow(dead_code)]
-fn _assert_send(_: PathBuf) {}

@@ -40,7 +40,12 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { exact: false, soft_reset: true, timeout: None, thresholds: Thresholds::default() }
+        RunOptions {
+            exact: false,
+            soft_reset: true,
+            timeout: None,
+            thresholds: Thresholds::default(),
+        }
     }
 }
 
@@ -136,7 +141,11 @@ pub struct RunReport {
 impl RunReport {
     /// The JSON document of `heaplens run --json`, also the language server's payload.
     pub fn to_json(&self) -> Value {
-        let stats = |s: Option<&Snapshot>| s.map_or(Value::Null, |s| serde_json::to_value(s.stats()).unwrap_or(Value::Null));
+        let stats = |s: Option<&Snapshot>| {
+            s.map_or(Value::Null, |s| {
+                serde_json::to_value(s.stats()).unwrap_or(Value::Null)
+            })
+        };
         json!({
             "snapshots": {
                 "before": stats(Some(&self.snapshots.before)),
@@ -209,7 +218,11 @@ impl Watchdog {
                 }
             })
         };
-        Watchdog { done, timed_out, thread: Some(thread) }
+        Watchdog {
+            done,
+            timed_out,
+            thread: Some(thread),
+        }
     }
 
     fn timed_out(&self) -> bool {
@@ -239,7 +252,12 @@ pub fn run_script(
     let started = Instant::now();
     // A script that does not parse cannot be instrumented: run it as it is so that the board's
     // own SyntaxError (with the user's line) is what the user sees.
-    let instrumented: Option<Instrumented> = match instrument(source, &InstrumentOptions { exact: options.exact }) {
+    let instrumented: Option<Instrumented> = match instrument(
+        source,
+        &InstrumentOptions {
+            exact: options.exact,
+        },
+    ) {
         Ok(i) => Some(i),
         Err(InstrumentError::Syntax { .. }) => None,
         Err(e) => return Err(RunError::Probes(e.to_string())),
@@ -252,7 +270,10 @@ pub fn run_script(
     if let Some(instr) = &instrumented {
         let outcome = board.exec_capture(&instr.prologue)?;
         if let Some(tb) = outcome.traceback {
-            return Err(RunError::Probes(format!("the probe set-up raised: {}", tb.trim())));
+            return Err(RunError::Probes(format!(
+                "the probe set-up raised: {}",
+                tb.trim()
+            )));
         }
     } else if options.exact {
         board.exec_capture("import gc\ngc.disable()")?;
@@ -278,7 +299,10 @@ pub fn run_script(
         Some(instr) => {
             let readout = board.exec_capture(&instr.readout)?;
             if let Some(tb) = readout.traceback {
-                return Err(RunError::Probes(format!("the probe readout raised: {}", tb.trim())));
+                return Err(RunError::Probes(format!(
+                    "the probe readout raised: {}",
+                    tb.trim()
+                )));
             }
             let report = parse_readout(&String::from_utf8_lossy(&readout.stdout), instr)?;
             (report.lines, report.gc_collections)
@@ -318,7 +342,11 @@ pub fn run_script(
         exception: traceback.as_ref().map(Traceback::exception_line),
         traceback: traceback_text,
         output: String::from_utf8_lossy(&outcome.stdout).into_owned(),
-        snapshots: RunSnapshots { before, after: Some(after), after_gc: Some(after_gc) },
+        snapshots: RunSnapshots {
+            before,
+            after: Some(after),
+            after_gc: Some(after_gc),
+        },
         lines,
         diagnostics,
         gc_collections,
