@@ -183,8 +183,8 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
     out.push('\n');
     type Row = (&'static str, fn(&Stats) -> String);
     let rows: [Row; 7] = [
-        ("used", |st| human_bytes(st.used as u64)),
-        ("free", |st| human_bytes(st.free as u64)),
+        ("used", |st| human_bytes(st.used)),
+        ("free", |st| human_bytes(st.free)),
         ("1-blocks", |st| st.one_blocks.to_string()),
         ("2-blocks", |st| st.two_blocks.to_string()),
         ("largest alloc", |st| format!("{} blk", st.max_block_blocks)),

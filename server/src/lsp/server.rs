@@ -266,7 +266,7 @@ impl Backend {
                 .or(report.snapshots.after.as_ref())
             {
                 let stats = s.stats();
-                st.last_free = Some((stats.free as u64, stats.max_free_bytes as u64));
+                st.last_free = Some((stats.free, stats.max_free_bytes));
             }
             (snaps, st.settings.clone())
         };
@@ -729,10 +729,10 @@ impl LanguageServer for Backend {
         let uri = params.text_document.uri;
         let st = self.state();
         if !uri.path().as_str().ends_with(".py")
-            && !st
+            && st
                 .documents
                 .get(&uri)
-                .is_some_and(|d| d.language_id == "python")
+                .is_none_or(|d| d.language_id != "python")
         {
             return Ok(None);
         }

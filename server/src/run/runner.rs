@@ -326,12 +326,12 @@ pub fn run_script(
         script_file: SCRIPT_FILE,
         heap_at_failure: Some(HeapAtFailure {
             block_bytes: u64::from(after.block_bytes),
-            max_free_blocks: after_stats.max_free_blocks as u64,
-            free_bytes: after_stats.free as u64,
+            max_free_blocks: after_stats.max_free_blocks,
+            free_bytes: after_stats.free,
         }),
         lines: &usage,
-        max_free_blocks_before: Some(before.stats().max_free_blocks as u64),
-        max_free_blocks_after_gc: Some(after_gc.stats().max_free_blocks as u64),
+        max_free_blocks_before: Some(before.stats().max_free_blocks),
+        max_free_blocks_after_gc: Some(after_gc.stats().max_free_blocks),
         block_bytes: Some(u64::from(before.block_bytes)),
         interrupted,
     };
