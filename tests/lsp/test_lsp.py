@@ -208,9 +208,9 @@ async def test_heap_dump_documents(client: LanguageClient):
     path.write_text(dump)
     uri = open_doc(client, "seed.mpheap", language="mpheap")
     hover = await client.text_document_hover_async(
-        types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=4, character=17))
+        types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=4, character=18))
     )
-    assert hover.contents.value.startswith("**tuple** `T` · block 10 of area 0")
+    assert hover.contents.value.startswith("**tuple** `T` · block 11 of area 0")
     symbols = await client.text_document_document_symbol_async(
         types.DocumentSymbolParams(text_document=types.TextDocumentIdentifier(uri=uri))
     )

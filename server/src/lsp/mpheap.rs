@@ -264,9 +264,9 @@ mod tests {
 
     #[test]
     fn hover_over_a_tuple_block() {
-        // Row 00000, column 11 is the `T` after "h=MhhhBDhhB".
-        let md = hover(SEED, 4, 7 + 10).unwrap();
-        assert!(md.starts_with("**tuple** `T` · block 10 of area 0"), "{md}");
+        // Row 00000: block 11 is the first `T` after "h=MhhhBDhhB".
+        let md = hover(SEED, 4, 7 + 11).unwrap();
+        assert!(md.starts_with("**tuple** `T` · block 11 of area 0"), "{md}");
         assert!(md.contains("address `0x200085"), "{md}");
         assert!(md.contains("1 block = 16 bytes"), "{md}");
         assert_eq!(hover(SEED, 4, 2), None, "the offset column is not a block");
