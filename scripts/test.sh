@@ -12,6 +12,9 @@ echo "== rust: tests (unit, snapshot, end-to-end against the simulated board)"
 cargo build --locked --bins
 cargo test --locked --all-targets
 
+echo "== language server: end-to-end with a real LSP client (pytest-lsp) and the simulated Pico"
+(cd tests/lsp && HEAPLENS_BIN="$PWD/../../target/debug/heaplens" ../../.venv/bin/python -m pytest -q)
+
 echo "== extension: lint, typecheck, unit tests, build"
 (cd extension && npm ci --no-audit --no-fund && npm run lint && npm run typecheck && npm test && npm run build)
 

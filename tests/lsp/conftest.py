@@ -28,6 +28,16 @@ def _record_custom(client: LanguageClient):
 
         client.feature(method)(handler)
 
+    # VS Code's capabilities announce refresh support; answer as VS Code would.
+    client.refreshes = []  # type: ignore[attr-defined]
+    for method in ("workspace/codeLens/refresh", "workspace/inlayHint/refresh"):
+
+        def refresh(params, method=method):
+            client.refreshes.append(method)  # type: ignore[attr-defined]
+            return None
+
+        client.feature(method)(refresh)
+
 
 @pytest_lsp.fixture(
     config=ClientServerConfig(server_command=[BINARY, "lsp"]),

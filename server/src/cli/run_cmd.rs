@@ -64,7 +64,7 @@ pub fn run(
             };
             eprintln!("heaplens: {what}…");
         }
-        RunEvent::Phase(_) => {}
+        RunEvent::Phase(_) | RunEvent::Snapshot { .. } => {}
     };
     let file_name = script
         .file_name()

@@ -33,3 +33,7 @@ pub fn serve_stdio() -> anyhow::Result<()> {
     });
     Ok(())
 }
+
+/// A character offset meaning "end of the line": the largest the protocol allows (LSP's
+/// `uinteger` stops at 2³¹ − 1); clients clamp it to the line's real length.
+pub const LINE_END: u32 = i32::MAX as u32;

@@ -20,7 +20,7 @@ fn whole_line(line: u32) -> Range {
         start: Position { line, character: 0 },
         end: Position {
             line,
-            character: u32::MAX,
+            character: super::LINE_END,
         },
     }
 }
@@ -204,7 +204,7 @@ pub fn symbols(text: &str) -> Vec<DocumentSymbol> {
                 },
                 end: Position {
                     line: last,
-                    character: u32::MAX,
+                    character: super::LINE_END,
                 },
             },
             selection_range: whole_line(first),

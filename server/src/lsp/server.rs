@@ -38,6 +38,7 @@ struct FileRuns {
 /// The run in progress, so that a new save or Stop can cancel it.
 struct CurrentRun {
     run_id: u64,
+    uri: Uri,
     cancel: CancelToken,
 }
 
@@ -51,6 +52,9 @@ struct State {
     current: Option<CurrentRun>,
     next_run_id: u64,
     last_free: Option<(u64, u64)>,
+    /// The client can be asked to re-request inlay hints / code lenses after a run.
+    inlay_refresh: bool,
+    lens_refresh: bool,
 }
 
 /// The HeapLens language server.
@@ -147,6 +151,7 @@ impl Backend {
             let cancel = CancelToken::new();
             let previous = st.current.replace(CurrentRun {
                 run_id,
+                uri: uri.clone(),
                 cancel: cancel.clone(),
             });
             let s = &st.settings;
@@ -253,22 +258,12 @@ impl Backend {
     /// Stores a finished run, then sends diagnostics, snapshots, decorations and refreshes.
     async fn publish_run(&self, uri: &Uri, run_id: u64, report: RunReport) -> Value {
         let file_run = Arc::new(file_run_of(&report, run_id));
-        let (snapshot_params, settings) = {
+        let settings = {
             let mut st = self.state();
-            let snaps = st.snapshots.add_run(uri.as_str(), run_id, &report);
             let runs = st.runs.entry(uri.clone()).or_default();
             runs.previous = runs.last.take();
             runs.last = Some(file_run.clone());
-            if let Some(s) = report
-                .snapshots
-                .after_gc
-                .as_ref()
-                .or(report.snapshots.after.as_ref())
-            {
-                let stats = s.stats();
-                st.last_free = Some((stats.free, stats.max_free_bytes));
-            }
-            (snaps, st.settings.clone())
+            st.settings.clone()
         };
         let diagnostics = report
             .diagnostics
@@ -278,11 +273,6 @@ impl Backend {
         self.client
             .publish_diagnostics(uri.clone(), diagnostics, None)
             .await;
-        for params in snapshot_params {
-            self.client
-                .send_notification::<ext::SnapshotNotification>(params)
-                .await;
-        }
         let decorations = features::decorations(&file_run, settings.hint_min_bytes);
         self.client
             .send_notification::<ext::DecorationsNotification>(ext::DecorationsParams {
@@ -291,8 +281,16 @@ impl Backend {
             })
             .await;
         self.send_board_status().await;
-        let _ = self.client.inlay_hint_refresh().await;
-        let _ = self.client.code_lens_refresh().await;
+        let (inlay_refresh, lens_refresh) = {
+            let st = self.state();
+            (st.inlay_refresh, st.lens_refresh)
+        };
+        if inlay_refresh {
+            let _ = self.client.inlay_hint_refresh().await;
+        }
+        if lens_refresh {
+            let _ = self.client.code_lens_refresh().await;
+        }
         json!({
             "runId": run_id,
             "exception": report.exception,
@@ -376,7 +374,7 @@ fn line_range(start: u32, end: u32) -> Range {
         },
         end: Position {
             line: end,
-            character: u32::MAX,
+            character: super::LINE_END,
         },
     }
 }
@@ -519,6 +517,27 @@ async fn forward_events(
                         .await;
                 }
             }
+            WorkerEvent::Snapshot {
+                run_id,
+                label,
+                snapshot,
+            } => {
+                let params = {
+                    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+                    let file = st
+                        .current
+                        .as_ref()
+                        .filter(|c| c.run_id == run_id)
+                        .map(|c| c.uri.as_str().to_string());
+                    let stats = snapshot.stats();
+                    st.last_free = Some((stats.free, stats.max_free_bytes));
+                    st.snapshots
+                        .add_run_snapshot(label, file.as_deref(), run_id, *snapshot)
+                };
+                client
+                    .send_notification::<ext::SnapshotNotification>(params)
+                    .await;
+            }
             WorkerEvent::Board(report) => {
                 let params = {
                     let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -542,6 +561,18 @@ impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> RpcResult<InitializeResult> {
         if let Some(options) = &params.initialization_options {
             self.apply_settings(options).await;
+        }
+        {
+            let workspace = params.capabilities.workspace.as_ref();
+            let mut st = self.state();
+            st.inlay_refresh = workspace
+                .and_then(|w| w.inlay_hint.as_ref())
+                .and_then(|i| i.refresh_support)
+                .unwrap_or(false);
+            st.lens_refresh = workspace
+                .and_then(|w| w.code_lens.as_ref())
+                .and_then(|c| c.refresh_support)
+                .unwrap_or(false);
         }
         Ok(InitializeResult {
             server_info: Some(ServerInfo {

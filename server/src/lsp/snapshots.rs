@@ -7,7 +7,6 @@ use std::sync::Arc;
 use base64::Engine as _;
 
 use crate::heap::{self, Snapshot};
-use crate::run::runner::RunReport;
 
 use super::ext::{
     AllocationLine, DiffArea, DiffResult, SnapshotArea, SnapshotParams, SnapshotSummary,
@@ -63,44 +62,15 @@ impl SnapshotStore {
         params
     }
 
-    /// Stores a run's three snapshots; returns their notification payloads in order.
-    pub fn add_run(&mut self, file: &str, run_id: u64, report: &RunReport) -> Vec<SnapshotParams> {
-        let s = &report.snapshots;
-        let mut out = vec![self.push(
-            "before",
-            Some(file),
-            Some(run_id),
-            Arc::new(s.before.clone()),
-            Vec::new(),
-        )];
-        let lines: Vec<AllocationLine> = report
-            .allocation_lines
-            .iter()
-            .map(|a| AllocationLine {
-                area: a.area,
-                offset: a.offset,
-                line: a.line,
-            })
-            .collect();
-        if let Some(after) = &s.after {
-            out.push(self.push(
-                "after",
-                Some(file),
-                Some(run_id),
-                Arc::new(after.clone()),
-                lines,
-            ));
-        }
-        if let Some(after_gc) = &s.after_gc {
-            out.push(self.push(
-                "after-gc",
-                Some(file),
-                Some(run_id),
-                Arc::new(after_gc.clone()),
-                Vec::new(),
-            ));
-        }
-        out
+    /// Stores one snapshot of a run, as the run takes it.
+    pub fn add_run_snapshot(
+        &mut self,
+        label: &str,
+        file: Option<&str>,
+        run_id: u64,
+        snapshot: Snapshot,
+    ) -> SnapshotParams {
+        self.push(label, file, Some(run_id), Arc::new(snapshot), Vec::new())
     }
 
     /// Stores a manual capture.

@@ -15,8 +15,19 @@ use crate::run::runner::{self, Phase, RunError, RunEvent, RunOptions, RunReport}
 /// Something that happened while a job ran, forwarded to the client as it happens.
 #[derive(Debug)]
 pub enum WorkerEvent {
-    Phase { run_id: Option<u64>, phase: Phase },
-    Output { run_id: Option<u64>, bytes: Vec<u8> },
+    Phase {
+        run_id: Option<u64>,
+        phase: Phase,
+    },
+    Output {
+        run_id: Option<u64>,
+        bytes: Vec<u8>,
+    },
+    Snapshot {
+        run_id: u64,
+        label: &'static str,
+        snapshot: Box<Snapshot>,
+    },
     Board(BoardReport),
 }
 
@@ -175,6 +186,13 @@ impl Worker {
                             let _ = events.send(WorkerEvent::Output {
                                 run_id: Some(run_id),
                                 bytes: bytes.to_vec(),
+                            });
+                        }
+                        RunEvent::Snapshot { label, snapshot } => {
+                            let _ = events.send(WorkerEvent::Snapshot {
+                                run_id,
+                                label,
+                                snapshot: Box::new(snapshot.clone()),
                             });
                         }
                     };

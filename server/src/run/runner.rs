@@ -66,6 +66,12 @@ pub enum RunEvent<'a> {
     Phase(Phase),
     /// Script output, byte for byte, as it arrives.
     Output(&'a [u8]),
+    /// A snapshot was just taken (`before`, `after` or `after-gc`), so viewers can show it at
+    /// once instead of at the end of the run.
+    Snapshot {
+        label: &'static str,
+        snapshot: &'a Snapshot,
+    },
 }
 
 /// Why a run could not produce a report. The user's own exceptions are not errors: they are
@@ -281,6 +287,10 @@ pub fn run_script(
 
     events(RunEvent::Phase(Phase::Before));
     let before = capture(board, false, cancel)?;
+    events(RunEvent::Snapshot {
+        label: "before",
+        snapshot: &before,
+    });
 
     events(RunEvent::Phase(Phase::Running));
     let script = instrumented.as_ref().map_or(source, |i| i.code.as_str());
@@ -293,7 +303,15 @@ pub fn run_script(
 
     events(RunEvent::Phase(Phase::After));
     let after = capture(board, false, cancel)?;
+    events(RunEvent::Snapshot {
+        label: "after",
+        snapshot: &after,
+    });
     let after_gc = capture(board, true, cancel)?;
+    events(RunEvent::Snapshot {
+        label: "after-gc",
+        snapshot: &after_gc,
+    });
 
     let (lines, gc_collections) = match &instrumented {
         Some(instr) => {
