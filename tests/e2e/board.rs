@@ -363,3 +363,43 @@ fn dropping_the_simulator_leaves_no_interpreter_behind() {
     let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
     assert!(!alive, "interpreter {pid} still running");
 }
+
+#[test]
+fn non_utf8_output_passes_through_byte_for_byte() {
+    let mut board = open_sim(LinkOptions::default());
+    let outcome = board
+        .exec_capture("import sys\nsys.stdout.buffer.write(b'\\xff\\xfe\\x80ok')")
+        .expect("exec");
+    assert_eq!(outcome.stdout, b"\xff\xfe\x80ok");
+}
+
+#[test]
+fn a_port_held_by_another_program_is_reported_as_busy() {
+    use heaplens::board::transport::SerialTransport;
+    let board = open_sim(LinkOptions::default());
+    let path = PathBuf::from(&board.info().port);
+    let second = SerialTransport::open(&path, Duration::from_secs(1));
+    let err = second.err().expect("second open fails");
+    assert!(matches!(err, LinkError::PortBusy { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("Thonny, mpremote, screen"),
+        "{err}"
+    );
+}
+
+#[test]
+fn heaplens_ports_lists_the_simulated_board() {
+    let out = Command::new(heaplens_bin())
+        .args(["ports", "--json"])
+        .output()
+        .expect("run heaplens ports");
+    assert!(out.status.success());
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(value["simulated"]["board"], "sim");
+    assert!(value["ports"].is_array());
+    let out = Command::new(heaplens_bin())
+        .arg("ports")
+        .output()
+        .expect("run heaplens ports");
+    assert!(text(&out.stdout).contains("sim: Simulated Pico"));
+}
