@@ -16,6 +16,15 @@
 //!   interpreter in friendly mode. `SimHandle::wait_path` gives the current path.
 //! - **Back-pressure** like a Pico's USB CDC: output waits for the host up to 500 ms, then
 //!   is dropped.
+//! - **Ctrl-C**: in raw-paste mode the unix port runs code with ISIG off, so the tty never
+//!   turns `\x03` into SIGINT. While the interpreter has a SIGINT handler installed (it only
+//!   does while executing; `/proc/PID/status`), the supervisor sends SIGINT itself instead of
+//!   the byte. Each interpreter runs one `pass` at start-up so that CPython's own start-up
+//!   SIGINT handler is gone before the board is handed to the host.
+//! - **Warm spare**: a second interpreter waits at its prompt (started 300 ms after the
+//!   simulator) and replaces the exiting one at a soft reset, which then takes milliseconds.
+//!
+//! `HEAPLENS_SIM_DEBUG=1` prints each interpreter exit status to stderr.
 //!
 //! Must not know: the raw REPL as a client, heaps, LSP.
 
@@ -45,6 +54,8 @@ const SOFT_REBOOT: &[u8] = b"MPY: soft reboot\r\n";
 const HOST_STALL_LIMIT: Duration = Duration::from_millis(500);
 /// Stop reading from one side while this much is waiting for the other.
 const BUFFER_LIMIT: usize = 64 * 1024;
+/// The warm spare interpreter is started only once the simulator has lived this long.
+const SPARE_DELAY: Duration = Duration::from_millis(300);
 /// An interpreter that does not show its prompt within this time has failed to start.
 const START_LIMIT: Duration = Duration::from_secs(15);
 
@@ -166,6 +177,7 @@ impl SimHandle {
             failed_starts: 0,
             spare: None,
             spare_failures: 0,
+            spare_not_before: Instant::now() + SPARE_DELAY,
         };
         sup.publish_path();
         // Spawn the first interpreter from the supervisor thread: PR_SET_PDEATHSIG is tied to
@@ -382,6 +394,8 @@ struct Supervisor {
     failed_starts: u32,
     spare: Option<Spare>,
     spare_failures: u32,
+    /// No spare before this instant: one-shot commands finish before it and never pay for one.
+    spare_not_before: Instant,
 }
 
 impl Supervisor {
@@ -434,7 +448,11 @@ impl Supervisor {
 
     /// Starts a spare interpreter when there is none (and spares keep working).
     fn ensure_spare(&mut self) {
-        if !self.opts.warm_spare || self.spare.is_some() || self.spare_failures >= 3 {
+        if !self.opts.warm_spare
+            || self.spare.is_some()
+            || self.spare_failures >= 3
+            || Instant::now() < self.spare_not_before
+        {
             return;
         }
         match self.spawn_process() {
