@@ -324,3 +324,82 @@ fn mpremote_talks_to_heaplens_sim_with_no_extra_flags() {
         "link removed on exit"
     );
 }
+
+#[test]
+fn raw_mode_is_entered_and_left_so_other_tools_find_the_friendly_repl() {
+    use heaplens::board::transport::{SerialTransport, Transport};
+    use heaplens::board::{RawRepl, SimHandle, SimOptions};
+    let sim = SimHandle::start(SimOptions::default()).expect("sim");
+    let path = sim.wait_path(Duration::from_secs(5)).expect("path");
+    let transport = SerialTransport::open(&path, Duration::from_secs(5)).expect("open");
+    let mut repl = RawRepl::new(Box::new(transport), LinkOptions::default());
+    repl.enter_raw(&CancelToken::new()).expect("enter raw");
+    assert!(repl.in_raw());
+    repl.leave_raw().expect("leave raw");
+    assert!(!repl.in_raw());
+    drop(repl);
+    // A plain client now sees the friendly prompt.
+    let mut port = SerialTransport::open(&path, Duration::from_secs(5)).expect("reopen");
+    port.write_all(b"\r").expect("write");
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    for _ in 0..50 {
+        let n = port
+            .read_timeout(&mut buf, Duration::from_millis(100))
+            .expect("read");
+        seen.extend_from_slice(&buf[..n]);
+        if seen.ends_with(b">>> ") {
+            break;
+        }
+    }
+    assert!(text(&seen).ends_with(">>> "), "{:?}", text(&seen));
+}
+
+#[test]
+fn dropping_the_simulator_leaves_no_interpreter_behind() {
+    let board = open_sim(LinkOptions::default());
+    let pid = board.simulator_child_pid().expect("pid");
+    drop(board);
+    let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+    assert!(!alive, "interpreter {pid} still running");
+}
+
+#[test]
+fn non_utf8_output_passes_through_byte_for_byte() {
+    let mut board = open_sim(LinkOptions::default());
+    let outcome = board
+        .exec_capture("import sys\nsys.stdout.buffer.write(b'\\xff\\xfe\\x80ok')")
+        .expect("exec");
+    assert_eq!(outcome.stdout, b"\xff\xfe\x80ok");
+}
+
+#[test]
+fn a_port_held_by_another_program_is_reported_as_busy() {
+    use heaplens::board::transport::SerialTransport;
+    let board = open_sim(LinkOptions::default());
+    let path = PathBuf::from(&board.info().port);
+    let second = SerialTransport::open(&path, Duration::from_secs(1));
+    let err = second.err().expect("second open fails");
+    assert!(matches!(err, LinkError::PortBusy { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("Thonny, mpremote, screen"),
+        "{err}"
+    );
+}
+
+#[test]
+fn heaplens_ports_lists_the_simulated_board() {
+    let out = Command::new(heaplens_bin())
+        .args(["ports", "--json"])
+        .output()
+        .expect("run heaplens ports");
+    assert!(out.status.success());
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(value["simulated"]["board"], "sim");
+    assert!(value["ports"].is_array());
+    let out = Command::new(heaplens_bin())
+        .arg("ports")
+        .output()
+        .expect("run heaplens ports");
+    assert!(text(&out.stdout).contains("sim: Simulated Pico"));
+}

@@ -16,6 +16,15 @@
 //!   interpreter in friendly mode. `SimHandle::wait_path` gives the current path.
 //! - **Back-pressure** like a Pico's USB CDC: output waits for the host up to 500 ms, then
 //!   is dropped.
+//! - **Ctrl-C**: in raw-paste mode the unix port runs code with ISIG off, so the tty never
+//!   turns `\x03` into SIGINT. While the interpreter has a SIGINT handler installed (it only
+//!   does while executing; `/proc/PID/status`), the supervisor sends SIGINT itself instead of
+//!   the byte. Each interpreter runs one `pass` at start-up so that CPython's own start-up
+//!   SIGINT handler is gone before the board is handed to the host.
+//! - **Warm spare**: a second interpreter waits at its prompt (started 300 ms after the
+//!   simulator) and replaces the exiting one at a soft reset, which then takes milliseconds.
+//!
+//! `HEAPLENS_SIM_DEBUG=1` prints each interpreter exit status to stderr.
 //!
 //! Must not know: the raw REPL as a client, heaps, LSP.
 
@@ -45,6 +54,8 @@ const SOFT_REBOOT: &[u8] = b"MPY: soft reboot\r\n";
 const HOST_STALL_LIMIT: Duration = Duration::from_millis(500);
 /// Stop reading from one side while this much is waiting for the other.
 const BUFFER_LIMIT: usize = 64 * 1024;
+/// The warm spare interpreter is started only once the simulator has lived this long.
+const SPARE_DELAY: Duration = Duration::from_millis(300);
 /// An interpreter that does not show its prompt within this time has failed to start.
 const START_LIMIT: Duration = Duration::from_secs(15);
 
@@ -57,6 +68,9 @@ pub struct SimOptions {
     pub link: Option<PathBuf>,
     /// The `micropython` program; `None` = `find_interpreter()`.
     pub interpreter: Option<PathBuf>,
+    /// Keep a second interpreter started and waiting, so a soft reset takes milliseconds
+    /// (like a Pico's) instead of an interpreter start-up.
+    pub warm_spare: bool,
 }
 
 impl Default for SimOptions {
@@ -65,6 +79,7 @@ impl Default for SimOptions {
             heap_bytes: DEFAULT_SIM_HEAP_BYTES,
             link: None,
             interpreter: None,
+            warm_spare: true,
         }
     }
 }
@@ -160,6 +175,9 @@ impl SimHandle {
             host_stalled_since: None,
             mode_tail: Vec::new(),
             failed_starts: 0,
+            spare: None,
+            spare_failures: 0,
+            spare_not_before: Instant::now() + SPARE_DELAY,
         };
         sup.publish_path();
         // Spawn the first interpreter from the supervisor thread: PR_SET_PDEATHSIG is tied to
@@ -349,6 +367,15 @@ struct ChildProc {
     master: File,
 }
 
+/// A started interpreter waiting at its friendly prompt, used at the next (soft) reset.
+struct Spare {
+    child: ChildProc,
+    seen: Vec<u8>,
+    banner: Vec<u8>,
+    warmed: bool,
+    ready: bool,
+}
+
 struct Supervisor {
     opts: SimOptions,
     interpreter: PathBuf,
@@ -365,6 +392,10 @@ struct Supervisor {
     host_stalled_since: Option<Instant>,
     mode_tail: Vec<u8>,
     failed_starts: u32,
+    spare: Option<Spare>,
+    spare_failures: u32,
+    /// No spare before this instant: one-shot commands finish before it and never pay for one.
+    spare_not_before: Instant,
 }
 
 impl Supervisor {
@@ -383,7 +414,101 @@ impl Supervisor {
         self.shared.changed.notify_all();
     }
 
+    /// Makes `child` the board's interpreter: the warm spare when one is ready, else a fresh
+    /// process whose banner is awaited.
     fn spawn_child(&mut self, announce: bool, target: Mode) -> Result<(), LinkError> {
+        if let Some(spare) = self.spare.take_if(|s| s.ready) {
+            self.shared.lock().child_pid = i32::try_from(spare.child.process.id()).ok();
+            self.child = Some(spare.child);
+            self.phase = Phase::Starting {
+                announce,
+                target,
+                seen: Vec::new(),
+                banner: spare.banner,
+                step: StartStep::WarmUp,
+                since: Instant::now(),
+            };
+            // The spare already sits at a fresh `>>> `: continue as if it had just shown it.
+            self.child_output(b">>> ");
+            return Ok(());
+        }
+        let child = self.spawn_process()?;
+        self.shared.lock().child_pid = i32::try_from(child.process.id()).ok();
+        self.child = Some(child);
+        self.phase = Phase::Starting {
+            announce,
+            target,
+            seen: Vec::new(),
+            banner: Vec::new(),
+            step: StartStep::Banner,
+            since: Instant::now(),
+        };
+        Ok(())
+    }
+
+    /// Starts a spare interpreter when there is none (and spares keep working).
+    fn ensure_spare(&mut self) {
+        if !self.opts.warm_spare
+            || self.spare.is_some()
+            || self.spare_failures >= 3
+            || Instant::now() < self.spare_not_before
+        {
+            return;
+        }
+        match self.spawn_process() {
+            Ok(child) => {
+                self.spare = Some(Spare {
+                    child,
+                    seen: Vec::new(),
+                    banner: Vec::new(),
+                    warmed: false,
+                    ready: false,
+                })
+            }
+            Err(_) => self.spare_failures += 1,
+        }
+    }
+
+    /// Reads the spare's start-up output and warms it up; reaps it if it died.
+    fn read_spare(&mut self) {
+        let Some(spare) = &mut self.spare else { return };
+        let mut buf = [0u8; 4096];
+        match spare.child.master.read(&mut buf) {
+            Ok(n) if n > 0 => {
+                if spare.ready {
+                    return;
+                }
+                spare.seen.extend_from_slice(&buf[..n]);
+                let Some(i) = find(&spare.seen, b">>> ") else {
+                    return;
+                };
+                if spare.warmed {
+                    spare.ready = true;
+                    spare.seen.clear();
+                } else {
+                    spare.banner = spare.seen.drain(..i + 4).collect();
+                    spare.seen.clear();
+                    spare.warmed = true;
+                    let _ = spare.child.master.write_all(b"pass\r");
+                }
+            }
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) => {}
+            _ => {
+                if let Some(mut dead) = self.spare.take() {
+                    let _ = dead.child.process.kill();
+                    let _ = dead.child.process.wait();
+                }
+                self.spare_failures += 1;
+            }
+        }
+    }
+
+    /// Spawns an interpreter on a pty of its own (not yet the board's).
+    fn spawn_process(&mut self) -> Result<ChildProc, LinkError> {
         let (master, slave, _) = open_pty().map_err(|e| sim_err("creating the child pty", e))?;
         let mut t = termios::tcgetattr(&slave).map_err(|e| sim_err("reading termios", e))?;
         termios::cfmakeraw(&mut t);
@@ -424,17 +549,7 @@ impl Supervisor {
             .map_err(|e| sim_err(&format!("starting {}", self.interpreter.display()), e))?;
         // Close our copies of the child's slave: EOF/EIO on the master then means it exited.
         drop(cmd);
-        self.shared.lock().child_pid = i32::try_from(process.id()).ok();
-        self.child = Some(ChildProc { process, master });
-        self.phase = Phase::Starting {
-            announce,
-            target,
-            seen: Vec::new(),
-            banner: Vec::new(),
-            step: StartStep::Banner,
-            since: Instant::now(),
-        };
-        Ok(())
+        Ok(ChildProc { process, master })
     }
 
     fn run(&mut self) {
@@ -474,6 +589,14 @@ impl Supervisor {
                     revents: 0,
                 });
             }
+            let spare_index = fds.len();
+            if let Some(spare) = &self.spare {
+                fds.push(libc::pollfd {
+                    fd: spare.child.master.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            }
             let nfds = libc::nfds_t::try_from(fds.len()).unwrap_or(0);
             // SAFETY: `fds` is a valid array of `nfds` pollfd structs for the whole call.
             let ready = unsafe { libc::poll(fds.as_mut_ptr(), nfds, 100) };
@@ -495,7 +618,10 @@ impl Supervisor {
             if fds[1].revents & libc::POLLOUT != 0 {
                 self.write_host();
             }
-            if let Some(child_fd) = fds.get(2) {
+            if self.spare.is_some() && fds.get(spare_index).is_some_and(|f| f.revents != 0) {
+                self.read_spare();
+            }
+            if let Some(child_fd) = fds.get(2).filter(|_| spare_index > 2) {
                 if child_fd.revents & libc::POLLOUT != 0 {
                     self.write_child();
                 }
@@ -509,6 +635,9 @@ impl Supervisor {
                 }
             }
             self.check_timers();
+            if matches!(self.phase, Phase::Running) {
+                self.ensure_spare();
+            }
         }
     }
 
@@ -733,7 +862,8 @@ impl Supervisor {
     }
 
     fn shutdown(&mut self) {
-        if let Some(mut child) = self.child.take() {
+        let spare = self.spare.take().map(|s| s.child);
+        for mut child in self.child.take().into_iter().chain(spare) {
             let _ = child.process.kill();
             let _ = child.process.wait();
         }

@@ -190,7 +190,7 @@ pub fn sim(link: Option<&Path>, heap: usize) -> anyhow::Result<ExitCode> {
     let handle = SimHandle::start(SimOptions {
         heap_bytes: heap,
         link: link.map(Path::to_path_buf),
-        interpreter: None,
+        ..SimOptions::default()
     })?;
     let mut generation = handle.generation();
     let path = handle.wait_path(Duration::from_secs(5))?;
