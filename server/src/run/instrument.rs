@@ -18,10 +18,15 @@
 //! * after a `def`/`class`/decorated definition, charged to its first line, because creating
 //!   the function or class object happens after its body's text.
 //!
-//! A probe that cannot share a line with a statement (a block whose first statement is
-//! compound, the end of a definition) is written on a blank or comment-only line in the right
-//! place when there is one (typical code has them), and only otherwise on an inserted line;
-//! the [`LineMap`] undoes such shifts. Module docstrings, `from __future__` imports and
+//! When a block's first statement is an `if` or a `for`, the block-start probe goes inside
+//! its condition or iterable in expression form, `if _hl_e(k) or (cond):` (the probe returns
+//! `None`, so the value and truthiness are the original expression's; it runs once each time
+//! the statement starts). Any other probe that cannot share a line with a statement (a block
+//! starting with `while`/`try`/`with`/`def`, the end of a definition) is written on a blank
+//! or comment-only line in the right place when there is one (typical code has them), and
+//! only otherwise on an inserted line; the [`LineMap`] undoes such shifts. A class body that
+//! starts with a `def` and has no free line gets no block-start probe (its small namespace
+//! setup is charged to that first `def`'s line) rather than shifting every later line. Module docstrings, `from __future__` imports and
 //! `global`/`nonlocal` declarations get no probe, so they keep their required positions.
 //! Bodies of `@micropython.viper` and `@micropython.asm_*` functions are left untouched: their
 //! code is not ordinary Python.
