@@ -18,10 +18,15 @@
 //! * after a `def`/`class`/decorated definition, charged to its first line, because creating
 //!   the function or class object happens after its body's text.
 //!
-//! A probe that cannot share a line with a statement (a block whose first statement is
-//! compound, the end of a definition) is written on a blank or comment-only line in the right
-//! place when there is one (typical code has them), and only otherwise on an inserted line;
-//! the [`LineMap`] undoes such shifts. Module docstrings, `from __future__` imports and
+//! When a block's first statement is an `if` or a `for`, the block-start probe goes inside
+//! its condition or iterable in expression form, `if _hl_e(k) or (cond):` (the probe returns
+//! `None`, so the value and truthiness are the original expression's; it runs once each time
+//! the statement starts). Any other probe that cannot share a line with a statement (a block
+//! starting with `while`/`try`/`with`/`def`, the end of a definition) is written on a blank
+//! or comment-only line in the right place when there is one (typical code has them), and
+//! only otherwise on an inserted line; the [`LineMap`] undoes such shifts. A class body that
+//! starts with a `def` and has no free line gets no block-start probe (its small namespace
+//! setup is charged to that first `def`'s line) rather than shifting every later line. Module docstrings, `from __future__` imports and
 //! `global`/`nonlocal` declarations get no probe, so they keep their required positions.
 //! Bodies of `@micropython.viper` and `@micropython.asm_*` functions are left untouched: their
 //! code is not ordinary Python.
@@ -176,6 +181,14 @@ enum Action {
     Probe(u32),
     /// The baseline reset that starts the script.
     Reset,
+    /// A probe in expression form, opening a parenthesis around an `if` condition or a
+    /// `for` iterable: `_hl_e(k) or (…)` (the probe returns `None`, so the value is the
+    /// original expression's).
+    ProbeExpr(u32),
+    /// The baseline reset in expression form: `_hl_z() or (…)`.
+    ResetExpr,
+    /// The closing parenthesis of an expression-form probe.
+    Close,
 }
 
 /// Text inserted at a byte offset of the source (inside a line).
@@ -317,7 +330,7 @@ impl<'s> Planner<'s> {
     }
 
     fn insert(&mut self, byte: usize, before: &str, action: Action, after: &'static str) {
-        if let Action::Probe(line) = action {
+        if let Action::Probe(line) | Action::ProbeExpr(line) = action {
             self.lines.insert(line);
         }
         let order = self.inline.len();
@@ -331,7 +344,7 @@ impl<'s> Planner<'s> {
     }
 
     fn own_line_after(&mut self, row: usize, indent: String, action: Action) {
-        if let Action::Probe(line) = action {
+        if let Action::Probe(line) | Action::ProbeExpr(line) = action {
             self.lines.insert(line);
         }
         self.after_row
@@ -353,13 +366,35 @@ impl<'s> Planner<'s> {
             self.fill_free_row(byte, row, indent, action);
             return;
         }
-        if let Action::Probe(line) = action {
+        if let Action::Probe(line) | Action::ProbeExpr(line) = action {
             self.lines.insert(line);
         }
         self.before_row
             .entry(first_row)
             .or_default()
             .push(OwnLine { indent, action });
+    }
+
+    /// Puts a probe (or the reset) in front of compound statement `stmt` without a line of
+    /// its own when it is an `if` or a `for`: inside its condition or iterable, which run
+    /// exactly once each time the statement starts. Returns false for other statements.
+    fn hook_into_header(&mut self, stmt: Node<'_>, action: Action) -> bool {
+        let field = match stmt.kind() {
+            "if_statement" => "condition",
+            "for_statement" => "right",
+            _ => return false,
+        };
+        let Some(expression) = stmt.child_by_field_name(field) else {
+            return false;
+        };
+        let action = match action {
+            Action::Probe(line) => Action::ProbeExpr(line),
+            Action::Reset => Action::ResetExpr,
+            other => other,
+        };
+        self.insert(expression.start_byte(), "", action, " or (");
+        self.insert(expression.end_byte(), "", Action::Close, "");
+        true
     }
 
     /// Writes `action` into the free row `row` at `indent`, keeping any comment there.
@@ -388,7 +423,7 @@ impl<'s> Planner<'s> {
                 self.insert(last.end_byte(), "; ", Action::Reset, "");
             } else if !is_compound(*first) {
                 self.insert(first.start_byte(), "", Action::Reset, "; ");
-            } else {
+            } else if !self.hook_into_header(*first, Action::Reset) {
                 self.own_line_before(0, first.start_position().row, Action::Reset);
             }
         }
@@ -483,9 +518,11 @@ impl<'s> Planner<'s> {
         let children: Vec<Node<'_>> = stmt.children(&mut cursor).collect();
         for (position, child) in children.iter().enumerate() {
             if child.kind() == "block" {
-                let colon_row = position
-                    .checked_sub(1)
-                    .and_then(|before| children.get(before))
+                // The header ends at its `:` (a comment may sit between it and the block).
+                let colon_row = children[..position]
+                    .iter()
+                    .rev()
+                    .find(|token| token.kind() == ":")
                     .map_or(stmt.start_position().row, |colon| colon.end_position().row);
                 let defines = matches!(stmt.kind(), "function_definition" | "class_definition");
                 self.block(
@@ -493,6 +530,7 @@ impl<'s> Planner<'s> {
                     row_to_line(stmt.start_position().row),
                     colon_row,
                     defines,
+                    stmt.kind() == "class_definition",
                 )?;
             } else if child.kind().ends_with("_clause") && child.is_named() {
                 self.clauses(*child)?;
@@ -507,6 +545,7 @@ impl<'s> Planner<'s> {
         header_line: u32,
         colon_row: usize,
         defines: bool,
+        class_body: bool,
     ) -> Result<(), InstrumentError> {
         let stmts = statements(block);
         let Some(first) = stmts.first().copied() else {
@@ -520,7 +559,14 @@ impl<'s> Planner<'s> {
                 self.insert(first.end_byte(), "; ", Action::Probe(header_line), "");
                 skip = 1;
             } else if is_compound(first) {
-                self.own_line_before(colon_row + 1, first_row, Action::Probe(header_line));
+                let has_free_row = (colon_row + 1..first_row).any(|row| self.is_free_row(row));
+                if self.hook_into_header(first, Action::Probe(header_line)) {
+                } else if class_body && !has_free_row {
+                    // A class body usually starts with a `def`: rather than shifting every
+                    // later line, its (small) namespace setup is charged to that def's line.
+                } else {
+                    self.own_line_before(colon_row + 1, first_row, Action::Probe(header_line));
+                }
             } else {
                 self.insert(first.start_byte(), "", Action::Probe(header_line), "; ");
             }
@@ -536,7 +582,9 @@ impl Planner<'_> {
         let slot_of = |line: u32| probe_lines.binary_search(&line).unwrap_or(0);
         let render = |action: Action| match action {
             Action::Probe(line) => probes::probe_text(slot_of(line)),
-            Action::Reset => probes::RESET_TEXT.to_string(),
+            Action::ProbeExpr(line) => probes::probe_expression(slot_of(line)),
+            Action::Reset | Action::ResetExpr => probes::RESET_TEXT.to_string(),
+            Action::Close => ")".to_string(),
         };
 
         // Probes that follow a definition take the free rows right after it, innermost
@@ -577,8 +625,8 @@ impl Planner<'_> {
                 code.push_str(&render(line.action));
                 code.push_str(newline);
                 origins.push(LineOrigin::Probe(match line.action {
-                    Action::Probe(measured) => measured,
-                    Action::Reset => user,
+                    Action::Probe(measured) | Action::ProbeExpr(measured) => measured,
+                    Action::Reset | Action::ResetExpr | Action::Close => user,
                 }));
             };
         for row in 0..rows {
@@ -634,4 +682,169 @@ fn has_native_code_decorator(decorated: Node<'_>, source: &str) -> bool {
                 .is_some_and(|text| text.contains("viper") || text.contains("asm_"))
     });
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rewritten script followed by its line map, for snapshots.
+    fn check(source: &str) -> String {
+        match instrument(source, &InstrumentOptions::default()) {
+            Ok(instrumented) => {
+                let shifted: Vec<String> = (1..=instrumented.line_map.len() as u32)
+                    .filter_map(|line| match instrumented.line_map.origin(line) {
+                        Some(LineOrigin::User(user)) if user == line => None,
+                        origin => Some(format!("{line} -> {origin:?}")),
+                    })
+                    .collect();
+                format!(
+                    "{}\n---- probe lines: {:?}\n---- lines not mapped to themselves: {:?}\n",
+                    instrumented.code, instrumented.probe_lines, shifted
+                )
+            }
+            Err(error) => format!("error: {error:?}"),
+        }
+    }
+
+    fn testdata(name: &str) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/run/testdata")
+            .join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path:?}: {error}"))
+    }
+
+    fn scenario(name: &str) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/scenarios")
+            .join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path:?}: {error}"))
+    }
+
+    #[test]
+    fn constructs() {
+        insta::assert_snapshot!(check(&testdata("constructs.py")));
+    }
+
+    #[test]
+    fn async_and_tabs() {
+        insta::assert_snapshot!(check(&testdata("async_and_tabs.py")));
+    }
+
+    #[test]
+    fn no_free_lines_inserts_lines() {
+        insta::assert_snapshot!(check(&testdata("no_free_lines.py")));
+    }
+
+    #[test]
+    fn one_line_compound_statements() {
+        insta::assert_snapshot!(check(
+            "if x: y\nfor i in r: a; b\nwhile c: ...\nclass C: pass\nif x: return_ = 1\nelse: pass\n"
+        ));
+    }
+
+    #[test]
+    fn docstrings_and_future_stay_first() {
+        insta::assert_snapshot!(check(
+            "\"\"\"Doc.\"\"\"\nfrom __future__ import annotations\nx = 1\ndef f():\n    \"\"\"Doc\n    more.\"\"\"\n    return x\n"
+        ));
+    }
+
+    #[test]
+    fn trailing_comments_and_continuations() {
+        insta::assert_snapshot!(check(
+            "x = 1  # one\ny = [1,\n     2]  # two\nz = 1 + \\\n    2\nw = 3;  # trailing semicolon\n"
+        ));
+    }
+
+    #[test]
+    fn compound_first_statements_use_comment_lines() {
+        insta::assert_snapshot!(check(
+            "def f(xs):\n    # loop over xs\n    for x in xs:\n\n        if x:\n            print(x)\n"
+        ));
+    }
+
+    #[test]
+    fn viper_and_asm_bodies_are_left_alone() {
+        insta::assert_snapshot!(check(
+            "import micropython\n\n@micropython.viper\ndef add(a: int, b: int) -> int:\n    return a + b\n\n@micropython.asm_thumb\ndef one():\n    mov(r0, 1)\n\nprint(add(1, 2))\n"
+        ));
+    }
+
+    #[test]
+    fn crlf_sources_keep_crlf() {
+        let out = check("def f():\r\n    return 1\r\nprint(f())\r\n");
+        assert!(!out.replace("\r\n", "").contains('\n') || out.contains("\r\n"));
+        insta::assert_snapshot!(out.replace('\r', "<CR>"));
+    }
+
+    #[test]
+    fn empty_and_comment_only_scripts() {
+        assert_eq!(
+            check(""),
+            "\n---- probe lines: []\n---- lines not mapped to themselves: []\n"
+        );
+        insta::assert_snapshot!(check("# nothing\n\n"));
+    }
+
+    #[test]
+    fn scenario_scripts() {
+        for name in [
+            "fragmentation.py",
+            "gc_churn.py",
+            "known_sizes.py",
+            "leak.py",
+            "nested_error.py",
+            "output_flood.py",
+            "parrot.py",
+            "parrot_caught.py",
+            "prealloc.py",
+            "runaway.py",
+        ] {
+            insta::assert_snapshot!(name, check(&scenario(name)));
+        }
+    }
+
+    #[test]
+    fn syntax_errors_are_typed_with_the_user_line() {
+        let error = instrument(&scenario("syntax_error.py"), &InstrumentOptions::default());
+        assert!(
+            matches!(error, Err(InstrumentError::Syntax { line: 4, .. })),
+            "{error:?}"
+        );
+        let error = instrument("x = 1\ny = (2\n", &InstrumentOptions::default());
+        assert!(
+            matches!(error, Err(InstrumentError::Syntax { .. })),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn unsupported_syntax_is_typed() {
+        let error = instrument("x = 1\nprint x\n", &InstrumentOptions::default());
+        assert!(
+            matches!(error, Err(InstrumentError::Unsupported { line: 2, .. })),
+            "{error:?}"
+        );
+        let error = instrument(
+            "match x:\n    case 1:\n        pass\n",
+            &InstrumentOptions::default(),
+        );
+        assert!(
+            matches!(error, Err(InstrumentError::Unsupported { line: 1, .. })),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn single_file_map_covers_the_prologue() {
+        let instrumented = instrument("x = 1\n", &InstrumentOptions::default())
+            .unwrap_or_else(|error| panic!("{error}"));
+        let (text, map) = instrumented.single_file();
+        assert_eq!(text.lines().count(), map.len());
+        let prologue_lines = instrumented.prologue.lines().count() as u32;
+        assert_eq!(map.user_line(prologue_lines), None);
+        assert_eq!(map.user_line(prologue_lines + 1), Some(1));
+        assert_eq!(map.user_line(prologue_lines + 2), None);
+    }
 }

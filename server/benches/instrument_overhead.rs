@@ -1,0 +1,140 @@
+//! Benchmark (not a test): run time of a loop-heavy script on the simulated board's
+//! interpreter, plain vs instrumented, as one ratio. Run with
+//! `cargo bench --bench instrument_overhead`; `HL_BENCH_SCRIPT=path.py` measures another
+//! script, `HL_BENCH_DUMP=out.py` also writes the instrumented single-file script.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use heaplens::run::instrument::{instrument, InstrumentOptions};
+
+/// Worst case: tiny arithmetic statements in tight loops (a probe costs about as much as one
+/// such statement).
+const TIGHT_LOOPS: &str = r#"# Tight loops: arithmetic, a preallocated buffer, a function call every seventh item.
+buf = bytearray(64)
+
+
+def checksum(data, n):
+    acc = 0
+    for j in range(n):
+        acc = (acc * 31 + data[j]) & 0xFFFF
+    return acc
+
+
+total = 0
+for i in range(100000):
+    buf[i & 63] = i & 0xFF
+    if i % 7 == 0:
+        total += checksum(buf, 16)
+    else:
+        total ^= i
+print(total)
+"#;
+
+/// A more typical loop: formatting readings, keeping a short history, a dict of counters.
+const TYPICAL_LOOP: &str = r#"# A typical loop: format a reading, keep a short history, count by bucket.
+history = []
+counts = {}
+
+
+def reading(i):
+    return (i * 37) % 1000 / 10
+
+
+for i in range(30000):
+    value = reading(i)
+    line = "t=%d v=%.1f" % (i, value)
+    history.append(line)
+    if len(history) > 20:
+        history.pop(0)
+    bucket = int(value) // 10
+    counts[bucket] = counts.get(bucket, 0) + 1
+print(len(history), len(counts), history[-1])
+"#;
+
+const RUNS: usize = 7;
+
+fn interpreter() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/micropython")
+}
+
+/// Runs `code` (fed on stdin, so it is compiled as `<stdin>`) and returns its wall time and
+/// output.
+fn run_once(code: &str) -> anyhow::Result<(Duration, String)> {
+    let started = Instant::now();
+    let mut child = Command::new(interpreter())
+        .args(["-X", "heapsize=194300"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdin"))?
+        .write_all(code.as_bytes())?;
+    let output = child.wait_with_output()?;
+    let elapsed = started.elapsed();
+    Ok((
+        elapsed,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    ))
+}
+
+fn median(code: &str) -> anyhow::Result<Duration> {
+    let mut times = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        times.push(run_once(code)?.0);
+    }
+    times.sort();
+    Ok(times[RUNS / 2])
+}
+
+fn measure(name: &str, script: &str, startup: Duration) -> anyhow::Result<()> {
+    for exact in [false, true] {
+        let instrumented = instrument(script, &InstrumentOptions { exact })?;
+        let (single, _) = instrumented.single_file();
+        if let Ok(path) = std::env::var("HL_BENCH_DUMP") {
+            std::fs::write(path, &single)?;
+        }
+        let plain_output = run_once(script)?.1;
+        let instrumented_output = run_once(&single)?.1;
+        if !instrumented_output.starts_with(&plain_output) {
+            // With the collector off (exact mode) an allocating loop can run out of heap.
+            println!("{name} (exact={exact}): the instrumented run printed something else (out of heap?); skipped");
+            continue;
+        }
+        let plain = median(script)?;
+        let probed = median(&single)?;
+        let net = |time: Duration| time.saturating_sub(startup).as_secs_f64();
+        println!(
+            "{name} (exact={exact}): plain {:.0} ms, instrumented {:.0} ms: ratio {:.2}x; \
+             without the {:.0} ms start-up: {:.2}x (medians of {RUNS})",
+            plain.as_secs_f64() * 1e3,
+            probed.as_secs_f64() * 1e3,
+            probed.as_secs_f64() / plain.as_secs_f64(),
+            startup.as_secs_f64() * 1e3,
+            net(probed) / net(plain).max(1e-6),
+        );
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    // `cargo test --all-targets` runs bench binaries without `--bench`: measure only when
+    // asked to, so the test suite stays quick.
+    if !std::env::args().any(|arg| arg == "--bench") {
+        println!("instrument_overhead: run with `cargo bench --bench instrument_overhead`");
+        return Ok(());
+    }
+    let startup = median("")?;
+    match std::env::var("HL_BENCH_SCRIPT") {
+        Ok(path) => measure(&path, &std::fs::read_to_string(&path)?, startup),
+        Err(_) => {
+            measure("typical loop", TYPICAL_LOOP, startup)?;
+            measure("tight loops", TIGHT_LOOPS, startup)
+        }
+    }
+}
