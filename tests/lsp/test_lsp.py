@@ -195,7 +195,7 @@ async def test_board_vanishing_mid_run_is_reported_and_reconnects(client: Langua
     with pytest.raises(Exception):
         await run
     await wait_until(lambda: any(d.code == "run-failed" for d in client.diagnostics.get(uri, [])))
-    assert any(s.state == "disconnected" for s in client.custom["heaplens/boardStatus"])
+    await wait_until(lambda: any(s.state == "disconnected" for s in client.custom["heaplens/boardStatus"]), timeout=10)
     # The server is still up, and the next run reopens the board.
     known = open_doc(client, "known_sizes.py")
     again = await run_file(client, known)
