@@ -114,6 +114,15 @@ fn soft_reset_clears_globals_and_keeps_the_link() {
         .traceback
         .as_deref()
         .is_some_and(|t| t.contains("NameError")));
+    // Give the simulator time to start its warm spare interpreter, then reset onto it.
+    board.exec_capture("parrot = 'red'").expect("set");
+    std::thread::sleep(Duration::from_millis(800));
+    board.soft_reset().expect("soft reset onto the spare");
+    let outcome = board.exec_capture("print(parrot)").expect("exec");
+    assert!(outcome
+        .traceback
+        .as_deref()
+        .is_some_and(|t| t.contains("NameError")));
     // sys.exit() is a soft reset too, as on a Pico.
     let outcome = board
         .exec_capture("parrot = 1\nimport sys\nsys.exit()")

@@ -417,19 +417,25 @@ impl Supervisor {
     /// Makes `child` the board's interpreter: the warm spare when one is ready, else a fresh
     /// process whose banner is awaited.
     fn spawn_child(&mut self, announce: bool, target: Mode) -> Result<(), LinkError> {
-        if let Some(spare) = self.spare.take_if(|s| s.ready) {
+        // A spare still starting is further along than a fresh process: take it anyway.
+        if let Some(spare) = self.spare.take() {
             self.shared.lock().child_pid = i32::try_from(spare.child.process.id()).ok();
+            let (step, seen) = match (spare.ready, spare.warmed) {
+                // It already sits at a fresh `>>> `: continue as if it had just shown it.
+                (true, _) => (StartStep::WarmUp, b">>> ".to_vec()),
+                (false, true) => (StartStep::WarmUp, spare.seen),
+                (false, false) => (StartStep::Banner, spare.seen),
+            };
             self.child = Some(spare.child);
             self.phase = Phase::Starting {
                 announce,
                 target,
-                seen: Vec::new(),
+                seen,
                 banner: spare.banner,
-                step: StartStep::WarmUp,
+                step,
                 since: Instant::now(),
             };
-            // The spare already sits at a fresh `>>> `: continue as if it had just shown it.
-            self.child_output(b">>> ");
+            self.child_output(b"");
             return Ok(());
         }
         let child = self.spawn_process()?;
@@ -446,13 +452,17 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Starts a spare interpreter when there is none (and spares keep working).
+    fn wants_spare(&self) -> bool {
+        self.opts.warm_spare
+            && self.spare.is_none()
+            && self.spare_failures < 3
+            && matches!(self.phase, Phase::Running)
+            && Instant::now() >= self.spare_not_before
+    }
+
+    /// Starts a spare interpreter (when one is wanted).
     fn ensure_spare(&mut self) {
-        if !self.opts.warm_spare
-            || self.spare.is_some()
-            || self.spare_failures >= 3
-            || Instant::now() < self.spare_not_before
-        {
+        if !self.wants_spare() {
             return;
         }
         match self.spawn_process() {
@@ -598,8 +608,11 @@ impl Supervisor {
                 });
             }
             let nfds = libc::nfds_t::try_from(fds.len()).unwrap_or(0);
+            // Short waits while a spare is wanted, so that it starts in the first quiet
+            // 10 ms after a reset.
+            let timeout_ms = if self.wants_spare() { 10 } else { 100 };
             // SAFETY: `fds` is a valid array of `nfds` pollfd structs for the whole call.
-            let ready = unsafe { libc::poll(fds.as_mut_ptr(), nfds, 100) };
+            let ready = unsafe { libc::poll(fds.as_mut_ptr(), nfds, timeout_ms) };
             if ready < 0 {
                 let err = std::io::Error::last_os_error();
                 if err.kind() == std::io::ErrorKind::Interrupted {
@@ -635,7 +648,9 @@ impl Supervisor {
                 }
             }
             self.check_timers();
-            if matches!(self.phase, Phase::Running) {
+            // Start a spare only when quiet (poll timed out): spawning blocks this thread for
+            // a few milliseconds, which must not delay a reply the host is waiting for.
+            if ready == 0 && self.wants_spare() {
                 self.ensure_spare();
             }
         }
