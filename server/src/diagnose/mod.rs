@@ -312,9 +312,10 @@ fn largest_live_lines(facts: &RunFacts<'_>, error_line: u32) -> Vec<Related> {
         .map(|l| Related {
             line: l.line,
             message: format!(
-                "holds {} allocated here ({} hits)",
+                "holds {} allocated here ({} hit{})",
                 human_bytes(l.net_bytes as u64),
-                l.hits
+                l.hits,
+                if l.hits == 1 { "" } else { "s" }
             ),
         })
         .collect()
