@@ -233,3 +233,20 @@ async def test_bad_settings_are_reported(client: LanguageClient):
     # Still serving.
     res = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="heaplens.captureHeap"))
     assert res["id"].startswith("s")
+
+
+async def test_progress_reports_phases_and_cancel_button_stops_the_run(client: LanguageClient):
+    uri = open_doc(client, "runaway.py")
+    run = asyncio.ensure_future(run_file(client, uri))
+    await wait_until(lambda: any(s.label == "before" and s.file == uri for s in client.custom["heaplens/snapshot"]))
+    token = next(t for t in client.progress_reports if str(t).startswith("heaplens/run/"))
+    await wait_until(lambda: any(getattr(r, "message", None) == "running" for r in client.progress_reports[token]))
+    # The user presses Cancel on the progress notification.
+    client.protocol.notify("window/workDoneProgress/cancel", types.WorkDoneProgressCancelParams(token=token))
+    result = await run
+    assert result["exception"].startswith("KeyboardInterrupt")
+    reports = client.progress_reports[token]
+    assert reports[0].kind == "begin" and reports[0].cancellable
+    messages = [r.message for r in reports if r.kind == "report"]
+    assert messages[:3] == ["soft reset", "before snapshot", "running"]
+    assert reports[-1].kind == "end"
