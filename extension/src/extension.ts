@@ -180,6 +180,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     ],
     initializationOptions: { heaplens: serverSettings(get, vscode.workspace.isTrusted) },
     outputChannelName: "HeapLens Language Server",
+    middleware: {
+      // The server's inlay hints carry the same "+96.8 KB ×13" text as heaplens/decorations
+      // (meant for editors without decorations); VS Code would show both side by side, and
+      // the decoration is the one that is theme-coloured and cleared when the line is edited.
+      provideInlayHints: () => [],
+    },
   };
   client = new LanguageClient("heaplens", "HeapLens Language Server", serverOptions, clientOptions);
   // The extension registers the heaplens.* commands itself (with UI around them) and sends
