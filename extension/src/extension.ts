@@ -291,7 +291,7 @@ function registerCommands(context: vscode.ExtensionContext, showHeapMap: () => H
       const uri = target instanceof vscode.Uri ? target : vscode.window.activeTextEditor?.document.uri;
       if (uri === undefined) throw new Error("open a .mpheap dump first");
       // The server parses the dump; the client only shows the snapshot it returns.
-      const snapshot = await serverCommand<Snapshot | null>("heaplens.openDump", uri.toString());
+      const snapshot = await serverCommand<Snapshot | null>(ServerCommand.openDump, uri.toString());
       const panel = showHeapMap();
       if (snapshot !== null && snapshot !== undefined) panel.post({ type: "snapshot", snapshot });
     }),
