@@ -28,7 +28,7 @@ const builds = tests
         format: "cjs",
         target: "node20",
         sourcemap: "inline",
-        external: ["vscode", "playwright-core"],
+        external: ["vscode", "playwright-core", "typescript"],
       },
     ]
   : [

@@ -23,3 +23,7 @@ echo "== extension: heap map webview in headless Chromium"
 
 echo "== extension: package the .vsix (bundles the server built above)"
 (cd extension && npm run package)
+
+echo "== VS Code end-to-end: code-server + the packaged .vsix + the real server + the simulated Pico"
+bash scripts/setup-code-server.sh
+node tests/vscode/run.mjs

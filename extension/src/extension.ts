@@ -180,6 +180,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     ],
     initializationOptions: { heaplens: serverSettings(get, vscode.workspace.isTrusted) },
     outputChannelName: "HeapLens Language Server",
+    middleware: {
+      // The server's inlay hints carry the same "+96.8 KB ×13" text as heaplens/decorations
+      // (meant for editors without decorations); VS Code would show both side by side, and
+      // the decoration is the one that is theme-coloured and cleared when the line is edited.
+      provideInlayHints: () => [],
+    },
   };
   client = new LanguageClient("heaplens", "HeapLens Language Server", serverOptions, clientOptions);
   // The extension registers the heaplens.* commands itself (with UI around them) and sends
@@ -285,7 +291,7 @@ function registerCommands(context: vscode.ExtensionContext, showHeapMap: () => H
       const uri = target instanceof vscode.Uri ? target : vscode.window.activeTextEditor?.document.uri;
       if (uri === undefined) throw new Error("open a .mpheap dump first");
       // The server parses the dump; the client only shows the snapshot it returns.
-      const snapshot = await serverCommand<Snapshot | null>("heaplens.openDump", uri.toString());
+      const snapshot = await serverCommand<Snapshot | null>(ServerCommand.openDump, uri.toString());
       const panel = showHeapMap();
       if (snapshot !== null && snapshot !== undefined) panel.post({ type: "snapshot", snapshot });
     }),

@@ -197,7 +197,22 @@ export const ServerCommand = {
   softReset: "heaplens.softReset",
   selectBoard: "heaplens.selectBoard",
   compareSnapshots: "heaplens.compareSnapshots",
+  openDump: "heaplens.openDump",
 } as const;
+
+/**
+ * Params (and, for requests, result) type of every custom method. Types only: it lets the
+ * drift test (test/unit/protocolDrift.test.ts) pair each method with its Rust types.
+ */
+export interface MethodTypes {
+  "heaplens/snapshot": { params: Snapshot };
+  "heaplens/decorations": { params: DecorationsParams };
+  "heaplens/boardStatus": { params: BoardStatus };
+  "heaplens/output": { params: OutputParams };
+  "heaplens/listSnapshots": { params: ListSnapshotsParams; result: ListSnapshotsResult };
+  "heaplens/getSnapshot": { params: GetSnapshotParams; result: Snapshot };
+  "heaplens/diff": { params: DiffParams; result: DiffResult };
+}
 
 /**
  * Settings sent as `initializationOptions` and in `workspace/didChangeConfiguration`
