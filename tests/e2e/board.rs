@@ -315,7 +315,10 @@ fn mpremote_talks_to_heaplens_sim_with_no_extra_flags() {
         .arg(&sim.path)
         .output()
         .expect("run heaplens capture");
-    assert!(text(&out.stdout).contains("GC heap 192,000 bytes = 6,000 blocks of 32 bytes"), "{out:?}");
+    assert!(
+        text(&out.stdout).contains("GC heap 192,000 bytes = 6,000 blocks of 32 bytes"),
+        "{out:?}"
+    );
 
     let status = sim.stop();
     assert!(status.success(), "{status:?}");
