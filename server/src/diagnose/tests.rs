@@ -266,13 +266,13 @@ fn memory_error_without_room_for_a_capture_is_heap_full() {
         heap_at_failure: Some(HeapAtFailure {
             block_bytes: 32,
             max_free_blocks: 1,
-            free_bytes: 96,
+            free_bytes: 32,
         }),
         ..facts
     };
     let diags = diagnose(&facts, &Thresholds::default());
     assert!(
-        diags[0].message.contains("only 96 bytes are free in all"),
+        diags[0].message.contains("only 32 bytes are free in all"),
         "{diags:?}"
     );
 }
