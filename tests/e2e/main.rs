@@ -3,4 +3,5 @@
 
 mod board;
 mod heap_cli;
+mod run;
 mod support;

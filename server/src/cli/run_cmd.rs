@@ -151,7 +151,9 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
         ));
     }
     if lines.is_empty() {
-        out.push_str(if report.instrumented {
+        out.push_str(if report.snapshots.after.is_none() {
+            "  (no per-line figures: the heap was too full to read them out)\n"
+        } else if report.instrumented {
             "  (no line ran)\n"
         } else {
             "  (the script could not be instrumented: it does not parse)\n"
@@ -203,7 +205,10 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
         out.push('\n');
     }
     let d = &report.diff;
-    out.push_str(&format!(
+    if s.after_gc.is_none() {
+        out.push_str("no snapshots after the run: the heap was too full to take one\n");
+    } else {
+        out.push_str(&format!(
         "before → after gc: +{} allocated, −{} freed, net {}; longest free run {} → {} blocks\n",
         human_bytes(d.allocated_bytes),
         human_bytes(d.freed_bytes),
@@ -211,6 +216,7 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
         d.max_free_blocks_before,
         d.max_free_blocks_after
     ));
+    }
 
     out.push('\n');
     if report.diagnostics.is_empty() {

@@ -139,6 +139,9 @@ pub struct RunFacts<'a> {
     pub block_bytes: Option<u64>,
     /// The run stopped because it was interrupted on purpose (Stop, timeout).
     pub interrupted: bool,
+    /// No snapshot could be taken after the run because the heap was too full for even the
+    /// capture command (the collector was disabled, so nothing could be reclaimed).
+    pub heap_exhausted: bool,
 }
 
 /// Turns the facts of a run into diagnostics, sorted by line then severity.
@@ -178,7 +181,10 @@ fn exception_diagnostic(tb: &Traceback, facts: &RunFacts<'_>) -> Diagnostic {
 
     let (code, message) = match tb.exception.as_str() {
         "MemoryError" => {
-            let (code, message) = memory_error_message(&tb.message, facts.heap_at_failure);
+            let (code, message) = match (facts.heap_at_failure, facts.heap_exhausted) {
+                (None, true) => exhausted_heap_message(&tb.message, facts.block_bytes),
+                (heap, _) => memory_error_message(&tb.message, heap),
+            };
             related.extend(largest_live_lines(facts, line));
             (code, message)
         }
@@ -234,6 +240,28 @@ pub fn memory_error_message(message: &str, heap: Option<HeapAtFailure>) -> (Code
             ),
         },
     }
+}
+
+/// The MemoryError of a run after which not even a heap capture fitted: the heap is full by
+/// any measure, although there are no figures to show.
+fn exhausted_heap_message(message: &str, block_bytes: Option<u64>) -> (Code, String) {
+    let what = match MemoryErrorKind::from_message(message) {
+        MemoryErrorKind::Allocating { bytes } => match block_bytes.filter(|&b| b > 0) {
+            Some(b) => format!("allocation of {bytes} bytes ({} blocks)", bytes.div_ceil(b)),
+            None => format!("allocation of {bytes} bytes"),
+        },
+        MemoryErrorKind::HeapLocked => return memory_error_message(message, None),
+        MemoryErrorKind::Unknown => "an allocation".to_string(),
+    };
+    (
+        Code::MemoryErrorHeapFull,
+        format!(
+            "{what} failed, and afterwards not even the few hundred bytes of a heap capture \
+             were free: the heap is full. The collector was disabled, so nothing could be \
+             reclaimed; the board was soft-reset, so there are no snapshots or per-line figures \
+             for this run"
+        ),
+    )
 }
 
 /// Why an allocation of `bytes` could not be served by a heap in state `heap`.

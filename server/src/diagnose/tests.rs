@@ -236,3 +236,43 @@ fn human_bytes_units() {
     assert_eq!(human_bytes(3174), "3.1 KB");
     assert_eq!(human_bytes(3 * 1024 * 1024), "3.0 MB");
 }
+
+#[test]
+fn memory_error_without_room_for_a_capture_is_heap_full() {
+    let t = tb("Traceback (most recent call last):\n  File \"<stdin>\", line 7, in <module>\nMemoryError: memory allocation failed, allocating 64 bytes\n");
+    let facts = RunFacts {
+        traceback: Some(&t),
+        script_file: "<stdin>",
+        block_bytes: Some(32),
+        heap_exhausted: true,
+        ..Default::default()
+    };
+    let diags = diagnose(&facts, &Thresholds::default());
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert_eq!(
+        (diags[0].line, diags[0].code),
+        (7, Code::MemoryErrorHeapFull)
+    );
+    assert!(
+        diags[0]
+            .message
+            .starts_with("allocation of 64 bytes (2 blocks) failed, and afterwards not even"),
+        "{}",
+        diags[0].message
+    );
+
+    // A failure-time snapshot, when there is one, still decides.
+    let facts = RunFacts {
+        heap_at_failure: Some(HeapAtFailure {
+            block_bytes: 32,
+            max_free_blocks: 1,
+            free_bytes: 32,
+        }),
+        ..facts
+    };
+    let diags = diagnose(&facts, &Thresholds::default());
+    assert!(
+        diags[0].message.contains("only 32 bytes are free in all"),
+        "{diags:?}"
+    );
+}

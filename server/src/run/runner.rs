@@ -7,6 +7,9 @@
 //! (or on `gc.collect()`). Between the failing statement and the capture the board only
 //! compiles the one-line capture command (a few blocks, which fit after a MemoryError in all
 //! but a completely full heap), so no collection runs and nothing the script held is freed.
+//! A completely full heap happens when the collector is disabled (`--exact`, or the script's
+//! own `gc.disable()`): then the capture fails, the board is soft-reset, and the report has
+//! the exception but no after snapshots or per-line figures.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -195,6 +198,14 @@ pub fn capture(board: &mut Board, gc: bool, _cancel: &CancelToken) -> Result<Sna
     Ok(heap::parse_dump(&text)?)
 }
 
+/// The board could not run the capture command for want of heap.
+fn heap_exhausted(error: &RunError) -> bool {
+    matches!(
+        error,
+        RunError::Link(LinkError::Protocol { got, .. }) if got.contains("MemoryError")
+    )
+}
+
 /// Cancels `inner` when `outer` is cancelled or the deadline passes, until dropped.
 struct Watchdog {
     done: Arc<AtomicBool>,
@@ -302,34 +313,46 @@ pub fn run_script(
     let interrupted = inner.is_cancelled();
 
     events(RunEvent::Phase(Phase::After));
-    let after = capture(board, false, cancel)?;
-    events(RunEvent::Snapshot {
-        label: "after",
-        snapshot: &after,
-    });
-    let after_gc = capture(board, true, cancel)?;
-    events(RunEvent::Snapshot {
-        label: "after-gc",
-        snapshot: &after_gc,
-    });
-
-    let (lines, gc_collections) = match &instrumented {
-        Some(instr) => {
-            let readout = board.exec_capture(&instr.readout)?;
-            if let Some(tb) = readout.traceback {
-                return Err(RunError::Probes(format!(
-                    "the probe readout raised: {}",
-                    tb.trim()
-                )));
-            }
-            let report = parse_readout(&String::from_utf8_lossy(&readout.stdout), instr)?;
-            (report.lines, report.gc_collections)
-        }
-        None => (Vec::new(), None),
+    // A script that ran with the collector disabled (`--exact`, or its own `gc.disable()`)
+    // can fill the heap to the last block: then not even the capture command compiles, and
+    // nothing can be freed without running code. The board is soft-reset (which also turns
+    // the collector back on) and the report keeps what is still known: the exception.
+    let after = match capture(board, false, cancel) {
+        Ok(after) => Some(after),
+        Err(e) if heap_exhausted(&e) => None,
+        Err(e) => return Err(e),
     };
-    if options.exact {
-        // Leave the board as a user expects it: collector on.
-        board.exec_capture("import gc\ngc.enable()")?;
+    let mut after_gc = None;
+    let (mut lines, mut gc_collections) = (Vec::new(), None);
+    match &after {
+        Some(after) => {
+            events(RunEvent::Snapshot {
+                label: "after",
+                snapshot: after,
+            });
+            let snapshot = capture(board, true, cancel)?;
+            events(RunEvent::Snapshot {
+                label: "after-gc",
+                snapshot: &snapshot,
+            });
+            after_gc = Some(snapshot);
+            if let Some(instr) = &instrumented {
+                let readout = board.exec_capture(&instr.readout)?;
+                if let Some(tb) = readout.traceback {
+                    return Err(RunError::Probes(format!(
+                        "the probe readout raised: {}",
+                        tb.trim()
+                    )));
+                }
+                let report = parse_readout(&String::from_utf8_lossy(&readout.stdout), instr)?;
+                (lines, gc_collections) = (report.lines, report.gc_collections);
+            }
+            if options.exact {
+                // Leave the board as a user expects it: collector on.
+                board.exec_capture("import gc\ngc.enable()")?;
+            }
+        }
+        None => board.soft_reset()?,
     }
 
     let traceback_text = outcome.traceback.map(|tb| match &instrumented {
@@ -338,23 +361,27 @@ pub fn run_script(
     });
     let traceback = traceback_text.as_deref().and_then(Traceback::parse);
     let usage: Vec<LineUsage> = lines.iter().map(line_usage).collect();
-    let after_stats = after.stats();
     let facts = RunFacts {
         traceback: traceback.as_ref(),
         script_file: SCRIPT_FILE,
-        heap_at_failure: Some(HeapAtFailure {
-            block_bytes: u64::from(after.block_bytes),
-            max_free_blocks: after_stats.max_free_blocks,
-            free_bytes: after_stats.free,
+        heap_at_failure: after.as_ref().map(|after| {
+            let stats = after.stats();
+            HeapAtFailure {
+                block_bytes: u64::from(after.block_bytes),
+                max_free_blocks: stats.max_free_blocks,
+                free_bytes: stats.free,
+            }
         }),
         lines: &usage,
         max_free_blocks_before: Some(before.stats().max_free_blocks),
-        max_free_blocks_after_gc: Some(after_gc.stats().max_free_blocks),
+        max_free_blocks_after_gc: after_gc.as_ref().map(|s| s.stats().max_free_blocks),
         block_bytes: Some(u64::from(before.block_bytes)),
         interrupted,
+        heap_exhausted: after.is_none(),
     };
     let diagnostics = diagnose::diagnose(&facts, &options.thresholds);
-    let diff = heap::diff(&before, &after_gc);
+    // Without an after-gc snapshot there is no change to show: an empty diff.
+    let diff = heap::diff(&before, after_gc.as_ref().unwrap_or(&before));
 
     Ok(RunReport {
         exception: traceback.as_ref().map(Traceback::exception_line),
@@ -362,8 +389,8 @@ pub fn run_script(
         output: String::from_utf8_lossy(&outcome.stdout).into_owned(),
         snapshots: RunSnapshots {
             before,
-            after: Some(after),
-            after_gc: Some(after_gc),
+            after,
+            after_gc,
         },
         lines,
         diagnostics,
@@ -376,4 +403,27 @@ pub fn run_script(
         allocation_lines: Vec::new(),
         elapsed: started.elapsed(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_memory_error_of_the_capture_means_the_heap_is_exhausted() {
+        let reply = |got: &str| {
+            RunError::Link(LinkError::Protocol {
+                port: "/dev/pts/9".into(),
+                context: "capturing mem_info",
+                got: got.into(),
+            })
+        };
+        assert!(heap_exhausted(&reply(
+            "MemoryError: memory allocation failed, allocating 224 bytes\n"
+        )));
+        assert!(!heap_exhausted(&reply(
+            "NameError: name 'x' isn't defined\n"
+        )));
+        assert!(!heap_exhausted(&RunError::Probes("MemoryError".into())));
+    }
 }

@@ -1,0 +1,182 @@
+//! Benchmark (not a test): a loop-heavy script on the simulated board, run plain (raw-REPL
+//! exec after a soft reset) and as `heaplens run` does it (`run_script`: soft reset,
+//! prologue, before snapshot, instrumented script, after and after-gc snapshots, readout),
+//! alternating on one board, as ratios. Run with `cargo bench --bench run_overhead`.
+//!
+//! Two ratios per script: the script phase alone (plain exec vs the instrumented exec, timed
+//! between the runner's `Running` and `After` phase events), and the whole run (soft reset +
+//! exec vs everything `run_script` does, captures included).
+
+use std::time::{Duration, Instant};
+
+use heaplens::board::{Board, BoardSpec, CancelToken, LinkOptions};
+use heaplens::run::runner::{run_script, Phase, RunEvent, RunOptions};
+
+/// The same two loops as `instrument_overhead` (which times the bare interpreter).
+const TYPICAL_LOOP: &str = r#"# A typical loop: format a reading, keep a short history, count by bucket.
+history = []
+counts = {}
+
+
+def reading(i):
+    return (i * 37) % 1000 / 10
+
+
+for i in range(30000):
+    value = reading(i)
+    line = "t=%d v=%.1f" % (i, value)
+    history.append(line)
+    if len(history) > 20:
+        history.pop(0)
+    bucket = int(value) // 10
+    counts[bucket] = counts.get(bucket, 0) + 1
+print(len(history), len(counts), history[-1])
+"#;
+
+const TIGHT_LOOPS: &str = r#"# Tight loops: arithmetic, a preallocated buffer, a function call every seventh item.
+buf = bytearray(64)
+
+
+def checksum(data, n):
+    acc = 0
+    for j in range(n):
+        acc = (acc * 31 + data[j]) & 0xFFFF
+    return acc
+
+
+total = 0
+for i in range(100000):
+    buf[i & 63] = i & 0xFF
+    if i % 7 == 0:
+        total += checksum(buf, 16)
+    else:
+        total ^= i
+print(total)
+"#;
+
+const RUNS: usize = 7;
+
+struct Sample {
+    plain_script: Duration,
+    plain_whole: Duration,
+    probed_script: Duration,
+    probed_whole: Duration,
+}
+
+fn plain_run(board: &mut Board, script: &str) -> anyhow::Result<(Duration, Duration, Vec<u8>)> {
+    let started = Instant::now();
+    board.soft_reset()?;
+    let exec_started = Instant::now();
+    let outcome = board.exec(script, &mut |_| {}, &CancelToken::new())?;
+    let done = Instant::now();
+    if let Some(tb) = outcome.traceback {
+        anyhow::bail!("the plain run raised: {tb}");
+    }
+    Ok((done - exec_started, done - started, outcome.stdout))
+}
+
+fn instrumented_run(
+    board: &mut Board,
+    script: &str,
+    exact: bool,
+) -> anyhow::Result<(Duration, Duration, String)> {
+    let options = RunOptions {
+        exact,
+        ..RunOptions::default()
+    };
+    let (mut running, mut after) = (None, None);
+    let started = Instant::now();
+    let report = run_script(
+        board,
+        script,
+        "bench.py",
+        &options,
+        &mut |event| match event {
+            RunEvent::Phase(Phase::Running) => running = Some(Instant::now()),
+            RunEvent::Phase(Phase::After) => after = Some(Instant::now()),
+            _ => {}
+        },
+        &CancelToken::new(),
+    )?;
+    let whole = started.elapsed();
+    if let Some(exception) = report.exception {
+        anyhow::bail!("the instrumented run raised: {exception}");
+    }
+    let (Some(running), Some(after)) = (running, after) else {
+        anyhow::bail!("the runner reported no running/after phases");
+    };
+    Ok((after - running, whole, report.output))
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn measure(board: &mut Board, name: &str, script: &str, exact: bool) -> anyhow::Result<()> {
+    // One untimed round each, and the outputs must agree.
+    let (_, _, plain_out) = plain_run(board, script)?;
+    let (_, _, probed_out) = instrumented_run(board, script, exact)?;
+    let plain_out = String::from_utf8_lossy(&plain_out).into_owned();
+    if plain_out != probed_out {
+        anyhow::bail!("{name}: outputs differ: {plain_out:?} vs {probed_out:?}");
+    }
+    let mut samples = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        // Alternate so that load from other processes hits both sides alike.
+        let (plain_script, plain_whole, _) = plain_run(board, script)?;
+        let (probed_script, probed_whole, _) = instrumented_run(board, script, exact)?;
+        samples.push(Sample {
+            plain_script,
+            plain_whole,
+            probed_script,
+            probed_whole,
+        });
+    }
+    let pick = |f: fn(&Sample) -> Duration| median(samples.iter().map(f).collect());
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let (ps, pw) = (pick(|s| s.plain_script), pick(|s| s.plain_whole));
+    let (is, iw) = (pick(|s| s.probed_script), pick(|s| s.probed_whole));
+    println!(
+        "{name} (exact={exact}): script phase plain {:.0} ms, instrumented {:.0} ms: {:.2}x; \
+         whole run plain {:.0} ms, `heaplens run` {:.0} ms: {:.2}x (medians of {RUNS})",
+        ms(ps),
+        ms(is),
+        is.as_secs_f64() / ps.as_secs_f64(),
+        ms(pw),
+        ms(iw),
+        iw.as_secs_f64() / pw.as_secs_f64(),
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    // `cargo test --all-targets` runs bench binaries without `--bench`: measure only when
+    // asked to, so the test suite stays quick.
+    if !std::env::args().any(|arg| arg == "--bench") {
+        println!("run_overhead: run with `cargo bench --bench run_overhead`");
+        return Ok(());
+    }
+    let mut board = Board::open(
+        &BoardSpec::Simulated {
+            heap_bytes: 194_300,
+        },
+        &LinkOptions::default(),
+    )?;
+    let scripts = match std::env::var("HL_BENCH_SCRIPT") {
+        Ok(path) => vec![(path.clone(), std::fs::read_to_string(&path)?)],
+        Err(_) => vec![
+            ("typical loop".to_string(), TYPICAL_LOOP.to_string()),
+            ("tight loops".to_string(), TIGHT_LOOPS.to_string()),
+        ],
+    };
+    for (name, script) in &scripts {
+        for exact in [false, true] {
+            if let Err(e) = measure(&mut board, name, script, exact) {
+                println!("{name} (exact={exact}): skipped: {e}");
+            }
+        }
+    }
+    board.close();
+    Ok(())
+}
