@@ -13,46 +13,9 @@ use heaplens::board::{Board, BoardSpec, CancelToken, LinkOptions};
 use heaplens::run::runner::{run_script, Phase, RunEvent, RunOptions};
 
 /// The same two loops as `instrument_overhead` (which times the bare interpreter).
-const TYPICAL_LOOP: &str = r#"# A typical loop: format a reading, keep a short history, count by bucket.
-history = []
-counts = {}
+const TYPICAL_LOOP: &str = include_str!("scripts/typical_loop.py");
 
-
-def reading(i):
-    return (i * 37) % 1000 / 10
-
-
-for i in range(30000):
-    value = reading(i)
-    line = "t=%d v=%.1f" % (i, value)
-    history.append(line)
-    if len(history) > 20:
-        history.pop(0)
-    bucket = int(value) // 10
-    counts[bucket] = counts.get(bucket, 0) + 1
-print(len(history), len(counts), history[-1])
-"#;
-
-const TIGHT_LOOPS: &str = r#"# Tight loops: arithmetic, a preallocated buffer, a function call every seventh item.
-buf = bytearray(64)
-
-
-def checksum(data, n):
-    acc = 0
-    for j in range(n):
-        acc = (acc * 31 + data[j]) & 0xFFFF
-    return acc
-
-
-total = 0
-for i in range(100000):
-    buf[i & 63] = i & 0xFF
-    if i % 7 == 0:
-        total += checksum(buf, 16)
-    else:
-        total ^= i
-print(total)
-"#;
+const TIGHT_LOOPS: &str = include_str!("scripts/tight_loops.py");
 
 const RUNS: usize = 7;
 

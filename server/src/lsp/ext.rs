@@ -1,5 +1,5 @@
 //! The custom `heaplens/*` messages, mirrored in `extension/src/protocol.ts` and listed in
-//! `server/PROTOCOL.md`. A test in `tests/` checks that the three agree.
+//! `server/PROTOCOL.md`; `extension/test/unit/protocolDrift.test.ts` fails when the three disagree.
 
 use serde::{Deserialize, Serialize};
 use tower_lsp_server::ls_types::notification::Notification;
