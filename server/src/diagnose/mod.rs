@@ -326,7 +326,10 @@ impl FailureVerdict {
     }
 }
 
-/// The lines still holding the most memory (largest positive net), as related information.
+/// The lines that grew the heap most (largest positive net), as related information: the
+/// likeliest holders of what filled it. Net bytes are what the probes saw the heap keep after
+/// each line ran; objects a later collection freed may still be counted, hence "net", not
+/// "live".
 fn largest_live_lines(facts: &RunFacts<'_>, error_line: u32) -> Vec<Related> {
     let mut holders: Vec<&LineUsage> = facts
         .lines
@@ -340,7 +343,7 @@ fn largest_live_lines(facts: &RunFacts<'_>, error_line: u32) -> Vec<Related> {
         .map(|l| Related {
             line: l.line,
             message: format!(
-                "holds {} allocated here ({} hit{})",
+                "net +{} allocated here ({} hit{}): a likely holder of the heap",
                 human_bytes(l.net_bytes as u64),
                 l.hits,
                 if l.hits == 1 { "" } else { "s" }

@@ -144,7 +144,7 @@ fn memory_error_names_largest_holders() {
         err.related,
         [Related {
             line: 10,
-            message: "holds 92.8 KB allocated here (90 hits)".into()
+            message: "net +92.8 KB allocated here (90 hits): a likely holder of the heap".into()
         }]
     );
 }
