@@ -138,7 +138,7 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
     ));
     for l in lines.iter().take(10) {
         let text = source_lines
-            .get(l.line as usize - 1)
+            .get((l.line as usize).saturating_sub(1))
             .map_or("", |s| s.trim());
         let text: String = text.chars().take(48).collect();
         out.push_str(&format!(

@@ -360,6 +360,21 @@ impl Backend {
     }
 }
 
+/// Runs a handler's synchronous work so that a bug (a panic) becomes an error reply for that
+/// one request instead of taking the whole server, and the user's editor session, down.
+fn contained<T>(what: &str, work: impl FnOnce() -> T) -> RpcResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).map_err(|panic| {
+        let detail = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let mut e = RpcError::internal_error();
+        e.message = format!("HeapLens bug while answering {what}: {detail}").into();
+        e
+    })
+}
+
 fn invalid(message: impl Into<String>) -> RpcError {
     let mut e = RpcError::invalid_params(message.into());
     e.code = tower_lsp_server::jsonrpc::ErrorCode::ServerError(1);
@@ -628,8 +643,10 @@ impl LanguageServer for Backend {
             },
         );
         if is_dump {
+            let diagnostics =
+                contained("didOpen", || mpheap::diagnostics(&doc.text)).unwrap_or_default();
             self.client
-                .publish_diagnostics(doc.uri.clone(), mpheap::diagnostics(&doc.text), None)
+                .publish_diagnostics(doc.uri.clone(), diagnostics, None)
                 .await;
         }
     }
@@ -648,8 +665,10 @@ impl LanguageServer for Backend {
             mpheap::is_heap_dump(&uri, &doc.language_id).then(|| doc.text.clone())
         };
         if let Some(text) = is_dump {
+            let diagnostics =
+                contained("didChange", || mpheap::diagnostics(&text)).unwrap_or_default();
             self.client
-                .publish_diagnostics(uri, mpheap::diagnostics(&text), None)
+                .publish_diagnostics(uri, diagnostics, None)
                 .await;
         }
     }
@@ -693,16 +712,18 @@ impl LanguageServer for Backend {
     async fn hover(&self, params: HoverParams) -> RpcResult<Option<Hover>> {
         let uri = params.text_document_position_params.text_document.uri;
         let pos = params.text_document_position_params.position;
-        let st = self.state();
-        let markdown = match st.documents.get(&uri) {
-            Some(doc) if mpheap::is_heap_dump(&uri, &doc.language_id) => {
-                mpheap::hover(&doc.text, pos.line, pos.character)
+        let markdown = contained("hover", || {
+            let st = self.state();
+            match st.documents.get(&uri) {
+                Some(doc) if mpheap::is_heap_dump(&uri, &doc.language_id) => {
+                    mpheap::hover(&doc.text, pos.line, pos.character)
+                }
+                _ => st.runs.get(&uri).and_then(|runs| {
+                    let last = runs.last.as_ref()?;
+                    features::hover_markdown(last, runs.previous.as_deref(), pos.line + 1)
+                }),
             }
-            _ => st.runs.get(&uri).and_then(|runs| {
-                let last = runs.last.as_ref()?;
-                features::hover_markdown(last, runs.previous.as_deref(), pos.line + 1)
-            }),
-        };
+        })?;
         Ok(markdown.map(|value| Hover {
             contents: HoverContents::Markup(MarkupContent {
                 kind: MarkupKind::Markdown,
@@ -713,121 +734,21 @@ impl LanguageServer for Backend {
     }
 
     async fn inlay_hint(&self, params: InlayHintParams) -> RpcResult<Option<Vec<InlayHint>>> {
-        let st = self.state();
-        let Some(run) = st
-            .runs
-            .get(&params.text_document.uri)
-            .and_then(|r| r.last.clone())
-        else {
-            return Ok(None);
-        };
-        let text = st
-            .documents
-            .get(&params.text_document.uri)
-            .map(|d| d.text.as_str())
-            .unwrap_or("");
-        let line_lengths: Vec<u32> = text
-            .lines()
-            .map(|l| l.encode_utf16().count() as u32)
-            .collect();
-        let range = params.range;
-        let hints = features::hinted_lines(&run, st.settings.hint_min_bytes.max(1))
-            .filter(|l| {
-                let line = l.line.saturating_sub(1);
-                range.start.line <= line && line <= range.end.line
-            })
-            .map(|l| {
-                let line = l.line.saturating_sub(1);
-                InlayHint {
-                    position: Position {
-                        line,
-                        character: line_lengths.get(line as usize).copied().unwrap_or(0),
-                    },
-                    label: InlayHintLabel::String(features::line_label(l)),
-                    kind: None,
-                    text_edits: None,
-                    tooltip: None,
-                    padding_left: Some(true),
-                    padding_right: None,
-                    data: None,
-                }
-            })
-            .collect();
-        Ok(Some(hints))
+        contained("inlayHint", || self.inlay_hints(params))
     }
 
     async fn code_lens(&self, params: CodeLensParams) -> RpcResult<Option<Vec<CodeLens>>> {
-        let uri = params.text_document.uri;
-        let st = self.state();
-        if !uri.path().as_str().ends_with(".py")
-            && st
-                .documents
-                .get(&uri)
-                .is_none_or(|d| d.language_id != "python")
-        {
-            return Ok(None);
-        }
-        let top = Range {
-            start: Position {
-                line: 0,
-                character: 0,
-            },
-            end: Position {
-                line: 0,
-                character: 0,
-            },
-        };
-        let uri_arg = json!(uri.as_str());
-        let mut lenses = vec![
-            CodeLens {
-                range: top,
-                command: Some(Command {
-                    title: "▶ Run with heap capture".into(),
-                    command: "heaplens.runFile".into(),
-                    arguments: Some(vec![uri_arg]),
-                }),
-                data: None,
-            },
-            CodeLens {
-                range: top,
-                command: Some(Command {
-                    title: "Capture heap".into(),
-                    command: "heaplens.captureHeap".into(),
-                    arguments: None,
-                }),
-                data: None,
-            },
-        ];
-        if let Some(run) = st.runs.get(&uri).and_then(|r| r.last.as_ref()) {
-            lenses.push(CodeLens {
-                range: top,
-                command: Some(Command {
-                    title: features::lens_summary(run),
-                    command: "heaplens.showHeapMap".into(),
-                    arguments: None,
-                }),
-                data: None,
-            });
-        }
-        Ok(Some(lenses))
+        contained("codeLens", || self.code_lenses(params.text_document.uri))
     }
 
     async fn document_symbol(
         &self,
         params: DocumentSymbolParams,
     ) -> RpcResult<Option<DocumentSymbolResponse>> {
-        let st = self.state();
-        let Some(doc) = st.documents.get(&params.text_document.uri) else {
-            return Ok(None);
-        };
-        if !mpheap::is_heap_dump(&params.text_document.uri, &doc.language_id) {
-            return Ok(None);
-        }
-        Ok(Some(DocumentSymbolResponse::Nested(mpheap::symbols(
-            &doc.text,
-        ))))
+        contained("documentSymbol", || {
+            self.dump_symbols(&params.text_document.uri)
+        })
     }
-
     async fn execute_command(&self, params: ExecuteCommandParams) -> RpcResult<Option<LSPAny>> {
         let args = params.arguments;
         let result = match params.command.as_str() {
@@ -963,5 +884,135 @@ impl BackendRef {
             state: self.state,
             worker: self.worker,
         }
+    }
+}
+
+/// The synchronous work behind the read-only requests (run under [`contained`]).
+impl Backend {
+    fn inlay_hints(&self, params: InlayHintParams) -> Option<Vec<InlayHint>> {
+        let st = self.state();
+        let run = st
+            .runs
+            .get(&params.text_document.uri)
+            .and_then(|r| r.last.clone())?;
+        let text = st
+            .documents
+            .get(&params.text_document.uri)
+            .map(|d| d.text.as_str())
+            .unwrap_or("");
+        let line_lengths: Vec<u32> = text
+            .lines()
+            .map(|l| l.encode_utf16().count() as u32)
+            .collect();
+        let range = params.range;
+        let hints = features::hinted_lines(&run, st.settings.hint_min_bytes.max(1))
+            .filter(|l| {
+                let line = l.line.saturating_sub(1);
+                range.start.line <= line && line <= range.end.line
+            })
+            .map(|l| {
+                let line = l.line.saturating_sub(1);
+                InlayHint {
+                    position: Position {
+                        line,
+                        character: line_lengths.get(line as usize).copied().unwrap_or(0),
+                    },
+                    label: InlayHintLabel::String(features::line_label(l)),
+                    kind: None,
+                    text_edits: None,
+                    tooltip: None,
+                    padding_left: Some(true),
+                    padding_right: None,
+                    data: None,
+                }
+            })
+            .collect();
+        Some(hints)
+    }
+
+    fn code_lenses(&self, uri: Uri) -> Option<Vec<CodeLens>> {
+        let st = self.state();
+        if !uri.path().as_str().ends_with(".py")
+            && st
+                .documents
+                .get(&uri)
+                .is_none_or(|d| d.language_id != "python")
+        {
+            return None;
+        }
+        let top = Range {
+            start: Position {
+                line: 0,
+                character: 0,
+            },
+            end: Position {
+                line: 0,
+                character: 0,
+            },
+        };
+        let uri_arg = json!(uri.as_str());
+        let mut lenses = vec![
+            CodeLens {
+                range: top,
+                command: Some(Command {
+                    title: "▶ Run with heap capture".into(),
+                    command: "heaplens.runFile".into(),
+                    arguments: Some(vec![uri_arg]),
+                }),
+                data: None,
+            },
+            CodeLens {
+                range: top,
+                command: Some(Command {
+                    title: "Capture heap".into(),
+                    command: "heaplens.captureHeap".into(),
+                    arguments: None,
+                }),
+                data: None,
+            },
+        ];
+        if let Some(run) = st.runs.get(&uri).and_then(|r| r.last.as_ref()) {
+            lenses.push(CodeLens {
+                range: top,
+                command: Some(Command {
+                    title: features::lens_summary(run),
+                    command: "heaplens.showHeapMap".into(),
+                    arguments: None,
+                }),
+                data: None,
+            });
+        }
+        Some(lenses)
+    }
+
+    fn dump_symbols(&self, uri: &Uri) -> Option<DocumentSymbolResponse> {
+        let st = self.state();
+        let doc = st.documents.get(uri)?;
+        if !mpheap::is_heap_dump(uri, &doc.language_id) {
+            return None;
+        }
+        Some(DocumentSymbolResponse::Nested(mpheap::symbols(&doc.text)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_handler_becomes_an_error_reply() {
+        let err = contained("hover", || -> Option<String> {
+            panic!("index out of range")
+        })
+        .expect_err("the panic is caught");
+        assert_eq!(
+            err.code,
+            tower_lsp_server::jsonrpc::ErrorCode::InternalError
+        );
+        assert_eq!(
+            err.message,
+            "HeapLens bug while answering hover: index out of range"
+        );
+        assert_eq!(contained("hover", || 7).ok(), Some(7));
     }
 }
