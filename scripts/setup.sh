@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(libudev-dev pkg-config python3-venv chromium neovim g++ make libkrb5-dev ripgrep)
+apt_packages=(libudev-dev pkg-config python3-venv chromium g++ make libkrb5-dev ripgrep)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
