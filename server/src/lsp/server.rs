@@ -20,7 +20,7 @@ use super::ext::{self, BoardState, BoardStatusParams, OutputParams};
 use super::features::{self, FileRun};
 use super::mpheap;
 use super::snapshots::SnapshotStore;
-use super::worker::{spec_from_setting, BoardReport, Job, WorkerEvent, WorkerHandle};
+use super::worker::{list_boards, spec_from_setting, BoardReport, Job, WorkerEvent, WorkerHandle};
 
 /// A document the client has open.
 struct Document {
@@ -57,7 +57,9 @@ struct State {
     lens_refresh: bool,
 }
 
-/// The HeapLens language server.
+/// The HeapLens language server. Cloning shares the same state and worker (a spawned task
+/// needs its own handle: the service owns the original).
+#[derive(Clone)]
 pub struct Backend {
     client: Client,
     state: Arc<Mutex<State>>,
@@ -689,13 +691,8 @@ impl LanguageServer for Backend {
         };
         if run {
             // The save notification must not wait for the run; its result is published later.
-            let this = BackendRef {
-                client: self.client.clone(),
-                state: self.state.clone(),
-                worker: self.worker.clone(),
-            };
+            let backend = self.clone();
             tokio::spawn(async move {
-                let backend = this.into_backend();
                 let _ = backend.run_file(uri).await;
             });
         }
@@ -784,11 +781,11 @@ impl LanguageServer for Backend {
             }
             "heaplens.selectBoard" => match arg::<String>(&args, 0) {
                 None => {
-                    let boards = self
-                        .worker
-                        .call(|reply| Job::ListBoards { reply })
+                    // Listing ports is system I/O but not board work: it must not wait behind
+                    // a run on the worker thread.
+                    let boards = tokio::task::spawn_blocking(list_boards)
                         .await
-                        .map_err(invalid)?;
+                        .map_err(|e| invalid(format!("listing boards failed: {e}")))?;
                     json!({ "boards": boards })
                 }
                 Some(board) => {
@@ -867,23 +864,6 @@ impl Backend {
 
     pub async fn diff_request(&self, params: ext::DiffParams) -> RpcResult<ext::DiffResult> {
         self.diff(&params.before, &params.after)
-    }
-}
-
-/// The parts of a [`Backend`] a spawned task needs (the backend itself is owned by the service).
-struct BackendRef {
-    client: Client,
-    state: Arc<Mutex<State>>,
-    worker: WorkerHandle,
-}
-
-impl BackendRef {
-    fn into_backend(self) -> Backend {
-        Backend {
-            client: self.client,
-            state: self.state,
-            worker: self.worker,
-        }
     }
 }
 

@@ -96,9 +96,6 @@ pub enum Job {
         sim_heap: usize,
         reply: Reply<()>,
     },
-    ListBoards {
-        reply: Reply<Vec<BoardChoice>>,
-    },
 }
 
 /// The LSP side's handle on the worker thread.
@@ -221,9 +218,6 @@ impl Worker {
                 let result = self.with_board(|_, _| Ok(()));
                 let _ = reply.send(result);
             }
-            Job::ListBoards { reply } => {
-                let _ = reply.send(Ok(list_boards()));
-            }
         }
     }
 
@@ -275,7 +269,8 @@ impl Worker {
     }
 }
 
-fn list_boards() -> Vec<BoardChoice> {
+/// Detected serial ports, MicroPython boards first, then the simulated Pico.
+pub fn list_boards() -> Vec<BoardChoice> {
     let mut out: Vec<BoardChoice> = crate::board::discovery::list_ports()
         .into_iter()
         .map(|p| {
