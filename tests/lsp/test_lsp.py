@@ -144,8 +144,11 @@ async def test_stop_interrupts_runaway_and_hover_answers_during_run(client: Lang
     hover = await client.text_document_hover_async(
         types.HoverParams(text_document=types.TextDocumentIdentifier(uri=known), position=types.Position(line=8, character=0))
     )
-    assert not run.done()
     assert "(1056 bytes)" in hover.contents.value
+    # Listing boards is not board work either: it must not queue behind the run.
+    boards = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="heaplens.selectBoard"))
+    assert boards["boards"][-1]["board"] == "simulated"
+    assert not run.done()
     stopped = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="heaplens.stop"))
     assert stopped["stopped"] is not None
     result = await run
