@@ -10,6 +10,7 @@ mod error;
 pub mod raw_repl;
 pub mod sim;
 pub mod transport;
+pub mod watchdog;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +21,7 @@ pub use error::LinkError;
 pub use raw_repl::{ExecOutcome, RawRepl};
 pub use sim::{SimHandle, SimOptions, DEFAULT_SIM_HEAP_BYTES};
 pub use transport::{FakeTransport, SerialTransport, Transport};
+pub use watchdog::Watchdog;
 
 /// Every timeout and knob of the link, explicit.
 #[derive(Debug, Clone)]

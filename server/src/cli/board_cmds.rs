@@ -3,7 +3,6 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -11,28 +10,8 @@ use anyhow::Context;
 use super::BoardArgs;
 use crate::board::{
     discovery, sim, Board, BoardSpec, CancelToken, LinkError, LinkOptions, SimHandle, SimOptions,
+    Watchdog,
 };
-
-/// Set by SIGINT/SIGTERM; polled by long-running commands.
-static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_stop_signal(_: libc::c_int) {
-    STOP_REQUESTED.store(true, Ordering::SeqCst);
-}
-
-/// Routes Ctrl-C and SIGTERM to `STOP_REQUESTED` so commands can stop the board cleanly.
-fn catch_stop_signals() {
-    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-    let action = SigAction::new(
-        SigHandler::Handler(on_stop_signal),
-        SaFlags::SA_RESTART,
-        SigSet::empty(),
-    );
-    for signal in [Signal::SIGINT, Signal::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        let _ = unsafe { sigaction(signal, &action) };
-    }
-}
 
 pub(super) fn open_board(args: &BoardArgs, opts: &LinkOptions) -> anyhow::Result<Board> {
     // `auto` without hardware uses the simulated board with the requested heap.
@@ -87,25 +66,12 @@ pub fn ports(json: bool) -> anyhow::Result<ExitCode> {
 }
 
 pub fn exec(board: &BoardArgs, code: &str, timeout: f64) -> anyhow::Result<ExitCode> {
-    catch_stop_signals();
+    let stop = super::stop::stop_token();
     let mut board = open_board(board, &cli_link_options())?;
     let cancel = CancelToken::new();
-    // One watcher cancels on Ctrl-C/SIGTERM or when --timeout expires.
-    let watcher_cancel = cancel.clone();
+    // Ctrl-C/SIGTERM or the --timeout interrupts the code on the board.
     let limit = (timeout > 0.0).then(|| Duration::from_secs_f64(timeout));
-    let started = std::time::Instant::now();
-    let done = std::sync::Arc::new(AtomicBool::new(false));
-    let watcher_done = std::sync::Arc::clone(&done);
-    let watcher = std::thread::spawn(move || {
-        while !watcher_done.load(Ordering::SeqCst) {
-            let expired = limit.is_some_and(|l| started.elapsed() >= l);
-            if expired || STOP_REQUESTED.load(Ordering::SeqCst) {
-                watcher_cancel.cancel();
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    });
+    let watchdog = Watchdog::start(stop, cancel.clone(), limit);
     let mut stdout = std::io::stdout();
     let result = board.exec(
         code,
@@ -115,8 +81,7 @@ pub fn exec(board: &BoardArgs, code: &str, timeout: f64) -> anyhow::Result<ExitC
         },
         &cancel,
     );
-    done.store(true, Ordering::SeqCst);
-    let _ = watcher.join();
+    drop(watchdog);
     let outcome = result?;
     board.close();
     match outcome.traceback {
@@ -186,7 +151,7 @@ fn show_capture(text: &[u8], json: bool, no_color: bool) -> anyhow::Result<()> {
 }
 
 pub fn sim(link: Option<&Path>, heap: usize) -> anyhow::Result<ExitCode> {
-    catch_stop_signals();
+    let stop = super::stop::stop_token();
     let handle = SimHandle::start(SimOptions {
         heap_bytes: heap,
         link: link.map(Path::to_path_buf),
@@ -200,7 +165,7 @@ pub fn sim(link: Option<&Path>, heap: usize) -> anyhow::Result<ExitCode> {
         "heaplens sim: Simulated Pico on {} (Ctrl-C to stop)",
         path.display()
     );
-    while !STOP_REQUESTED.load(Ordering::SeqCst) {
+    while !stop.is_cancelled() {
         std::thread::sleep(Duration::from_millis(50));
         if let Some(msg) = handle.failure() {
             return Err(LinkError::Simulator(msg).into());

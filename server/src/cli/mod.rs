@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 mod board_cmds;
 mod heap_cmds;
 mod run_cmd;
+mod stop;
 
 /// Where a MicroPython heap goes.
 #[derive(Debug, Parser)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::BoardArgs;
-use crate::board::{CancelToken, LinkOptions};
+use crate::board::LinkOptions;
 use crate::diagnose::{human_bytes, Severity, Thresholds};
 use crate::heap::Stats;
 use crate::run::runner::{self, Phase, RunEvent, RunOptions, RunReport};
@@ -39,8 +39,8 @@ pub fn run(
         timeout: (timeout > 0.0).then(|| Duration::from_secs_f64(timeout)),
         thresholds: Thresholds::default(),
     };
-    let cancel = CancelToken::new();
-    install_ctrl_c(&cancel);
+    // Ctrl-C in the terminal stops the script on the board (and still prints the report).
+    let cancel = super::stop::stop_token();
     let quiet_progress = json;
     let mut stdout = std::io::stdout();
     let mut on_event = |event: RunEvent<'_>| match event {
@@ -96,12 +96,6 @@ pub fn run(
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// Ctrl-C in the terminal stops the script on the board (and still prints the report).
-fn install_ctrl_c(cancel: &CancelToken) {
-    let cancel = cancel.clone();
-    let _ = ctrlc::set_handler(move || cancel.cancel());
 }
 
 /// The terminal report: top lines, the three snapshots side by side, the diff, diagnostics.

@@ -11,15 +11,12 @@
 //! own `gc.disable()`): then the capture fails, the board is soft-reset, and the report has
 //! the exception but no after snapshots or per-line figures.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::board::{Board, CancelToken, LinkError};
+use crate::board::{Board, CancelToken, LinkError, Watchdog};
 use crate::diagnose::{self, HeapAtFailure, LineUsage, RunFacts, Thresholds, Traceback};
 use crate::heap::{self, DumpError, Snapshot};
 
@@ -204,56 +201,6 @@ fn heap_exhausted(error: &RunError) -> bool {
         error,
         RunError::Link(LinkError::Protocol { got, .. }) if got.contains("MemoryError")
     )
-}
-
-/// Cancels `inner` when `outer` is cancelled or the deadline passes, until dropped.
-struct Watchdog {
-    done: Arc<AtomicBool>,
-    timed_out: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl Watchdog {
-    fn start(outer: CancelToken, inner: CancelToken, timeout: Option<Duration>) -> Watchdog {
-        let done = Arc::new(AtomicBool::new(false));
-        let timed_out = Arc::new(AtomicBool::new(false));
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let thread = {
-            let (done, timed_out) = (done.clone(), timed_out.clone());
-            thread::spawn(move || {
-                while !done.load(Ordering::SeqCst) {
-                    if outer.is_cancelled() {
-                        inner.cancel();
-                        return;
-                    }
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        timed_out.store(true, Ordering::SeqCst);
-                        inner.cancel();
-                        return;
-                    }
-                    thread::sleep(Duration::from_millis(20));
-                }
-            })
-        };
-        Watchdog {
-            done,
-            timed_out,
-            thread: Some(thread),
-        }
-    }
-
-    fn timed_out(&self) -> bool {
-        self.timed_out.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.done.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 /// Runs `source` on `board` with heap captures and probes. `events` hears phases and output
