@@ -253,3 +253,12 @@ async def test_progress_reports_phases_and_cancel_button_stops_the_run(client: L
     messages = [r.message for r in reports if r.kind == "report"]
     assert messages[:3] == ["soft reset", "before snapshot", "running"]
     assert reports[-1].kind == "end"
+
+
+async def test_board_status_is_known_before_the_first_run(client: LanguageClient):
+    # No run, no command: the server opens the board on `initialized` so the status bar can
+    # show it at once.
+    await wait_until(lambda: any(s.state == "simulated" for s in client.custom["heaplens/boardStatus"]), timeout=20)
+    status = next(s for s in client.custom["heaplens/boardStatus"] if s.state == "simulated")
+    assert status.port.startswith("/dev/pts/")
+    assert status.firmware.startswith("micropython 1.29")

@@ -625,6 +625,11 @@ impl LanguageServer for Backend {
 
     async fn initialized(&self, _: InitializedParams) {
         self.send_board_status().await;
+        // Open the board in the background: the status bar then shows it (or why it cannot be
+        // opened) before the first save, and the first run does not pay for the start-up.
+        let _ = self.worker.send(Job::Connect {
+            reply: tokio::sync::oneshot::channel().0,
+        });
     }
 
     async fn shutdown(&self) -> RpcResult<()> {

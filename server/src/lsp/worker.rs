@@ -75,6 +75,10 @@ type Reply<T> = oneshot::Sender<Result<T, String>>;
 
 /// Work for the board thread.
 pub enum Job {
+    /// Open the board now (if it is not open), so its status is known before the first run.
+    Connect {
+        reply: Reply<()>,
+    },
     Run {
         run_id: u64,
         source: String,
@@ -203,6 +207,10 @@ impl Worker {
             }
             Job::SoftReset { reply } => {
                 let result = self.with_board(|board, _| board.soft_reset().map_err(RunError::from));
+                let _ = reply.send(result);
+            }
+            Job::Connect { reply } => {
+                let result = self.with_board(|_, _| Ok(()));
                 let _ = reply.send(result);
             }
             Job::SetBoard {
