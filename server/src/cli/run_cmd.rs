@@ -145,14 +145,14 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
         ));
     }
     if lines.is_empty() {
-        out.push_str(if report.snapshots.after.is_none() {
-            "  (no per-line figures: the heap was too full to read them out)\n"
-        } else if report.instrumented {
-            "  (no line ran)\n"
-        } else {
-            "  (the script could not be instrumented: it does not parse)\n"
-        });
+        let why = match (&report.not_instrumented, &report.snapshots.after) {
+            (Some(why), _) => format!("the script could not be instrumented: {why}"),
+            (None, None) => "the heap was too full to read them out".to_string(),
+            (None, Some(_)) => "no line ran".to_string(),
+        };
+        out.push_str(&format!("  (no per-line figures: {why})\n"));
     }
+
     match report.gc_collections {
         Some(0) | None => {}
         Some(n) => out.push_str(&format!(

@@ -134,8 +134,10 @@ pub struct RunReport {
     /// Everything the script printed (lossy UTF-8 for JSON; the stream carried raw bytes).
     pub output: String,
     pub exact: bool,
-    /// The script could not be instrumented (it does not parse): it ran as it is.
+    /// False when the script could not be instrumented: it ran as it is, without per-line
+    /// figures; `not_instrumented` says why.
     pub instrumented: bool,
+    pub not_instrumented: Option<String>,
     /// Stopped on request or by the timeout.
     pub interrupted: bool,
     pub timed_out: bool,
@@ -166,6 +168,7 @@ impl RunReport {
             "output": self.output,
             "exact": self.exact,
             "instrumented": self.instrumented,
+            "not_instrumented": self.not_instrumented,
             "interrupted": self.interrupted,
             "timed_out": self.timed_out,
             "diff": self.diff,
@@ -214,17 +217,18 @@ pub fn run_script(
     cancel: &CancelToken,
 ) -> Result<RunReport, RunError> {
     let started = Instant::now();
-    // A script that does not parse cannot be instrumented: run it as it is so that the board's
-    // own SyntaxError (with the user's line) is what the user sees.
-    let instrumented: Option<Instrumented> = match instrument(
+    // A script that cannot be instrumented still runs, as it is: a script that does not parse
+    // then shows the board's own SyntaxError (with the user's line), and one using a construct
+    // the probes do not support (`match`) still gets its snapshots and diagnostics.
+    let (instrumented, not_instrumented): (Option<Instrumented>, Option<String>) = match instrument(
         source,
         &InstrumentOptions {
             exact: options.exact,
         },
     ) {
-        Ok(i) => Some(i),
-        Err(InstrumentError::Syntax { .. }) => None,
-        Err(e) => return Err(RunError::Probes(e.to_string())),
+        Ok(i) => (Some(i), None),
+        Err(e @ InstrumentError::Syntax { .. }) => (None, Some(format!("it does not parse ({e})"))),
+        Err(e) => (None, Some(e.to_string())),
     };
 
     if options.soft_reset {
@@ -344,6 +348,7 @@ pub fn run_script(
         gc_collections,
         exact: options.exact,
         instrumented: instrumented.is_some(),
+        not_instrumented,
         interrupted,
         timed_out,
         diff,
