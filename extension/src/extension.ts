@@ -4,13 +4,15 @@
  * logic lives here: every figure comes from the server.
  */
 import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import * as vscode from "vscode";
 import {
   DidChangeConfigurationNotification,
   ExecuteCommandRequest,
   LanguageClient,
+  type Executable,
   type LanguageClientOptions,
-  type ServerOptions,
+  State,
 } from "vscode-languageclient/node";
 import { HEAT_COLOURS, LEVELS, countLineBreaks, gutterIconDataUri, type LineDecoration } from "./decorations";
 import { HeapMapPanel, HEAP_MAP_VIEW_TYPE } from "./heapMapPanel";
@@ -23,8 +25,10 @@ import {
   type Snapshot,
   type SnapshotSummary,
 } from "./protocol";
+import { spawnRunner } from "./processRunner";
 import { Router } from "./router";
 import { resolveServerPath, serverEnvironment, serverSettings, type SettingGetter } from "./settings";
+import { failureMessage, installSimulator, SimulatorOfferGate } from "./simInstall";
 import type { BridgeServer } from "./webviewBridge";
 
 let client: LanguageClient | undefined;
@@ -156,8 +160,6 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
   );
 
-  registerCommands(context, showHeapMap);
-
   const get = settingGetter();
   const serverPath = resolveServerPath({
     env: process.env,
@@ -167,18 +169,18 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     exists: existsSync,
   });
   output.appendLine(`HeapLens: starting ${serverPath.path} lsp (from ${serverPath.source})`);
-  const serverOptions: ServerOptions = {
-    command: serverPath.path,
-    args: ["lsp"],
-    options: { env: serverEnvironment(get, process.env) },
-  };
+  // Kept by reference: the client reads it on every (re)start, so a new simulator path
+  // reaches the server as HEAPLENS_MICROPYTHON by updating `options.env` and restarting.
+  let serverEnv = serverEnvironment(get, process.env);
+  const serverOptions: Executable = { command: serverPath.path, args: ["lsp"], options: { env: serverEnv } };
   const clientOptions: LanguageClientOptions = {
     documentSelector: [
       { scheme: "file", language: "python" },
       { scheme: "file", language: "mpheap" },
       { scheme: "untitled", language: "mpheap" },
     ],
-    initializationOptions: { heaplens: serverSettings(get, vscode.workspace.isTrusted) },
+    // A function, so that a restart sends the settings of that moment.
+    initializationOptions: () => ({ heaplens: serverSettings(settingGetter(), vscode.workspace.isTrusted) }),
     outputChannelName: "HeapLens Language Server",
     middleware: {
       // The server's inlay hints carry the same "+96.8 KB ×13" text as heaplens/decorations
@@ -195,7 +197,35 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   executeCommandFeature.initialize = () => undefined;
   executeCommandFeature.register = () => undefined;
 
-  client.onNotification(Method.boardStatus, (params: unknown) => router.onBoardStatus(params));
+  let restarts = Promise.resolve();
+  /**
+   * Restarts the server when `heaplens.simulator.path` no longer matches the environment it
+   * was started with (the server reads HEAPLENS_MICROPYTHON from its environment only).
+   * Serialized: a settings editor can fire several changes in a row.
+   */
+  const applySimulatorPath = (): Promise<void> => {
+    restarts = restarts.then(async () => {
+      const env = serverEnvironment(settingGetter(), process.env);
+      if (env.HEAPLENS_MICROPYTHON === serverEnv.HEAPLENS_MICROPYTHON) return;
+      serverEnv = env;
+      serverOptions.options = { ...serverOptions.options, env };
+      if (client === undefined || client.state === State.Stopped) return;
+      output.appendLine(`HeapLens: restarting the server with HEAPLENS_MICROPYTHON=${env.HEAPLENS_MICROPYTHON ?? "(unset)"}`);
+      try {
+        await client.restart();
+      } catch (error) {
+        output.appendLine(`HeapLens: the server did not restart: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    });
+    return restarts;
+  };
+  const simulator = simulatorInstaller(context, output, applySimulatorPath);
+  registerCommands(context, showHeapMap, simulator.install);
+
+  client.onNotification(Method.boardStatus, (params: unknown) => {
+    router.onBoardStatus(params);
+    simulator.offer(params);
+  });
   client.onNotification(Method.decorations, (params: unknown) => router.onDecorations(params));
   client.onNotification(Method.output, (params: unknown) => router.onOutput(params));
   client.onNotification(Method.snapshot, (params: unknown) => router.onSnapshot(params));
@@ -208,7 +238,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   };
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((event) => {
-      if (event.affectsConfiguration("heaplens")) sendSettings();
+      if (event.affectsConfiguration("heaplens.simulator.path")) void applySimulatorPath();
+      else if (event.affectsConfiguration("heaplens")) sendSettings();
     }),
     vscode.workspace.onDidGrantWorkspaceTrust(sendSettings),
   );
@@ -232,7 +263,103 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   }
 }
 
-function registerCommands(context: vscode.ExtensionContext, showHeapMap: () => HeapMapPanel): void {
+/** Opens the Settings editor at `heaplens.simulator.path`. */
+function openSimulatorSetting(): Thenable<unknown> {
+  return vscode.commands.executeCommand("workbench.action.openSettings", "heaplens.simulator.path");
+}
+
+/**
+ * The simulated Pico's install offer and command. `offer` gets every board status and asks
+ * once when the server says the interpreter is missing; `install` runs `installSimulator`
+ * under a cancellable progress notification, then points the setting at the new interpreter.
+ */
+function simulatorInstaller(
+  context: vscode.ExtensionContext,
+  output: vscode.OutputChannel,
+  applySimulatorPath: () => Promise<void>,
+): { offer: (status: unknown) => void; install: () => Promise<void> } {
+  const gate = new SimulatorOfferGate();
+  let installing = false;
+
+  const install = async (): Promise<void> => {
+    if (installing) {
+      void vscode.window.showInformationMessage("HeapLens: the simulated Pico is already being installed.");
+      return;
+    }
+    installing = true;
+    try {
+      output.show(true);
+      output.appendLine("HeapLens: installing the simulated Pico (MicroPython unix port)");
+      const outcome = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: "HeapLens: installing the simulated Pico", cancellable: true },
+        async (progress, token) => {
+          const abort = new AbortController();
+          const cancelled = token.onCancellationRequested(() => abort.abort());
+          try {
+            return await installSimulator({
+              storage: context.globalStorageUri.fsPath,
+              platform: process.platform,
+              arch: process.arch,
+              runner: spawnRunner,
+              files: { mkdir: async (path) => void (await mkdir(path, { recursive: true })), exists: existsSync },
+              signal: abort.signal,
+              log: (text) => output.append(text),
+              step: (message) => progress.report({ message }),
+            });
+          } finally {
+            cancelled.dispose();
+          }
+        },
+      );
+      if (!outcome.ok) {
+        const message = failureMessage(outcome.failure);
+        if (message === undefined) {
+          output.appendLine("HeapLens: simulated Pico install cancelled");
+          return;
+        }
+        output.appendLine(message);
+        if ((await vscode.window.showErrorMessage(message, "Set Path…")) === "Set Path…") await openSimulatorSetting();
+        return;
+      }
+      const configuration = vscode.workspace.getConfiguration("heaplens");
+      await configuration.update("simulator.path", outcome.micropython, vscode.ConfigurationTarget.Global);
+      await applySimulatorPath();
+      // If the server still cannot start it, the next "missing" status may ask again.
+      gate.rearm();
+      const effective = vscode.workspace.getConfiguration("heaplens").get<string>("simulator.path");
+      if (effective !== outcome.micropython) {
+        void vscode.window.showWarningMessage(
+          `HeapLens: installed ${outcome.micropython}, but a workspace setting heaplens.simulator.path (${effective ?? ""}) overrides it.`,
+        );
+      } else {
+        void vscode.window.showInformationMessage(`HeapLens: the simulated Pico is installed (${outcome.micropython}).`);
+      }
+    } finally {
+      installing = false;
+    }
+  };
+
+  const offer = (status: unknown): void => {
+    if (installing || !gate.consider(status)) return;
+    void (async () => {
+      const choice = await vscode.window.showWarningMessage(
+        "HeapLens: the simulated Pico needs the MicroPython unix port, which is not installed.",
+        "Install Simulated Pico",
+        "Set Path…",
+      );
+      if (choice === "Install Simulated Pico") await vscode.commands.executeCommand("heaplens.installSimulator");
+      else if (choice === "Set Path…") await openSimulatorSetting();
+    })();
+  };
+
+  return { offer, install };
+}
+
+function registerCommands(
+  context: vscode.ExtensionContext,
+  showHeapMap: () => HeapMapPanel,
+  installSimulatorCommand: () => Promise<void>,
+): void {
   const run = (name: string, action: (...args: unknown[]) => Promise<unknown>) =>
     vscode.commands.registerCommand(name, async (...args: unknown[]) => {
       try {
@@ -283,6 +410,7 @@ function registerCommands(context: vscode.ExtensionContext, showHeapMap: () => H
       const diff = await bridgeServer.diff(before.id, after.id);
       showHeapMap().post({ type: "diff", diff });
     }),
+    run("heaplens.installSimulator", installSimulatorCommand),
     run("heaplens.showHeapMap", () => {
       showHeapMap();
       return Promise.resolve();
