@@ -76,6 +76,46 @@ impl Painter<'_> {
         self.current = None;
         self.out.push('\n');
     }
+
+    /// Paints an area as rows of `columns` cells with a byte-offset column, folding runs of at
+    /// least two whole `blank` rows into one `(N rows {blank_label})` line, as `mem_info` does.
+    /// `cell` gives each block's character and colour, in address order.
+    fn rows<T: Copy + PartialEq>(
+        &mut self,
+        blocks: &[T],
+        columns: usize,
+        block_bytes: u64,
+        blank: T,
+        blank_label: &str,
+        mut cell: impl FnMut(T) -> (char, &'static str),
+    ) {
+        let mut row_start = 0;
+        while row_start < blocks.len() {
+            let blank_run = blocks[row_start..]
+                .iter()
+                .take_while(|&&b| b == blank)
+                .count();
+            if blank_run >= 2 * columns {
+                let rows = blank_run / columns;
+                let _ = write!(
+                    self.out,
+                    "          ({} rows {blank_label})",
+                    thousands(rows as u64)
+                );
+                self.end_line();
+                row_start += rows * columns;
+                continue;
+            }
+            let _ = write!(self.out, "{:08x}  ", row_start as u64 * block_bytes);
+            let row_end = (row_start + columns).min(blocks.len());
+            for &block in &blocks[row_start..row_end] {
+                let (ch, sgr) = cell(block);
+                self.put(ch, sgr);
+            }
+            self.end_line();
+            row_start = row_end;
+        }
+    }
 }
 
 /// `1234567` → `1,234,567`.
@@ -198,26 +238,13 @@ pub fn render_map(snapshot: &Snapshot, options: &MapOptions) -> String {
             color: options.color,
             current: None,
         };
-        let mut row_start = 0;
-        while row_start < area.blocks.len() {
-            let free = area.blocks[row_start..]
-                .iter()
-                .take_while(|&&k| k == BlockKind::Free)
-                .count();
-            if free >= 2 * columns {
-                let rows = free / columns;
-                let _ = write!(
-                    painter.out,
-                    "          ({} rows all free)",
-                    thousands(rows as u64)
-                );
-                painter.end_line();
-                row_start += rows * columns;
-                continue;
-            }
-            let _ = write!(painter.out, "{:08x}  ", row_start as u64 * bytes);
-            let row_end = (row_start + columns).min(area.blocks.len());
-            for &kind in &area.blocks[row_start..row_end] {
+        painter.rows(
+            &area.blocks,
+            columns,
+            bytes,
+            BlockKind::Free,
+            "all free",
+            |kind| {
                 if kind.is_head() {
                     allocation_color = if options.rainbow {
                         allocation_number += 1;
@@ -227,18 +254,13 @@ pub fn render_map(snapshot: &Snapshot, options: &MapOptions) -> String {
                     };
                 }
                 match kind {
-                    BlockKind::Free => {
-                        let ch = if options.show_free { '.' } else { ' ' };
-                        painter.put(ch, DIM);
-                    }
+                    BlockKind::Free => (if options.show_free { '.' } else { ' ' }, DIM),
                     // A tail takes the colour of the head it continues (also across rows).
-                    BlockKind::Tail => painter.put('=', allocation_color),
-                    _ => painter.put(kind.letter(), allocation_color),
+                    BlockKind::Tail => ('=', allocation_color),
+                    _ => (kind.letter(), allocation_color),
                 }
-            }
-            painter.end_line();
-            row_start = row_end;
-        }
+            },
+        );
     }
     out
 }
@@ -336,32 +358,14 @@ pub fn render_diff(diff: &Diff, color: bool) -> String {
             color,
             current: None,
         };
-        let mut row_start = 0;
-        while row_start < area.blocks.len() {
-            let unchanged = area.blocks[row_start..]
-                .iter()
-                .take_while(|&&c| c == BlockChange::Free)
-                .count();
-            if unchanged >= 2 * COLUMNS {
-                let rows = unchanged / COLUMNS;
-                let _ = write!(
-                    painter.out,
-                    "          ({} rows free in both)",
-                    thousands(rows as u64)
-                );
-                painter.end_line();
-                row_start += rows * COLUMNS;
-                continue;
-            }
-            let _ = write!(painter.out, "{:08x}  ", row_start as u64 * bytes);
-            let row_end = (row_start + COLUMNS).min(area.blocks.len());
-            for &change in &area.blocks[row_start..row_end] {
-                let (ch, sgr) = change_style(change);
-                painter.put(ch, sgr);
-            }
-            painter.end_line();
-            row_start = row_end;
-        }
+        painter.rows(
+            &area.blocks,
+            COLUMNS,
+            bytes,
+            BlockChange::Free,
+            "free in both",
+            change_style,
+        );
     }
     for (title, list) in [
         ("new allocations", &diff.new_allocations),
