@@ -147,7 +147,7 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
     if lines.is_empty() {
         let why = match (&report.not_instrumented, &report.snapshots.after) {
             (Some(why), _) => format!("the script could not be instrumented: {why}"),
-            (None, None) => "the heap was too full to read them out".to_string(),
+            (None, None) => format!("{} to read them out", why_no_capture(report)),
             (None, Some(_)) => "no line ran".to_string(),
         };
         out.push_str(&format!("  (no per-line figures: {why})\n"));
@@ -200,7 +200,10 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
     }
     let d = &report.diff;
     if s.after_gc.is_none() {
-        out.push_str("no snapshots after the run: the heap was too full to take one\n");
+        out.push_str(&format!(
+            "no snapshots after the run: {} to take one; the board was soft-reset\n",
+            why_no_capture(report)
+        ));
     } else {
         out.push_str(&format!(
         "before → after gc: +{} allocated, −{} freed, net {}; longest free run {} → {} blocks\n",
@@ -236,6 +239,19 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
         }
     }
     out
+}
+
+/// Why the board could not run the capture after the script (the runner then soft-resets it).
+fn why_no_capture(report: &RunReport) -> &'static str {
+    let locked = report
+        .exception
+        .as_deref()
+        .is_some_and(|e| e.contains("heap is locked"));
+    if locked {
+        "the heap was still locked (heap_lock() without heap_unlock()), so the board could not compile the code"
+    } else {
+        "the heap was too full"
+    }
 }
 
 fn signed(n: i64) -> String {
