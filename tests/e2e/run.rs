@@ -764,19 +764,35 @@ fn non_utf8_script_is_a_clear_error() {
 fn heap_locked_error_is_explained_and_the_board_recovers() {
     // The script leaves the heap locked: the board cannot even compile the capture command,
     // so the runner soft-resets it and says why the after snapshots are missing.
-    let out = heaplens_run(&fixture("scripts/heap_locked.py"), &["--board", "sim", "--json"]);
+    let out = heaplens_run(
+        &fixture("scripts/heap_locked.py"),
+        &["--board", "sim", "--json"],
+    );
     assert_eq!(out.code, Some(1), "{}", out.stderr_text());
     let err = the_error(&out.json);
     assert_eq!(err["code"], "memory-error-heap-locked");
     assert_eq!(err["line"], 7);
-    assert!(err["message"].as_str().unwrap().contains("interrupt handler"), "{err}");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("interrupt handler"),
+        "{err}"
+    );
     assert_eq!(related_lines(err), [11]);
-    assert_eq!(out.json["exception"], "MemoryError: memory allocation failed, heap is locked");
+    assert_eq!(
+        out.json["exception"],
+        "MemoryError: memory allocation failed, heap is locked"
+    );
     assert!(out.json["snapshots"]["after"].is_null());
 
-    let text = heaplens_run(&fixture("scripts/heap_locked.py"), &["--board", "sim", "--no-color"]);
+    let text = heaplens_run(
+        &fixture("scripts/heap_locked.py"),
+        &["--board", "sim", "--no-color"],
+    );
     assert!(
-        text.stdout.contains("the heap was still locked (heap_lock() without heap_unlock())"),
+        text.stdout
+            .contains("the heap was still locked (heap_lock() without heap_unlock())"),
         "{}",
         text.stdout
     );
