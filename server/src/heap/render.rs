@@ -131,6 +131,15 @@ pub(crate) fn thousands(value: u64) -> String {
     out
 }
 
+/// `run` for one, `runs` otherwise.
+fn plural(count: u64, word: &str) -> String {
+    if count == 1 {
+        word.to_string()
+    } else {
+        format!("{word}s")
+    }
+}
+
 fn percent(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
@@ -463,16 +472,23 @@ pub fn render_stats(stats: &Stats) -> String {
             };
             let _ = writeln!(
                 out,
-                "  {range:>13}: {:>6} runs {:>10} blocks",
+                "  {range:>13}: {:>6} {:<4} {:>10} {}",
                 thousands(bucket.runs),
-                thousands(bucket.blocks)
+                plural(bucket.runs, "run"),
+                thousands(bucket.blocks),
+                plural(bucket.blocks, "block")
             );
         }
     }
     if !stats.by_kind.is_empty() {
         out.push_str("blocks by kind\n");
         for (kind, blocks) in &stats.by_kind {
-            let _ = writeln!(out, "  {kind:>13}: {:>10} blocks", thousands(*blocks));
+            let _ = writeln!(
+                out,
+                "  {kind:>13}: {:>10} {}",
+                thousands(*blocks),
+                plural(*blocks, "block")
+            );
         }
     }
     for warning in &stats.warnings {
