@@ -313,21 +313,6 @@ mod tests {
     use super::*;
     use crate::heap::{Area, Header};
 
-    fn snapshot(areas: &[&str]) -> Snapshot {
-        Snapshot {
-            header: Header::default(),
-            areas: areas
-                .iter()
-                .map(|text| Area {
-                    address: None,
-                    blocks: text.bytes().filter_map(BlockKind::from_byte).collect(),
-                })
-                .collect(),
-            block_bytes: 16,
-            warnings: Vec::new(),
-        }
-    }
-
     fn codes(diff: &Diff) -> Vec<String> {
         diff.areas
             .iter()
@@ -337,8 +322,8 @@ mod tests {
 
     #[test]
     fn blocks_and_allocations() {
-        let before = snapshot(&["h=L.S=.."]);
-        let after = snapshot(&["h=..T==."]);
+        let before = Snapshot::from_letters(&["h=L.S=.."]);
+        let after = Snapshot::from_letters(&["h=..T==."]);
         let diff = diff(&before, &after);
         // h= same; L freed; S= replaced by T== (changed, changed, allocated).
         assert_eq!(codes(&diff), vec!["11304420"]);
@@ -370,8 +355,8 @@ mod tests {
 
     #[test]
     fn different_lengths_and_area_counts_do_not_panic() {
-        let before = snapshot(&["h=.", "LL"]);
-        let after = snapshot(&["h=.hh=h"]);
+        let before = Snapshot::from_letters(&["h=.", "LL"]);
+        let after = Snapshot::from_letters(&["h=.hh=h"]);
         let diff = diff(&before, &after);
         assert_eq!(codes(&diff), vec!["1102222", "33"]);
         assert_eq!(diff.new_allocations.len(), 3);
@@ -379,7 +364,7 @@ mod tests {
         assert_eq!(diff.net_bytes, 4 * 16 - 2 * 16);
         assert_eq!(diff.warnings.len(), 2, "{:?}", diff.warnings);
 
-        let empty = snapshot(&[]);
+        let empty = Snapshot::from_letters(&[]);
         let diff = super::diff(&empty, &after);
         assert_eq!(diff.allocated_bytes, 6 * 16);
         let diff = super::diff(&after, &empty);
@@ -388,7 +373,7 @@ mod tests {
 
     #[test]
     fn identical_snapshots_have_no_changes() {
-        let before = snapshot(&["h=LS..T=="]);
+        let before = Snapshot::from_letters(&["h=LS..T=="]);
         let diff = diff(&before, &before.clone());
         assert_eq!(codes(&diff), vec!["111100111"]);
         assert_eq!((diff.allocated_bytes, diff.freed_bytes), (0, 0));

@@ -416,6 +416,26 @@ impl Iterator for FreeRuns<'_> {
     }
 }
 
+#[cfg(test)]
+impl Snapshot {
+    /// A snapshot built from dump letters, one string per area (16-byte blocks, no header):
+    /// the fixture shape of the heap module's unit tests.
+    pub(crate) fn from_letters(areas: &[&str]) -> Snapshot {
+        Snapshot {
+            header: Header::default(),
+            areas: areas
+                .iter()
+                .map(|text| Area {
+                    address: None,
+                    blocks: text.bytes().filter_map(BlockKind::from_byte).collect(),
+                })
+                .collect(),
+            block_bytes: 16,
+            warnings: Vec::new(),
+        }
+    }
+}
+
 impl Snapshot {
     /// True when the dump carried the block map (`mem_info(1)`), not only the summary.
     pub fn has_map(&self) -> bool {
@@ -522,24 +542,9 @@ mod tests {
         assert_eq!(std::mem::size_of::<BlockKind>(), 1);
     }
 
-    fn snapshot_of(areas: &[&str]) -> Snapshot {
-        Snapshot {
-            header: Header::default(),
-            areas: areas
-                .iter()
-                .map(|text| Area {
-                    address: None,
-                    blocks: text.bytes().filter_map(BlockKind::from_byte).collect(),
-                })
-                .collect(),
-            block_bytes: 16,
-            warnings: Vec::new(),
-        }
-    }
-
     #[test]
     fn allocations_group_heads_with_their_tails() {
-        let snapshot = snapshot_of(&["h==.L.=D", "..S="]);
+        let snapshot = Snapshot::from_letters(&["h==.L.=D", "..S="]);
         let allocations: Vec<_> = snapshot
             .allocations()
             .map(|a| (a.area, a.offset, a.blocks, a.kind.letter()))
@@ -569,7 +574,7 @@ mod tests {
 
     #[test]
     fn figures_sum_over_areas_and_take_the_longest_run_per_area() {
-        let snapshot = snapshot_of(&["h==...L.", "....S=h"]);
+        let snapshot = Snapshot::from_letters(&["h==...L.", "....S=h"]);
         let figures = snapshot.map_figures();
         assert_eq!(
             figures,
