@@ -311,7 +311,6 @@ impl Diff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::heap::{Area, Header};
 
     fn codes(diff: &Diff) -> Vec<String> {
         diff.areas
