@@ -57,7 +57,13 @@ fn median(code: &str) -> anyhow::Result<Duration> {
 
 fn measure(name: &str, script: &str, startup: Duration) -> anyhow::Result<()> {
     for exact in [false, true] {
-        let instrumented = instrument(script, &InstrumentOptions { exact })?;
+        let instrumented = instrument(
+            script,
+            &InstrumentOptions {
+                exact,
+                ..InstrumentOptions::default()
+            },
+        )?;
         let (single, _) = instrumented.single_file();
         if let Ok(path) = std::env::var("HL_BENCH_DUMP") {
             std::fs::write(path, &single)?;

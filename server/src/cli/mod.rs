@@ -120,6 +120,9 @@ pub enum Command {
         timeout: f64,
         #[arg(long)]
         no_color: bool,
+        /// Find the line that made each new allocation (heap dumps from the probes; slower).
+        #[arg(long)]
+        trace_allocations: bool,
     },
     /// Language server over stdio.
     Lsp,
@@ -175,7 +178,17 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             no_reset,
             timeout,
             no_color,
-        } => run_cmd::run(&script, &board, json, exact, no_reset, timeout, no_color),
+            trace_allocations,
+        } => run_cmd::run(
+            &script,
+            &board,
+            json,
+            exact,
+            no_reset,
+            timeout,
+            no_color,
+            trace_allocations,
+        ),
         Command::Lsp => {
             crate::lsp::serve_stdio()?;
             Ok(ExitCode::SUCCESS)

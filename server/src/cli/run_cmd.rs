@@ -22,6 +22,7 @@ pub fn run(
     no_reset: bool,
     timeout: f64,
     no_color: bool,
+    trace_allocations: bool,
 ) -> anyhow::Result<ExitCode> {
     let bytes =
         std::fs::read(script).with_context(|| format!("cannot read {}", script.display()))?;
@@ -38,6 +39,7 @@ pub fn run(
         soft_reset: !no_reset,
         timeout: (timeout > 0.0).then(|| Duration::from_secs_f64(timeout)),
         thresholds: Thresholds::default(),
+        trace_allocations,
     };
     // Ctrl-C in the terminal stops the script on the board (and still prints the report).
     let cancel = super::stop::stop_token();
@@ -153,6 +155,8 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
         out.push_str(&format!("  (no per-line figures: {why})\n"));
     }
 
+    out.push_str(&render_allocation_lines(report, &source_lines));
+
     match report.gc_collections {
         Some(0) | None => {}
         Some(n) => out.push_str(&format!(
@@ -237,6 +241,54 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
         for r in &diag.related {
             out.push_str(&format!("    line {}: {}\n", r.line, r.message));
         }
+    }
+    out
+}
+
+/// The largest traced allocations still alive after the run, with the line that made them
+/// (empty without `--trace-allocations`).
+fn render_allocation_lines(report: &RunReport, source_lines: &[&str]) -> String {
+    let Some(after) = report.snapshots.after.as_ref() else {
+        return String::new();
+    };
+    if report.allocation_lines.is_empty() {
+        return String::new();
+    }
+    let block = u64::from(after.block_bytes);
+    let mut rows: Vec<(u64, &str, u32)> = after
+        .allocations()
+        .filter_map(|a| {
+            let offset = a.offset * after.block_bytes as usize;
+            report
+                .allocation_lines
+                .iter()
+                .find(|l| l.area == a.area && l.offset == offset)
+                .map(|l| (a.blocks as u64 * block, a.kind.name(), l.line))
+        })
+        .collect();
+    rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.2.cmp(&b.2)));
+    let mut out = format!(
+        "\nLargest new allocations by line ({} traced)\n{:>10} {:>8} {:>6}  {}\n",
+        rows.len(),
+        "size",
+        "kind",
+        "line",
+        "source"
+    );
+    for (bytes, kind, line) in rows.iter().take(10) {
+        let text: String = source_lines
+            .get((*line as usize).saturating_sub(1))
+            .map_or("", |s| s.trim())
+            .chars()
+            .take(48)
+            .collect();
+        out.push_str(&format!(
+            "{:>10} {:>8} {:>6}  {}\n",
+            human_bytes(*bytes),
+            kind,
+            line,
+            text
+        ));
     }
     out
 }

@@ -43,6 +43,8 @@ pub struct Settings {
     pub thresholds: Thresholds,
     /// Lines allocating at least this much get an inlay hint and a decoration.
     pub hint_min_bytes: u64,
+    /// Trace which line made each allocation (the heap map's click-to-line).
+    pub trace_allocations: bool,
 }
 
 impl Default for Settings {
@@ -56,6 +58,7 @@ impl Default for Settings {
             run_timeout_seconds: 60.0,
             thresholds: Thresholds::default(),
             hint_min_bytes: 1,
+            trace_allocations: true,
         }
     }
 }
@@ -91,6 +94,9 @@ impl Settings {
                 "runOnSave" => bool_setting(key, v).map(|b| self.run_on_save = b),
                 "softResetBeforeRun" => bool_setting(key, v).map(|b| self.soft_reset_before_run = b),
                 "exact" => bool_setting(key, v).map(|b| self.exact = b),
+                "traceAllocations" => {
+                    bool_setting(key, v).map(|b| self.trace_allocations = b)
+                }
                 "runTimeoutSeconds" => match v.as_f64() {
                     Some(s) if s >= 0.0 && s.is_finite() => {
                         self.run_timeout_seconds = s;
@@ -181,6 +187,11 @@ mod tests {
             .is_empty());
         assert_eq!(s.board, BoardSetting::Port("/dev/ttyACM0".into()));
         assert_eq!(s.thresholds.line_bytes, 100);
+        assert!(s.trace_allocations);
+        assert!(s.apply(&json!({"traceAllocations": false})).is_empty());
+        assert!(!s.trace_allocations);
+        assert_eq!(s.apply(&json!({"traceAllocations": 1})).len(), 1);
+        assert!(!s.trace_allocations);
     }
 
     #[test]

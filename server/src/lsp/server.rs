@@ -163,6 +163,7 @@ impl Backend {
                 timeout: (s.run_timeout_seconds > 0.0)
                     .then(|| Duration::from_secs_f64(s.run_timeout_seconds)),
                 thresholds: s.thresholds,
+                trace_allocations: s.trace_allocations,
             };
             (run_id, cancel, options, previous.map(|p| p.cancel))
         };
@@ -538,6 +539,7 @@ async fn forward_events(
                 run_id,
                 label,
                 snapshot,
+                allocation_lines,
             } => {
                 let params = {
                     let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -548,8 +550,13 @@ async fn forward_events(
                         .map(|c| c.uri.as_str().to_string());
                     let stats = snapshot.stats();
                     st.last_free = Some((stats.free, stats.max_free_bytes));
-                    st.snapshots
-                        .add_run_snapshot(label, file.as_deref(), run_id, *snapshot)
+                    st.snapshots.add_run_snapshot(
+                        label,
+                        file.as_deref(),
+                        run_id,
+                        *snapshot,
+                        &allocation_lines,
+                    )
                 };
                 client
                     .send_notification::<ext::SnapshotNotification>(params)

@@ -62,15 +62,26 @@ impl SnapshotStore {
         params
     }
 
-    /// Stores one snapshot of a run, as the run takes it.
+    /// Stores one snapshot of a run, as the run takes it, with the line (1-based, as the
+    /// runner reports it) of each traced allocation; the payload carries 0-based lines.
     pub fn add_run_snapshot(
         &mut self,
         label: &str,
         file: Option<&str>,
         run_id: u64,
         snapshot: Snapshot,
+        allocation_lines: &[crate::run::runner::AllocationLine],
     ) -> SnapshotParams {
-        self.push(label, file, Some(run_id), Arc::new(snapshot), Vec::new())
+        let lines = allocation_lines
+            .iter()
+            .filter(|l| l.line > 0)
+            .map(|l| AllocationLine {
+                area: l.area,
+                offset: l.offset,
+                line: l.line - 1,
+            })
+            .collect();
+        self.push(label, file, Some(run_id), Arc::new(snapshot), lines)
     }
 
     /// Stores a manual capture.

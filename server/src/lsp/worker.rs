@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::board::{Board, BoardInfo, BoardKind, BoardSpec, CancelToken, LinkOptions};
 use crate::heap::Snapshot;
-use crate::run::runner::{self, Phase, RunError, RunEvent, RunOptions, RunReport};
+use crate::run::runner::{self, AllocationLine, Phase, RunError, RunEvent, RunOptions, RunReport};
 
 /// Something that happened while a job ran, forwarded to the client as it happens.
 #[derive(Debug)]
@@ -27,6 +27,8 @@ pub enum WorkerEvent {
         run_id: u64,
         label: &'static str,
         snapshot: Box<Snapshot>,
+        /// The line (1-based) of each new allocation, for a traced run's `after` snapshot.
+        allocation_lines: Vec<AllocationLine>,
     },
     Board(BoardReport),
 }
@@ -189,11 +191,16 @@ impl Worker {
                                 bytes: bytes.to_vec(),
                             });
                         }
-                        RunEvent::Snapshot { label, snapshot } => {
+                        RunEvent::Snapshot {
+                            label,
+                            snapshot,
+                            allocation_lines,
+                        } => {
                             let _ = events.send(WorkerEvent::Snapshot {
                                 run_id,
                                 label,
                                 snapshot: Box::new(snapshot.clone()),
+                                allocation_lines: allocation_lines.to_vec(),
                             });
                         }
                     };

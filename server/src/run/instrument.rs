@@ -48,6 +48,10 @@ pub struct InstrumentOptions {
     /// Run with the collector disabled (`gc.disable()` in the prologue): deltas are exact,
     /// and a MemoryError comes sooner.
     pub exact: bool,
+    /// Make the probes' slow path also print a heap dump (between [`probes::TRACE_START`] and
+    /// [`probes::TRACE_END`]) for the first allocating executions of each line, so the runner
+    /// can tell which line made each allocation. Off by default.
+    pub trace_allocations: bool,
 }
 
 /// An instrumented script and everything needed to run it and read its probes.
@@ -664,7 +668,7 @@ impl Planner<'_> {
         }
 
         Instrumented {
-            prologue: probes::prologue(probe_lines.len(), opts.exact),
+            prologue: probes::prologue_with(probe_lines.len(), opts),
             readout: probes::READOUT_CODE.to_string(),
             line_map: LineMap::from_origins(origins),
             probe_lines,

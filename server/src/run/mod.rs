@@ -7,3 +7,4 @@ pub mod probes;
 #[cfg(test)]
 mod interp_tests;
 pub mod runner;
+pub mod trace;

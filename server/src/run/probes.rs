@@ -51,12 +51,23 @@
 use serde::Serialize;
 use thiserror::Error;
 
-use super::instrument::Instrumented;
+use super::instrument::{InstrumentOptions, Instrumented};
 
 /// Marker that opens the readout block.
 pub const READOUT_HEADER: &str = "HLPROBE 1";
 /// Marker that closes the readout block.
 pub const READOUT_FOOTER: &str = "HLPROBE end";
+
+/// Opens an allocation trace in the script's output: `TRACE_START` slot, newline, a
+/// `mem_info(1)` dump, then [`TRACE_END`] on its own line. The record separator control
+/// character makes a clash with a script's own output unlikely.
+pub const TRACE_START: &str = "\x1eHLT ";
+/// Closes an allocation trace (followed by the board's line ending).
+pub const TRACE_END: &str = "\x1eHLE";
+/// How many traces a run prints at most (each is a whole heap dump on the wire).
+pub const TRACE_BUDGET: usize = 64;
+/// How many traces one line prints at most (its first allocating executions).
+pub const TRACE_PER_LINE: usize = 3;
 
 /// The probe statement(s) for slot `slot`, to be placed on one line (inline, `;`-separated).
 ///
@@ -85,6 +96,23 @@ pub const READOUT_CODE: &str = "_hl_o()\n";
 /// The prologue for `slots` probe slots. Runs before the "before" snapshot, in the same
 /// interpreter session as the instrumented script (globals persist between raw-REPL execs).
 pub fn prologue(slots: usize, exact: bool) -> String {
+    prologue_with(
+        slots,
+        &InstrumentOptions {
+            exact,
+            trace_allocations: false,
+        },
+    )
+}
+
+/// The prologue for `slots` probe slots with every instrumentation option. With
+/// `trace_allocations`, the slow path (which runs only when the interval allocated) also
+/// prints a trace for the line's first [`TRACE_PER_LINE`] allocating executions, up to
+/// [`TRACE_BUDGET`] in the run. Printing a constant string and a small int and calling
+/// `mem_info(1)` allocate nothing (checked on the real interpreter in `interp_tests`), so the
+/// probe's figures do not change.
+pub fn prologue_with(slots: usize, opts: &InstrumentOptions) -> String {
+    let exact = opts.exact;
     // At least one slot, so the buffers and the readout loop are never empty.
     let slots = slots.max(1);
     let exact_flag = u8::from(exact);
@@ -96,15 +124,25 @@ pub fn prologue(slots: usize, exact: bool) -> String {
     for name in ["_hl_h", "_hl_a", "_hl_n", "_hl_x", "_hl_g"] {
         code.push_str(&format!("{name} = [0] * {slots}\n"));
     }
+    if opts.trace_allocations {
+        // Per-slot trace counts and the run's remaining budget (small ints: no allocation).
+        code.push_str(&format!("_hl_c = [0] * {slots}\n_hl_B = {TRACE_BUDGET}\n"));
+    }
     code.push_str("_hl_ma = _hl_gc.mem_alloc\n");
     // _hl_t: 1 when the O(1) mem_total() counter is the change detector. _hl_T is the
     // detector's value and _hl_M the mem_alloc() reading at the last measurement.
     code.push_str("_hl_t = 1 if hasattr(_hl_mp, 'mem_total') else 0\n");
     code.push_str("_hl_q = _hl_mp.mem_total if _hl_t else _hl_ma\n");
     code.push_str("_hl_T = 0\n_hl_M = 0\n");
-    code.push_str(
+    // The trace budget is a global only when tracing (the plain prologue stays unchanged).
+    let globals = if opts.trace_allocations {
+        "_hl_T, _hl_M, _hl_B"
+    } else {
+        "_hl_T, _hl_M"
+    };
+    code.push_str(&format!(
         "def _hl_p(k):\n\
-         \x20   global _hl_T, _hl_M\n\
+         \x20   global {globals}\n\
          \x20   m = _hl_ma()\n\
          \x20   d = m - _hl_M\n\
          \x20   if d >= 0:\n\
@@ -114,7 +152,7 @@ pub fn prologue(slots: usize, exact: bool) -> String {
          \x20           _hl_x[k] = d\n\
          \x20   else:\n\
          \x20       _hl_g[k] += 1\n",
-    );
+    ));
     if exact {
         code.push_str("        _hl_n[k] += d\n");
     }
@@ -124,13 +162,37 @@ pub fn prologue(slots: usize, exact: bool) -> String {
          \x20           if d > 0:\n\
          \x20               _hl_a[k] += d\n\
          \x20   _hl_M = m\n\
-         \x20   _hl_T = _hl_q()\n\
-         def _hl_e(k):\n\
+         \x20   _hl_T = _hl_q()\n",
+    );
+    if opts.trace_allocations {
+        // After the measurement: the trace shows the heap with this line's allocations.
+        code.push_str(&format!(
+            "    if _hl_B > 0 and _hl_c[k] < {TRACE_PER_LINE}:\n\
+             \x20       _hl_B -= 1\n\
+             \x20       _hl_c[k] += 1\n\
+             \x20       print('\\x1eHLT', k)\n\
+             \x20       _hl_mp.mem_info(1)\n\
+             \x20       print('\\x1eHLE')\n"
+        ));
+    }
+    code.push_str(
+        "def _hl_e(k):\n\
          \x20   _hl_h[k] += 1\n\
          \x20   _hl_q() == _hl_T or _hl_p(k)\n\
          def _hl_z():\n\
-         \x20   global _hl_T, _hl_M\n\
-         \x20   _hl_M = _hl_ma()\n\
+         \x20   global _hl_T, _hl_M\n",
+    );
+    if opts.trace_allocations {
+        // The baseline trace (slot -1): the heap once the script is compiled, so the first
+        // line is not charged with the script's own code objects.
+        code.push_str(
+            "    print('\\x1eHLT', -1)\n\
+             \x20   _hl_mp.mem_info(1)\n\
+             \x20   print('\\x1eHLE')\n",
+        );
+    }
+    code.push_str(
+        "    _hl_M = _hl_ma()\n\
          \x20   _hl_T = _hl_q()\n",
     );
     code.push_str(&format!(

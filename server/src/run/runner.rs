@@ -22,6 +22,7 @@ use crate::heap::{self, DumpError, Snapshot};
 
 use super::instrument::{instrument, InstrumentError, InstrumentOptions, Instrumented};
 use super::probes::{parse_readout, LineDelta, ProbeError};
+use super::trace::{self, RawTrace, TraceDemux};
 
 /// The file name the board gives the submitted script in tracebacks.
 pub const SCRIPT_FILE: &str = "<stdin>";
@@ -36,6 +37,10 @@ pub struct RunOptions {
     /// Interrupt the script after this long.
     pub timeout: Option<Duration>,
     pub thresholds: Thresholds,
+    /// Trace which line made each allocation ([`RunReport::allocation_lines`]): the probes
+    /// print a heap dump for each line's first allocating executions, which the runner takes
+    /// out of the script's output. Off by default.
+    pub trace_allocations: bool,
 }
 
 impl Default for RunOptions {
@@ -45,6 +50,7 @@ impl Default for RunOptions {
             soft_reset: true,
             timeout: None,
             thresholds: Thresholds::default(),
+            trace_allocations: false,
         }
     }
 }
@@ -71,6 +77,8 @@ pub enum RunEvent<'a> {
     Snapshot {
         label: &'static str,
         snapshot: &'a Snapshot,
+        /// For `after` of a traced run: the line of each new allocation (else empty).
+        allocation_lines: &'a [AllocationLine],
     },
 }
 
@@ -111,11 +119,14 @@ pub struct RunSnapshots {
     pub after_gc: Option<Snapshot>,
 }
 
-/// A block of a run's allocation, attributed to a source line (for the webview).
+/// An allocation of the `after` snapshot, attributed to the user line that made it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct AllocationLine {
+    /// Index of the area in the snapshot's areas.
     pub area: usize,
+    /// Byte offset of the allocation's head block inside its area.
     pub offset: usize,
+    /// User line, 1-based.
     pub line: u32,
 }
 
@@ -142,6 +153,9 @@ pub struct RunReport {
     pub interrupted: bool,
     pub timed_out: bool,
     pub diff: heap::Diff,
+    /// With `trace_allocations`: the line that made each allocation of `after` that was not
+    /// in `before` (allocations made after the trace budget ran out are left out). Sorted by
+    /// area and offset; empty without tracing.
     pub allocation_lines: Vec<AllocationLine>,
     pub elapsed: Duration,
 }
@@ -172,6 +186,7 @@ impl RunReport {
             "interrupted": self.interrupted,
             "timed_out": self.timed_out,
             "diff": self.diff,
+            "allocation_lines": self.allocation_lines,
             "elapsed_ms": self.elapsed.as_millis() as u64,
         })
     }
@@ -224,6 +239,7 @@ pub fn run_script(
         source,
         &InstrumentOptions {
             exact: options.exact,
+            trace_allocations: options.trace_allocations,
         },
     ) {
         Ok(i) => (Some(i), None),
@@ -252,13 +268,42 @@ pub fn run_script(
     events(RunEvent::Snapshot {
         label: "before",
         snapshot: &before,
+        allocation_lines: &[],
     });
 
     events(RunEvent::Phase(Phase::Running));
     let script = instrumented.as_ref().map_or(source, |i| i.code.as_str());
     let inner = CancelToken::new();
     let watchdog = Watchdog::start(cancel.clone(), inner.clone(), options.timeout);
-    let outcome = board.exec(script, &mut |bytes| events(RunEvent::Output(bytes)), &inner)?;
+    // Traces exist only in an instrumented run; the demultiplexer keeps them out of the
+    // user's output (streamed and reported).
+    let mut demux = (options.trace_allocations && instrumented.is_some()).then(TraceDemux::new);
+    let mut user_output = Vec::new();
+    let outcome = board.exec(
+        script,
+        &mut |bytes| match demux.as_mut() {
+            Some(demux) => {
+                let user = demux.feed(bytes);
+                if !user.is_empty() {
+                    events(RunEvent::Output(&user));
+                    user_output.extend_from_slice(&user);
+                }
+            }
+            None => events(RunEvent::Output(bytes)),
+        },
+        &inner,
+    )?;
+    if let Some(demux) = demux.as_mut() {
+        let rest = demux.finish();
+        if !rest.is_empty() {
+            events(RunEvent::Output(&rest));
+            user_output.extend_from_slice(&rest);
+        }
+    }
+    let output_bytes = match &demux {
+        Some(_) => user_output,
+        None => outcome.stdout.clone(),
+    };
     let timed_out = watchdog.timed_out();
     drop(watchdog);
     let interrupted = inner.is_cancelled();
@@ -275,16 +320,26 @@ pub fn run_script(
     };
     let mut after_gc = None;
     let (mut lines, mut gc_collections) = (Vec::new(), None);
+    let mut allocation_lines = Vec::new();
     match &after {
         Some(after) => {
+            if let (Some(demux), Some(instr)) = (&demux, &instrumented) {
+                allocation_lines = trace::attribute(
+                    &before,
+                    &parse_traces(demux.traces(), &instr.probe_lines),
+                    after,
+                );
+            }
             events(RunEvent::Snapshot {
                 label: "after",
                 snapshot: after,
+                allocation_lines: &allocation_lines,
             });
             let snapshot = capture(board, true, cancel)?;
             events(RunEvent::Snapshot {
                 label: "after-gc",
                 snapshot: &snapshot,
+                allocation_lines: &[],
             });
             after_gc = Some(snapshot);
             if let Some(instr) = &instrumented {
@@ -337,7 +392,7 @@ pub fn run_script(
     Ok(RunReport {
         exception: traceback.as_ref().map(Traceback::exception_line),
         traceback: traceback_text,
-        output: String::from_utf8_lossy(&outcome.stdout).into_owned(),
+        output: String::from_utf8_lossy(&output_bytes).into_owned(),
         snapshots: RunSnapshots {
             before,
             after,
@@ -352,9 +407,22 @@ pub fn run_script(
         interrupted,
         timed_out,
         diff,
-        allocation_lines: Vec::new(),
+        allocation_lines,
         elapsed: started.elapsed(),
     })
+}
+
+/// The readable traces with their user lines (`None` for the baseline). A trace whose dump
+/// cannot be read is skipped: it only means fewer allocations get a line.
+fn parse_traces(traces: &[RawTrace], probe_lines: &[u32]) -> Vec<(Option<u32>, Snapshot)> {
+    traces
+        .iter()
+        .filter_map(|trace| {
+            let line = trace.slot.and_then(|slot| probe_lines.get(slot).copied());
+            let snapshot = heap::parse_dump(&trace.dump).ok()?;
+            snapshot.has_map().then_some((line, snapshot))
+        })
+        .collect()
 }
 
 #[cfg(test)]
