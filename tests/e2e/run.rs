@@ -276,6 +276,41 @@ fn known_sizes_reports_the_exact_block_rounded_delta_of_each_line() {
 }
 
 #[test]
+fn trace_allocations_attributes_each_new_allocation_to_its_line() {
+    let plain = run_sim("known_sizes.py", &[]);
+    let run = run_sim("known_sizes.py", &["--trace-allocations"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    let report = &run.json;
+    // The traces never reach the user: same output, same per-line figures.
+    assert_eq!(report["output"], plain.json["output"]);
+    assert_eq!(report["lines"], plain.json["lines"]);
+    assert_eq!(plain.json["allocation_lines"], serde_json::json!([]));
+    let traced: Vec<(u64, u64)> = report["allocation_lines"]
+        .as_array()
+        .expect("allocation_lines is a list")
+        .iter()
+        .map(|a| {
+            assert_eq!(keys(a), set(&["area", "offset", "blocks", "line"]), "{a}");
+            (num(&a["line"]), num(&a["blocks"]))
+        })
+        .collect();
+    // Each line's delta is one object block plus its data: the bytearray's 1000 bytes
+    // (1056 B = 1 + 32 blocks of 32 bytes), the list's 100 slots (896 B = 3 + 25: the list,
+    // and the `[0]` operand) and the 5000-char str's data (5056 B = 1 + 157).
+    for (line, blocks) in [(9, 32), (10, 25), (12, 157)] {
+        assert!(
+            traced.contains(&(line, blocks)),
+            "line {line}, {blocks} blocks: {traced:?}"
+        );
+    }
+    // Every attributed line is a line of the script that allocated.
+    for (number, _) in &traced {
+        let l = line(report, *number);
+        assert!(num(&l["allocated_bytes"]) > 0, "{l}");
+    }
+}
+
+#[test]
 fn parrot_memory_error_is_explained_with_the_failure_time_snapshot() {
     let run = run_sim("parrot.py", &[]);
     assert_eq!(run.code, Some(1), "{}", run.stderr_text());

@@ -262,7 +262,7 @@ fn render_allocation_lines(report: &RunReport, source_lines: &[&str]) -> String 
             report
                 .allocation_lines
                 .iter()
-                .find(|l| l.area == a.area && l.offset == offset)
+                .find(|l| l.area == a.area && l.offset == offset && l.blocks == a.blocks)
                 .map(|l| (a.blocks as u64 * block, a.kind.name(), l.line))
         })
         .collect();

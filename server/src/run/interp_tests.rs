@@ -12,6 +12,7 @@ use proptest::prelude::*;
 use super::instrument::{instrument, InstrumentOptions, Instrumented};
 use super::line_map::LineMap;
 use super::probes::{parse_readout, ProbeReport};
+use super::trace::{RawTrace, TraceDemux};
 
 fn interpreter() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/micropython")
@@ -60,18 +61,40 @@ struct ProbedRun {
     report: ProbeReport,
 }
 
-fn instrumented(source: &str, exact: bool) -> Instrumented {
-    instrument(source, &InstrumentOptions { exact })
-        .unwrap_or_else(|error| panic!("instrumenting failed: {error}"))
+fn instrumented(source: &str, opts: InstrumentOptions) -> Instrumented {
+    instrument(source, &opts).unwrap_or_else(|error| panic!("instrumenting failed: {error}"))
 }
 
 /// Runs the instrumented script; when it raises, the readout runs in a second part (as the
 /// runner does after a failed exec), here simulated by catching nothing: the readout is only
 /// available when the script finishes, so `report` is parsed only then.
 fn run_probed(source: &str, exact: bool) -> (ProbedRun, Instrumented, LineMap) {
-    let script = instrumented(source, exact);
+    run_probed_with(
+        source,
+        InstrumentOptions {
+            exact,
+            trace_allocations: false,
+        },
+    )
+    .0
+}
+
+/// Like [`run_probed`] with every option; with tracing, the traces are taken out of the
+/// output (as the runner does) and returned.
+fn run_probed_with(
+    source: &str,
+    opts: InstrumentOptions,
+) -> ((ProbedRun, Instrumented, LineMap), Vec<RawTrace>) {
+    let script = instrumented(source, opts);
     let (text, map) = script.single_file();
-    let run = run_on_interpreter(&text);
+    let mut run = run_on_interpreter(&text);
+    let mut demux = TraceDemux::new();
+    let mut user = demux.feed(run.stdout.as_bytes());
+    user.extend(demux.finish());
+    if !opts.trace_allocations {
+        assert!(demux.traces().is_empty(), "a trace without tracing");
+    }
+    run.stdout = String::from_utf8_lossy(&user).into_owned();
     let (output, readout) = match run.stdout.find(super::probes::READOUT_HEADER) {
         Some(at) => (run.stdout[..at].to_string(), run.stdout[at..].to_string()),
         None => (run.stdout.clone(), String::new()),
@@ -82,13 +105,26 @@ fn run_probed(source: &str, exact: bool) -> (ProbedRun, Instrumented, LineMap) {
     });
     let traceback = map.rewrite_traceback(&run.stderr);
     (
-        ProbedRun {
-            output,
-            traceback,
-            report,
+        (
+            ProbedRun {
+                output,
+                traceback,
+                report,
+            },
+            script,
+            map,
+        ),
+        demux.traces().to_vec(),
+    )
+}
+
+/// Every combination of `exact` and `trace_allocations`.
+fn all_options() -> [InstrumentOptions; 4] {
+    [(false, false), (true, false), (false, true), (true, true)].map(
+        |(exact, trace_allocations)| InstrumentOptions {
+            exact,
+            trace_allocations,
         },
-        script,
-        map,
     )
 }
 
@@ -102,8 +138,11 @@ fn line(report: &ProbeReport, line: u32) -> &super::probes::LineDelta {
 
 #[test]
 fn known_sizes_deltas_are_block_rounded_sizes() {
-    for exact in [false, true] {
-        let (run, _, _) = run_probed(&scenario("known_sizes.py"), exact);
+    for opts in all_options() {
+        let ((run, _, _), traces) = run_probed_with(&scenario("known_sizes.py"), opts);
+        // Tracing: the baseline (printed twice in a single file: prologue and script start)
+        // and one trace per allocating line.
+        assert_eq!(traces.is_empty(), !opts.trace_allocations, "{opts:?}");
         assert_eq!(run.output, "1000 100 0 5000 3 300 50\n");
         let deltas: Vec<(u32, u64, i64)> = (9..=15)
             .map(|number| {
@@ -122,27 +161,35 @@ fn known_sizes_deltas_are_block_rounded_sizes() {
                 (14, 352, 352),
                 (15, 608, 608)
             ],
-            "exact={exact}"
+            "{opts:?}"
         );
     }
 }
 
 #[test]
 fn prealloc_loop_lines_report_zero_bytes() {
-    let (run, _, _) = run_probed(&scenario("prealloc.py"), false);
-    assert_eq!(run.output, "59180\n");
-    for number in 8..=10 {
-        let delta = line(&run.report, number);
-        assert_eq!(delta.hits, 1000, "line {number}");
-        assert_eq!(
-            (
-                delta.allocated_bytes,
-                delta.net_bytes,
-                delta.max_single_bytes
-            ),
-            (0, 0, 0),
-            "line {number}"
+    for trace_allocations in [false, true] {
+        let ((run, _, _), _) = run_probed_with(
+            &scenario("prealloc.py"),
+            InstrumentOptions {
+                exact: false,
+                trace_allocations,
+            },
         );
+        assert_eq!(run.output, "59180\n");
+        for number in 8..=10 {
+            let delta = line(&run.report, number);
+            assert_eq!(delta.hits, 1000, "line {number}");
+            assert_eq!(
+                (
+                    delta.allocated_bytes,
+                    delta.net_bytes,
+                    delta.max_single_bytes
+                ),
+                (0, 0, 0),
+                "line {number} (trace_allocations={trace_allocations})"
+            );
+        }
     }
 }
 
@@ -185,8 +232,8 @@ print(r)
     // binding (a new dict entry) and the print.
     let setup = [1, 2, 6, 22, 23, 28];
     let plain = run_on_interpreter(source);
-    for exact in [false, true] {
-        let (run, script, _) = run_probed(source, exact);
+    for opts in all_options() {
+        let ((run, script, _), _) = run_probed_with(source, opts);
         assert_eq!(run.output, plain.stdout);
         for number in script
             .probe_lines
@@ -201,7 +248,7 @@ print(r)
                     delta.max_single_bytes
                 ),
                 (0, 0, 0),
-                "line {number} (exact={exact}): {delta:?}"
+                "line {number} ({opts:?}): {delta:?}"
             );
         }
         assert_eq!(line(&run.report, 9).hits, 100, "while line");

@@ -126,6 +126,8 @@ pub struct AllocationLine {
     pub area: usize,
     /// Byte offset of the allocation's head block inside its area.
     pub offset: usize,
+    /// Length of the allocation in blocks (head and tails).
+    pub blocks: usize,
     /// User line, 1-based.
     pub line: u32,
 }

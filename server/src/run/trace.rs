@@ -182,6 +182,7 @@ pub fn attribute(
             line_of.get(&allocation).map(|&line| AllocationLine {
                 area: allocation.area,
                 offset: allocation.offset * block_bytes,
+                blocks: allocation.blocks,
                 line,
             })
         })
@@ -287,11 +288,13 @@ mod tests {
                 AllocationLine {
                     area: 0,
                     offset: 3 * block,
+                    blocks: 3,
                     line: 9
                 },
                 AllocationLine {
                     area: 0,
                     offset: 6 * block,
+                    blocks: 2,
                     line: 10
                 },
             ]
@@ -313,7 +316,7 @@ mod tests {
         let after = snapshot("hL=");
         let lines = attribute(&before, &traces, &after);
         assert_eq!(lines.len(), 1);
-        assert_eq!(lines[0].line, 6);
+        assert_eq!((lines[0].line, lines[0].blocks), (6, 2));
         let after = snapshot("hL");
         assert_eq!(attribute(&before, &traces[..3], &after)[0].line, 5);
         // Nothing is attributed without traces.
