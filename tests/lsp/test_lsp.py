@@ -77,6 +77,14 @@ async def test_hover_shows_line_deltas(client: LanguageClient):
     text = hover.contents.value
     assert "| hits | 1 |" in text
     assert "(1056 bytes)" in text  # bytearray(1000) on 32-byte blocks
+    # heaplens.traceAllocations is on by default: the after snapshot says which line made
+    # each new allocation (0-based lines), so the heap map can jump to it.
+    await wait_until(lambda: any(s.label == "after" and s.file == uri for s in client.custom["heaplens/snapshot"]))
+    after = next(s for s in client.custom["heaplens/snapshot"] if s.label == "after" and s.file == uri)
+    traced = {a.line for a in after.allocationLines}
+    assert {8, 9, 11} <= traced, traced
+    before = next(s for s in client.custom["heaplens/snapshot"] if s.label == "before" and s.file == uri)
+    assert not getattr(before, "allocationLines", None)
     # A second run compares against the first.
     await run_file(client, uri)
     hover = await client.text_document_hover_async(
