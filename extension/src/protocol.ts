@@ -223,6 +223,8 @@ export interface HeapLensSettings {
   simulatedHeapBytes: number;
   runOnSave: boolean;
   softResetBeforeRun: boolean;
+  /** Attribute each allocation of a run to its line (`allocationLines` of the after snapshot). */
+  traceAllocations: boolean;
   thresholds: { lineBytes: number; fragmentationPercent: number };
   /** False in an untrusted workspace; the server then never runs code on save. */
   workspaceTrusted: boolean;

@@ -13,6 +13,7 @@ export const SETTING_KEYS = [
   "simulatedHeapBytes",
   "runOnSave",
   "softResetBeforeRun",
+  "traceAllocations",
   "thresholds.lineBytes",
   "thresholds.fragmentationPercent",
   "server.path",
@@ -44,6 +45,7 @@ export function serverSettings(get: SettingGetter, workspaceTrusted: boolean): H
     simulatedHeapBytes: numberSetting(get, "simulatedHeapBytes", 194300),
     runOnSave: workspaceTrusted && booleanSetting(get, "runOnSave", true),
     softResetBeforeRun: booleanSetting(get, "softResetBeforeRun", true),
+    traceAllocations: booleanSetting(get, "traceAllocations", true),
     thresholds: {
       lineBytes: numberSetting(get, "thresholds.lineBytes", 1024),
       fragmentationPercent: numberSetting(get, "thresholds.fragmentationPercent", 50),

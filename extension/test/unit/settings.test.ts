@@ -10,6 +10,7 @@ test("defaults mirror the server's settings", () => {
     simulatedHeapBytes: 194300,
     runOnSave: true,
     softResetBeforeRun: true,
+    traceAllocations: true,
     thresholds: { lineBytes: 1024, fragmentationPercent: 50 },
     workspaceTrusted: true,
   });
@@ -21,6 +22,7 @@ test("user values are passed through, bad types fall back to defaults", () => {
     simulatedHeapBytes: 65536,
     runOnSave: false,
     softResetBeforeRun: "yes",
+    traceAllocations: false,
     "thresholds.lineBytes": 256,
     "thresholds.fragmentationPercent": Number.NaN,
   };
@@ -29,6 +31,8 @@ test("user values are passed through, bad types fall back to defaults", () => {
   assert.equal(settings.simulatedHeapBytes, 65536);
   assert.equal(settings.runOnSave, false);
   assert.equal(settings.softResetBeforeRun, true);
+  assert.equal(settings.traceAllocations, false);
+  assert.equal(serverSettings((key) => (key === "traceAllocations" ? 1 : undefined), true).traceAllocations, true);
   assert.equal(settings.thresholds.lineBytes, 256);
   assert.equal(settings.thresholds.fragmentationPercent, 50);
 });
