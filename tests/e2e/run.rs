@@ -742,6 +742,34 @@ fn terminal_report_shows_output_top_lines_heap_and_diagnostics() {
 }
 
 #[test]
+fn terminal_report_with_traced_allocations_names_their_lines() {
+    let run = heaplens_run(
+        &scenario("known_sizes.py"),
+        &["--board", "sim", "--no-color", "--trace-allocations"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    let out = &run.stdout;
+    // The script's output is there once, without trace bytes.
+    assert!(out.starts_with("1000 100 0 5000 3 300 50\n"), "{out}");
+    assert!(
+        !out.contains('\x1e') && !out.contains("GC memory layout"),
+        "{out}"
+    );
+    let table = out
+        .split("Largest new allocations by line")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no traced allocations table:\n{out}"));
+    let rows: Vec<&str> = table
+        .lines()
+        .skip(2)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    // Largest first: the 5000-char str's data, then the bytearray's.
+    assert!(rows[0].ends_with("    12  d = \"x\" * 5000"), "{rows:?}");
+    assert!(rows[1].ends_with("     9  a = bytearray(1000)"), "{rows:?}");
+}
+
+#[test]
 fn terminal_report_of_a_memory_error_exits_1() {
     let run = heaplens_run(&scenario("parrot.py"), &["--board", "sim", "--no-color"]);
     assert_eq!(run.code, Some(1), "{}", run.stderr_text());

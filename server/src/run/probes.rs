@@ -435,6 +435,19 @@ mod tests {
     }
 
     #[test]
+    fn traced_prologue_snapshot() {
+        let traced = prologue_with(
+            3,
+            &InstrumentOptions {
+                exact: false,
+                trace_allocations: true,
+            },
+        );
+        assert!(traced.contains(&format!("_hl_B = {TRACE_BUDGET}\n")));
+        insta::assert_snapshot!(traced);
+    }
+
+    #[test]
     fn exact_prologue_disables_the_collector() {
         let code = prologue(3, true);
         assert!(code.contains("_hl_gc.disable()\n"));
