@@ -52,7 +52,6 @@ fn instrumented_run(
     let report = run_script(
         board,
         script,
-        "bench.py",
         &options,
         &mut |event| match event {
             RunEvent::Phase(Phase::Running) => running = Some(Instant::now()),

@@ -68,18 +68,7 @@ pub fn run(
         }
         RunEvent::Phase(_) | RunEvent::Snapshot { .. } => {}
     };
-    let file_name = script
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let report = runner::run_script(
-        &mut board,
-        &source,
-        &file_name,
-        &options,
-        &mut on_event,
-        &cancel,
-    )?;
+    let report = runner::run_script(&mut board, &source, &options, &mut on_event, &cancel)?;
     board.close();
     if json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);

@@ -139,13 +139,6 @@ impl Backend {
                 None => return Err(invalid(format!("not a file: {}", uri.as_str()))),
             },
         };
-        let file_name = uri
-            .path()
-            .as_str()
-            .rsplit('/')
-            .next()
-            .unwrap_or("script.py")
-            .to_string();
         let (run_id, cancel, options, previous_cancel) = {
             let mut st = self.state();
             st.next_run_id += 1;
@@ -182,7 +175,6 @@ impl Backend {
             .call(|reply| Job::Run {
                 run_id,
                 source,
-                file_name,
                 options,
                 cancel: cancel.clone(),
                 reply,
@@ -313,10 +305,9 @@ impl Backend {
     }
 
     async fn capture(&self, gc: bool) -> RpcResult<Value> {
-        let cancel = CancelToken::new();
         let snapshot = self
             .worker
-            .call(|reply| Job::Capture { gc, cancel, reply })
+            .call(|reply| Job::Capture { gc, reply })
             .await
             .map_err(invalid)?;
         let params = {

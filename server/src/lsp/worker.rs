@@ -84,14 +84,12 @@ pub enum Job {
     Run {
         run_id: u64,
         source: String,
-        file_name: String,
         options: RunOptions,
         cancel: CancelToken,
         reply: Reply<RunReport>,
     },
     Capture {
         gc: bool,
-        cancel: CancelToken,
         reply: Reply<Snapshot>,
     },
     SoftReset {
@@ -172,7 +170,6 @@ impl Worker {
             Job::Run {
                 run_id,
                 source,
-                file_name,
                 options,
                 cancel,
                 reply,
@@ -204,12 +201,12 @@ impl Worker {
                             });
                         }
                     };
-                    runner::run_script(board, &source, &file_name, &options, &mut on_event, &cancel)
+                    runner::run_script(board, &source, &options, &mut on_event, &cancel)
                 });
                 let _ = reply.send(result);
             }
-            Job::Capture { gc, cancel, reply } => {
-                let result = self.with_board(|board, _| runner::capture(board, gc, &cancel));
+            Job::Capture { gc, reply } => {
+                let result = self.with_board(|board, _| runner::capture(board, gc));
                 let _ = reply.send(result);
             }
             Job::SoftReset { reply } => {

@@ -192,11 +192,6 @@ impl RunReport {
             "elapsed_ms": self.elapsed.as_millis() as u64,
         })
     }
-
-    /// The per-line figures as diagnostics consume them.
-    pub fn line_usage(&self) -> Vec<LineUsage> {
-        self.lines.iter().map(line_usage).collect()
-    }
 }
 
 fn line_usage(d: &LineDelta) -> LineUsage {
@@ -210,7 +205,7 @@ fn line_usage(d: &LineDelta) -> LineUsage {
 }
 
 /// Captures `mem_info(1)` (after `gc.collect()` when `gc`) and reads it.
-pub fn capture(board: &mut Board, gc: bool, _cancel: &CancelToken) -> Result<Snapshot, RunError> {
+pub fn capture(board: &mut Board, gc: bool) -> Result<Snapshot, RunError> {
     let text = board.capture_mem_info(gc)?;
     Ok(heap::parse_dump(&text)?)
 }
@@ -228,7 +223,6 @@ fn heap_exhausted(error: &RunError) -> bool {
 pub fn run_script(
     board: &mut Board,
     source: &str,
-    _file_name: &str,
     options: &RunOptions,
     events: &mut dyn FnMut(RunEvent<'_>),
     cancel: &CancelToken,
@@ -266,7 +260,7 @@ pub fn run_script(
     }
 
     events(RunEvent::Phase(Phase::Before));
-    let before = capture(board, false, cancel)?;
+    let before = capture(board, false)?;
     events(RunEvent::Snapshot {
         label: "before",
         snapshot: &before,
@@ -315,7 +309,7 @@ pub fn run_script(
     // can fill the heap to the last block: then not even the capture command compiles, and
     // nothing can be freed without running code. The board is soft-reset (which also turns
     // the collector back on) and the report keeps what is still known: the exception.
-    let after = match capture(board, false, cancel) {
+    let after = match capture(board, false) {
         Ok(after) => Some(after),
         Err(e) if heap_exhausted(&e) => None,
         Err(e) => return Err(e),
@@ -337,7 +331,7 @@ pub fn run_script(
                 snapshot: after,
                 allocation_lines: &allocation_lines,
             });
-            let snapshot = capture(board, true, cancel)?;
+            let snapshot = capture(board, true)?;
             events(RunEvent::Snapshot {
                 label: "after-gc",
                 snapshot: &snapshot,
