@@ -494,17 +494,12 @@ fn rendering_of_the_pico_dump() {
 
 /// A generated snapshot: areas of random allocations and free runs.
 fn arb_snapshot() -> impl Strategy<Value = Snapshot> {
-    let head = prop::sample::select(vec![
-        BlockKind::Other,
-        BlockKind::Tuple,
-        BlockKind::List,
-        BlockKind::Dict,
-        BlockKind::Str,
-        BlockKind::Array,
-        BlockKind::Float,
-        BlockKind::Function,
-        BlockKind::Module,
-    ]);
+    // Every head kind a finished dump can hold (`m` appears only mid-collection).
+    let heads: Vec<BlockKind> = BlockKind::ALL
+        .into_iter()
+        .filter(|k| k.is_head() && *k != BlockKind::Marked)
+        .collect();
+    let head = prop::sample::select(heads);
     // (free blocks before, head kind, allocation length)
     let piece = (0usize..300, head, 1usize..80);
     let area = (
