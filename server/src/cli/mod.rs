@@ -123,6 +123,12 @@ pub enum Command {
         /// Find the line that made each new allocation (heap dumps from the probes; slower).
         #[arg(long)]
         trace_allocations: bool,
+        /// Probe each loop body and function body for its first N executions only (default
+        /// N: 64): hot loops run nearly at full speed; later iterations are measured as a
+        /// whole on the loop's line, later calls on the calling line.
+        #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "64",
+              value_parser = clap::value_parser!(u32).range(1..))]
+        sample: Option<u32>,
     },
     /// Language server over stdio.
     Lsp,
@@ -179,15 +185,19 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             timeout,
             no_color,
             trace_allocations,
+            sample,
         } => run_cmd::run(
             &script,
             &board,
-            json,
-            exact,
-            no_reset,
-            timeout,
-            no_color,
-            trace_allocations,
+            run_cmd::Flags {
+                json,
+                exact,
+                no_reset,
+                timeout,
+                no_color,
+                trace_allocations,
+                sample,
+            },
         ),
         Command::Lsp => {
             crate::lsp::serve_stdio()?;

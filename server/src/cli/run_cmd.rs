@@ -13,17 +13,27 @@ use crate::diagnose::{human_bytes, Severity, Thresholds};
 use crate::heap::Stats;
 use crate::run::runner::{self, Phase, RunEvent, RunOptions, RunReport};
 
-#[allow(clippy::too_many_arguments)]
-pub fn run(
-    script: &Path,
-    board_args: &BoardArgs,
-    json: bool,
-    exact: bool,
-    no_reset: bool,
-    timeout: f64,
-    no_color: bool,
-    trace_allocations: bool,
-) -> anyhow::Result<ExitCode> {
+/// The flags of `heaplens run` (see `cli::Command::Run`).
+pub struct Flags {
+    pub json: bool,
+    pub exact: bool,
+    pub no_reset: bool,
+    pub timeout: f64,
+    pub no_color: bool,
+    pub trace_allocations: bool,
+    pub sample: Option<u32>,
+}
+
+pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Result<ExitCode> {
+    let Flags {
+        json,
+        exact,
+        no_reset,
+        timeout,
+        no_color,
+        trace_allocations,
+        sample,
+    } = flags;
     let bytes =
         std::fs::read(script).with_context(|| format!("cannot read {}", script.display()))?;
     let source = String::from_utf8(bytes).map_err(|e| {
@@ -40,6 +50,7 @@ pub fn run(
         timeout: (timeout > 0.0).then(|| Duration::from_secs_f64(timeout)),
         thresholds: Thresholds::default(),
         trace_allocations,
+        sample,
     };
     // Ctrl-C in the terminal stops the script on the board (and still prints the report).
     let cancel = super::stop::stop_token();

@@ -45,6 +45,8 @@ pub struct Settings {
     pub hint_min_bytes: u64,
     /// Trace which line made each allocation (the heap map's click-to-line).
     pub trace_allocations: bool,
+    /// Probe loop and function bodies for their first N executions only; `None` = always.
+    pub sample: Option<u32>,
 }
 
 impl Default for Settings {
@@ -59,6 +61,7 @@ impl Default for Settings {
             thresholds: Thresholds::default(),
             hint_min_bytes: 1,
             trace_allocations: true,
+            sample: None,
         }
     }
 }
@@ -97,6 +100,19 @@ impl Settings {
                 "traceAllocations" => {
                     bool_setting(key, v).map(|b| self.trace_allocations = b)
                 }
+                "sampleExecutions" => match v.as_u64() {
+                    Some(0) => {
+                        self.sample = None;
+                        Ok(())
+                    }
+                    Some(n) if n <= u64::from(u32::MAX >> 2) => {
+                        self.sample = Some(n as u32);
+                        Ok(())
+                    }
+                    _ => Err(format!(
+                        "heaplens.sampleExecutions must be a whole number ≥ 0 (0 = probe every execution), got {v}"
+                    )),
+                },
                 "runTimeoutSeconds" => match v.as_f64() {
                     Some(s) if s >= 0.0 && s.is_finite() => {
                         self.run_timeout_seconds = s;

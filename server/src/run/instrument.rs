@@ -41,6 +41,7 @@ use tree_sitter::{Node, Parser};
 
 use super::line_map::{LineMap, LineOrigin};
 use super::probes;
+use super::sampling::{self, has_native_code_decorator, SampledBlock};
 
 /// How to instrument.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -52,6 +53,10 @@ pub struct InstrumentOptions {
     /// [`probes::TRACE_END`]) for the first allocating executions of each line, so the runner
     /// can tell which line made each allocation. Off by default.
     pub trace_allocations: bool,
+    /// Sampled instrumentation: each loop body and function body is measured line by line
+    /// for its first `N` executions only, and runs without probes afterwards (see
+    /// [`super::sampling`]). `None` measures every execution.
+    pub sample: Option<u32>,
 }
 
 /// An instrumented script and everything needed to run it and read its probes.
@@ -68,6 +73,8 @@ pub struct Instrumented {
     pub line_map: LineMap,
     /// The user line of each probe slot (sorted; slot `i` measures `probe_lines[i]`).
     pub probe_lines: Vec<u32>,
+    /// With sampling, the versioned blocks (block `b` is reported by number in the readout).
+    pub blocks: Vec<SampledBlock>,
 }
 
 impl Instrumented {
@@ -128,6 +135,27 @@ pub fn instrument(source: &str, opts: &InstrumentOptions) -> Result<Instrumented
         return Err(first_syntax_error(root, source));
     }
 
+    if opts.sample.is_some() {
+        if let Some(versioned) = sampling::version(source, root) {
+            // The versioned text parses cleanly by construction; if it ever did not, the
+            // script is instrumented without sampling rather than broken.
+            if let Some(tree) = parser.parse(&versioned.text, None) {
+                if !tree.root_node().has_error() {
+                    let mut planner = Planner::new(&versioned.text);
+                    planner.row_origins = Some(versioned.origins);
+                    planner.module(tree.root_node())?;
+                    let mut result = planner.finish(opts);
+                    result.prologue = probes::prologue_with(
+                        result.probe_lines.len(),
+                        versioned.blocks.len(),
+                        opts,
+                    );
+                    result.blocks = versioned.blocks;
+                    return Ok(result);
+                }
+            }
+        }
+    }
     let mut planner = Planner::new(source);
     planner.module(root)?;
     Ok(planner.finish(opts))
@@ -185,6 +213,9 @@ enum Action {
     Probe(u32),
     /// The baseline reset that starts the script.
     Reset,
+    /// After a versioned loop (block `.1`), charged to its header line `.0`: measures the
+    /// loop's end and, once the block ran unprobed, everything its later iterations did.
+    After(u32, usize),
     /// A probe in expression form, opening a parenthesis around an `if` condition or a
     /// `for` iterable: `_hl_e(k) or (…)` (the probe returns `None`, so the value is the
     /// original expression's).
@@ -225,6 +256,9 @@ struct Planner<'s> {
     /// Blank/comment rows already holding a probe.
     used_rows: BTreeSet<usize>,
     lines: BTreeSet<u32>,
+    /// With sampling, the user origin of each row of the (versioned) source; `None` when the
+    /// source is the user's own text.
+    row_origins: Option<Vec<LineOrigin>>,
 }
 
 const TERMINATORS: [&str; 4] = [
@@ -294,7 +328,24 @@ impl<'s> Planner<'s> {
             before_row: BTreeMap::new(),
             used_rows: BTreeSet::new(),
             lines: BTreeSet::new(),
+            row_origins: None,
         }
+    }
+
+    /// The user line of source row `row`.
+    fn line(&self, row: usize) -> u32 {
+        self.origin(row).map_or_else(
+            || row_to_line(row),
+            |origin| match origin {
+                LineOrigin::User(line) | LineOrigin::Probe(line) => line,
+                LineOrigin::Harness => row_to_line(row),
+            },
+        )
+    }
+
+    /// The origin of source row `row` when the source is a versioned text.
+    fn origin(&self, row: usize) -> Option<LineOrigin> {
+        self.row_origins.as_ref()?.get(row).copied()
     }
 
     fn row_text(&self, row: usize) -> &'s str {
@@ -334,7 +385,7 @@ impl<'s> Planner<'s> {
     }
 
     fn insert(&mut self, byte: usize, before: &str, action: Action, after: &'static str) {
-        if let Action::Probe(line) | Action::ProbeExpr(line) = action {
+        if let Action::Probe(line) | Action::ProbeExpr(line) | Action::After(line, _) = action {
             self.lines.insert(line);
         }
         let order = self.inline.len();
@@ -348,7 +399,7 @@ impl<'s> Planner<'s> {
     }
 
     fn own_line_after(&mut self, row: usize, indent: String, action: Action) {
-        if let Action::Probe(line) | Action::ProbeExpr(line) = action {
+        if let Action::Probe(line) | Action::ProbeExpr(line) | Action::After(line, _) = action {
             self.lines.insert(line);
         }
         self.after_row
@@ -463,7 +514,7 @@ impl<'s> Planner<'s> {
         for stmt in group {
             if matches!(stmt.kind(), "print_statement" | "exec_statement") {
                 return Err(InstrumentError::Unsupported {
-                    line: row_to_line(stmt.start_position().row),
+                    line: self.line(stmt.start_position().row),
                     construct: format!("a Python 2 `{}` statement", &stmt.kind()[..4]),
                 });
             }
@@ -474,7 +525,7 @@ impl<'s> Planner<'s> {
         if group.iter().all(|stmt| DECLARATIONS.contains(&stmt.kind())) {
             return Ok(());
         }
-        let line = row_to_line(first.start_position().row);
+        let line = self.line(first.start_position().row);
         if TERMINATORS.contains(&last.kind()) {
             self.insert(last.start_byte(), "", Action::Probe(line), "; ");
         } else {
@@ -484,7 +535,7 @@ impl<'s> Planner<'s> {
     }
 
     fn compound(&mut self, stmt: Node<'_>) -> Result<(), InstrumentError> {
-        let line = row_to_line(stmt.start_position().row);
+        let line = self.line(stmt.start_position().row);
         match stmt.kind() {
             "match_statement" => {
                 return Err(InstrumentError::Unsupported {
@@ -529,13 +580,24 @@ impl<'s> Planner<'s> {
                     .find(|token| token.kind() == ":")
                     .map_or(stmt.start_position().row, |colon| colon.end_position().row);
                 let defines = matches!(stmt.kind(), "function_definition" | "class_definition");
-                self.block(
+                let header_line = self.line(stmt.start_position().row);
+                let versioned = self.block(
                     *child,
-                    row_to_line(stmt.start_position().row),
+                    header_line,
                     colon_row,
                     defines,
                     stmt.kind() == "class_definition",
                 )?;
+                if let (Some(block), "for_statement" | "while_statement") = (versioned, stmt.kind())
+                {
+                    // What a loop's unprobed iterations did is measured when the loop ends.
+                    let indent = self.indent_of(stmt.start_position().row);
+                    self.own_line_after(
+                        stmt.end_position().row,
+                        indent,
+                        Action::After(header_line, block),
+                    );
+                }
             } else if child.kind().ends_with("_clause") && child.is_named() {
                 self.clauses(*child)?;
             }
@@ -550,11 +612,24 @@ impl<'s> Planner<'s> {
         colon_row: usize,
         defines: bool,
         class_body: bool,
-    ) -> Result<(), InstrumentError> {
+    ) -> Result<Option<usize>, InstrumentError> {
         let stmts = statements(block);
         let Some(first) = stmts.first().copied() else {
-            return Ok(());
+            return Ok(None);
         };
+        // A versioned body (see `sampling`): only the probed copy, the `if` branch, gets
+        // probes, starting with the block-start probe of the header; the plain copy in the
+        // `else` branch stays as the user wrote it.
+        if let Some((switch, block_number)) = stmts
+            .iter()
+            .find_map(|stmt| self.versioning_switch(*stmt).map(|b| (*stmt, b)))
+        {
+            if let Some(consequence) = switch.child_by_field_name("consequence") {
+                let if_row = switch.start_position().row;
+                self.block(consequence, header_line, if_row, false, false)?;
+            }
+            return Ok(Some(block_number));
+        }
         let mut skip = 0;
         let first_row = first.start_position().row;
         if first_row != colon_row {
@@ -575,7 +650,32 @@ impl<'s> Planner<'s> {
                 self.insert(first.start_byte(), "", Action::Probe(header_line), "; ");
             }
         }
-        self.statements(&stmts, skip)
+        self.statements(&stmts, skip)?;
+        Ok(None)
+    }
+
+    /// The block number when `stmt` is the `if` that `sampling` put in front of a body's
+    /// two copies.
+    fn versioning_switch(&self, stmt: Node<'_>) -> Option<usize> {
+        self.row_origins.as_ref()?;
+        if stmt.kind() != "if_statement"
+            || !matches!(
+                self.origin(stmt.start_position().row),
+                Some(LineOrigin::Probe(_))
+            )
+        {
+            return None;
+        }
+        let condition = stmt.child_by_field_name("condition")?;
+        let text = self
+            .source
+            .get(condition.start_byte()..condition.end_byte())?;
+        let number = text
+            .strip_prefix(sampling::SWITCH_PREFIX)?
+            .split(' ')
+            .next()?;
+        let block: usize = number.parse().ok()?;
+        (text == sampling::switch_condition(block)).then_some(block)
     }
 }
 
@@ -587,6 +687,7 @@ impl Planner<'_> {
         let render = |action: Action| match action {
             Action::Probe(line) => probes::probe_text(slot_of(line)),
             Action::ProbeExpr(line) => probes::probe_expression(slot_of(line)),
+            Action::After(line, block) => probes::after_loop_text(slot_of(line), block),
             Action::Reset | Action::ResetExpr => probes::RESET_TEXT.to_string(),
             Action::Close => ")".to_string(),
         };
@@ -629,12 +730,14 @@ impl Planner<'_> {
                 code.push_str(&render(line.action));
                 code.push_str(newline);
                 origins.push(LineOrigin::Probe(match line.action {
-                    Action::Probe(measured) | Action::ProbeExpr(measured) => measured,
+                    Action::Probe(measured)
+                    | Action::ProbeExpr(measured)
+                    | Action::After(measured, _) => measured,
                     Action::Reset | Action::ResetExpr | Action::Close => user,
                 }));
             };
         for row in 0..rows {
-            let user = row_to_line(row);
+            let user = self.line(row);
             for line in self.before_row.get(&row).into_iter().flatten() {
                 own_line(&mut code, &mut origins, line, user);
             }
@@ -656,7 +759,7 @@ impl Planner<'_> {
                 code.push_str(insert.after);
             }
             code.push_str(&self.source[cursor..end]);
-            origins.push(LineOrigin::User(user));
+            origins.push(self.origin(row).unwrap_or(LineOrigin::User(user)));
             if let Some(lines) = inserted_after.get(&row) {
                 if !code.ends_with('\n') {
                     code.push_str(newline);
@@ -668,24 +771,14 @@ impl Planner<'_> {
         }
 
         Instrumented {
-            prologue: probes::prologue_with(probe_lines.len(), opts),
+            prologue: probes::prologue_with(probe_lines.len(), 0, opts),
             readout: probes::READOUT_CODE.to_string(),
             line_map: LineMap::from_origins(origins),
             probe_lines,
             code,
+            blocks: Vec::new(),
         }
     }
-}
-
-fn has_native_code_decorator(decorated: Node<'_>, source: &str) -> bool {
-    let mut cursor = decorated.walk();
-    let found = decorated.named_children(&mut cursor).any(|child| {
-        child.kind() == "decorator"
-            && source
-                .get(child.start_byte()..child.end_byte())
-                .is_some_and(|text| text.contains("viper") || text.contains("asm_"))
-    });
-    found
 }
 
 #[cfg(test)]
@@ -772,6 +865,25 @@ mod tests {
     fn viper_and_asm_bodies_are_left_alone() {
         insta::assert_snapshot!(check(
             "import micropython\n\n@micropython.viper\ndef add(a: int, b: int) -> int:\n    return a + b\n\n@micropython.asm_thumb\ndef one():\n    mov(r0, 1)\n\nprint(add(1, 2))\n"
+        ));
+    }
+
+    #[test]
+    fn sampled_bodies_get_a_probed_and_a_plain_copy() {
+        let opts = InstrumentOptions {
+            sample: Some(4),
+            ..InstrumentOptions::default()
+        };
+        let instrumented =
+            instrument(&testdata("sampled.py"), &opts).unwrap_or_else(|error| panic!("{error}"));
+        let map: Vec<String> = (1..=instrumented.line_map.len() as u32)
+            .map(|line| format!("{line} -> {:?}", instrumented.line_map.origin(line)))
+            .collect();
+        insta::assert_snapshot!(format!(
+            "{}\n---- blocks: {:?}\n---- map:\n{}\n",
+            instrumented.code,
+            instrumented.blocks,
+            map.join("\n")
         ));
     }
 

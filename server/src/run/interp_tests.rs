@@ -73,7 +73,7 @@ fn run_probed(source: &str, exact: bool) -> (ProbedRun, Instrumented, LineMap) {
         source,
         InstrumentOptions {
             exact,
-            trace_allocations: false,
+            ..InstrumentOptions::default()
         },
     )
     .0
@@ -124,6 +124,7 @@ fn all_options() -> [InstrumentOptions; 4] {
         |(exact, trace_allocations)| InstrumentOptions {
             exact,
             trace_allocations,
+            sample: None,
         },
     )
 }
@@ -172,8 +173,8 @@ fn prealloc_loop_lines_report_zero_bytes() {
         let ((run, _, _), _) = run_probed_with(
             &scenario("prealloc.py"),
             InstrumentOptions {
-                exact: false,
                 trace_allocations,
+                ..InstrumentOptions::default()
             },
         );
         assert_eq!(run.output, "59180\n");
@@ -232,7 +233,20 @@ print(r)
     // binding (a new dict entry) and the print.
     let setup = [1, 2, 6, 22, 23, 28];
     let plain = run_on_interpreter(source);
-    for opts in all_options() {
+    // Sampled runs too: with a budget of 1000 nothing runs unprobed, so the hit counts below
+    // hold; with 2, later executions run unprobed and must add 0 bytes as well.
+    let sampled = [
+        (false, Some(1000)),
+        (true, Some(1000)),
+        (false, Some(2)),
+        (true, Some(2)),
+    ]
+    .map(|(exact, sample)| InstrumentOptions {
+        exact,
+        sample,
+        ..InstrumentOptions::default()
+    });
+    for opts in all_options().into_iter().chain(sampled) {
         let ((run, script, _), _) = run_probed_with(source, opts);
         assert_eq!(run.output, plain.stdout);
         for number in script
@@ -250,7 +264,17 @@ print(r)
                 (0, 0, 0),
                 "line {number} ({opts:?}): {delta:?}"
             );
+            assert_eq!(delta.unsampled_bytes, 0, "line {number} ({opts:?})");
         }
+        if opts.sample == Some(2) {
+            assert!(line(&run.report, 10).sampled, "{opts:?}");
+            assert_eq!(line(&run.report, 9).hits, 2, "while line, {opts:?}");
+            continue;
+        }
+        assert!(
+            run.report.lines.iter().all(|delta| !delta.sampled),
+            "{opts:?}"
+        );
         assert_eq!(line(&run.report, 9).hits, 100, "while line");
         assert_eq!(line(&run.report, 11).hits, 50, "call line");
         assert_eq!(line(&run.report, 3).hits, 50, "method body");
@@ -272,6 +296,66 @@ fn gc_churn_counts_collections_and_never_books_a_drop_as_freeing() {
     // 20000 strings of one or two blocks each; intervals with a collection are estimated.
     assert!(allocating.allocated_bytes >= 20000 * 32, "{allocating:?}");
     assert_eq!(allocating.max_single_bytes, 64);
+}
+
+fn sampled(sample: u32) -> InstrumentOptions {
+    InstrumentOptions {
+        sample: Some(sample),
+        ..InstrumentOptions::default()
+    }
+}
+
+#[test]
+fn sampled_gc_churn_books_later_iterations_on_the_loop_line() {
+    let source = scenario("gc_churn.py");
+    let ((run, script, _), _) = run_probed_with(&source, sampled(16));
+    assert_eq!(run.output, "item 19999\n");
+    assert_eq!(script.blocks.len(), 1);
+    let body = line(&run.report, 7);
+    assert!(body.sampled, "{body:?}");
+    assert_eq!(body.hits, 16);
+    // "item %d" with a one- or two-digit number: a string object and its data, one 32-byte
+    // block each.
+    assert_eq!(body.allocated_bytes, 16 * 64, "{body:?}");
+    assert_eq!(body.unsampled_bytes, 0);
+    let header = line(&run.report, 6);
+    assert!(header.sampled);
+    // The other 19,984 iterations, measured as a whole when the loop ended. Collections ran
+    // during them, so the figure is the mem_total() estimate of `probes` (requested bytes).
+    assert!(header.unsampled_bytes >= 19_984 * 4, "{header:?}");
+    assert_eq!(header.allocated_bytes, header.unsampled_bytes);
+    // Collections during unprobed iterations cannot be counted: the count is unknown.
+    assert_eq!(run.report.gc_collections, None, "{:?}", run.report);
+}
+
+#[test]
+fn sampled_prealloc_reports_zero_bytes_for_probed_and_unprobed_iterations() {
+    let ((run, _, _), _) = run_probed_with(&scenario("prealloc.py"), sampled(16));
+    assert_eq!(run.output, "59180\n");
+    for number in 7..=10 {
+        let delta = line(&run.report, number);
+        assert!(delta.sampled, "{delta:?}");
+        assert_eq!(
+            (delta.allocated_bytes, delta.unsampled_bytes),
+            (0, 0),
+            "{delta:?}"
+        );
+    }
+    assert_eq!(line(&run.report, 8).hits, 16);
+    assert!(!line(&run.report, 11).sampled);
+}
+
+#[test]
+fn sampled_functions_are_probed_for_their_first_calls() {
+    let ((run, script, _), _) = run_probed_with(&scenario("leak.py"), sampled(10));
+    assert_eq!(run.output, "500\n");
+    // The function body and the loop body.
+    assert_eq!(script.blocks.len(), 2);
+    assert_eq!(line(&run.report, 8).hits, 10);
+    assert_eq!(line(&run.report, 8).allocated_bytes, 10 * 64);
+    assert!(line(&run.report, 8).sampled);
+    // The loop's later iterations (and the calls in them) are booked on the loop line.
+    assert!(line(&run.report, 12).unsampled_bytes >= 480 * 64);
 }
 
 #[test]
@@ -325,7 +409,12 @@ fn shifted_lines_are_mapped_back_in_tracebacks() {
 
 #[test]
 fn construct_files_print_the_same_instrumented() {
-    for name in ["constructs.py", "async_and_tabs.py", "no_free_lines.py"] {
+    for name in [
+        "constructs.py",
+        "async_and_tabs.py",
+        "no_free_lines.py",
+        "sampled.py",
+    ] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("src/run/testdata")
             .join(name);
@@ -336,6 +425,12 @@ fn construct_files_print_the_same_instrumented() {
         assert_eq!(run.output, plain.stdout, "{name}");
         assert_eq!(run.traceback, plain.stderr, "{name}");
         assert!(!run.report.lines.is_empty(), "{name}: no readout");
+        for budget in [1, 2] {
+            let ((run, _, _), _) = run_probed_with(&source, sampled(budget));
+            assert_eq!(run.output, plain.stdout, "{name} sampled {budget}");
+            assert_eq!(run.traceback, plain.stderr, "{name} sampled {budget}");
+            assert!(!run.report.lines.is_empty(), "{name}: no readout");
+        }
     }
 }
 
@@ -440,5 +535,10 @@ proptest! {
         let (run, _, _) = run_probed(&source, false);
         prop_assert_eq!(&run.output, &plain.stdout, "source:\n{}", source);
         prop_assert_eq!(&run.traceback, &plain.stderr, "source:\n{}", source);
+        // Sampled: each loop and function body's first execution is probed, later ones run
+        // the plain copy; the program must not notice.
+        let ((run, _, _), _) = run_probed_with(&source, sampled(1));
+        prop_assert_eq!(&run.output, &plain.stdout, "sampled source:\n{}", source);
+        prop_assert_eq!(&run.traceback, &plain.stderr, "sampled source:\n{}", source);
     }
 }

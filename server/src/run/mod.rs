@@ -7,4 +7,5 @@ pub mod probes;
 #[cfg(test)]
 mod interp_tests;
 pub mod runner;
+pub mod sampling;
 pub mod trace;

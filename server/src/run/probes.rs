@@ -84,6 +84,14 @@ pub fn probe_expression(slot: usize) -> String {
     format!("_hl_e({slot})")
 }
 
+/// The probe that follows a versioned loop (block `block`, see `sampling`), charged to the
+/// loop's header line (slot `slot`). It counts no hit. Once the block has run unprobed, the
+/// growth it measures is what the unprobed iterations did, and it is also added to the
+/// line's `unsampled` figure (and left out of its largest single growth).
+pub fn after_loop_text(slot: usize, block: usize) -> String {
+    format!("_hl_r({slot}, {block})")
+}
+
 /// The statement that resets the probes' baseline. It runs first in the instrumented script,
 /// so the script's own compilation (which happens after the prologue ran) is not charged to
 /// its first line.
@@ -98,9 +106,10 @@ pub const READOUT_CODE: &str = "_hl_o()\n";
 pub fn prologue(slots: usize, exact: bool) -> String {
     prologue_with(
         slots,
+        0,
         &InstrumentOptions {
             exact,
-            trace_allocations: false,
+            ..InstrumentOptions::default()
         },
     )
 }
@@ -111,7 +120,14 @@ pub fn prologue(slots: usize, exact: bool) -> String {
 /// [`TRACE_BUDGET`] in the run. Printing a constant string and a small int and calling
 /// `mem_info(1)` allocate nothing (checked on the real interpreter in `interp_tests`), so the
 /// probe's figures do not change.
-pub fn prologue_with(slots: usize, opts: &InstrumentOptions) -> String {
+///
+/// With `blocks > 0` (sampled instrumentation), it also defines the switches of the versioned
+/// blocks: `_hl_s{b}` (1 while block `b` is probed), `_hl_S[b]` (its remaining budget of
+/// probed executions; -1 once it ran unprobed), `_hl_v(b)` (the budget test in front of the
+/// probed copy), `_hl_r(k, b)` (the after-loop probe) and `_hl_u` (per slot, the growth of
+/// unprobed iterations). Setting a switch stores into an existing key of the module's globals
+/// dict, which allocates nothing.
+pub fn prologue_with(slots: usize, blocks: usize, opts: &InstrumentOptions) -> String {
     let exact = opts.exact;
     // At least one slot, so the buffers and the readout loop are never empty.
     let slots = slots.max(1);
@@ -175,6 +191,38 @@ pub fn prologue_with(slots: usize, opts: &InstrumentOptions) -> String {
              \x20       print('\\x1eHLE')\n"
         ));
     }
+    if blocks > 0 {
+        let budget = opts.sample.unwrap_or(u32::MAX >> 2);
+        code.push_str(&format!(
+            "_hl_u = [0] * {slots}\n_hl_S = [{budget}] * {blocks}\n_hl_G = globals()\n"
+        ));
+        let names: Vec<String> = (0..blocks)
+            .map(|b| format!("'{}{b}'", super::sampling::SWITCH_PREFIX))
+            .collect();
+        code.push_str(&format!("_hl_K = ({},)\n", names.join(", ")));
+        for b in 0..blocks {
+            code.push_str(&format!("{}{b} = 1\n", super::sampling::SWITCH_PREFIX));
+        }
+        code.push_str(
+            "def _hl_v(b):\n\
+             \x20   n = _hl_S[b]\n\
+             \x20   if n > 0:\n\
+             \x20       _hl_S[b] = n - 1\n\
+             \x20       return 1\n\
+             \x20   _hl_S[b] = -1\n\
+             \x20   _hl_G[_hl_K[b]] = 0\n\
+             \x20   return 0\n\
+             def _hl_r(k, b):\n\
+             \x20   if _hl_S[b] >= 0:\n\
+             \x20       _hl_q() == _hl_T or _hl_p(k)\n\
+             \x20   elif _hl_q() != _hl_T:\n\
+             \x20       a = _hl_a[k]\n\
+             \x20       x = _hl_x[k]\n\
+             \x20       _hl_p(k)\n\
+             \x20       _hl_u[k] += _hl_a[k] - a\n\
+             \x20       _hl_x[k] = x\n",
+        );
+    }
     code.push_str(
         "def _hl_e(k):\n\
          \x20   _hl_h[k] += 1\n\
@@ -195,14 +243,30 @@ pub fn prologue_with(slots: usize, opts: &InstrumentOptions) -> String {
         "    _hl_M = _hl_ma()\n\
          \x20   _hl_T = _hl_q()\n",
     );
-    code.push_str(&format!(
-        "def _hl_o():\n\
-         \x20   print('{READOUT_HEADER}', _hl_t, {exact_flag}, {slots})\n\
-         \x20   for k in range({slots}):\n\
-         \x20       if _hl_h[k]:\n\
-         \x20           print(k, _hl_h[k], _hl_a[k], _hl_n[k], _hl_x[k], _hl_g[k])\n\
-         \x20   print('{READOUT_FOOTER}')\n"
-    ));
+    if blocks > 0 {
+        // Sampled: the header also gives the block count, each slot line its unsampled
+        // growth, and `B b` lines name the blocks that ran unprobed.
+        code.push_str(&format!(
+            "def _hl_o():\n\
+             \x20   print('{READOUT_HEADER}', _hl_t, {exact_flag}, {slots}, {blocks})\n\
+             \x20   for k in range({slots}):\n\
+             \x20       if _hl_h[k] or _hl_u[k]:\n\
+             \x20           print(k, _hl_h[k], _hl_a[k], _hl_n[k], _hl_x[k], _hl_g[k], _hl_u[k])\n\
+             \x20   for b in range({blocks}):\n\
+             \x20       if _hl_S[b] < 0:\n\
+             \x20           print('B', b)\n\
+             \x20   print('{READOUT_FOOTER}')\n"
+        ));
+    } else {
+        code.push_str(&format!(
+            "def _hl_o():\n\
+             \x20   print('{READOUT_HEADER}', _hl_t, {exact_flag}, {slots})\n\
+             \x20   for k in range({slots}):\n\
+             \x20       if _hl_h[k]:\n\
+             \x20           print(k, _hl_h[k], _hl_a[k], _hl_n[k], _hl_x[k], _hl_g[k])\n\
+             \x20   print('{READOUT_FOOTER}')\n"
+        ));
+    }
     if exact {
         code.push_str("_hl_gc.disable()\n");
     }
@@ -226,6 +290,14 @@ pub struct LineDelta {
     pub net_bytes: i64,
     /// The largest growth seen in one execution of the line.
     pub max_single_bytes: u64,
+    /// Sampled runs only: the part of `allocated_bytes` that unprobed iterations of the loop
+    /// headed by this line allocated (measured as a whole when the loop ended, not split by
+    /// line). 0 otherwise.
+    pub unsampled_bytes: u64,
+    /// Sampled runs only: the line lies in a loop or function body that ran more often than
+    /// it was probed, so `hits` and the byte figures cover its probed executions (plus, on a
+    /// loop's header line, `unsampled_bytes`).
+    pub sampled: bool,
 }
 
 /// Everything the probes reported for one run.
@@ -235,7 +307,8 @@ pub struct ProbeReport {
     /// by line.
     pub lines: Vec<LineDelta>,
     /// Collections seen as `mem_alloc()` drops during the run (a lower bound; see the module
-    /// doc). `None` only if the readout could not say.
+    /// doc). `None` when the readout could not say, or in a sampled run where some block ran
+    /// unprobed with the collector on.
     pub gc_collections: Option<u32>,
 }
 
@@ -270,9 +343,17 @@ pub fn parse_readout(text: &str, instrumented: &Instrumented) -> Result<ProbeRep
         .find(|line| line.starts_with(READOUT_HEADER))
         .ok_or(ProbeError::MissingHeader)?;
     let fields = parse_numbers(&header[READOUT_HEADER.len()..], header)?;
-    let [_counter, _exact, slots] = fields[..] else {
-        return Err(bad_line(header, "expected 3 numbers after the marker"));
+    let (exact, slots, blocks) = match fields[..] {
+        [_counter, exact, slots] => (exact, slots, 0),
+        [_counter, exact, slots, blocks] => (exact, slots, blocks),
+        _ => return Err(bad_line(header, "expected 3 or 4 numbers after the marker")),
     };
+    if blocks != instrumented.blocks.len() as i64 {
+        return Err(ProbeError::Mismatch(format!(
+            "{blocks} sampled blocks on the board, {} in the script",
+            instrumented.blocks.len()
+        )));
+    }
     let expected_slots = instrumented.probe_lines.len().max(1) as i64;
     if slots != expected_slots {
         return Err(ProbeError::Mismatch(format!(
@@ -289,18 +370,44 @@ pub fn parse_readout(text: &str, instrumented: &Instrumented) -> Result<ProbeRep
             allocated_bytes: 0,
             net_bytes: 0,
             max_single_bytes: 0,
+            unsampled_bytes: 0,
+            sampled: false,
         })
         .collect();
     let mut drops: u64 = 0;
+    let mut unprobed_blocks = false;
     let mut finished = false;
     for line in lines {
         if line.starts_with(READOUT_FOOTER) {
             finished = true;
             break;
         }
+        if let Some(number) = line.strip_prefix("B ") {
+            let block = number
+                .trim()
+                .parse::<usize>()
+                .map_err(|_| bad_line(line, "expected a block number"))?;
+            let block = instrumented
+                .blocks
+                .get(block)
+                .ok_or_else(|| ProbeError::Mismatch(format!("block {block} does not exist")))?;
+            unprobed_blocks = true;
+            for delta in deltas.iter_mut() {
+                if (block.header_line..=block.last_line).contains(&delta.line) {
+                    delta.sampled = true;
+                }
+            }
+            continue;
+        }
         let numbers = parse_numbers(line, line)?;
-        let [slot, hits, allocated, net, max_single, slot_drops] = numbers[..] else {
-            return Err(bad_line(line, "expected 6 numbers"));
+        let (slot, hits, allocated, net, max_single, slot_drops, unsampled) = match numbers[..] {
+            [slot, hits, allocated, net, max_single, drops] => {
+                (slot, hits, allocated, net, max_single, drops, 0)
+            }
+            [slot, hits, allocated, net, max_single, drops, unsampled] if blocks > 0 => {
+                (slot, hits, allocated, net, max_single, drops, unsampled)
+            }
+            _ => return Err(bad_line(line, "expected 6 numbers")),
         };
         let delta = usize::try_from(slot)
             .ok()
@@ -310,15 +417,23 @@ pub fn parse_readout(text: &str, instrumented: &Instrumented) -> Result<ProbeRep
         delta.allocated_bytes = non_negative(allocated, line)?;
         delta.net_bytes = net;
         delta.max_single_bytes = non_negative(max_single, line)?;
+        delta.unsampled_bytes = non_negative(unsampled, line)?;
         drops = drops.saturating_add(non_negative(slot_drops, line)?);
     }
     if !finished {
         return Err(ProbeError::Truncated);
     }
     deltas.sort_by_key(|delta| delta.line);
+    // With the collector on, collections during unprobed executions leave no trace a probe
+    // can count (a phase's net growth can hide any number of them): the count is unknown.
+    let gc_collections = if unprobed_blocks && exact == 0 {
+        None
+    } else {
+        Some(u32::try_from(drops).unwrap_or(u32::MAX))
+    };
     Ok(ProbeReport {
         lines: deltas,
-        gc_collections: Some(u32::try_from(drops).unwrap_or(u32::MAX)),
+        gc_collections,
     })
 }
 
@@ -368,21 +483,27 @@ mod tests {
               "hits": 1,
               "allocated_bytes": 0,
               "net_bytes": 0,
-              "max_single_bytes": 0
+              "max_single_bytes": 0,
+              "unsampled_bytes": 0,
+              "sampled": false
             },
             {
               "line": 2,
               "hits": 1,
               "allocated_bytes": 64,
               "net_bytes": 64,
-              "max_single_bytes": 64
+              "max_single_bytes": 64,
+              "unsampled_bytes": 0,
+              "sampled": false
             },
             {
               "line": 3,
               "hits": 4,
               "allocated_bytes": 96,
               "net_bytes": 32,
-              "max_single_bytes": 64
+              "max_single_bytes": 64,
+              "unsampled_bytes": 0,
+              "sampled": false
             }
           ],
           "gc_collections": 2
@@ -438,9 +559,10 @@ mod tests {
     fn traced_prologue_snapshot() {
         let traced = prologue_with(
             3,
+            0,
             &InstrumentOptions {
-                exact: false,
                 trace_allocations: true,
+                ..InstrumentOptions::default()
             },
         );
         assert!(traced.contains(&format!("_hl_B = {TRACE_BUDGET}\n")));

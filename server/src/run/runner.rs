@@ -41,6 +41,10 @@ pub struct RunOptions {
     /// print a heap dump for each line's first allocating executions, which the runner takes
     /// out of the script's output. Off by default.
     pub trace_allocations: bool,
+    /// Probe each loop body and function body for its first `N` executions only (see
+    /// [`super::sampling`]): far less overhead on hot loops, per-line figures for those
+    /// executions. `None` (the default) probes every execution.
+    pub sample: Option<u32>,
 }
 
 impl Default for RunOptions {
@@ -51,6 +55,7 @@ impl Default for RunOptions {
             timeout: None,
             thresholds: Thresholds::default(),
             trace_allocations: false,
+            sample: None,
         }
     }
 }
@@ -236,6 +241,7 @@ pub fn run_script(
         &InstrumentOptions {
             exact: options.exact,
             trace_allocations: options.trace_allocations,
+            sample: options.sample,
         },
     ) {
         Ok(i) => (Some(i), None),
