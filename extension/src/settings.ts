@@ -14,6 +14,7 @@ export const SETTING_KEYS = [
   "runOnSave",
   "softResetBeforeRun",
   "traceAllocations",
+  "sampleExecutions",
   "thresholds.lineBytes",
   "thresholds.fragmentationPercent",
   "server.path",
@@ -46,6 +47,7 @@ export function serverSettings(get: SettingGetter, workspaceTrusted: boolean): H
     runOnSave: workspaceTrusted && booleanSetting(get, "runOnSave", true),
     softResetBeforeRun: booleanSetting(get, "softResetBeforeRun", true),
     traceAllocations: booleanSetting(get, "traceAllocations", true),
+    sampleExecutions: Math.max(0, Math.floor(numberSetting(get, "sampleExecutions", 0))),
     thresholds: {
       lineBytes: numberSetting(get, "thresholds.lineBytes", 1024),
       fragmentationPercent: numberSetting(get, "thresholds.fragmentationPercent", 50),

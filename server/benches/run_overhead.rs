@@ -3,7 +3,11 @@
 //! prologue, before snapshot, instrumented script, after and after-gc snapshots, readout),
 //! alternating on one board, as ratios. Run with `cargo bench --bench run_overhead`.
 //!
-//! Two ratios per script: the script phase alone (plain exec vs the instrumented exec, timed
+//! Each script runs in four modes: every execution probed (the default) and sampled
+//! (`--sample 64`: loop and function bodies probed for their first 64 executions), each with
+//! and without `--exact`.
+//!
+//! Two ratios per script and mode: the script phase alone (plain exec vs the instrumented exec, timed
 //! between the runner's `Running` and `After` phase events), and the whole run (soft reset +
 //! exec vs everything `run_script` does, captures included).
 
@@ -41,18 +45,14 @@ fn plain_run(board: &mut Board, script: &str) -> anyhow::Result<(Duration, Durat
 fn instrumented_run(
     board: &mut Board,
     script: &str,
-    exact: bool,
+    options: &RunOptions,
 ) -> anyhow::Result<(Duration, Duration, String)> {
-    let options = RunOptions {
-        exact,
-        ..RunOptions::default()
-    };
     let (mut running, mut after) = (None, None);
     let started = Instant::now();
     let report = run_script(
         board,
         script,
-        &options,
+        options,
         &mut |event| match event {
             RunEvent::Phase(Phase::Running) => running = Some(Instant::now()),
             RunEvent::Phase(Phase::After) => after = Some(Instant::now()),
@@ -75,10 +75,16 @@ fn median(mut times: Vec<Duration>) -> Duration {
     times[times.len() / 2]
 }
 
-fn measure(board: &mut Board, name: &str, script: &str, exact: bool) -> anyhow::Result<()> {
+fn measure(
+    board: &mut Board,
+    name: &str,
+    script: &str,
+    mode: &str,
+    options: &RunOptions,
+) -> anyhow::Result<()> {
     // One untimed round each, and the outputs must agree.
     let (_, _, plain_out) = plain_run(board, script)?;
-    let (_, _, probed_out) = instrumented_run(board, script, exact)?;
+    let (_, _, probed_out) = instrumented_run(board, script, options)?;
     let plain_out = String::from_utf8_lossy(&plain_out).into_owned();
     if plain_out != probed_out {
         anyhow::bail!("{name}: outputs differ: {plain_out:?} vs {probed_out:?}");
@@ -87,7 +93,7 @@ fn measure(board: &mut Board, name: &str, script: &str, exact: bool) -> anyhow::
     for _ in 0..RUNS {
         // Alternate so that load from other processes hits both sides alike.
         let (plain_script, plain_whole, _) = plain_run(board, script)?;
-        let (probed_script, probed_whole, _) = instrumented_run(board, script, exact)?;
+        let (probed_script, probed_whole, _) = instrumented_run(board, script, options)?;
         samples.push(Sample {
             plain_script,
             plain_whole,
@@ -100,7 +106,7 @@ fn measure(board: &mut Board, name: &str, script: &str, exact: bool) -> anyhow::
     let (ps, pw) = (pick(|s| s.plain_script), pick(|s| s.plain_whole));
     let (is, iw) = (pick(|s| s.probed_script), pick(|s| s.probed_whole));
     println!(
-        "{name} (exact={exact}): script phase plain {:.0} ms, instrumented {:.0} ms: {:.2}x; \
+        "{name} ({mode}): script phase plain {:.0} ms, instrumented {:.0} ms: {:.2}x; \
          whole run plain {:.0} ms, `heaplens run` {:.0} ms: {:.2}x (medians of {RUNS})",
         ms(ps),
         ms(is),
@@ -132,10 +138,21 @@ fn main() -> anyhow::Result<()> {
             ("tight loops".to_string(), TIGHT_LOOPS.to_string()),
         ],
     };
+    let modes = [
+        ("every execution", false, None),
+        ("every execution, --exact", true, None),
+        ("--sample 64", false, Some(64)),
+        ("--sample 64 --exact", true, Some(64)),
+    ];
     for (name, script) in &scripts {
-        for exact in [false, true] {
-            if let Err(e) = measure(&mut board, name, script, exact) {
-                println!("{name} (exact={exact}): skipped: {e}");
+        for (mode, exact, sample) in modes {
+            let options = RunOptions {
+                exact,
+                sample,
+                ..RunOptions::default()
+            };
+            if let Err(e) = measure(&mut board, name, script, mode, &options) {
+                println!("{name} ({mode}): skipped: {e}");
             }
         }
     }

@@ -215,7 +215,9 @@ fn json_report_has_exactly_the_documented_keys() {
                 "hits",
                 "allocated_bytes",
                 "net_bytes",
-                "max_single_bytes"
+                "max_single_bytes",
+                "unsampled_bytes",
+                "sampled"
             ]),
             "{l}"
         );
@@ -627,6 +629,79 @@ fn gc_churn_charges_line_7_and_counts_collections_without_negative_figures() {
         0,
         "range() does not allocate per item"
     );
+}
+
+// ---- sampled runs (--sample=N) ----
+
+#[test]
+fn sampled_run_probes_first_iterations_and_books_the_rest_on_the_loop_line() {
+    let run = run_sim("gc_churn.py", &["--sample=16"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    let report = &run.json;
+    assert_eq!(report["output"], "item 19999\n");
+    assert_eq!(report["sample"], 16);
+    let seven = line(report, 7);
+    assert_eq!(seven["sampled"], true, "{seven}");
+    assert_eq!(seven["hits"], 16);
+    // "item N": a str object and its data, one 32-byte block each, per probed iteration.
+    assert_eq!(seven["allocated_bytes"], 16 * 64);
+    assert_eq!(seven["unsampled_bytes"], 0);
+    let six = line(report, 6);
+    assert_eq!(six["sampled"], true, "{six}");
+    assert!(num(&six["unsampled_bytes"]) > 19_984 * 4, "{six}");
+    assert_eq!(six["allocated_bytes"], six["unsampled_bytes"]);
+    assert_eq!(line(report, 8)["sampled"], false);
+    // Collections during unprobed iterations cannot be counted.
+    assert_eq!(report["gc_collections"], Value::Null);
+    assert!(diagnostics(report).iter().any(|d| d["line"] == 6
+        && d["code"] == "line-allocation"
+        && d["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("later iterations"))));
+
+    // The terminal report stars the sampled lines and says what the figures cover.
+    let text = heaplens_run(
+        &scenario("gc_churn.py"),
+        &["--board", "sim", "--sample=16", "--no-color"],
+    );
+    assert_eq!(text.code, Some(0), "{}", text.stderr_text());
+    assert!(text.stdout.contains("      16*"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("sampled run (--sample 16)"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn sampled_runs_keep_errors_and_tracebacks_on_the_users_lines() {
+    let run = run_sim("nested_error.py", &["--sample=1"]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr_text());
+    let error = the_error(&run.json);
+    assert_eq!(error["line"], 6);
+    assert_eq!(related_lines(error), vec![11, 14]);
+    let tb = run.json["traceback"].as_str().expect("traceback");
+    assert!(!tb.contains("_hl_"), "{tb}");
+
+    // The Parrot doubling fails in the loop's plain copy (after 4 probed iterations) and the
+    // error is still on line 10, with the failure-time numbers.
+    let run = run_sim("parrot.py", &["--sample=4"]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr_text());
+    let error = the_error(&run.json);
+    assert_eq!(error["line"], 10);
+    assert_eq!(error["code"], "memory-error-heap-full");
+    assert_eq!(line(&run.json, 10)["hits"], 4);
+    assert_eq!(line(&run.json, 10)["sampled"], true);
+
+    // A bare `--sample` means 64.
+    let run = run_sim("prealloc.py", &["--sample"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    assert_eq!(run.json["sample"], 64);
+    assert_eq!(line(&run.json, 8)["hits"], 64);
+    for n in 8..=10 {
+        assert_eq!(line(&run.json, n)["allocated_bytes"], 0, "line {n}");
+    }
+    assert_eq!(line(&run.json, 7)["unsampled_bytes"], 0);
 }
 
 // ---- options, the terminal report, exit codes, bad input ----

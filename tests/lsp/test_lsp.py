@@ -270,3 +270,32 @@ async def test_board_status_is_known_before_the_first_run(client: LanguageClient
     status = next(s for s in client.custom["heaplens/boardStatus"] if s.state == "simulated")
     assert status.port.startswith("/dev/pts/")
     assert status.firmware.startswith("micropython 1.29")
+
+
+async def test_sampled_runs_mark_probed_lines(client: LanguageClient):
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"heaplens": {"sampleExecutions": 8}})
+    )
+    uri = open_doc(client, "leak.py")
+    result = await run_file(client, uri)
+    assert result["exception"] is None
+
+    async def hover(line: int) -> str:
+        h = await client.text_document_hover_async(
+            types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=line, character=4))
+        )
+        assert h is not None
+        return h.contents.value
+
+    # Line 8 (0-based 7) ran 500 times; its first 8 executions were probed.
+    assert "| hits | 8 probed (it ran more often: sampled run) |" in await hover(7)
+    # The loop line (12) carries what the 492 unprobed iterations allocated.
+    assert "| in later iterations | at least " in await hover(11)
+    hints = await client.text_document_inlay_hint_async(
+        types.InlayHintParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=types.Range(start=types.Position(line=0, character=0), end=types.Position(line=20, character=0)),
+        )
+    )
+    labels = {h.position.line: h.label for h in hints}
+    assert labels[7].endswith(" ×8+"), labels

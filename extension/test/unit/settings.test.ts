@@ -11,6 +11,7 @@ test("defaults mirror the server's settings", () => {
     runOnSave: true,
     softResetBeforeRun: true,
     traceAllocations: true,
+    sampleExecutions: 0,
     thresholds: { lineBytes: 1024, fragmentationPercent: 50 },
     workspaceTrusted: true,
   });
@@ -23,6 +24,7 @@ test("user values are passed through, bad types fall back to defaults", () => {
     runOnSave: false,
     softResetBeforeRun: "yes",
     traceAllocations: false,
+    sampleExecutions: 64.7,
     "thresholds.lineBytes": 256,
     "thresholds.fragmentationPercent": Number.NaN,
   };
@@ -33,6 +35,8 @@ test("user values are passed through, bad types fall back to defaults", () => {
   assert.equal(settings.softResetBeforeRun, true);
   assert.equal(settings.traceAllocations, false);
   assert.equal(serverSettings((key) => (key === "traceAllocations" ? 1 : undefined), true).traceAllocations, true);
+  assert.equal(settings.sampleExecutions, 64);
+  assert.equal(serverSettings((key) => (key === "sampleExecutions" ? -3 : undefined), true).sampleExecutions, 0);
   assert.equal(settings.thresholds.lineBytes, 256);
   assert.equal(settings.thresholds.fragmentationPercent, 50);
 });

@@ -126,7 +126,7 @@ pub enum Command {
         /// Probe each loop body and function body for its first N executions only (default
         /// N: 64): hot loops run nearly at full speed; later iterations are measured as a
         /// whole on the loop's line, later calls on the calling line.
-        #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "64",
+        #[arg(long, value_name = "N", num_args = 0..=1, require_equals = true, default_missing_value = "64",
               value_parser = clap::value_parser!(u32).range(1..))]
         sample: Option<u32>,
     },

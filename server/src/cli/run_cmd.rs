@@ -137,10 +137,12 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
             .get((l.line as usize).saturating_sub(1))
             .map_or("", |s| s.trim());
         let text: String = text.chars().take(48).collect();
+        // A star marks figures of a line that ran more often than it was probed.
+        let hits = format!("{}{}", l.hits, if l.sampled { "*" } else { "" });
         out.push_str(&format!(
             "{:>6} {:>8} {:>12} {:>12}  {}\n",
             l.line,
-            l.hits,
+            hits,
             human_bytes(l.allocated_bytes),
             signed(l.net_bytes),
             text
@@ -155,9 +157,21 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
         out.push_str(&format!("  (no per-line figures: {why})\n"));
     }
 
+    if let Some(n) = report.sample.filter(|_| lines.iter().any(|l| l.sampled)) {
+        out.push_str(&format!(
+            "  * sampled run (--sample {n}): each loop and function body was probed for its first \
+             {n} executions only. A starred line's hits and bytes cover those; a loop's later \
+             iterations are booked, as a whole and as a lower bound, on the loop's own line, \
+             a function's later calls on the calling line.\n"
+        ));
+    }
     out.push_str(&render_allocation_lines(report, &source_lines));
 
     match report.gc_collections {
+        None if report.sample.is_some() && !report.exact => out.push_str(
+            "  garbage collections: unknown (collections during unprobed iterations cannot be \
+             counted)\n",
+        ),
         Some(0) | None => {}
         Some(n) => out.push_str(&format!(
             "  {n} garbage collection(s) ran during the run; growth across a collection is not \

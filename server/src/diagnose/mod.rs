@@ -92,6 +92,23 @@ pub struct LineUsage {
     pub allocated_bytes: u64,
     pub net_bytes: i64,
     pub max_single_bytes: u64,
+    /// Sampled runs: the part of `allocated_bytes` that a loop's unprobed iterations made
+    /// (booked on the loop's header line).
+    pub unsampled_bytes: u64,
+    /// Sampled runs: the line ran more often than it was probed.
+    pub sampled: bool,
+}
+
+impl LineUsage {
+    /// "3 hits", or "64 probed hits" when the line ran more often than it was probed.
+    fn hits_text(&self) -> String {
+        format!(
+            "{} {}hit{}",
+            self.hits,
+            if self.sampled { "probed " } else { "" },
+            if self.hits == 1 { "" } else { "s" }
+        )
+    }
 }
 
 /// The heap figures that decide whether a failed allocation was "full" or "fragmented", read
@@ -343,10 +360,9 @@ fn largest_live_lines(facts: &RunFacts<'_>, error_line: u32) -> Vec<Related> {
         .map(|l| Related {
             line: l.line,
             message: format!(
-                "net +{} allocated here ({} hit{}): a likely holder of the heap",
+                "net +{} allocated here ({}): a likely holder of the heap",
                 human_bytes(l.net_bytes as u64),
-                l.hits,
-                if l.hits == 1 { "" } else { "s" }
+                l.hits_text()
             ),
         })
         .collect()
@@ -355,27 +371,37 @@ fn largest_live_lines(facts: &RunFacts<'_>, error_line: u32) -> Vec<Related> {
 fn line_warnings(facts: &RunFacts<'_>, thresholds: &Thresholds, out: &mut Vec<Diagnostic>) {
     for l in facts.lines {
         if l.allocated_bytes > thresholds.line_bytes {
+            let mut message = format!(
+                "this line allocated {} in this run ({}, largest single allocation {})",
+                human_bytes(l.allocated_bytes),
+                l.hits_text(),
+                human_bytes(l.max_single_bytes)
+            );
+            if l.unsampled_bytes > 0 {
+                message.push_str(&format!(
+                    "; {} of it in this loop's later iterations, which ran without per-line \
+                     probes (sampled run)",
+                    human_bytes(l.unsampled_bytes)
+                ));
+            } else if l.sampled {
+                message.push_str(" in its probed executions; later ones ran without probes");
+            }
             out.push(Diagnostic {
                 line: l.line,
                 end_line: l.line,
                 severity: Severity::Warning,
                 code: Code::LineAllocation,
-                message: format!(
-                    "this line allocated {} in this run ({} hit{}, largest single allocation {})",
-                    human_bytes(l.allocated_bytes),
-                    l.hits,
-                    if l.hits == 1 { "" } else { "s" },
-                    human_bytes(l.max_single_bytes)
-                ),
+                message,
                 related: Vec::new(),
             });
         }
         // Growth heuristic: the probes keep the sum and the maximum per line. A constant
         // allocation per hit has max == mean; a doubling one has max ≈ hits/2 × mean. Require
         // several hits and a maximum at least twice the mean so that one outlier in a short
-        // loop does not count.
+        // loop does not count. Unprobed iterations are not hits, so their bytes stay out.
         if l.hits >= 3 && l.max_single_bytes > 0 {
-            let mean = l.allocated_bytes as f64 / l.hits as f64;
+            let mean = (l.allocated_bytes - l.unsampled_bytes.min(l.allocated_bytes)) as f64
+                / l.hits as f64;
             if l.max_single_bytes as f64 >= 2.0 * mean && l.max_single_bytes >= 1024 {
                 out.push(Diagnostic {
                     line: l.line,

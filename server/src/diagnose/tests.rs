@@ -101,6 +101,8 @@ fn memory_error_names_largest_holders() {
             allocated_bytes: 95_000,
             net_bytes: 95_000,
             max_single_bytes: 1056,
+            unsampled_bytes: 0,
+            sampled: false,
         },
         LineUsage {
             line: 13,
@@ -108,6 +110,8 @@ fn memory_error_names_largest_holders() {
             allocated_bytes: 0,
             net_bytes: -47_000,
             max_single_bytes: 0,
+            unsampled_bytes: 0,
+            sampled: false,
         },
         LineUsage {
             line: 17,
@@ -115,6 +119,8 @@ fn memory_error_names_largest_holders() {
             allocated_bytes: 0,
             net_bytes: 0,
             max_single_bytes: 0,
+            unsampled_bytes: 0,
+            sampled: false,
         },
     ];
     let facts = RunFacts {
@@ -168,6 +174,8 @@ fn warnings_for_big_growing_lines_and_fragmentation() {
             allocated_bytes: total,
             net_bytes: total as i64,
             max_single_bytes: 49152,
+            unsampled_bytes: 0,
+            sampled: false,
         },
         LineUsage {
             line: 4,
@@ -175,6 +183,8 @@ fn warnings_for_big_growing_lines_and_fragmentation() {
             allocated_bytes: 64,
             net_bytes: 64,
             max_single_bytes: 64,
+            unsampled_bytes: 0,
+            sampled: false,
         },
     ];
     let facts = RunFacts {
@@ -212,6 +222,8 @@ fn constant_loop_allocation_is_not_growing() {
         allocated_bytes: 500 * 64,
         net_bytes: 0,
         max_single_bytes: 64,
+        unsampled_bytes: 0,
+        sampled: false,
     }];
     let facts = RunFacts {
         script_file: "<stdin>",

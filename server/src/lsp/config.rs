@@ -208,6 +208,13 @@ mod tests {
         assert!(!s.trace_allocations);
         assert_eq!(s.apply(&json!({"traceAllocations": 1})).len(), 1);
         assert!(!s.trace_allocations);
+        assert_eq!(s.sample, None);
+        assert!(s.apply(&json!({"sampleExecutions": 64})).is_empty());
+        assert_eq!(s.sample, Some(64));
+        assert_eq!(s.apply(&json!({"sampleExecutions": -1})).len(), 1);
+        assert_eq!(s.sample, Some(64));
+        assert!(s.apply(&json!({"sampleExecutions": 0})).is_empty());
+        assert_eq!(s.sample, None);
     }
 
     #[test]

@@ -13,6 +13,10 @@ pub struct LineStat {
     pub allocated_bytes: u64,
     pub net_bytes: i64,
     pub max_single_bytes: u64,
+    /// Sampled runs: what a loop's unprobed iterations allocated (on its header line).
+    pub unsampled_bytes: u64,
+    /// Sampled runs: the line ran more often than it was probed.
+    pub sampled: bool,
 }
 
 /// The parts of a finished run that the editor features need.
@@ -71,7 +75,14 @@ pub fn hover_markdown(run: &FileRun, previous: Option<&FileRun>, line: u32) -> O
             run.run_id
         ));
         md.push_str("| | |\n|---|---|\n");
-        md.push_str(&format!("| hits | {} |\n", s.hits));
+        if s.sampled {
+            md.push_str(&format!(
+                "| hits | {} probed (it ran more often: sampled run) |\n",
+                s.hits
+            ));
+        } else {
+            md.push_str(&format!("| hits | {} |\n", s.hits));
+        }
         md.push_str(&format!(
             "| allocated | {} ({} bytes) |\n",
             human_bytes(s.allocated_bytes),
@@ -82,6 +93,12 @@ pub fn hover_markdown(run: &FileRun, previous: Option<&FileRun>, line: u32) -> O
             "| largest single | {} |\n",
             human_bytes(s.max_single_bytes)
         ));
+        if s.unsampled_bytes > 0 {
+            md.push_str(&format!(
+                "| in later iterations | at least {} (unprobed, not split by line) |\n",
+                human_bytes(s.unsampled_bytes)
+            ));
+        }
         md.push_str(&format!("| share of run | {share:.1}% |\n"));
         if let Some(prev) = previous {
             let before = prev.line(line).map_or(0, |p| p.allocated_bytes);
@@ -125,9 +142,12 @@ fn severity_word(d: &Diagnostic) -> &'static str {
     }
 }
 
-/// `+3.1 KB ×15` — the inlay hint and decoration text of a line.
+/// `+3.1 KB ×15` — the inlay hint and decoration text of a line (`×64+` when the line ran
+/// more often than it was probed).
 pub fn line_label(stat: &LineStat) -> String {
-    if stat.hits > 1 {
+    if stat.sampled {
+        format!("+{} ×{}+", human_bytes(stat.allocated_bytes), stat.hits)
+    } else if stat.hits > 1 {
         format!("+{} ×{}", human_bytes(stat.allocated_bytes), stat.hits)
     } else {
         format!("+{}", human_bytes(stat.allocated_bytes))
@@ -168,6 +188,26 @@ fn heat_level(bytes: u64, max: u64) -> u8 {
     (5.0 - halvings.floor()).clamp(1.0, 5.0) as u8
 }
 
+/// How long a run that probed every execution may take before the server suggests sampling.
+pub const SLOW_RUN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The suggestion (shown once per session) to turn on `heaplens.sampleExecutions`, for a run
+/// that probed every execution of its instrumented script and took longer than [`SLOW_RUN`].
+pub fn sampling_hint(
+    elapsed: std::time::Duration,
+    instrumented: bool,
+    sampled: bool,
+) -> Option<String> {
+    (instrumented && !sampled && elapsed > SLOW_RUN).then(|| {
+        format!(
+            "HeapLens: this run took {:.1} s with every execution of every line probed. Set \
+             heaplens.sampleExecutions (e.g. 64) to probe each loop only for its first \
+             iterations: hot loops then run close to full speed.",
+            elapsed.as_secs_f64()
+        )
+    })
+}
+
 /// The code-lens summary of the last run: `+12.4 KB, max free 5397 blocks`.
 pub fn lens_summary(run: &FileRun) -> String {
     let mut s = format!("last run: +{}", human_bytes(run.total_allocated()));
@@ -199,6 +239,8 @@ mod tests {
                     allocated_bytes: 3174,
                     net_bytes: 3174,
                     max_single_bytes: 320,
+                    unsampled_bytes: 0,
+                    sampled: false,
                 },
                 LineStat {
                     line: 4,
@@ -206,6 +248,8 @@ mod tests {
                     allocated_bytes: 32,
                     net_bytes: -64,
                     max_single_bytes: 32,
+                    unsampled_bytes: 0,
+                    sampled: false,
                 },
                 LineStat {
                     line: 5,
@@ -213,6 +257,8 @@ mod tests {
                     allocated_bytes: 0,
                     net_bytes: 0,
                     max_single_bytes: 0,
+                    unsampled_bytes: 0,
+                    sampled: false,
                 },
             ],
             diagnostics: vec![Diagnostic {
@@ -247,6 +293,34 @@ mod tests {
         | share of run | 99.0% |
         | vs previous run | +2.1 KB (was 1000 B) |
         ");
+    }
+
+    #[test]
+    fn hover_and_label_of_a_sampled_loop_line() {
+        let mut r = run();
+        r.lines[0].sampled = true;
+        r.lines[0].hits = 64;
+        r.lines[0].unsampled_bytes = 2048;
+        let md = hover_markdown(&r, None, 3).unwrap();
+        assert!(
+            md.contains("| hits | 64 probed (it ran more often: sampled run) |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| in later iterations | at least 2.0 KB (unprobed, not split by line) |"),
+            "{md}"
+        );
+        assert_eq!(line_label(&r.lines[0]), "+3.1 KB ×64+");
+    }
+
+    #[test]
+    fn sampling_is_suggested_only_for_slow_unsampled_runs() {
+        use std::time::Duration;
+        let slow = SLOW_RUN + Duration::from_millis(100);
+        assert!(sampling_hint(slow, true, false).is_some_and(|m| m.contains("5.1 s")));
+        assert_eq!(sampling_hint(slow, true, true), None, "already sampled");
+        assert_eq!(sampling_hint(slow, false, false), None, "not instrumented");
+        assert_eq!(sampling_hint(Duration::from_secs(1), true, false), None);
     }
 
     #[test]

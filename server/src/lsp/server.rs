@@ -55,6 +55,8 @@ struct State {
     /// The client can be asked to re-request inlay hints / code lenses after a run.
     inlay_refresh: bool,
     lens_refresh: bool,
+    /// The suggestion to sample slow runs was shown (once per session is enough).
+    sampling_hint_shown: bool,
 }
 
 /// The HeapLens language server. Cloning shares the same state and worker (a spawned task
@@ -287,6 +289,12 @@ impl Backend {
         if lens_refresh {
             let _ = self.client.code_lens_refresh().await;
         }
+        let hint =
+            features::sampling_hint(report.elapsed, report.instrumented, report.sample.is_some())
+                .filter(|_| !std::mem::replace(&mut self.state().sampling_hint_shown, true));
+        if let Some(hint) = hint {
+            self.client.show_message(MessageType::INFO, hint).await;
+        }
         json!({
             "runId": run_id,
             "exception": report.exception,
@@ -442,6 +450,8 @@ fn file_run_of(report: &RunReport, run_id: u64) -> FileRun {
                 allocated_bytes: l.allocated_bytes,
                 net_bytes: l.net_bytes,
                 max_single_bytes: l.max_single_bytes,
+                unsampled_bytes: l.unsampled_bytes,
+                sampled: l.sampled,
             })
             .collect(),
         diagnostics: report.diagnostics.clone(),

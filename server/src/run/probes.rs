@@ -87,7 +87,11 @@ pub fn probe_expression(slot: usize) -> String {
 /// The probe that follows a versioned loop (block `block`, see `sampling`), charged to the
 /// loop's header line (slot `slot`). It counts no hit. Once the block has run unprobed, the
 /// growth it measures is what the unprobed iterations did, and it is also added to the
-/// line's `unsampled` figure (and left out of its largest single growth).
+/// line's `unsampled` figure (and left out of its largest single growth). Collections during
+/// a long unprobed phase hide most of its allocation from `mem_alloc()`, so where
+/// `mem_total()` exists the allocated figure is the larger of the heap's growth and the bytes
+/// requested (both lower bounds of what the iterations allocated); net bytes stay the
+/// heap's growth.
 pub fn after_loop_text(slot: usize, block: usize) -> String {
     format!("_hl_r({slot}, {block})")
 }
@@ -218,8 +222,13 @@ pub fn prologue_with(slots: usize, blocks: usize, opts: &InstrumentOptions) -> S
              \x20   elif _hl_q() != _hl_T:\n\
              \x20       a = _hl_a[k]\n\
              \x20       x = _hl_x[k]\n\
+             \x20       t = _hl_T\n\
              \x20       _hl_p(k)\n\
-             \x20       _hl_u[k] += _hl_a[k] - a\n\
+             \x20       g = _hl_a[k] - a\n\
+             \x20       if _hl_t and _hl_T - t > g:\n\
+             \x20           _hl_a[k] += _hl_T - t - g\n\
+             \x20           g = _hl_T - t\n\
+             \x20       _hl_u[k] += g\n\
              \x20       _hl_x[k] = x\n",
         );
     }

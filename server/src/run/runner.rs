@@ -152,6 +152,9 @@ pub struct RunReport {
     /// Everything the script printed (lossy UTF-8 for JSON; the stream carried raw bytes).
     pub output: String,
     pub exact: bool,
+    /// The per-block probe budget of a sampled run (`--sample N`); `None` when every
+    /// execution was probed.
+    pub sample: Option<u32>,
     /// False when the script could not be instrumented: it ran as it is, without per-line
     /// figures; `not_instrumented` says why.
     pub instrumented: bool,
@@ -188,6 +191,7 @@ impl RunReport {
             "traceback": self.traceback,
             "output": self.output,
             "exact": self.exact,
+            "sample": self.sample,
             "instrumented": self.instrumented,
             "not_instrumented": self.not_instrumented,
             "interrupted": self.interrupted,
@@ -206,6 +210,8 @@ fn line_usage(d: &LineDelta) -> LineUsage {
         allocated_bytes: d.allocated_bytes,
         net_bytes: d.net_bytes,
         max_single_bytes: d.max_single_bytes,
+        unsampled_bytes: d.unsampled_bytes,
+        sampled: d.sampled,
     }
 }
 
@@ -404,6 +410,10 @@ pub fn run_script(
         diagnostics,
         gc_collections,
         exact: options.exact,
+        // Only a script that was instrumented, and had a body to version, ran sampled.
+        sample: options
+            .sample
+            .filter(|_| instrumented.as_ref().is_some_and(|i| !i.blocks.is_empty())),
         instrumented: instrumented.is_some(),
         not_instrumented,
         interrupted,
