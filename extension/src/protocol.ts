@@ -225,8 +225,11 @@ export interface HeapLensSettings {
   softResetBeforeRun: boolean;
   /** Attribute each allocation of a run to its line (`allocationLines` of the after snapshot). */
   traceAllocations: boolean;
-  /** Probe loop and function bodies for their first N executions only; 0 = every execution. */
-  sampleExecutions: number;
+  /**
+   * Probe loop and function bodies for their first N executions only; 0 = every execution;
+   * "auto" = every execution where probes are cheap (the simulated Pico), else 64.
+   */
+  sampleExecutions: number | "auto";
   thresholds: { lineBytes: number; fragmentationPercent: number };
   /** False in an untrusted workspace; the server then never runs code on save. */
   workspaceTrusted: boolean;

@@ -36,6 +36,11 @@ function booleanSetting(get: SettingGetter, key: string, fallback: boolean): boo
   return typeof value === "boolean" ? value : fallback;
 }
 
+/** `"auto"`, or a whole number of probed executions (0 = every execution). */
+function sampleSetting(value: unknown): number | "auto" {
+  return typeof value === "number" && Number.isFinite(value) ? Math.max(0, Math.floor(value)) : "auto";
+}
+
 /**
  * Builds the settings object sent to the server. In an untrusted workspace `runOnSave` is
  * forced off whatever the user set, because running a file executes workspace code.
@@ -47,7 +52,7 @@ export function serverSettings(get: SettingGetter, workspaceTrusted: boolean): H
     runOnSave: workspaceTrusted && booleanSetting(get, "runOnSave", true),
     softResetBeforeRun: booleanSetting(get, "softResetBeforeRun", true),
     traceAllocations: booleanSetting(get, "traceAllocations", true),
-    sampleExecutions: Math.max(0, Math.floor(numberSetting(get, "sampleExecutions", 0))),
+    sampleExecutions: sampleSetting(get("sampleExecutions")),
     thresholds: {
       lineBytes: numberSetting(get, "thresholds.lineBytes", 1024),
       fragmentationPercent: numberSetting(get, "thresholds.fragmentationPercent", 50),

@@ -704,6 +704,68 @@ fn sampled_runs_keep_errors_and_tracebacks_on_the_users_lines() {
     assert_eq!(line(&run.json, 7)["unsampled_bytes"], 0);
 }
 
+#[test]
+fn a_board_without_mem_total_is_sampled_by_default() {
+    // A Pico's port has no `micropython.mem_total()`. The simulated board is made to look like
+    // one: the module is replaced in `sys.modules` by a copy without it (the board keeps this
+    // state between commands; `--no-reset` keeps it for the run).
+    let sim = SimProcess::start();
+    sim.exec(
+        "import sys, micropython\n\
+         class _M: pass\n\
+         m = _M()\n\
+         for k in dir(micropython):\n    \
+             if k != 'mem_total' and not k.startswith('__'):\n        \
+                 setattr(m, k, getattr(micropython, k))\n\
+         sys.modules['micropython'] = m",
+    );
+    assert_eq!(
+        sim.exec("import micropython\nprint(hasattr(micropython, 'mem_total'))"),
+        "False\n"
+    );
+    let run = heaplens_run(
+        &scenario("leak.py"),
+        &["--board", &sim.path, "--json", "--no-reset"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    let report = &run.json;
+    assert_eq!(report["output"], "500\n");
+    assert_eq!(report["sample"], 64);
+    assert_eq!(report["sampled_automatically"], true);
+    // Probed with `gc.mem_alloc()` alone (the Pico's path): the first 64 calls, one string of
+    // two blocks each.
+    let eight = line(report, 8);
+    assert_eq!(
+        (eight["hits"].as_u64(), eight["sampled"].as_bool()),
+        (Some(64), Some(true))
+    );
+    assert_eq!(eight["allocated_bytes"], 64 * 64);
+
+    let text = heaplens_run(
+        &scenario("leak.py"),
+        &["--board", &sim.path, "--no-reset", "--no-color"],
+    );
+    assert!(
+        text.stdout.contains("has no O(1) allocation counter"),
+        "{}",
+        text.stdout
+    );
+    // --sample=0 probes every execution even there.
+    let run = heaplens_run(
+        &scenario("leak.py"),
+        &["--board", &sim.path, "--json", "--no-reset", "--sample=0"],
+    );
+    assert_eq!(run.json["sample"], Value::Null);
+    assert_eq!(line(&run.json, 8)["hits"], 500);
+    assert_eq!(line(&run.json, 8)["allocated_bytes"], 500 * 64);
+
+    // The simulated board as it is counts allocations in O(1): every execution is probed.
+    let run = run_sim("leak.py", &[]);
+    assert_eq!(run.json["sample"], Value::Null);
+    assert_eq!(run.json["sampled_automatically"], false);
+    assert_eq!(line(&run.json, 8)["hits"], 500);
+}
+
 // ---- options, the terminal report, exit codes, bad input ----
 
 #[test]

@@ -11,7 +11,7 @@ test("defaults mirror the server's settings", () => {
     runOnSave: true,
     softResetBeforeRun: true,
     traceAllocations: true,
-    sampleExecutions: 0,
+    sampleExecutions: "auto",
     thresholds: { lineBytes: 1024, fragmentationPercent: 50 },
     workspaceTrusted: true,
   });
@@ -37,6 +37,7 @@ test("user values are passed through, bad types fall back to defaults", () => {
   assert.equal(serverSettings((key) => (key === "traceAllocations" ? 1 : undefined), true).traceAllocations, true);
   assert.equal(settings.sampleExecutions, 64);
   assert.equal(serverSettings((key) => (key === "sampleExecutions" ? -3 : undefined), true).sampleExecutions, 0);
+  assert.equal(serverSettings((key) => (key === "sampleExecutions" ? "often" : undefined), true).sampleExecutions, "auto");
   assert.equal(settings.thresholds.lineBytes, 256);
   assert.equal(settings.thresholds.fragmentationPercent, 50);
 });

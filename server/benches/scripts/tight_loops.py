@@ -1,4 +1,5 @@
-# Tight loops: arithmetic, a preallocated buffer, a function call every seventh item.
+# Tight loops: arithmetic, a preallocated buffer, a function call every seventh item (about
+# 0.15 s on the simulated board).
 buf = bytearray(64)
 
 
@@ -10,7 +11,7 @@ def checksum(data, n):
 
 
 total = 0
-for i in range(100000):
+for i in range(400000):
     buf[i & 63] = i & 0xFF
     if i % 7 == 0:
         total += checksum(buf, 16)

@@ -123,11 +123,13 @@ pub enum Command {
         /// Find the line that made each new allocation (heap dumps from the probes; slower).
         #[arg(long)]
         trace_allocations: bool,
-        /// Probe each loop body and function body for its first N executions only (default
-        /// N: 64): hot loops run nearly at full speed; later iterations are measured as a
-        /// whole on the loop's line, later calls on the calling line.
+        /// Probe each loop body and function body for its first N executions only (`--sample`
+        /// alone: 64): hot loops run nearly at full speed; later iterations are measured as a
+        /// whole on the loop's line, later calls on the calling line. `--sample=0` probes
+        /// every execution. Without the flag: every execution on a board with an O(1)
+        /// allocation counter (the simulated Pico), 64 on others (a real Pico).
         #[arg(long, value_name = "N", num_args = 0..=1, require_equals = true, default_missing_value = "64",
-              value_parser = clap::value_parser!(u32).range(1..))]
+              value_parser = clap::value_parser!(u32).range(0..=(u32::MAX >> 2) as i64))]
         sample: Option<u32>,
     },
     /// Language server over stdio.

@@ -11,7 +11,7 @@ use super::BoardArgs;
 use crate::board::LinkOptions;
 use crate::diagnose::{human_bytes, Severity, Thresholds};
 use crate::heap::Stats;
-use crate::run::runner::{self, Phase, RunEvent, RunOptions, RunReport};
+use crate::run::runner::{self, Phase, RunEvent, RunOptions, RunReport, Sampling};
 
 /// The flags of `heaplens run` (see `cli::Command::Run`).
 pub struct Flags {
@@ -50,7 +50,11 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
         timeout: (timeout > 0.0).then(|| Duration::from_secs_f64(timeout)),
         thresholds: Thresholds::default(),
         trace_allocations,
-        sample,
+        sampling: match sample {
+            None => Sampling::Auto,
+            Some(0) => Sampling::Every,
+            Some(n) => Sampling::Sample(n),
+        },
     };
     // Ctrl-C in the terminal stops the script on the board (and still prints the report).
     let cancel = super::stop::stop_token();
@@ -158,6 +162,13 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
     }
 
     if let Some(n) = report.sample.filter(|_| lines.iter().any(|l| l.sampled)) {
+        if report.sampled_automatically {
+            out.push_str(
+                "  This board has no O(1) allocation counter (micropython.mem_total), so every \
+                 probe scans the heap: loops were sampled to keep the run fast (--sample=0 \
+                 probes every execution).\n",
+            );
+        }
         out.push_str(&format!(
             "  * sampled run (--sample {n}): each loop and function body was probed for its first \
              {n} executions only. A starred line's hits and bytes cover those; a loop's later \

@@ -7,6 +7,7 @@
 use serde_json::Value;
 
 use crate::diagnose::Thresholds;
+use crate::run::runner::Sampling;
 
 /// Which board runs use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,8 +46,8 @@ pub struct Settings {
     pub hint_min_bytes: u64,
     /// Trace which line made each allocation (the heap map's click-to-line).
     pub trace_allocations: bool,
-    /// Probe loop and function bodies for their first N executions only; `None` = always.
-    pub sample: Option<u32>,
+    /// `sampleExecutions`: "auto", 0 (every execution) or N.
+    pub sampling: Sampling,
 }
 
 impl Default for Settings {
@@ -61,7 +62,7 @@ impl Default for Settings {
             thresholds: Thresholds::default(),
             hint_min_bytes: 1,
             trace_allocations: true,
-            sample: None,
+            sampling: Sampling::Auto,
         }
     }
 }
@@ -100,17 +101,21 @@ impl Settings {
                 "traceAllocations" => {
                     bool_setting(key, v).map(|b| self.trace_allocations = b)
                 }
-                "sampleExecutions" => match v.as_u64() {
-                    Some(0) => {
-                        self.sample = None;
+                "sampleExecutions" => match (v.as_str(), v.as_u64()) {
+                    (Some("auto"), _) => {
+                        self.sampling = Sampling::Auto;
                         Ok(())
                     }
-                    Some(n) if n <= u64::from(u32::MAX >> 2) => {
-                        self.sample = Some(n as u32);
+                    (_, Some(0)) => {
+                        self.sampling = Sampling::Every;
+                        Ok(())
+                    }
+                    (_, Some(n)) if n <= u64::from(u32::MAX >> 2) => {
+                        self.sampling = Sampling::Sample(n as u32);
                         Ok(())
                     }
                     _ => Err(format!(
-                        "heaplens.sampleExecutions must be a whole number ≥ 0 (0 = probe every execution), got {v}"
+                        "heaplens.sampleExecutions must be \"auto\" or a whole number ≥ 0 (0 = probe every execution), got {v}"
                     )),
                 },
                 "runTimeoutSeconds" => match v.as_f64() {
@@ -208,13 +213,16 @@ mod tests {
         assert!(!s.trace_allocations);
         assert_eq!(s.apply(&json!({"traceAllocations": 1})).len(), 1);
         assert!(!s.trace_allocations);
-        assert_eq!(s.sample, None);
+        assert_eq!(s.sampling, Sampling::Auto);
         assert!(s.apply(&json!({"sampleExecutions": 64})).is_empty());
-        assert_eq!(s.sample, Some(64));
+        assert_eq!(s.sampling, Sampling::Sample(64));
         assert_eq!(s.apply(&json!({"sampleExecutions": -1})).len(), 1);
-        assert_eq!(s.sample, Some(64));
+        assert_eq!(s.apply(&json!({"sampleExecutions": "often"})).len(), 1);
+        assert_eq!(s.sampling, Sampling::Sample(64));
         assert!(s.apply(&json!({"sampleExecutions": 0})).is_empty());
-        assert_eq!(s.sample, None);
+        assert_eq!(s.sampling, Sampling::Every);
+        assert!(s.apply(&json!({"sampleExecutions": "auto"})).is_empty());
+        assert_eq!(s.sampling, Sampling::Auto);
     }
 
     #[test]

@@ -159,7 +159,7 @@ impl Backend {
                     .then(|| Duration::from_secs_f64(s.run_timeout_seconds)),
                 thresholds: s.thresholds,
                 trace_allocations: s.trace_allocations,
-                sample: s.sample,
+                sampling: s.sampling,
             };
             (run_id, cancel, options, previous.map(|p| p.cancel))
         };

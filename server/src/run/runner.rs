@@ -41,10 +41,38 @@ pub struct RunOptions {
     /// print a heap dump for each line's first allocating executions, which the runner takes
     /// out of the script's output. Off by default.
     pub trace_allocations: bool,
-    /// Probe each loop body and function body for its first `N` executions only (see
-    /// [`super::sampling`]): far less overhead on hot loops, per-line figures for those
-    /// executions. `None` (the default) probes every execution.
-    pub sample: Option<u32>,
+    /// Whether to probe every execution or sample loop and function bodies (see
+    /// [`super::sampling`]).
+    pub sampling: Sampling,
+}
+
+/// How many executions of each loop and function body are probed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sampling {
+    /// Every execution of every line: exact per-line figures.
+    Every,
+    /// The first `N` executions of each body; later ones run unprobed.
+    Sample(u32),
+    /// [`Sampling::Every`] on boards whose probes are cheap (they count allocations in O(1)
+    /// with `micropython.mem_total()`: the unix port, i.e. the simulated Pico), else
+    /// [`AUTO_SAMPLE`] executions: there every probe scans the heap's allocation table, which
+    /// makes a loop-heavy script a hundred times slower.
+    #[default]
+    Auto,
+}
+
+/// The per-body budget of [`Sampling::Auto`] on a board without `mem_total()`.
+pub const AUTO_SAMPLE: u32 = 64;
+
+impl Sampling {
+    /// The probe budget to use on a board that has (or lacks) `micropython.mem_total()`.
+    pub fn budget(self, board_counts_allocations: bool) -> Option<u32> {
+        match self {
+            Sampling::Every => None,
+            Sampling::Sample(n) => Some(n),
+            Sampling::Auto => (!board_counts_allocations).then_some(AUTO_SAMPLE),
+        }
+    }
 }
 
 impl Default for RunOptions {
@@ -55,7 +83,7 @@ impl Default for RunOptions {
             timeout: None,
             thresholds: Thresholds::default(),
             trace_allocations: false,
-            sample: None,
+            sampling: Sampling::Auto,
         }
     }
 }
@@ -155,6 +183,9 @@ pub struct RunReport {
     /// The per-block probe budget of a sampled run (`--sample N`); `None` when every
     /// execution was probed.
     pub sample: Option<u32>,
+    /// The run was sampled because of [`Sampling::Auto`]: the board has no O(1) allocation
+    /// counter.
+    pub sampled_automatically: bool,
     /// False when the script could not be instrumented: it ran as it is, without per-line
     /// figures; `not_instrumented` says why.
     pub instrumented: bool,
@@ -192,6 +223,7 @@ impl RunReport {
             "output": self.output,
             "exact": self.exact,
             "sample": self.sample,
+            "sampled_automatically": self.sampled_automatically,
             "instrumented": self.instrumented,
             "not_instrumented": self.not_instrumented,
             "interrupted": self.interrupted,
@@ -213,6 +245,23 @@ fn line_usage(d: &LineDelta) -> LineUsage {
         unsampled_bytes: d.unsampled_bytes,
         sampled: d.sampled,
     }
+}
+
+/// Whether `micropython.mem_total()` exists on the board: the O(1) allocation counter that
+/// keeps probes cheap (see `probes`). Asked before the prologue runs, so it costs nothing in
+/// the figures.
+fn board_counts_allocations(board: &mut Board) -> Result<bool, RunError> {
+    let outcome = board.exec_capture(
+        "import micropython
+print(hasattr(micropython, 'mem_total'))",
+    )?;
+    if let Some(tb) = outcome.traceback {
+        return Err(RunError::Probes(format!(
+            "asking the board for mem_total() raised: {}",
+            tb.trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&outcome.stdout).trim() == "True")
 }
 
 /// Captures `mem_info(1)` (after `gc.collect()` when `gc`) and reads it.
@@ -239,6 +288,14 @@ pub fn run_script(
     cancel: &CancelToken,
 ) -> Result<RunReport, RunError> {
     let started = Instant::now();
+    if options.soft_reset {
+        events(RunEvent::Phase(Phase::SoftReset));
+        board.soft_reset()?;
+    }
+    let sample = match options.sampling {
+        Sampling::Auto => options.sampling.budget(board_counts_allocations(board)?),
+        other => other.budget(true),
+    };
     // A script that cannot be instrumented still runs, as it is: a script that does not parse
     // then shows the board's own SyntaxError (with the user's line), and one using a construct
     // the probes do not support (`match`) still gets its snapshots and diagnostics.
@@ -247,18 +304,13 @@ pub fn run_script(
         &InstrumentOptions {
             exact: options.exact,
             trace_allocations: options.trace_allocations,
-            sample: options.sample,
+            sample,
         },
     ) {
         Ok(i) => (Some(i), None),
         Err(e @ InstrumentError::Syntax { .. }) => (None, Some(format!("it does not parse ({e})"))),
         Err(e) => (None, Some(e.to_string())),
     };
-
-    if options.soft_reset {
-        events(RunEvent::Phase(Phase::SoftReset));
-        board.soft_reset()?;
-    }
     if let Some(instr) = &instrumented {
         let outcome = board.exec_capture(&instr.prologue)?;
         if let Some(tb) = outcome.traceback {
@@ -411,9 +463,10 @@ pub fn run_script(
         gc_collections,
         exact: options.exact,
         // Only a script that was instrumented, and had a body to version, ran sampled.
-        sample: options
-            .sample
-            .filter(|_| instrumented.as_ref().is_some_and(|i| !i.blocks.is_empty())),
+        sample: sample.filter(|_| instrumented.as_ref().is_some_and(|i| !i.blocks.is_empty())),
+        sampled_automatically: options.sampling == Sampling::Auto
+            && sample.is_some()
+            && instrumented.as_ref().is_some_and(|i| !i.blocks.is_empty()),
         instrumented: instrumented.is_some(),
         not_instrumented,
         interrupted,
@@ -440,6 +493,14 @@ fn parse_traces(traces: &[RawTrace], probe_lines: &[u32]) -> Vec<(Option<u32>, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auto_sampling_samples_only_where_probes_scan_the_heap() {
+        assert_eq!(Sampling::Auto.budget(true), None);
+        assert_eq!(Sampling::Auto.budget(false), Some(AUTO_SAMPLE));
+        assert_eq!(Sampling::Every.budget(false), None);
+        assert_eq!(Sampling::Sample(8).budget(true), Some(8));
+    }
 
     #[test]
     fn only_a_memory_error_of_the_capture_means_the_heap_is_exhausted() {
