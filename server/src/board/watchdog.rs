@@ -33,7 +33,9 @@ impl Watchdog {
                         inner.cancel();
                         return;
                     }
-                    thread::sleep(Duration::from_millis(20));
+                    // Parked rather than asleep: dropping the watchdog unparks it, so the
+                    // operation it guards does not wait out the tick.
+                    thread::park_timeout(Duration::from_millis(20));
                 }
             })
         };
@@ -54,6 +56,7 @@ impl Drop for Watchdog {
     fn drop(&mut self) {
         self.done.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
+            t.thread().unpark();
             let _ = t.join();
         }
     }
