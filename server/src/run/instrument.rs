@@ -553,7 +553,19 @@ impl<'s> Planner<'s> {
                     }
                 }
             }
-            _ => self.clauses(stmt)?,
+            _ => {
+                if let Some(block) = self.clauses(stmt)? {
+                    // What a loop's unprobed iterations did is measured when the loop ends
+                    // (after its `else` clause; planned after the clauses so that probes
+                    // closing inner loops on the same row come first).
+                    let indent = self.indent_of(stmt.start_position().row);
+                    self.own_line_after(
+                        stmt.end_position().row,
+                        indent,
+                        Action::After(line, block),
+                    );
+                }
+            }
         }
         if matches!(
             stmt.kind(),
@@ -568,7 +580,9 @@ impl<'s> Planner<'s> {
     }
 
     /// Plans the blocks of a compound statement: its own body and those of its clauses.
-    fn clauses(&mut self, stmt: Node<'_>) -> Result<(), InstrumentError> {
+    /// Returns the sampling block number of a loop's versioned body.
+    fn clauses(&mut self, stmt: Node<'_>) -> Result<Option<usize>, InstrumentError> {
+        let mut body = None;
         let mut cursor = stmt.walk();
         let children: Vec<Node<'_>> = stmt.children(&mut cursor).collect();
         for (position, child) in children.iter().enumerate() {
@@ -588,21 +602,14 @@ impl<'s> Planner<'s> {
                     defines,
                     stmt.kind() == "class_definition",
                 )?;
-                if let (Some(block), "for_statement" | "while_statement") = (versioned, stmt.kind())
-                {
-                    // What a loop's unprobed iterations did is measured when the loop ends.
-                    let indent = self.indent_of(stmt.start_position().row);
-                    self.own_line_after(
-                        stmt.end_position().row,
-                        indent,
-                        Action::After(header_line, block),
-                    );
+                if matches!(stmt.kind(), "for_statement" | "while_statement") {
+                    body = versioned;
                 }
             } else if child.kind().ends_with("_clause") && child.is_named() {
                 self.clauses(*child)?;
             }
         }
-        Ok(())
+        Ok(body)
     }
 
     fn block(

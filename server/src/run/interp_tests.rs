@@ -500,6 +500,22 @@ fn statement(depth: u32) -> BoxedStrategy<Vec<String>> {
             out.extend(indent(a));
             out
         }),
+        1 => (body(), body()).prop_map(move |(a, b)| {
+            // A loop left by `break` or `continue` in any iteration, with an `else` clause.
+            // Its counter is named by depth, so nested loops do not reset each other's.
+            let w = format!("w{depth}");
+            let mut out = vec![
+                format!("{w} = 0"),
+                format!("while {w} < 4:"),
+                format!("    {w} += 1"),
+            ];
+            out.push(format!("    if (x + {w}) % 5 == 0: break"));
+            out.push(format!("    if {w} == 2: continue"));
+            out.extend(indent(a));
+            out.push("else:".to_string());
+            out.extend(indent(b));
+            out
+        }),
         1 => body().prop_map(move |a| {
             let mut out = vec!["def fn():".to_string(), "    global x, s".to_string()];
             out.extend(indent(a));

@@ -25,4 +25,11 @@ total = 0
 for j in range(3): f(j)
 for j in range(5):
     f(j)
-print(total, C().k())
+w = 0
+while w < 3:
+    w += 1
+    if w == 2: continue
+else:
+    for k in range(2):
+        total += k
+print(total, w, C().k())
