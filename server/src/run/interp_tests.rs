@@ -449,6 +449,42 @@ fn statement(depth: u32) -> BoxedStrategy<Vec<String>> {
         Just(vec!["if x % 2: x += 1".to_string()]),
         Just(vec!["for q in range(2): x += q; s = s[-20:]".to_string()]),
         Just(vec!["x = x if x < 1000 else 1 // (x - x)".to_string()]),
+        // Early returns from a loop, a generator, a method with a loop: bodies that sampling
+        // versions, called again and again.
+        Just(
+            [
+                "def fr():",
+                "    for q in range(5):",
+                "        if q == x % 5: return q",
+                "    return -1",
+                "x = x + fr()",
+            ]
+            .map(String::from)
+            .to_vec()
+        ),
+        Just(
+            [
+                "def gen():",
+                "    for q in range(3):",
+                "        yield q * x",
+                "x = x % 1000 + sum(gen())",
+            ]
+            .map(String::from)
+            .to_vec()
+        ),
+        Just(
+            [
+                "class K:",
+                "    def m(self, n):",
+                "        t = 0",
+                "        while n > 0:",
+                "            n -= 1; t += n",
+                "        return t",
+                "x = x + K().m(x % 4)",
+            ]
+            .map(String::from)
+            .to_vec()
+        ),
     ];
     if depth == 0 {
         return simple.boxed();
