@@ -104,9 +104,11 @@ pub enum Command {
     },
     /// Run a script with heap captures and per-line allocation deltas.
     Run {
+        /// The MicroPython script to run (UTF-8).
         script: PathBuf,
         #[command(flatten)]
         board: BoardArgs,
+        /// Print the report as one JSON document (the script's output then goes to stderr).
         #[arg(long)]
         json: bool,
         /// Disable the garbage collector during the run: deltas are exact allocations.
@@ -118,6 +120,7 @@ pub enum Command {
         /// Seconds before the script is interrupted (0 = no limit).
         #[arg(long, default_value_t = 0.0)]
         timeout: f64,
+        /// No ANSI colours in the report.
         #[arg(long)]
         no_color: bool,
         /// Find the line that made each new allocation (heap dumps from the probes; slower).
