@@ -136,8 +136,13 @@ struct SimProcess {
 
 impl SimProcess {
     fn start() -> SimProcess {
+        SimProcess::start_with_heap(194_300)
+    }
+
+    /// `heaplens sim --heap BYTES`.
+    fn start_with_heap(bytes: u32) -> SimProcess {
         let mut child = Command::new(heaplens_bin())
-            .arg("sim")
+            .args(["sim", "--heap", &bytes.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -764,6 +769,41 @@ fn a_board_without_mem_total_is_sampled_by_default() {
     assert_eq!(run.json["sample"], Value::Null);
     assert_eq!(run.json["sampled_automatically"], false);
     assert_eq!(line(&run.json, 8)["hits"], 500);
+}
+
+#[test]
+fn a_script_too_big_to_compile_with_probes_runs_without_them() {
+    // On a 24000-byte heap the plain script compiles and runs; with its probes the board
+    // runs out of heap while compiling (it needs about 40 KB), before any line runs.
+    let script = fixture("scripts/many_constructs.py");
+    let run = heaplens_run(&script, &["--board", "sim", "--heap", "24000", "--json"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    let report = &run.json;
+    assert_eq!(report["instrumented"], false);
+    assert!(
+        report["not_instrumented"]
+            .as_str()
+            .is_some_and(|why| why.contains("too big to compile")),
+        "{report:#}"
+    );
+    assert_eq!(report["exception"], Value::Null);
+    assert!(
+        report["output"]
+            .as_str()
+            .is_some_and(|out| out.ends_with("string 3 7\n")),
+        "{report:#}"
+    );
+    assert!(report["snapshots"]["after_gc"].is_object());
+
+    // Without a reset, the probes' globals are removed before the plain run.
+    let sim = SimProcess::start_with_heap(24_000);
+    let run = heaplens_run(&script, &["--board", &sim.path, "--json", "--no-reset"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    assert_eq!(run.json["instrumented"], false);
+    assert_eq!(
+        sim.exec("print([k for k in globals() if k.startswith('_hl_')])"),
+        "[]\n"
+    );
 }
 
 // ---- options, the terminal report, exit codes, bad input ----

@@ -299,3 +299,19 @@ async def test_sampled_runs_mark_probed_lines(client: LanguageClient):
     )
     labels = {h.position.line: h.label for h in hints}
     assert labels[7].endswith(" ×8+"), labels
+
+
+async def test_a_script_too_big_for_its_probes_runs_plain_and_says_so(client: LanguageClient):
+    # With a 24000-byte heap the plain script compiles but the instrumented one does not.
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"heaplens": {"simulatedHeapBytes": 24000}})
+    )
+    script = pathlib.Path(__file__).parent.parent / "fixtures" / "scripts" / "many_constructs.py"
+    (client.workspace_dir / "many_constructs.py").write_text(script.read_text())  # type: ignore[attr-defined]
+    uri = open_doc(client, "many_constructs.py")
+    result = await run_file(client, uri)
+    assert result["exception"] is None
+    await wait_until(lambda: any("without probes" in m.message for m in client.messages))
+    message = next(m.message for m in client.messages if "without probes" in m.message)
+    assert "too big to compile" in message
+    assert not [d for d in client.diagnostics.get(uri, []) if d.severity == types.DiagnosticSeverity.Error]

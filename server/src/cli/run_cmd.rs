@@ -154,7 +154,7 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
     }
     if lines.is_empty() {
         let why = match (&report.not_instrumented, &report.snapshots.after) {
-            (Some(why), _) => format!("the script could not be instrumented: {why}"),
+            (Some(why), _) => format!("the script ran without probes: {why}"),
             (None, None) => format!("{} to read them out", why_no_capture(report)),
             (None, Some(_)) => "no line ran".to_string(),
         };

@@ -208,6 +208,18 @@ pub fn sampling_hint(
     })
 }
 
+/// The message for a run that had no per-line probes (`why`), unless its own SyntaxError
+/// already explains that.
+pub fn not_instrumented_message(why: Option<&str>, exception: Option<&str>) -> Option<String> {
+    let why = why?;
+    if exception.is_some_and(|e| e.starts_with("SyntaxError")) {
+        return None;
+    }
+    Some(format!(
+        "HeapLens: this run has no per-line figures: the script ran without probes ({why})."
+    ))
+}
+
 /// The code-lens summary of the last run: `+12.4 KB, max free 5397 blocks`.
 pub fn lens_summary(run: &FileRun) -> String {
     let mut s = format!("last run: +{}", human_bytes(run.total_allocated()));
@@ -311,6 +323,20 @@ mod tests {
             "{md}"
         );
         assert_eq!(line_label(&r.lines[0]), "+3.1 KB ×64+");
+    }
+
+    #[test]
+    fn missing_probes_are_explained_unless_a_syntax_error_does() {
+        assert_eq!(not_instrumented_message(None, None), None);
+        assert_eq!(
+            not_instrumented_message(
+                Some("it does not parse"),
+                Some("SyntaxError: invalid syntax")
+            ),
+            None
+        );
+        assert!(not_instrumented_message(Some("too big to compile"), None)
+            .is_some_and(|m| m.contains("(too big to compile)")));
     }
 
     #[test]

@@ -295,6 +295,14 @@ impl Backend {
         if let Some(hint) = hint {
             self.client.show_message(MessageType::INFO, hint).await;
         }
+        // A script that does not parse already has its SyntaxError diagnostic; any other
+        // reason for missing per-line figures is worth saying once per run.
+        if let Some(why) = features::not_instrumented_message(
+            report.not_instrumented.as_deref(),
+            report.exception.as_deref(),
+        ) {
+            self.client.show_message(MessageType::INFO, why).await;
+        }
         json!({
             "runId": run_id,
             "exception": report.exception,

@@ -20,7 +20,7 @@ use crate::board::{Board, CancelToken, LinkError, Watchdog};
 use crate::diagnose::{self, HeapAtFailure, LineUsage, RunFacts, Thresholds, Traceback};
 use crate::heap::{self, DumpError, Snapshot};
 
-use super::instrument::{instrument, InstrumentError, InstrumentOptions, Instrumented};
+use super::instrument::{instrument, InstrumentError, InstrumentOptions};
 use super::probes::{parse_readout, LineDelta, ProbeError};
 use super::trace::{self, RawTrace, TraceDemux};
 
@@ -287,6 +287,33 @@ pub fn run_script(
     events: &mut dyn FnMut(RunEvent<'_>),
     cancel: &CancelToken,
 ) -> Result<RunReport, RunError> {
+    run(board, source, options, events, cancel, None)
+}
+
+/// Why the instrumented script had to give way to the plain one (see [`compile_ran_out`]).
+const TOO_BIG_TO_COMPILE: &str = "with its probes it is too big to compile in the board's \
+     free heap (MemoryError while compiling)";
+
+/// Removes the probes' globals after an instrumented script could not even compile, for a
+/// run that must not soft-reset the board.
+const REMOVE_PROBES: &str =
+    "[globals().pop(k) for k in [k for k in globals() if k.startswith('_hl_')]]\n__import__('gc').collect()";
+
+/// A MemoryError with no traceback frame: the board ran out of heap while compiling the
+/// submitted code, before any of it ran.
+fn compile_ran_out(traceback: &str) -> bool {
+    traceback.contains("MemoryError") && !traceback.contains("File \"")
+}
+
+/// [`run_script`], or with `plain` the script as it is (no probes), for that reason.
+fn run(
+    board: &mut Board,
+    source: &str,
+    options: &RunOptions,
+    events: &mut dyn FnMut(RunEvent<'_>),
+    cancel: &CancelToken,
+    plain: Option<&str>,
+) -> Result<RunReport, RunError> {
     let started = Instant::now();
     if options.soft_reset {
         events(RunEvent::Phase(Phase::SoftReset));
@@ -299,17 +326,24 @@ pub fn run_script(
     // A script that cannot be instrumented still runs, as it is: a script that does not parse
     // then shows the board's own SyntaxError (with the user's line), and one using a construct
     // the probes do not support (`match`) still gets its snapshots and diagnostics.
-    let (instrumented, not_instrumented): (Option<Instrumented>, Option<String>) = match instrument(
-        source,
-        &InstrumentOptions {
-            exact: options.exact,
-            trace_allocations: options.trace_allocations,
-            sample,
-        },
-    ) {
+    let instrumentation = match plain {
+        Some(reason) => Err(reason.to_string()),
+        None => instrument(
+            source,
+            &InstrumentOptions {
+                exact: options.exact,
+                trace_allocations: options.trace_allocations,
+                sample,
+            },
+        )
+        .map_err(|e| match e {
+            InstrumentError::Syntax { .. } => format!("it does not parse ({e})"),
+            e => e.to_string(),
+        }),
+    };
+    let (instrumented, not_instrumented) = match instrumentation {
         Ok(i) => (Some(i), None),
-        Err(e @ InstrumentError::Syntax { .. }) => (None, Some(format!("it does not parse ({e})"))),
-        Err(e) => (None, Some(e.to_string())),
+        Err(why) => (None, Some(why)),
     };
     if let Some(instr) = &instrumented {
         let outcome = board.exec_capture(&instr.prologue)?;
@@ -367,6 +401,21 @@ pub fn run_script(
     let timed_out = watchdog.timed_out();
     drop(watchdog);
     let interrupted = inner.is_cancelled();
+    // The probes make the script bigger; on a small heap the board may not even compile it,
+    // when the plain script would run. Nothing ran, so run the plain script instead.
+    if instrumented.is_some() && outcome.traceback.as_deref().is_some_and(compile_ran_out) {
+        if !options.soft_reset {
+            board.exec_capture(REMOVE_PROBES)?;
+        }
+        return run(
+            board,
+            source,
+            options,
+            events,
+            cancel,
+            Some(TOO_BIG_TO_COMPILE),
+        );
+    }
 
     events(RunEvent::Phase(Phase::After));
     // A script that ran with the collector disabled (`--exact`, or its own `gc.disable()`)
@@ -493,6 +542,17 @@ fn parse_traces(traces: &[RawTrace], probe_lines: &[u32]) -> Vec<(Option<u32>, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_frameless_memory_error_is_a_compile_that_ran_out_of_heap() {
+        assert!(compile_ran_out(
+            "MemoryError: memory allocation failed, allocating 144 bytes\n"
+        ));
+        assert!(!compile_ran_out(
+            "Traceback (most recent call last):\n  File \"<stdin>\", line 3, in <module>\nMemoryError: memory allocation failed, allocating 8192 bytes\n"
+        ));
+        assert!(!compile_ran_out("ValueError: nope\n"));
+    }
 
     #[test]
     fn auto_sampling_samples_only_where_probes_scan_the_heap() {
