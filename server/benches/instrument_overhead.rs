@@ -84,6 +84,8 @@ fn measure(name: &str, script: &str, startup: Duration) -> anyhow::Result<()> {
             &InstrumentOptions {
                 exact,
                 sample,
+                // As the runner does on a board without mem_total().
+                compact_probes: like_pico,
                 ..InstrumentOptions::default()
             },
         )?;

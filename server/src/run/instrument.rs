@@ -57,6 +57,11 @@ pub struct InstrumentOptions {
     /// for its first `N` executions only, and runs without probes afterwards (see
     /// [`super::sampling`]). `None` measures every execution.
     pub sample: Option<u32>,
+    /// Write each probe as a call, `_hl_e(k)`, instead of the inline statements of
+    /// [`probes::probe_text`]. The inline form is faster where `mem_total()` keeps most probes
+    /// on the fast path; where it does not (a Pico), every probe scans the heap anyway, and
+    /// the call form halves what the probes add to the script's compile-time heap.
+    pub compact_probes: bool,
 }
 
 /// An instrumented script and everything needed to run it and read its probes.
@@ -692,6 +697,7 @@ impl Planner<'_> {
         let probe_lines: Vec<u32> = self.lines.iter().copied().collect();
         let slot_of = |line: u32| probe_lines.binary_search(&line).unwrap_or(0);
         let render = |action: Action| match action {
+            Action::Probe(line) if opts.compact_probes => probes::probe_expression(slot_of(line)),
             Action::Probe(line) => probes::probe_text(slot_of(line)),
             Action::ProbeExpr(line) => probes::probe_expression(slot_of(line)),
             Action::After(line, block) => probes::after_loop_text(slot_of(line), block),
@@ -892,6 +898,24 @@ mod tests {
             instrumented.blocks,
             map.join("\n")
         ));
+    }
+
+    #[test]
+    fn compact_probes_are_calls() {
+        let opts = InstrumentOptions {
+            compact_probes: true,
+            ..InstrumentOptions::default()
+        };
+        let instrumented = instrument("def f(x):\n    y = [x]\n    return y\nprint(f(1))\n", &opts)
+            .unwrap_or_else(|error| panic!("{error}"));
+        insta::assert_snapshot!(instrumented.code, @r"
+        _hl_z()
+        def f(x):
+            _hl_e(0); y = [x]; _hl_e(1)
+            _hl_e(2); return y
+        _hl_e(0)
+        print(f(1)); _hl_e(3)
+        ");
     }
 
     #[test]

@@ -118,13 +118,23 @@ fn run_probed_with(
     )
 }
 
-/// Every combination of `exact` and `trace_allocations`.
-fn all_options() -> [InstrumentOptions; 4] {
-    [(false, false), (true, false), (false, true), (true, true)].map(
-        |(exact, trace_allocations)| InstrumentOptions {
+/// Every combination of `exact` and `trace_allocations` with inline probes, and `exact`
+/// with the call-form probes used on boards without `mem_total()`.
+fn all_options() -> [InstrumentOptions; 6] {
+    [
+        (false, false, false),
+        (true, false, false),
+        (false, true, false),
+        (true, true, false),
+        (false, false, true),
+        (true, false, true),
+    ]
+    .map(
+        |(exact, trace_allocations, compact_probes)| InstrumentOptions {
             exact,
             trace_allocations,
             sample: None,
+            compact_probes,
         },
     )
 }
@@ -588,8 +598,10 @@ proptest! {
         prop_assert_eq!(&run.output, &plain.stdout, "source:\n{}", source);
         prop_assert_eq!(&run.traceback, &plain.stderr, "source:\n{}", source);
         // Sampled: each loop and function body's first execution is probed, later ones run
-        // the plain copy; the program must not notice.
-        let ((run, _, _), _) = run_probed_with(&source, sampled(1));
+        // the plain copy; the program must not notice. (With call-form probes, as on a board
+        // without mem_total().)
+        let opts = InstrumentOptions { compact_probes: true, ..sampled(1) };
+        let ((run, _, _), _) = run_probed_with(&source, opts);
         prop_assert_eq!(&run.output, &plain.stdout, "sampled source:\n{}", source);
         prop_assert_eq!(&run.traceback, &plain.stderr, "sampled source:\n{}", source);
     }

@@ -319,10 +319,13 @@ fn run(
         events(RunEvent::Phase(Phase::SoftReset));
         board.soft_reset()?;
     }
-    let sample = match options.sampling {
-        Sampling::Auto => options.sampling.budget(board_counts_allocations(board)?),
-        other => other.budget(true),
+    // Whether probes are cheap on this board decides the default sampling and the probes'
+    // form (a plain run needs neither).
+    let counts_allocations = match plain {
+        Some(_) => true,
+        None => board_counts_allocations(board)?,
     };
+    let sample = options.sampling.budget(counts_allocations);
     // A script that cannot be instrumented still runs, as it is: a script that does not parse
     // then shows the board's own SyntaxError (with the user's line), and one using a construct
     // the probes do not support (`match`) still gets its snapshots and diagnostics.
@@ -334,6 +337,7 @@ fn run(
                 exact: options.exact,
                 trace_allocations: options.trace_allocations,
                 sample,
+                compact_probes: !counts_allocations,
             },
         )
         .map_err(|e| match e {
