@@ -14,7 +14,8 @@
 //! another line, another function), so each line is charged for its own allocations ("self"
 //! attribution; the call line is not charged for what the callee's lines allocated).
 //!
-//! A probe is two inline statements: `_hl_h[k] += 1; _hl_q() == _hl_T or _hl_p(k)`.
+//! A probe is two inline statements: `_hl_h[k] += 1; _hl_q() == _hl_T or _hl_p(k)` (or, on
+//! boards without `mem_total()`, the call `_hl_e(k)`, which does the same in less code).
 //! * `_hl_q` is the *change detector*. On ports built with `MICROPY_MEM_STATS` (the unix port,
 //!   i.e. the simulated board) it is `micropython.mem_total()`, an O(1) counter that moves on
 //!   every `m_malloc`/`m_realloc`. Elsewhere (a Pico) it is `gc.mem_alloc()` itself. When the
