@@ -88,6 +88,14 @@ pub fn hover_markdown(run: &FileRun, previous: Option<&FileRun>, line: u32) -> O
             human_bytes(s.allocated_bytes),
             s.allocated_bytes
         ));
+        if s.hits > 1 {
+            // Unprobed iterations are not hits: leave their bytes out of the average.
+            let probed = s.allocated_bytes.saturating_sub(s.unsampled_bytes);
+            md.push_str(&format!(
+                "| per hit | {} on average |\n",
+                human_bytes(probed / s.hits)
+            ));
+        }
         md.push_str(&format!("| net | {} |\n", signed_bytes(s.net_bytes)));
         md.push_str(&format!(
             "| largest single | {} |\n",
@@ -300,6 +308,7 @@ mod tests {
         |---|---|
         | hits | 15 |
         | allocated | 3.1 KB (3174 bytes) |
+        | per hit | 211 B on average |
         | net | +3.1 KB |
         | largest single | 320 B |
         | share of run | 99.0% |
