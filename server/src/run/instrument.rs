@@ -42,6 +42,7 @@ use tree_sitter::{Node, Parser};
 use super::line_map::{LineMap, LineOrigin};
 use super::probes;
 use super::sampling::{self, has_native_code_decorator, SampledBlock};
+use super::source_rows::{is_docstring, SourceRows};
 
 /// How to instrument.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -251,8 +252,7 @@ struct OwnLine {
 
 struct Planner<'s> {
     source: &'s str,
-    /// Byte offset where each source row starts.
-    row_starts: Vec<usize>,
+    rows: SourceRows<'s>,
     inline: Vec<InlineInsert>,
     /// Probes that must follow source row `row`, innermost first.
     after_row: BTreeMap<usize, Vec<OwnLine>>,
@@ -306,28 +306,11 @@ fn statements(block: Node<'_>) -> Vec<Node<'_>> {
         .collect()
 }
 
-fn is_docstring(node: Node<'_>) -> bool {
-    if node.kind() != "expression_statement" || node.named_child_count() != 1 {
-        return false;
-    }
-    node.named_child(0)
-        .is_some_and(|child| matches!(child.kind(), "string" | "concatenated_string"))
-}
-
 impl<'s> Planner<'s> {
     fn new(source: &'s str) -> Self {
-        let mut row_starts = vec![0];
-        row_starts.extend(
-            source
-                .bytes()
-                .enumerate()
-                .filter(|&(_, byte)| byte == b'\n')
-                .map(|(index, _)| index + 1)
-                .filter(|&start| start < source.len()),
-        );
         Planner {
             source,
-            row_starts,
+            rows: SourceRows::new(source),
             inline: Vec::new(),
             after_row: BTreeMap::new(),
             before_row: BTreeMap::new(),
@@ -354,32 +337,18 @@ impl<'s> Planner<'s> {
     }
 
     fn row_text(&self, row: usize) -> &'s str {
-        let start = self
-            .row_starts
-            .get(row)
-            .copied()
-            .unwrap_or(self.source.len());
-        let end = self
-            .row_starts
-            .get(row + 1)
-            .copied()
-            .unwrap_or(self.source.len());
-        let text = &self.source[start..end];
-        text.trim_end_matches(['\n', '\r'])
+        self.rows.text(row)
     }
 
     /// The whitespace in front of the statement that starts row `row`.
     fn indent_of(&self, row: usize) -> String {
-        self.row_text(row)
-            .chars()
-            .take_while(|c| *c == ' ' || *c == '\t')
-            .collect()
+        self.rows.indent(row).to_string()
     }
 
     /// A row between statements that holds nothing but whitespace or a comment, and is not
     /// continued from the row above.
     fn is_free_row(&self, row: usize) -> bool {
-        if row >= self.row_starts.len() || self.used_rows.contains(&row) {
+        if row >= self.rows.len() || self.used_rows.contains(&row) {
             return false;
         }
         let text = self.row_text(row).trim();
@@ -422,7 +391,7 @@ impl<'s> Planner<'s> {
             .find(|&row| self.is_free_row(row))
         {
             self.used_rows.insert(row);
-            let byte = self.row_starts[row];
+            let byte = self.rows.start(row);
             self.fill_free_row(byte, row, indent, action);
             return;
         }
@@ -715,7 +684,7 @@ impl Planner<'_> {
             for request in requests {
                 if self.is_free_row(candidate) {
                     self.used_rows.insert(candidate);
-                    let byte = self.row_starts[candidate];
+                    let byte = self.rows.start(candidate);
                     self.fill_free_row(byte, candidate, request.indent, request.action);
                     last_used = candidate;
                     candidate += 1;
@@ -725,18 +694,14 @@ impl Planner<'_> {
             }
         }
 
-        let newline = if self.source.contains("\r\n") {
-            "\r\n"
-        } else {
-            "\n"
-        };
+        let newline = self.rows.newline();
         let mut inline = std::mem::take(&mut self.inline);
         inline.sort_by_key(|insert| (insert.byte, insert.order));
         let mut inline = inline.into_iter().peekable();
 
         let mut code = String::with_capacity(self.source.len() * 2);
         let mut origins = Vec::new();
-        let rows = self.row_starts.len();
+        let rows = self.rows.len();
         let own_line =
             |code: &mut String, origins: &mut Vec<LineOrigin>, line: &OwnLine, user: u32| {
                 code.push_str(&line.indent);
@@ -754,12 +719,7 @@ impl Planner<'_> {
             for line in self.before_row.get(&row).into_iter().flatten() {
                 own_line(&mut code, &mut origins, line, user);
             }
-            let start = self.row_starts[row];
-            let end = self
-                .row_starts
-                .get(row + 1)
-                .copied()
-                .unwrap_or(self.source.len());
+            let (start, end) = (self.rows.start(row), self.rows.end(row));
             let is_last = row + 1 == rows;
             let mut cursor = start;
             while let Some(insert) =

@@ -8,4 +8,5 @@ pub mod probes;
 mod interp_tests;
 pub mod runner;
 pub mod sampling;
+mod source_rows;
 pub mod trace;

@@ -43,6 +43,7 @@ use serde::Serialize;
 use tree_sitter::Node;
 
 use super::line_map::LineOrigin;
+use super::source_rows::{is_docstring, SourceRows};
 
 /// Prefix of the per-block switch globals (`_hl_s0`, `_hl_s1`, …).
 pub const SWITCH_PREFIX: &str = "_hl_s";
@@ -88,7 +89,7 @@ struct Candidate {
 
 struct Rewriter<'s> {
     source: &'s str,
-    row_starts: Vec<usize>,
+    rows: SourceRows<'s>,
     newline: &'static str,
     /// Rows whose first byte lies inside a string literal: never re-indented.
     in_string: BTreeSet<usize>,
@@ -102,34 +103,22 @@ struct Rewriter<'s> {
 /// Versions every eligible loop and function body of the parsed `source` (`root` is its
 /// tree). Returns `None` when nothing is eligible.
 pub fn version(source: &str, root: Node<'_>) -> Option<Versioned> {
-    let mut row_starts = vec![0];
-    row_starts.extend(
-        source
-            .bytes()
-            .enumerate()
-            .filter(|&(_, byte)| byte == b'\n')
-            .map(|(index, _)| index + 1)
-            .filter(|&start| start < source.len()),
-    );
+    let rows = SourceRows::new(source);
     let mut rewriter = Rewriter {
         source,
-        newline: if source.contains("\r\n") {
-            "\r\n"
-        } else {
-            "\n"
-        },
+        newline: rows.newline(),
         in_string: BTreeSet::new(),
         candidates: BTreeMap::new(),
         text: String::with_capacity(source.len() * 2),
         origins: Vec::new(),
         blocks: Vec::new(),
-        row_starts,
+        rows,
     };
     rewriter.scan(root);
     if rewriter.candidates.is_empty() {
         return None;
     }
-    let rows = rewriter.row_starts.len();
+    let rows = rewriter.rows.len();
     // Row 0 never starts a candidate (a body's rows follow its header), so `emit`'s rule of
     // not versioning its own first row costs nothing here.
     rewriter.emit(0..rows, "", true);
@@ -146,19 +135,11 @@ fn line_of(row: usize) -> u32 {
 
 impl<'s> Rewriter<'s> {
     fn row_text(&self, row: usize) -> &'s str {
-        let start = self.row_starts[row];
-        let end = self
-            .row_starts
-            .get(row + 1)
-            .copied()
-            .unwrap_or(self.source.len());
-        self.source[start..end].trim_end_matches(['\n', '\r'])
+        self.rows.text(row)
     }
 
     fn indent_of(&self, row: usize) -> &'s str {
-        let text = self.row_text(row);
-        let body = text.trim_start_matches([' ', '\t']);
-        &text[..text.len() - body.len()]
+        self.rows.indent(row)
     }
 
     /// Walks the tree: records string interiors and the blocks that can be versioned.
@@ -301,14 +282,6 @@ impl<'s> Rewriter<'s> {
             row = candidate.rows.end;
         }
     }
-}
-
-fn is_docstring(node: Node<'_>) -> bool {
-    node.kind() == "expression_statement"
-        && node.named_child_count() == 1
-        && node
-            .named_child(0)
-            .is_some_and(|child| matches!(child.kind(), "string" | "concatenated_string"))
 }
 
 /// True for a definition decorated with `@micropython.viper` or `@micropython.asm_*`: its
