@@ -775,7 +775,7 @@ fn a_board_without_mem_total_is_sampled_by_default() {
 fn a_script_too_big_to_compile_with_probes_runs_without_them() {
     // On a 24000-byte heap the plain script compiles and runs; with its probes the board
     // runs out of heap while compiling (it needs about 40 KB), before any line runs.
-    let script = fixture("scripts/many_constructs.py");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/run/testdata/constructs.py");
     let run = heaplens_run(&script, &["--board", "sim", "--heap", "24000", "--json"]);
     assert_eq!(run.code, Some(0), "{}", run.stderr_text());
     let report = &run.json;

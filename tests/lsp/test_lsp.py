@@ -306,9 +306,9 @@ async def test_a_script_too_big_for_its_probes_runs_plain_and_says_so(client: La
     client.workspace_did_change_configuration(
         types.DidChangeConfigurationParams(settings={"heaplens": {"simulatedHeapBytes": 24000}})
     )
-    script = pathlib.Path(__file__).parent.parent / "fixtures" / "scripts" / "many_constructs.py"
-    (client.workspace_dir / "many_constructs.py").write_text(script.read_text())  # type: ignore[attr-defined]
-    uri = open_doc(client, "many_constructs.py")
+    script = pathlib.Path(__file__).parents[2] / "server" / "src" / "run" / "testdata" / "constructs.py"
+    (client.workspace_dir / "constructs.py").write_text(script.read_text())  # type: ignore[attr-defined]
+    uri = open_doc(client, "constructs.py")
     result = await run_file(client, uri)
     assert result["exception"] is None
     await wait_until(lambda: any("without probes" in m.message for m in client.messages))

@@ -13,14 +13,34 @@ use crate::diagnose::{human_bytes, Severity, Thresholds};
 use crate::heap::Stats;
 use crate::run::runner::{self, Phase, RunEvent, RunOptions, RunReport, Sampling};
 
-/// The flags of `heaplens run` (see `cli::Command::Run`).
+/// The flags of `heaplens run`.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Flags {
+    /// Print the report as one JSON document (the script's output then goes to stderr).
+    #[arg(long)]
     pub json: bool,
+    /// Disable the garbage collector during the run: deltas are exact allocations.
+    #[arg(long)]
     pub exact: bool,
+    /// Do not soft-reset the board before the run.
+    #[arg(long)]
     pub no_reset: bool,
+    /// Seconds before the script is interrupted (0 = no limit).
+    #[arg(long, default_value_t = 0.0)]
     pub timeout: f64,
+    /// No ANSI colours in the report.
+    #[arg(long)]
     pub no_color: bool,
+    /// Find the line that made each new allocation (heap dumps from the probes; slower).
+    #[arg(long)]
     pub trace_allocations: bool,
+    /// Probe each loop body and function body for its first N executions only (`--sample`
+    /// alone: 64): hot loops run nearly at full speed; later iterations are measured as a
+    /// whole on the loop's line, later calls on the calling line. `--sample=0` probes
+    /// every execution. Without the flag: every execution on a board with an O(1)
+    /// allocation counter (the simulated Pico), 64 on others (a real Pico).
+    #[arg(long, value_name = "N", num_args = 0..=1, require_equals = true, default_missing_value = "64",
+          value_parser = clap::value_parser!(u32).range(0..=(u32::MAX >> 2) as i64))]
     pub sample: Option<u32>,
 }
 
