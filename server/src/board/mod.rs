@@ -165,6 +165,8 @@ pub struct Board {
     sim: Option<SimHandle>,
     /// Serial port path resolved from `Auto` / `SerialNumber`, reused on reconnect.
     resolved_path: Option<PathBuf>,
+    /// Whether `micropython.mem_total()` exists, once asked (see [`Board::counts_allocations`]).
+    counts_allocations: Option<bool>,
 }
 
 /// Code that prints `name|version|machine|block bytes` on one line.
@@ -210,6 +212,7 @@ impl Board {
             repl: None,
             sim,
             resolved_path,
+            counts_allocations: None,
         };
         board.reconnect()?;
         if opts.identify_on_open {
@@ -228,6 +231,22 @@ impl Board {
         &self.spec
     }
 
+    /// Whether the firmware has `micropython.mem_total()`, an O(1) count of the bytes ever
+    /// allocated (ports built with `MICROPY_MEM_STATS`, such as the unix port behind the
+    /// simulated Pico; not a Pico's). Asked once per connection, then remembered.
+    pub fn counts_allocations(&mut self) -> Result<bool, LinkError> {
+        if let Some(known) = self.counts_allocations {
+            return Ok(known);
+        }
+        let outcome =
+            self.exec_capture("import micropython\nprint(hasattr(micropython, 'mem_total'))")?;
+        let known = String::from_utf8_lossy(&outcome.stdout).trim() == "True";
+        if outcome.traceback.is_none() {
+            self.counts_allocations = Some(known);
+        }
+        Ok(known)
+    }
+
     /// Asks the board for its firmware and block size and records them in `info`.
     pub fn identify(&mut self) -> Result<&BoardInfo, LinkError> {
         let outcome = self.exec_capture(IDENTIFY_CODE)?;
@@ -244,6 +263,8 @@ impl Board {
     pub fn reconnect(&mut self) -> Result<(), LinkError> {
         // Drop the old link first: its Ctrl-B goes nowhere if the board is gone.
         self.repl = None;
+        // The port may now lead to another board (or firmware).
+        self.counts_allocations = None;
         let path = match (&self.sim, &self.resolved_path) {
             (Some(sim), _) => sim.wait_path(self.opts.response_timeout)?,
             (None, Some(path)) => path.clone(),

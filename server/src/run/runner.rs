@@ -247,23 +247,6 @@ fn line_usage(d: &LineDelta) -> LineUsage {
     }
 }
 
-/// Whether `micropython.mem_total()` exists on the board: the O(1) allocation counter that
-/// keeps probes cheap (see `probes`). Asked before the prologue runs, so it costs nothing in
-/// the figures.
-fn board_counts_allocations(board: &mut Board) -> Result<bool, RunError> {
-    let outcome = board.exec_capture(
-        "import micropython
-print(hasattr(micropython, 'mem_total'))",
-    )?;
-    if let Some(tb) = outcome.traceback {
-        return Err(RunError::Probes(format!(
-            "asking the board for mem_total() raised: {}",
-            tb.trim()
-        )));
-    }
-    Ok(String::from_utf8_lossy(&outcome.stdout).trim() == "True")
-}
-
 /// Captures `mem_info(1)` (after `gc.collect()` when `gc`) and reads it.
 pub fn capture(board: &mut Board, gc: bool) -> Result<Snapshot, RunError> {
     let text = board.capture_mem_info(gc)?;
@@ -323,7 +306,7 @@ fn run(
     // form (a plain run needs neither).
     let counts_allocations = match plain {
         Some(_) => true,
-        None => board_counts_allocations(board)?,
+        None => board.counts_allocations()?,
     };
     let sample = options.sampling.budget(counts_allocations);
     // A script that cannot be instrumented still runs, as it is: a script that does not parse
