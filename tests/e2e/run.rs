@@ -222,7 +222,8 @@ fn json_report_has_exactly_the_documented_keys() {
                 "net_bytes",
                 "max_single_bytes",
                 "unsampled_bytes",
-                "sampled"
+                "sampled",
+                "estimated_bytes"
             ]),
             "{l}"
         );
@@ -655,6 +656,13 @@ fn sampled_run_probes_first_iterations_and_books_the_rest_on_the_loop_line() {
     assert_eq!(six["sampled"], true, "{six}");
     assert!(num(&six["unsampled_bytes"]) > 19_984 * 4, "{six}");
     assert_eq!(six["allocated_bytes"], six["unsampled_bytes"]);
+    // Spread over the loop as probed, the later iterations are line 7's: an estimate.
+    assert_eq!(six["estimated_bytes"], 0);
+    assert_eq!(
+        num(&seven["estimated_bytes"]),
+        16 * 64 + num(&six["unsampled_bytes"])
+    );
+    assert_eq!(line(report, 8)["estimated_bytes"], Value::Null);
     assert_eq!(line(report, 8)["sampled"], false);
     // Collections during unprobed iterations cannot be counted.
     assert_eq!(report["gc_collections"], Value::Null);

@@ -11,6 +11,7 @@ use super::BoardArgs;
 use crate::board::LinkOptions;
 use crate::diagnose::{human_bytes, Severity, Thresholds};
 use crate::heap::Stats;
+use crate::run::probes::LineDelta;
 use crate::run::runner::{self, Phase, RunEvent, RunOptions, RunReport, Sampling};
 
 /// The flags of `heaplens run`.
@@ -147,13 +148,14 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
     out.push('\n');
     out.push_str(&paint("1", "Top lines by bytes allocated\n"));
     let mut lines: Vec<_> = report.lines.iter().filter(|l| l.hits > 0).collect();
-    lines.sort_by(|a, b| {
-        b.allocated_bytes
-            .cmp(&a.allocated_bytes)
-            .then(a.line.cmp(&b.line))
-    });
+    // A sampled run ranks lines by their estimate for all iterations where there is one, so
+    // that a loop's allocating line comes before the loop's own line.
+    let rank = |l: &LineDelta| l.estimated_bytes.unwrap_or(l.allocated_bytes);
+    lines.sort_by(|a, b| rank(b).cmp(&rank(a)).then(a.line.cmp(&b.line)));
+    let estimates = lines.iter().any(|l| l.estimated_bytes.is_some());
+    let estimate_header = if estimates { "  ≈ all iter." } else { "" };
     out.push_str(&format!(
-        "{:>6} {:>8} {:>12} {:>12}  {}\n",
+        "{:>6} {:>8} {:>12} {:>12}{estimate_header}  {}\n",
         "line", "hits", "allocated", "net", "source"
     ));
     for l in lines.iter().take(10) {
@@ -163,8 +165,13 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
         let text: String = text.chars().take(48).collect();
         // A star marks figures of a line that ran more often than it was probed.
         let hits = format!("{}{}", l.hits, if l.sampled { "*" } else { "" });
+        let estimate = match (estimates, l.estimated_bytes) {
+            (false, _) => String::new(),
+            (true, Some(bytes)) => format!(" {:>12}", format!("≈{}", human_bytes(bytes))),
+            (true, None) => format!(" {:>12}", ""),
+        };
         out.push_str(&format!(
-            "{:>6} {:>8} {:>12} {:>12}  {}\n",
+            "{:>6} {:>8} {:>12} {:>12}{estimate}  {}\n",
             l.line,
             hits,
             human_bytes(l.allocated_bytes),
@@ -193,7 +200,8 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
             "  * sampled run (--sample {n}): each loop and function body was probed for its first \
              {n} executions only. A starred line's hits and bytes cover those; a loop's later \
              iterations are booked, as a whole and as a lower bound, on the loop's own line, \
-             a function's later calls on the calling line.\n"
+             a function's later calls on the calling line. \"≈ all iter.\" spreads a loop's \
+             later iterations over its lines as they allocated while probed: an estimate.\n"
         ));
     }
     out.push_str(&render_allocation_lines(report, &source_lines));

@@ -17,6 +17,8 @@ pub struct LineStat {
     pub unsampled_bytes: u64,
     /// Sampled runs: the line ran more often than it was probed.
     pub sampled: bool,
+    /// Sampled runs: the estimate for all iterations of an unprobed loop's line.
+    pub estimated_bytes: Option<u64>,
 }
 
 /// The parts of a finished run that the editor features need.
@@ -101,6 +103,12 @@ pub fn hover_markdown(run: &FileRun, previous: Option<&FileRun>, line: u32) -> O
             "| largest single | {} |\n",
             human_bytes(s.max_single_bytes)
         ));
+        if let Some(estimate) = s.estimated_bytes {
+            md.push_str(&format!(
+                "| all iterations | ≈ {} (estimated from the probed ones) |\n",
+                human_bytes(estimate)
+            ));
+        }
         if s.unsampled_bytes > 0 {
             md.push_str(&format!(
                 "| in later iterations | at least {} (unprobed, not split by line) |\n",
@@ -261,6 +269,7 @@ mod tests {
                     max_single_bytes: 320,
                     unsampled_bytes: 0,
                     sampled: false,
+                    estimated_bytes: None,
                 },
                 LineStat {
                     line: 4,
@@ -270,6 +279,7 @@ mod tests {
                     max_single_bytes: 32,
                     unsampled_bytes: 0,
                     sampled: false,
+                    estimated_bytes: None,
                 },
                 LineStat {
                     line: 5,
@@ -279,6 +289,7 @@ mod tests {
                     max_single_bytes: 0,
                     unsampled_bytes: 0,
                     sampled: false,
+                    estimated_bytes: None,
                 },
             ],
             diagnostics: vec![Diagnostic {
@@ -322,6 +333,7 @@ mod tests {
         r.lines[0].sampled = true;
         r.lines[0].hits = 64;
         r.lines[0].unsampled_bytes = 2048;
+        r.lines[0].estimated_bytes = Some(1126);
         let md = hover_markdown(&r, None, 3).unwrap();
         assert!(
             md.contains("| hits | 64 probed (it ran more often: sampled run) |"),
@@ -329,6 +341,10 @@ mod tests {
         );
         assert!(
             md.contains("| in later iterations | at least 2.0 KB (unprobed, not split by line) |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| all iterations | ≈ 1.1 KB (estimated from the probed ones) |"),
             "{md}"
         );
         assert_eq!(line_label(&r.lines[0]), "+3.1 KB ×64+");

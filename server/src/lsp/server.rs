@@ -460,6 +460,7 @@ fn file_run_of(report: &RunReport, run_id: u64) -> FileRun {
                 max_single_bytes: l.max_single_bytes,
                 unsampled_bytes: l.unsampled_bytes,
                 sampled: l.sampled,
+                estimated_bytes: l.estimated_bytes,
             })
             .collect(),
         diagnostics: report.diagnostics.clone(),

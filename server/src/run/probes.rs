@@ -53,6 +53,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::instrument::{InstrumentOptions, Instrumented};
+use super::sampling::SampledBlock;
 
 /// Marker that opens the readout block.
 pub const READOUT_HEADER: &str = "HLPROBE 1";
@@ -308,6 +309,11 @@ pub struct LineDelta {
     /// it was probed, so `hits` and the byte figures cover its probed executions (plus, on a
     /// loop's header line, `unsampled_bytes`).
     pub sampled: bool,
+    /// Sampled runs only, for lines of a loop that ran unprobed: an **estimate** of what the
+    /// line allocated in all iterations, its probed bytes plus a share of the loop's
+    /// `unsampled_bytes` in proportion to what it allocated while probed (see
+    /// [`estimate_unprobed`]). `None` elsewhere.
+    pub estimated_bytes: Option<u64>,
 }
 
 /// Everything the probes reported for one run.
@@ -382,8 +388,10 @@ pub fn parse_readout(text: &str, instrumented: &Instrumented) -> Result<ProbeRep
             max_single_bytes: 0,
             unsampled_bytes: 0,
             sampled: false,
+            estimated_bytes: None,
         })
         .collect();
+    let mut unprobed_loops = Vec::new();
     let mut drops: u64 = 0;
     let mut unprobed_blocks = false;
     let mut finished = false;
@@ -402,6 +410,9 @@ pub fn parse_readout(text: &str, instrumented: &Instrumented) -> Result<ProbeRep
                 .get(block)
                 .ok_or_else(|| ProbeError::Mismatch(format!("block {block} does not exist")))?;
             unprobed_blocks = true;
+            if !block.function {
+                unprobed_loops.push(block.clone());
+            }
             for delta in deltas.iter_mut() {
                 if (block.header_line..=block.last_line).contains(&delta.line) {
                     delta.sampled = true;
@@ -434,6 +445,7 @@ pub fn parse_readout(text: &str, instrumented: &Instrumented) -> Result<ProbeRep
         return Err(ProbeError::Truncated);
     }
     deltas.sort_by_key(|delta| delta.line);
+    estimate_unprobed(&mut deltas, &unprobed_loops);
     // With the collector on, collections during unprobed executions leave no trace a probe
     // can count (a phase's net growth can hide any number of them): the count is unknown.
     let gc_collections = if unprobed_blocks && exact == 0 {
@@ -445,6 +457,43 @@ pub fn parse_readout(text: &str, instrumented: &Instrumented) -> Result<ProbeRep
         lines: deltas,
         gc_collections,
     })
+}
+
+/// Spreads what each loop's unprobed iterations allocated (its header line's
+/// `unsampled_bytes`) over the lines of the loop, header included, in proportion to what each
+/// allocated in the probed iterations, and records the result as `estimated_bytes`. A loop
+/// whose probed iterations allocated nothing keeps the bytes on its header line. Functions
+/// called from the loop are not lines of it: their later calls are already on the calling
+/// line.
+pub fn estimate_unprobed(lines: &mut [LineDelta], loops: &[SampledBlock]) {
+    let probed = |d: &LineDelta| d.allocated_bytes.saturating_sub(d.unsampled_bytes);
+    let mut extra = vec![0u64; lines.len()];
+    for block in loops {
+        let range = block.header_line..=block.last_line;
+        let Some(header) = lines.iter().position(|d| d.line == block.header_line) else {
+            continue;
+        };
+        let unprobed = lines[header].unsampled_bytes;
+        let members: Vec<usize> = (0..lines.len())
+            .filter(|&i| range.contains(&lines[i].line))
+            .collect();
+        let total: u64 = members.iter().map(|&i| probed(&lines[i])).sum();
+        if total == 0 {
+            extra[header] += unprobed;
+            continue;
+        }
+        for &i in &members {
+            let share = u128::from(unprobed) * u128::from(probed(&lines[i])) / u128::from(total);
+            extra[i] += u64::try_from(share).unwrap_or(u64::MAX);
+        }
+    }
+    for block in loops {
+        for (i, delta) in lines.iter_mut().enumerate() {
+            if (block.header_line..=block.last_line).contains(&delta.line) {
+                delta.estimated_bytes = Some(probed(delta) + extra[i]);
+            }
+        }
+    }
 }
 
 fn parse_numbers(text: &str, whole_line: &str) -> Result<Vec<i64>, ProbeError> {
@@ -495,7 +544,8 @@ mod tests {
               "net_bytes": 0,
               "max_single_bytes": 0,
               "unsampled_bytes": 0,
-              "sampled": false
+              "sampled": false,
+              "estimated_bytes": null
             },
             {
               "line": 2,
@@ -504,7 +554,8 @@ mod tests {
               "net_bytes": 64,
               "max_single_bytes": 64,
               "unsampled_bytes": 0,
-              "sampled": false
+              "sampled": false,
+              "estimated_bytes": null
             },
             {
               "line": 3,
@@ -513,12 +564,49 @@ mod tests {
               "net_bytes": 32,
               "max_single_bytes": 64,
               "unsampled_bytes": 0,
-              "sampled": false
+              "sampled": false,
+              "estimated_bytes": null
             }
           ],
           "gc_collections": 2
         }
         "#);
+    }
+
+    #[test]
+    fn unprobed_iterations_are_spread_over_the_loop_in_probed_proportions() {
+        let delta = |line, allocated, unsampled| LineDelta {
+            line,
+            hits: 4,
+            allocated_bytes: allocated,
+            net_bytes: allocated as i64,
+            max_single_bytes: 0,
+            unsampled_bytes: unsampled,
+            sampled: true,
+            estimated_bytes: None,
+        };
+        // Loop header on line 2 (1000 B in later iterations), body lines 3 and 4 allocated
+        // 300 B and 100 B while probed; line 6 is outside the loop.
+        let mut lines = vec![
+            delta(2, 1000, 1000),
+            delta(3, 300, 0),
+            delta(4, 100, 0),
+            delta(6, 50, 0),
+        ];
+        let loops = [SampledBlock {
+            header_line: 2,
+            last_line: 4,
+            function: false,
+        }];
+        estimate_unprobed(&mut lines, &loops);
+        let estimates: Vec<Option<u64>> = lines.iter().map(|d| d.estimated_bytes).collect();
+        assert_eq!(estimates, [Some(0), Some(1050), Some(350), None]);
+
+        // Nothing allocated while probed: the later iterations stay on the header line.
+        let mut lines = vec![delta(2, 640, 640), delta(3, 0, 0)];
+        estimate_unprobed(&mut lines, &loops);
+        assert_eq!(lines[0].estimated_bytes, Some(640));
+        assert_eq!(lines[1].estimated_bytes, Some(0));
     }
 
     #[test]
