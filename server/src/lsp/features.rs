@@ -2,30 +2,15 @@
 //! the code-lens summary. Pure functions over [`FileRun`], so they are tested without a client.
 
 use crate::diagnose::{human_bytes, Diagnostic};
+use crate::run::probes::LineDelta;
 
 use super::ext::LineDecoration;
-
-/// Per-line figures of one run (user lines, 1-based).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LineStat {
-    pub line: u32,
-    pub hits: u64,
-    pub allocated_bytes: u64,
-    pub net_bytes: i64,
-    pub max_single_bytes: u64,
-    /// Sampled runs: what a loop's unprobed iterations allocated (on its header line).
-    pub unsampled_bytes: u64,
-    /// Sampled runs: the line ran more often than it was probed.
-    pub sampled: bool,
-    /// Sampled runs: the estimate for all iterations of an unprobed loop's line.
-    pub estimated_bytes: Option<u64>,
-}
 
 /// The parts of a finished run that the editor features need.
 #[derive(Debug, Clone, Default)]
 pub struct FileRun {
     pub run_id: u64,
-    pub lines: Vec<LineStat>,
+    pub lines: Vec<LineDelta>,
     pub diagnostics: Vec<Diagnostic>,
     /// Longest free run after the run and `gc.collect()`, in blocks.
     pub max_free_blocks_after: Option<u64>,
@@ -40,7 +25,7 @@ impl FileRun {
         self.lines.iter().map(|l| l.allocated_bytes).sum()
     }
 
-    pub fn line(&self, line: u32) -> Option<&LineStat> {
+    pub fn line(&self, line: u32) -> Option<&LineDelta> {
         self.lines.iter().find(|l| l.line == line)
     }
 }
@@ -160,7 +145,7 @@ fn severity_word(d: &Diagnostic) -> &'static str {
 
 /// `+3.1 KB ×15` — the inlay hint and decoration text of a line (`×64+` when the line ran
 /// more often than it was probed).
-pub fn line_label(stat: &LineStat) -> String {
+pub fn line_label(stat: &LineDelta) -> String {
     if stat.sampled {
         format!("+{} ×{}+", human_bytes(stat.allocated_bytes), stat.hits)
     } else if stat.hits > 1 {
@@ -171,7 +156,7 @@ pub fn line_label(stat: &LineStat) -> String {
 }
 
 /// Lines worth a hint: allocated at least `min_bytes` (and something at all).
-pub fn hinted_lines(run: &FileRun, min_bytes: u64) -> impl Iterator<Item = &LineStat> {
+pub fn hinted_lines(run: &FileRun, min_bytes: u64) -> impl Iterator<Item = &LineDelta> {
     run.lines
         .iter()
         .filter(move |l| l.allocated_bytes > 0 && l.allocated_bytes >= min_bytes)
@@ -261,7 +246,7 @@ mod tests {
         FileRun {
             run_id: 2,
             lines: vec![
-                LineStat {
+                LineDelta {
                     line: 3,
                     hits: 15,
                     allocated_bytes: 3174,
@@ -271,7 +256,7 @@ mod tests {
                     sampled: false,
                     estimated_bytes: None,
                 },
-                LineStat {
+                LineDelta {
                     line: 4,
                     hits: 1,
                     allocated_bytes: 32,
@@ -281,7 +266,7 @@ mod tests {
                     sampled: false,
                     estimated_bytes: None,
                 },
-                LineStat {
+                LineDelta {
                     line: 5,
                     hits: 1,
                     allocated_bytes: 0,

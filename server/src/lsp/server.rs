@@ -449,20 +449,7 @@ fn board_status_params(
 fn file_run_of(report: &RunReport, run_id: u64) -> FileRun {
     FileRun {
         run_id,
-        lines: report
-            .lines
-            .iter()
-            .map(|l| features::LineStat {
-                line: l.line,
-                hits: l.hits,
-                allocated_bytes: l.allocated_bytes,
-                net_bytes: l.net_bytes,
-                max_single_bytes: l.max_single_bytes,
-                unsampled_bytes: l.unsampled_bytes,
-                sampled: l.sampled,
-                estimated_bytes: l.estimated_bytes,
-            })
-            .collect(),
+        lines: report.lines.clone(),
         diagnostics: report.diagnostics.clone(),
         max_free_blocks_after: report
             .snapshots
