@@ -12,14 +12,7 @@ use super::{Area, BlockKind, Header, Snapshot, BLOCKS_PER_ROW};
 /// half of it used, free space scattered in runs of varied length. The same `seed` gives the
 /// same snapshot.
 pub fn synthetic_snapshot(blocks_total: usize, block_bytes: u32, seed: u64) -> Snapshot {
-    // xorshift64*: enough randomness for test data, no dependency.
-    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut next = move |bound: u64| -> u64 {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        state.wrapping_mul(0x2545_f491_4f6c_dd1d) % bound.max(1)
-    };
+    let mut next = random_below(seed);
     const HEADS: [BlockKind; 9] = [
         BlockKind::Other,
         BlockKind::Other,
@@ -59,16 +52,22 @@ pub fn synthetic_snapshot(blocks_total: usize, block_bytes: u32, seed: u64) -> S
     }
 }
 
-/// A copy of `snapshot` after some churn: roughly `percent` % of the allocations freed and as
-/// many new ones placed in free runs that can hold them. Deterministic for a given `seed`.
-pub fn churned_snapshot(snapshot: &Snapshot, percent: u64, seed: u64) -> Snapshot {
+/// A deterministic generator of numbers below a bound, from `seed`: xorshift64*, enough
+/// randomness for test data and no dependency.
+fn random_below(seed: u64) -> impl FnMut(u64) -> u64 {
     let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut next = move |bound: u64| -> u64 {
+    move |bound: u64| -> u64 {
         state ^= state >> 12;
         state ^= state << 25;
         state ^= state >> 27;
         state.wrapping_mul(0x2545_f491_4f6c_dd1d) % bound.max(1)
-    };
+    }
+}
+
+/// A copy of `snapshot` after some churn: roughly `percent` % of the allocations freed and as
+/// many new ones placed in free runs that can hold them. Deterministic for a given `seed`.
+pub fn churned_snapshot(snapshot: &Snapshot, percent: u64, seed: u64) -> Snapshot {
+    let mut next = random_below(seed);
     let mut after = snapshot.clone();
     let allocations: Vec<_> = snapshot.allocations().collect();
     for allocation in &allocations {
