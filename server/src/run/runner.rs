@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::board::{Board, CancelToken, LinkError, Watchdog};
+use crate::board::{Board, CancelToken, ExecOutcome, LinkError, Watchdog};
 use crate::diagnose::{self, HeapAtFailure, LineUsage, RunFacts, Thresholds, Traceback};
 use crate::heap::{self, DumpError, Snapshot};
 
@@ -247,6 +247,16 @@ fn line_usage(d: &LineDelta) -> LineUsage {
     }
 }
 
+/// Runs the probes' own code (`what`: its name in the error); a traceback from it is a
+/// [`RunError::Probes`], never the user's exception.
+fn exec_probe_code(board: &mut Board, code: &str, what: &str) -> Result<ExecOutcome, RunError> {
+    let outcome = board.exec_capture(code)?;
+    match outcome.traceback {
+        Some(tb) => Err(RunError::Probes(format!("{what} raised: {}", tb.trim()))),
+        None => Ok(outcome),
+    }
+}
+
 /// Captures `mem_info(1)` (after `gc.collect()` when `gc`) and reads it.
 pub fn capture(board: &mut Board, gc: bool) -> Result<Snapshot, RunError> {
     let text = board.capture_mem_info(gc)?;
@@ -333,13 +343,7 @@ fn run(
         Err(why) => (None, Some(why)),
     };
     if let Some(instr) = &instrumented {
-        let outcome = board.exec_capture(&instr.prologue)?;
-        if let Some(tb) = outcome.traceback {
-            return Err(RunError::Probes(format!(
-                "the probe set-up raised: {}",
-                tb.trim()
-            )));
-        }
+        exec_probe_code(board, &instr.prologue, "the probe set-up")?;
     } else if options.exact {
         board.exec_capture("import gc\ngc.disable()")?;
     }
@@ -439,13 +443,7 @@ fn run(
             });
             after_gc = Some(snapshot);
             if let Some(instr) = &instrumented {
-                let readout = board.exec_capture(&instr.readout)?;
-                if let Some(tb) = readout.traceback {
-                    return Err(RunError::Probes(format!(
-                        "the probe readout raised: {}",
-                        tb.trim()
-                    )));
-                }
+                let readout = exec_probe_code(board, &instr.readout, "the probe readout")?;
                 let report = parse_readout(&String::from_utf8_lossy(&readout.stdout), instr)?;
                 (lines, gc_collections) = (report.lines, report.gc_collections);
             }
