@@ -483,6 +483,9 @@ fn run(
     // Without an after-gc snapshot there is no change to show: an empty diff.
     let diff = heap::diff(&before, after_gc.as_ref().unwrap_or(&before));
 
+    // Only a script that was instrumented, and had a body to version, ran sampled.
+    let ran_sampled =
+        sample.filter(|_| instrumented.as_ref().is_some_and(|i| !i.blocks.is_empty()));
     Ok(RunReport {
         exception: traceback.as_ref().map(Traceback::exception_line),
         traceback: traceback_text,
@@ -496,11 +499,8 @@ fn run(
         diagnostics,
         gc_collections,
         exact: options.exact,
-        // Only a script that was instrumented, and had a body to version, ran sampled.
-        sample: sample.filter(|_| instrumented.as_ref().is_some_and(|i| !i.blocks.is_empty())),
-        sampled_automatically: options.sampling == Sampling::Auto
-            && sample.is_some()
-            && instrumented.as_ref().is_some_and(|i| !i.blocks.is_empty()),
+        sample: ran_sampled,
+        sampled_automatically: options.sampling == Sampling::Auto && ran_sampled.is_some(),
         instrumented: instrumented.is_some(),
         not_instrumented,
         interrupted,
