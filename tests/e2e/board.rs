@@ -1,14 +1,13 @@
 //! The board link against the simulated Pico over a real pty: the library's `Board`, the
 //! `heaplens exec` / `capture` / `sim` commands, and stock mpremote talking to `heaplens sim`.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
 use heaplens::board::{Board, BoardSpec, CancelToken, LinkError, LinkOptions};
 
-use crate::support::{fixture, heaplens_bin};
+use crate::support::{fixture, heaplens_bin, SimProcess};
 
 fn open_sim(opts: LinkOptions) -> Board {
     Board::open(
@@ -201,51 +200,6 @@ fn capture_mem_info_returns_the_heap_map() {
 
 // ---- the binary ----
 
-/// `heaplens sim` running in the background; killed (SIGTERM) on drop.
-struct SimProcess {
-    child: Child,
-    path: PathBuf,
-}
-
-impl SimProcess {
-    fn start(link: Option<&Path>) -> SimProcess {
-        let mut cmd = Command::new(heaplens_bin());
-        cmd.arg("sim");
-        if let Some(link) = link {
-            cmd.arg("--link").arg(link);
-        }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn heaplens sim");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("pty path line");
-        SimProcess {
-            child,
-            path: PathBuf::from(line.trim()),
-        }
-    }
-
-    fn stop(mut self) -> std::process::ExitStatus {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        self.child.wait().expect("wait heaplens sim")
-    }
-}
-
-impl Drop for SimProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn mpremote() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/mpremote")
 }
@@ -289,9 +243,12 @@ fn heaplens_exec_timeout_interrupts_and_exits_non_zero() {
 fn mpremote_talks_to_heaplens_sim_with_no_extra_flags() {
     let dir = tempfile::tempdir().expect("tempdir");
     let link = dir.path().join("pico");
-    let sim = SimProcess::start(Some(&link));
+    let sim = SimProcess::start_with(Some(&link), None);
     assert!(sim.path.starts_with("/dev/"), "{:?}", sim.path);
-    assert_eq!(std::fs::read_link(&link).ok(), Some(sim.path.clone()));
+    assert_eq!(
+        std::fs::read_link(&link).ok(),
+        Some(PathBuf::from(&sim.path))
+    );
 
     let out = Command::new(mpremote())
         .arg("connect")

@@ -3,13 +3,13 @@
 //! `--json` contract, `--exact`, the terminal report, exit codes and bad input.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-use crate::support::{fixture, heaplens_bin};
+use crate::support::{fixture, heaplens_bin, SimProcess};
 
 /// What one `heaplens run` printed.
 struct RunOutput {
@@ -126,52 +126,6 @@ fn keys(v: &Value) -> BTreeSet<String> {
 
 fn set(words: &[&str]) -> BTreeSet<String> {
     words.iter().map(|w| w.to_string()).collect()
-}
-
-/// `heaplens sim` in the background (one board for several commands); killed on drop.
-struct SimProcess {
-    child: Child,
-    path: String,
-}
-
-impl SimProcess {
-    fn start() -> SimProcess {
-        SimProcess::start_with_heap(194_300)
-    }
-
-    /// `heaplens sim --heap BYTES`.
-    fn start_with_heap(bytes: u32) -> SimProcess {
-        let mut child = Command::new(heaplens_bin())
-            .args(["sim", "--heap", &bytes.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn heaplens sim");
-        let stdout = child.stdout.take().expect("sim stdout");
-        let mut path = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut path)
-            .expect("sim prints its pty path");
-        let path = path.trim().to_string();
-        assert!(path.starts_with("/dev/"), "pty path: {path:?}");
-        SimProcess { child, path }
-    }
-
-    fn exec(&self, code: &str) -> String {
-        let out = Command::new(heaplens_bin())
-            .args(["exec", "--board", &self.path, code])
-            .output()
-            .expect("spawn heaplens exec");
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n")
-    }
-}
-
-impl Drop for SimProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 // ---- the JSON contract ----
@@ -804,7 +758,7 @@ fn a_script_too_big_to_compile_with_probes_runs_without_them() {
     assert!(report["snapshots"]["after_gc"].is_object());
 
     // Without a reset, the probes' globals are removed before the plain run.
-    let sim = SimProcess::start_with_heap(24_000);
+    let sim = SimProcess::start_with(None, Some(24_000));
     let run = heaplens_run(&script, &["--board", &sim.path, "--json", "--no-reset"]);
     assert_eq!(run.code, Some(0), "{}", run.stderr_text());
     assert_eq!(run.json["instrumented"], false);
