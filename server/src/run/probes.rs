@@ -467,32 +467,37 @@ pub fn parse_readout(text: &str, instrumented: &Instrumented) -> Result<ProbeRep
 /// line.
 pub fn estimate_unprobed(lines: &mut [LineDelta], loops: &[SampledBlock]) {
     let probed = |d: &LineDelta| d.allocated_bytes.saturating_sub(d.unsampled_bytes);
-    let mut extra = vec![0u64; lines.len()];
+    // Per line: `Some(share of later iterations)` once it is known to be in an unprobed loop.
+    let mut extra: Vec<Option<u64>> = vec![None; lines.len()];
     for block in loops {
-        let range = block.header_line..=block.last_line;
-        let Some(header) = lines.iter().position(|d| d.line == block.header_line) else {
+        let members: Vec<usize> = (0..lines.len())
+            .filter(|&i| (block.header_line..=block.last_line).contains(&lines[i].line))
+            .collect();
+        let Some(&header) = members
+            .iter()
+            .find(|&&i| lines[i].line == block.header_line)
+        else {
             continue;
         };
         let unprobed = lines[header].unsampled_bytes;
-        let members: Vec<usize> = (0..lines.len())
-            .filter(|&i| range.contains(&lines[i].line))
-            .collect();
         let total: u64 = members.iter().map(|&i| probed(&lines[i])).sum();
-        if total == 0 {
-            extra[header] += unprobed;
-            continue;
-        }
         for &i in &members {
-            let share = u128::from(unprobed) * u128::from(probed(&lines[i])) / u128::from(total);
-            extra[i] += u64::try_from(share).unwrap_or(u64::MAX);
+            let share = if total == 0 {
+                if i == header {
+                    unprobed
+                } else {
+                    0
+                }
+            } else {
+                let share =
+                    u128::from(unprobed) * u128::from(probed(&lines[i])) / u128::from(total);
+                u64::try_from(share).unwrap_or(u64::MAX)
+            };
+            extra[i] = Some(extra[i].unwrap_or(0) + share);
         }
     }
-    for block in loops {
-        for (i, delta) in lines.iter_mut().enumerate() {
-            if (block.header_line..=block.last_line).contains(&delta.line) {
-                delta.estimated_bytes = Some(probed(delta) + extra[i]);
-            }
-        }
+    for (delta, extra) in lines.iter_mut().zip(extra) {
+        delta.estimated_bytes = extra.map(|extra| probed(delta) + extra);
     }
 }
 
