@@ -150,21 +150,14 @@ pub fn instrument(source: &str, opts: &InstrumentOptions) -> Result<Instrumented
                     let mut planner = Planner::new(&versioned.text);
                     planner.row_origins = Some(versioned.origins);
                     planner.module(tree.root_node())?;
-                    let mut result = planner.finish(opts);
-                    result.prologue = probes::prologue_with(
-                        result.probe_lines.len(),
-                        versioned.blocks.len(),
-                        opts,
-                    );
-                    result.blocks = versioned.blocks;
-                    return Ok(result);
+                    return Ok(planner.finish(opts, versioned.blocks));
                 }
             }
         }
     }
     let mut planner = Planner::new(source);
     planner.module(root)?;
-    Ok(planner.finish(opts))
+    Ok(planner.finish(opts, Vec::new()))
 }
 
 /// The instrumented script of `source` alone (no prologue), or the error as text: the helper
@@ -662,7 +655,7 @@ impl<'s> Planner<'s> {
 
 impl Planner<'_> {
     /// Turns the plan into the instrumented text, its line map and the slot table.
-    fn finish(mut self, opts: &InstrumentOptions) -> Instrumented {
+    fn finish(mut self, opts: &InstrumentOptions, blocks: Vec<SampledBlock>) -> Instrumented {
         let probe_lines: Vec<u32> = self.lines.iter().copied().collect();
         let slot_of = |line: u32| probe_lines.binary_search(&line).unwrap_or(0);
         let render = |action: Action| match action {
@@ -744,12 +737,12 @@ impl Planner<'_> {
         }
 
         Instrumented {
-            prologue: probes::prologue_with(probe_lines.len(), 0, opts),
+            prologue: probes::prologue_with(probe_lines.len(), blocks.len(), opts),
             readout: probes::READOUT_CODE.to_string(),
             line_map: LineMap::from_origins(origins),
             probe_lines,
             code,
-            blocks: Vec::new(),
+            blocks,
         }
     }
 }
