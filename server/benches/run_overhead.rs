@@ -17,7 +17,7 @@
 
 use std::time::{Duration, Instant};
 
-use heaplens::board::{Board, BoardSpec, CancelToken, LinkOptions};
+use heaplens::board::{Board, BoardSpec, CancelToken, LinkOptions, SimOptions};
 use heaplens::run::runner::{run_script, Phase, RunEvent, RunOptions, Sampling};
 
 /// The same two loops as `instrument_overhead` (which times the bare interpreter).
@@ -152,9 +152,8 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let mut board = Board::open(
-        &BoardSpec::Simulated {
-            heap_bytes: 194_300,
-        },
+        &BoardSpec::Simulated,
+        &SimOptions::default(),
         &LinkOptions::default(),
     )?;
     let scripts = match std::env::var("HL_BENCH_SCRIPT") {

@@ -9,5 +9,6 @@ pub mod board;
 pub mod cli;
 pub mod diagnose;
 pub mod heap;
-pub mod lsp;
+mod logging;
+pub(crate) mod lsp;
 pub mod run;

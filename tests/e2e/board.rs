@@ -5,18 +5,13 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use heaplens::board::{Board, BoardSpec, CancelToken, LinkError, LinkOptions};
+use heaplens::board::{Board, BoardSpec, CancelToken, LinkError, LinkOptions, SimOptions};
 
 use crate::support::{fixture, heaplens_bin, SimProcess};
 
 fn open_sim(opts: LinkOptions) -> Board {
-    Board::open(
-        &BoardSpec::Simulated {
-            heap_bytes: 194_300,
-        },
-        &opts,
-    )
-    .expect("simulated board opens")
+    Board::open(&BoardSpec::Simulated, &SimOptions::default(), &opts)
+        .expect("simulated board opens")
 }
 
 fn text(bytes: &[u8]) -> String {

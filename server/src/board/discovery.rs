@@ -72,6 +72,58 @@ pub fn list_ports() -> Vec<PortInfo> {
     ports
 }
 
+/// A board the user can pick: what the board picker and `heaplens ports` list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BoardListing {
+    /// How to select it (`--board`, `heaplens.board`).
+    pub spec: super::BoardSpec,
+    /// Short name (the port path, or "Simulated Pico").
+    pub label: String,
+    /// USB identity, or what the simulated board is.
+    pub description: String,
+}
+
+/// Every kind of board that can be found, in the order the picker lists them. Adding a kind
+/// of board that can be discovered (say WebREPL boards announced on the network) is one more
+/// entry here.
+const DISCOVERERS: &[fn() -> Vec<BoardListing>] = &[serial_boards, simulated_board];
+
+/// Every board that can be picked now: detected serial ports (MicroPython boards first), then
+/// the simulated Pico.
+pub fn available_boards() -> Vec<BoardListing> {
+    DISCOVERERS.iter().flat_map(|discover| discover()).collect()
+}
+
+fn serial_boards() -> Vec<BoardListing> {
+    list_ports()
+        .into_iter()
+        .map(|p| {
+            let ids = match (p.vid, p.pid) {
+                (Some(v), Some(pid)) => format!("{v:04X}:{pid:04X}"),
+                _ => "no USB id".to_string(),
+            };
+            let who = [p.manufacturer.as_deref(), p.product.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            BoardListing {
+                spec: super::BoardSpec::Path(p.port_name.clone().into()),
+                label: p.port_name,
+                description: format!("{ids} {who}").trim().to_string(),
+            }
+        })
+        .collect()
+}
+
+fn simulated_board() -> Vec<BoardListing> {
+    vec![BoardListing {
+        spec: super::BoardSpec::Simulated,
+        label: "Simulated Pico".into(),
+        description: "MicroPython unix port with a Pico-sized heap, run locally".into(),
+    }]
+}
+
 /// The most likely MicroPython board, if any is attached.
 pub fn best_micropython_port() -> Option<PortInfo> {
     list_ports().into_iter().find(|p| p.rank.is_some())

@@ -42,6 +42,14 @@ pub enum LinkError {
         context: &'static str,
         got: String,
     },
+    /// HeapLens's own code (a capture, the probe set-up) raised on the board. `exception` is
+    /// the exception's type name (`MemoryError`), parsed from the traceback's last line.
+    #[error("the board raised {exception} while {context}: {}", traceback.trim())]
+    Raised {
+        context: &'static str,
+        exception: String,
+        traceback: String,
+    },
     /// The caller cancelled the operation and the board did not stop in time.
     #[error("cancelled, and the board did not stop running the code within the deadline")]
     Cancelled,
@@ -61,8 +69,53 @@ pub enum LinkError {
 }
 
 impl LinkError {
+    /// The error for HeapLens code that raised `traceback` while doing `context`.
+    pub fn raised(context: &'static str, traceback: String) -> LinkError {
+        LinkError::Raised {
+            context,
+            exception: exception_type(&traceback).to_string(),
+            traceback,
+        }
+    }
+
+    /// The board ran out of heap running HeapLens's own code.
+    pub fn is_out_of_memory(&self) -> bool {
+        matches!(self, LinkError::Raised { exception, .. } if exception == "MemoryError")
+    }
+
     /// True when the board vanished and reopening it may help.
     pub fn is_disconnect(&self) -> bool {
         matches!(self, LinkError::Disconnected { .. })
+    }
+}
+
+/// The exception type of a traceback: the name before the `:` of its last non-empty line
+/// (`MemoryError: memory allocation failed…` → `MemoryError`).
+fn exception_type(traceback: &str) -> &str {
+    let last = traceback
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or("");
+    last.split(':').next().unwrap_or("").trim()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exception_type_comes_from_the_last_line() {
+        let e = LinkError::raised(
+            "capturing mem_info",
+            "Traceback (most recent call last):\r\n  File \"<stdin>\", line 2\r\nMemoryError: memory allocation failed, allocating 224 bytes\r\n".into(),
+        );
+        assert!(e.is_out_of_memory());
+        assert!(
+            !LinkError::raised("x", "NameError: name 'MemoryError' isn't defined\n".into())
+                .is_out_of_memory()
+        );
+        assert!(LinkError::raised("x", "MemoryError\n".into()).is_out_of_memory());
     }
 }

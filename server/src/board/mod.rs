@@ -1,25 +1,28 @@
 //! The board link: transports (serial, pty, simulated board), the raw REPL, discovery.
 //! The only module that does board I/O; knows nothing of heaps or LSP.
 //!
-//! `Board` is the entry point: `Board::open(&BoardSpec::parse("auto"), &LinkOptions::default())`
+//! `Board` is the entry point: `Board::open(&"auto".parse()?, &SimOptions::default(), &LinkOptions::default())`
 //! then `exec` / `capture_mem_info` / `soft_reset`. A board that vanishes gives
 //! `LinkError::Disconnected` at once; the next operation reopens it.
 
+pub mod connector;
 pub mod discovery;
 mod error;
 pub mod raw_repl;
 pub mod sim;
+mod spec;
 pub mod transport;
 pub mod watchdog;
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use connector::{connector_for, Connector};
 pub use error::LinkError;
 pub use raw_repl::{ExecOutcome, RawRepl};
 pub use sim::{SimHandle, SimOptions, DEFAULT_SIM_HEAP_BYTES};
+pub use spec::{BoardSpec, BoardSpecError};
 pub use transport::{FakeTransport, SerialTransport, Transport};
 pub use watchdog::Watchdog;
 
@@ -80,58 +83,6 @@ impl CancelToken {
     }
 }
 
-/// Which board to talk to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BoardSpec {
-    /// The best detected MicroPython board, else the simulated Pico.
-    Auto,
-    /// The simulated Pico with a heap of `heap_bytes` (`-X heapsize`).
-    Simulated { heap_bytes: usize },
-    /// A serial port or pty path.
-    Path(PathBuf),
-    /// The USB device with this serial number.
-    SerialNumber(String),
-}
-
-impl BoardSpec {
-    /// `auto`, `sim` / `simulated`, `id:SERIAL`, or a path.
-    pub fn parse(text: &str) -> BoardSpec {
-        match text.trim() {
-            "" | "auto" => BoardSpec::Auto,
-            "sim" | "simulated" => BoardSpec::Simulated {
-                heap_bytes: DEFAULT_SIM_HEAP_BYTES,
-            },
-            other => match other.strip_prefix("id:") {
-                Some(serial) => BoardSpec::SerialNumber(serial.to_string()),
-                None => BoardSpec::Path(PathBuf::from(other)),
-            },
-        }
-    }
-
-    /// `Auto` made concrete: the best detected MicroPython port, else the simulated Pico with
-    /// `sim_heap` (other specs are returned as they are). Decided at each open, so a board
-    /// plugged in later is found by the next open.
-    pub fn resolve_auto(self, sim_heap: usize) -> BoardSpec {
-        match self {
-            BoardSpec::Auto => match discovery::best_micropython_port() {
-                Some(port) => BoardSpec::Path(PathBuf::from(port.port_name)),
-                None => BoardSpec::Simulated {
-                    heap_bytes: sim_heap,
-                },
-            },
-            other => other,
-        }
-    }
-
-    /// The same spec with the simulated heap set (no effect on other kinds).
-    pub fn with_sim_heap(self, heap: usize) -> BoardSpec {
-        match self {
-            BoardSpec::Simulated { .. } => BoardSpec::Simulated { heap_bytes: heap },
-            other => other,
-        }
-    }
-}
-
 /// Serial board or simulated Pico.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -156,15 +107,11 @@ pub struct BoardInfo {
 /// A connection to a board (or the simulated Pico) speaking the raw REPL. `Send`, so a
 /// worker thread can own it.
 pub struct Board {
-    spec: BoardSpec,
+    connector: Box<dyn Connector>,
     opts: LinkOptions,
     info: BoardInfo,
     /// None after a disconnect: the next operation reopens.
     repl: Option<RawRepl>,
-    /// The in-process simulator, for `BoardSpec::Simulated` (and `Auto` without hardware).
-    sim: Option<SimHandle>,
-    /// Serial port path resolved from `Auto` / `SerialNumber`, reused on reconnect.
-    resolved_path: Option<PathBuf>,
     /// Whether `micropython.mem_total()` exists, once asked (see [`Board::counts_allocations`]).
     counts_allocations: Option<bool>,
 }
@@ -173,45 +120,31 @@ pub struct Board {
 const IDENTIFY_CODE: &str = "import sys\ni=sys.implementation\nprint(i.name,'.'.join(str(x) for x in i.version[:3]),getattr(i,'_machine',sys.platform),32 if sys.maxsize>2**32 else 16,sep='|')";
 
 impl Board {
-    /// Opens the board and enters the raw REPL (no soft reset).
-    pub fn open(spec: &BoardSpec, opts: &LinkOptions) -> Result<Board, LinkError> {
-        let (kind, sim, resolved_path) = match spec {
-            BoardSpec::Simulated { heap_bytes } => {
-                let handle = SimHandle::start(SimOptions {
-                    heap_bytes: *heap_bytes,
-                    ..SimOptions::default()
-                })?;
-                (BoardKind::Simulated, Some(handle), None)
-            }
-            BoardSpec::Auto => match discovery::best_micropython_port() {
-                Some(port) => (BoardKind::Serial, None, Some(PathBuf::from(port.port_name))),
-                None => {
-                    let handle = SimHandle::start(SimOptions::default())?;
-                    (BoardKind::Simulated, Some(handle), None)
-                }
-            },
-            BoardSpec::Path(path) => (BoardKind::Serial, None, Some(path.clone())),
-            BoardSpec::SerialNumber(serial) => {
-                let port = discovery::find_by_serial_number(serial).ok_or_else(|| {
-                    LinkError::SerialNumberNotFound {
-                        serial: serial.clone(),
-                    }
-                })?;
-                (BoardKind::Serial, None, Some(PathBuf::from(port.port_name)))
-            }
-        };
+    /// Opens the board `spec` names and enters the raw REPL (no soft reset). `sim` says how
+    /// to start the simulated Pico when `spec` is (or `auto` falls back to) it.
+    pub fn open(
+        spec: &BoardSpec,
+        sim: &SimOptions,
+        opts: &LinkOptions,
+    ) -> Result<Board, LinkError> {
+        Board::with_connector(connector_for(spec, sim)?, opts)
+    }
+
+    /// Opens the board behind `connector` and enters the raw REPL (no soft reset).
+    pub fn with_connector(
+        connector: Box<dyn Connector>,
+        opts: &LinkOptions,
+    ) -> Result<Board, LinkError> {
         let mut board = Board {
-            spec: spec.clone(),
-            opts: opts.clone(),
             info: BoardInfo {
-                kind,
+                kind: connector.kind(),
                 port: String::new(),
                 firmware: None,
                 block_bytes: None,
             },
+            connector,
+            opts: opts.clone(),
             repl: None,
-            sim,
-            resolved_path,
             counts_allocations: None,
         };
         board.reconnect()?;
@@ -224,11 +157,6 @@ impl Board {
     /// What we know about the board.
     pub fn info(&self) -> &BoardInfo {
         &self.info
-    }
-
-    /// The spec this board was opened with.
-    pub fn spec(&self) -> &BoardSpec {
-        &self.spec
     }
 
     /// Whether the firmware has `micropython.mem_total()`, an O(1) count of the bytes ever
@@ -265,14 +193,9 @@ impl Board {
         self.repl = None;
         // The port may now lead to another board (or firmware).
         self.counts_allocations = None;
-        let path = match (&self.sim, &self.resolved_path) {
-            (Some(sim), _) => sim.wait_path(self.opts.response_timeout)?,
-            (None, Some(path)) => path.clone(),
-            (None, None) => return Err(LinkError::Simulator("no port to open".into())),
-        };
-        let transport = SerialTransport::open(&path, self.opts.write_timeout)?;
-        self.info.port = path.display().to_string();
-        let mut repl = RawRepl::new(Box::new(transport), self.opts.clone());
+        let transport = self.connector.connect(&self.opts)?;
+        self.info.port = transport.name().to_string();
+        let mut repl = RawRepl::new(transport, self.opts.clone());
         repl.enter_raw(&CancelToken::new())?;
         self.repl = Some(repl);
         Ok(())
@@ -302,12 +225,6 @@ impl Board {
         self.after(result)
     }
 
-    /// Sends Ctrl-C; the next operation re-enters raw mode.
-    pub fn interrupt(&mut self) -> Result<(), LinkError> {
-        let result = self.repl()?.interrupt();
-        self.after(result)
-    }
-
     /// The raw text of `micropython.mem_info(1)`, after `gc.collect()` when asked.
     pub fn capture_mem_info(&mut self, gc: bool) -> Result<Vec<u8>, LinkError> {
         let code = if gc {
@@ -318,11 +235,7 @@ impl Board {
         let outcome = self.exec_capture(code)?;
         match outcome.traceback {
             None => Ok(outcome.stdout),
-            Some(traceback) => Err(LinkError::Protocol {
-                port: self.info.port.clone(),
-                context: "capturing mem_info",
-                got: traceback,
-            }),
+            Some(traceback) => Err(LinkError::raised("capturing mem_info", traceback)),
         }
     }
 
@@ -336,7 +249,9 @@ impl Board {
     /// The process id of the simulated board's interpreter (None for serial boards). Tests
     /// kill it to simulate a board that vanishes.
     pub fn simulator_child_pid(&self) -> Option<i32> {
-        self.sim.as_ref().and_then(SimHandle::interpreter_pid)
+        self.connector
+            .simulator()
+            .and_then(SimHandle::interpreter_pid)
     }
 
     /// The link, reopened first if the board had disconnected.
@@ -363,29 +278,6 @@ impl Board {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn board_spec_parses_every_form() {
-        assert_eq!(BoardSpec::parse("auto"), BoardSpec::Auto);
-        assert_eq!(
-            BoardSpec::parse("sim"),
-            BoardSpec::Simulated {
-                heap_bytes: DEFAULT_SIM_HEAP_BYTES
-            }
-        );
-        assert_eq!(
-            BoardSpec::parse("simulated").with_sim_heap(1000),
-            BoardSpec::Simulated { heap_bytes: 1000 }
-        );
-        assert_eq!(
-            BoardSpec::parse("id:E6614C311B"),
-            BoardSpec::SerialNumber("E6614C311B".into())
-        );
-        assert_eq!(
-            BoardSpec::parse("/dev/ttyACM0"),
-            BoardSpec::Path("/dev/ttyACM0".into())
-        );
-    }
 
     #[test]
     fn board_is_send() {

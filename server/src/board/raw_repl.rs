@@ -53,11 +53,6 @@ impl RawRepl {
         }
     }
 
-    /// The transport's port name.
-    pub fn port(&self) -> &str {
-        &self.port
-    }
-
     /// Whether raw-paste was found to work (None: not tried yet).
     pub fn raw_paste_supported(&self) -> Option<bool> {
         self.raw_paste
@@ -135,12 +130,6 @@ impl RawRepl {
             self.plain_raw_send(code, cancel)?;
         }
         self.follow(on_output, cancel)
-    }
-
-    /// Sends Ctrl-C (stops a running program). The link re-enters raw mode before its next use.
-    pub fn interrupt(&mut self) -> Result<(), LinkError> {
-        self.in_raw = false;
-        self.write(b"\r\x03")
     }
 
     /// Leaves raw mode (Ctrl-B) so other tools find the friendly REPL. Best effort.

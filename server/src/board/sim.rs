@@ -246,19 +246,6 @@ impl SimHandle {
         self.shared.lock().child_pid
     }
 
-    /// Kills the interpreter with SIGKILL, as if the board were unplugged. Returns false when
-    /// no interpreter was running.
-    pub fn kill_interpreter(&self) -> bool {
-        match self.interpreter_pid() {
-            Some(pid) => nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            )
-            .is_ok(),
-            None => false,
-        }
-    }
-
     /// Why the simulator stopped working, if it did.
     pub fn failure(&self) -> Option<String> {
         self.shared.lock().failed.clone()

@@ -9,16 +9,12 @@ use anyhow::Context;
 
 use super::BoardArgs;
 use crate::board::{
-    discovery, sim, Board, BoardSpec, CancelToken, LinkError, LinkOptions, SimHandle, SimOptions,
-    Watchdog,
+    discovery, sim, Board, CancelToken, LinkError, LinkOptions, SimHandle, SimOptions, Watchdog,
 };
 
 pub(super) fn open_board(args: &BoardArgs, opts: &LinkOptions) -> anyhow::Result<Board> {
-    // `auto` without hardware uses the simulated board with the requested heap.
-    let spec = BoardSpec::parse(&args.board)
-        .with_sim_heap(args.heap)
-        .resolve_auto(args.heap);
-    Board::open(&spec, opts).with_context(|| format!("opening board `{}`", args.board))
+    Board::open(&args.board, &args.heap.sim_options(), opts)
+        .with_context(|| format!("opening board `{}`", args.board))
 }
 
 /// Options for one-shot commands: no identification round trip (speed matters).
@@ -150,12 +146,11 @@ fn show_capture(text: &[u8], json: bool, no_color: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn sim(link: Option<&Path>, heap: usize) -> anyhow::Result<ExitCode> {
+pub fn sim(link: Option<&Path>, heap: super::HeapArg) -> anyhow::Result<ExitCode> {
     let stop = super::stop::stop_token();
     let handle = SimHandle::start(SimOptions {
-        heap_bytes: heap,
         link: link.map(Path::to_path_buf),
-        ..SimOptions::default()
+        ..heap.sim_options()
     })?;
     let mut generation = handle.generation();
     let path = handle.wait_path(Duration::from_secs(5))?;

@@ -25,10 +25,29 @@ pub struct BoardArgs {
     /// `auto` (a detected MicroPython board, else the simulated Pico), `sim`, a port path
     /// such as /dev/ttyACM0, or `id:SERIAL`.
     #[arg(long, default_value = "auto")]
-    pub board: String,
-    /// Simulated board heap in bytes (GC total is slightly smaller).
-    #[arg(long, default_value_t = 194_300)]
-    pub heap: usize,
+    pub board: crate::board::BoardSpec,
+    #[command(flatten)]
+    pub heap: HeapArg,
+}
+
+/// The simulated Pico's heap.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct HeapArg {
+    /// Simulated board heap in bytes (`-X heapsize`; GC total is slightly smaller).
+    #[arg(long = "heap", default_value_t = crate::board::DEFAULT_SIM_HEAP_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(
+              crate::lsp::settings::SIM_HEAP_MIN..=crate::lsp::settings::SIM_HEAP_MAX))]
+    pub bytes: u64,
+}
+
+impl HeapArg {
+    /// How to start the simulated Pico.
+    pub fn sim_options(self) -> crate::board::SimOptions {
+        crate::board::SimOptions {
+            heap_bytes: usize::try_from(self.bytes).unwrap_or(usize::MAX),
+            ..crate::board::SimOptions::default()
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,8 +118,8 @@ pub enum Command {
         /// Also create a symlink at this path pointing to the pty.
         #[arg(long)]
         link: Option<PathBuf>,
-        #[arg(long, default_value_t = 194_300)]
-        heap: usize,
+        #[command(flatten)]
+        heap: HeapArg,
     },
     /// Run a script with heap captures and per-line allocation deltas.
     Run {

@@ -12,7 +12,7 @@ use crate::board::LinkOptions;
 use crate::diagnose::{human_bytes, Severity, Thresholds};
 use crate::heap::Stats;
 use crate::run::probes::LineDelta;
-use crate::run::runner::{self, Phase, RunEvent, RunOptions, RunReport, Sampling};
+use crate::run::runner::{self, RunEvent, RunOptions, RunReport, Sampling};
 
 /// The flags of `heaplens run`.
 #[derive(Debug, Clone, clap::Args)]
@@ -93,14 +93,7 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
             }
         }
         RunEvent::Phase(phase) if !quiet_progress => {
-            let what = match phase {
-                Phase::Connecting => "connecting",
-                Phase::SoftReset => "soft reset",
-                Phase::Before => "before snapshot",
-                Phase::Running => "running",
-                Phase::After => "after snapshots",
-            };
-            eprintln!("heaplens: {what}…");
+            eprintln!("heaplens: {}…", phase.label());
         }
         RunEvent::Phase(_) | RunEvent::Snapshot { .. } => {}
     };

@@ -42,7 +42,9 @@ pub struct DiffArea {
 }
 
 /// An allocation that exists on only one side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct AllocationChange {
     pub area: usize,
     /// Byte offset of the head within its area.
@@ -66,7 +68,7 @@ impl AllocationChange {
 }
 
 /// The difference between two snapshots. Serialises to the `heaplens diff --json` object.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Diff {
     /// Bytes of allocations present after but not before.
     pub allocated_bytes: u64,
@@ -88,6 +90,7 @@ pub struct Diff {
     pub warnings: Vec<String>,
     /// Per-area block changes (not serialised: the protocol sends them as base64 codes).
     #[serde(skip)]
+    #[schemars(skip)]
     pub areas: Vec<DiffArea>,
 }
 

@@ -164,6 +164,27 @@ impl Serialize for BlockKind {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for BlockKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        BlockKind::ALL
+            .into_iter()
+            .find(|kind| kind.name() == name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown block kind {name:?}")))
+    }
+}
+
+impl schemars::JsonSchema for BlockKind {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "BlockKind".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<&str> = BlockKind::ALL.iter().map(|k| k.name()).collect();
+        schemars::json_schema!({ "type": "string", "enum": names })
+    }
+}
+
 /// The figures `mem_info` prints before the map. Every figure is optional: ports and versions
 /// differ in which lines they print, and a capture may have lost some.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

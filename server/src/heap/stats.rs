@@ -8,7 +8,9 @@ use serde::Serialize;
 use super::{BlockKind, Snapshot};
 
 /// One bucket of the free-run histogram: runs of `min_blocks..=max_blocks` free blocks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct FreeRunBucket {
     pub min_blocks: u64,
     pub max_blocks: u64,
@@ -25,7 +27,7 @@ pub struct FreeRunBucket {
 /// `one_blocks`, `two_blocks`, `max_block_blocks` and `max_free_blocks` are recomputed from the
 /// map (summed over areas; the longest free run is the maximum over areas), or taken from the
 /// header when the dump has no map.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Stats {
     pub gc_total: u64,
     pub used: u64,
@@ -44,7 +46,7 @@ pub struct Stats {
     /// Blocks per kind name: an allocation's blocks (head and tails) count for its head's
     /// kind; `free` counts free blocks; `tail` only appears for tails with no head. Only
     /// kinds present are listed; empty without a map.
-    pub by_kind: BTreeMap<&'static str, u64>,
+    pub by_kind: BTreeMap<std::borrow::Cow<'static, str>, u64>,
     pub stack_used: Option<u64>,
     pub stack_total: Option<u64>,
     pub warnings: Vec<String>,
@@ -176,17 +178,17 @@ impl Snapshot {
     }
 
     /// Blocks per kind name (see [`Stats::by_kind`]).
-    pub fn blocks_by_kind(&self) -> BTreeMap<&'static str, u64> {
+    pub fn blocks_by_kind(&self) -> BTreeMap<std::borrow::Cow<'static, str>, u64> {
         let mut by_kind = BTreeMap::new();
         let mut free = 0u64;
         for run in self.free_runs() {
             free += run.blocks as u64;
         }
         if free > 0 {
-            by_kind.insert(BlockKind::Free.name(), free);
+            by_kind.insert(BlockKind::Free.name().into(), free);
         }
         for allocation in self.allocations() {
-            *by_kind.entry(allocation.kind.name()).or_insert(0) += allocation.blocks as u64;
+            *by_kind.entry(allocation.kind.name().into()).or_insert(0) += allocation.blocks as u64;
         }
         by_kind
     }
@@ -313,7 +315,10 @@ mod tests {
     fn by_kind_attributes_tails_to_their_head() {
         let by_kind = snapshot("L==S..h").blocks_by_kind();
         assert_eq!(
-            by_kind.into_iter().collect::<Vec<_>>(),
+            by_kind
+                .iter()
+                .map(|(k, v)| (k.as_ref(), *v))
+                .collect::<Vec<_>>(),
             vec![("free", 2), ("list", 3), ("other", 1), ("str", 1)]
         );
     }

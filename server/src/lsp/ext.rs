@@ -1,22 +1,30 @@
-//! The custom `heaplens/*` messages, mirrored in `extension/src/protocol.ts` and listed in
-//! `server/PROTOCOL.md`; `extension/test/unit/protocolDrift.test.ts` fails when the three disagree.
+//! Every custom `heaplens/*` message and every `workspace/executeCommand` result: the Rust
+//! types are the definition. `extension/src/generated/protocol.ts` is generated from them (via
+//! the JSON Schema in `extension/src/generated/protocol.schema.json`, see
+//! [`super::generated`]); `server/PROTOCOL.md` describes them.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tower_lsp_server::ls_types::notification::Notification;
 use tower_lsp_server::ls_types::request::Request;
 
+use crate::heap::Stats;
+
 /// One heap area of a snapshot, with one byte per block (the dump letter), base64-encoded.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SnapshotArea {
+    /// Pool start, hex without `0x`.
     pub address: String,
     pub blocks: usize,
+    /// base64 of one dump letter byte per block (`.`, `=`, `h`, `T`, `L`, `D`, `S`, `A`, `F`,
+    /// `B`, `M`, `m`).
     pub kinds: String,
 }
 
 /// Where a run's allocation was made: `offset` is the byte offset of its head inside `area`,
 /// `line` the 0-based document line.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AllocationLine {
     pub area: usize,
@@ -24,17 +32,44 @@ pub struct AllocationLine {
     pub line: u32,
 }
 
+/// Which moment of a run a snapshot shows.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SnapshotLabel {
+    /// Before the script ran (after the soft reset and the probes' set-up).
+    Before,
+    /// As the script left the heap; for an uncaught exception, the heap at the failure.
+    After,
+    /// After the script and a final `gc.collect()`: what it really kept.
+    AfterGc,
+    /// A manual capture, or a dump read from a document.
+    Capture,
+}
+
+impl SnapshotLabel {
+    /// The label of a run's snapshot, from the runner's name for it.
+    pub fn of_run(label: &str) -> SnapshotLabel {
+        match label {
+            "before" => SnapshotLabel::Before,
+            "after" => SnapshotLabel::After,
+            "after-gc" => SnapshotLabel::AfterGc,
+            _ => SnapshotLabel::Capture,
+        }
+    }
+}
+
 /// `heaplens/snapshot` params and `heaplens/getSnapshot` result.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SnapshotParams {
     pub id: String,
-    /// `before`, `after`, `after-gc` or `capture`.
-    pub label: String,
+    pub label: SnapshotLabel,
+    /// Document URI of the run (or of the dump document), null for a manual capture.
     pub file: Option<String>,
     pub run_id: Option<u64>,
+    /// RFC 3339.
     pub time: String,
-    pub stats: serde_json::Value,
+    pub stats: Stats,
     pub block_bytes: u64,
     pub areas: Vec<SnapshotArea>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -49,7 +84,7 @@ impl Notification for SnapshotNotification {
 }
 
 /// One decorated line (0-based).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LineDecoration {
     pub line: u32,
@@ -60,7 +95,8 @@ pub struct LineDecoration {
     pub hover: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// `heaplens/decorations` params.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DecorationsParams {
     pub uri: String,
@@ -74,7 +110,8 @@ impl Notification for DecorationsNotification {
     const METHOD: &'static str = "heaplens/decorations";
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+/// The board as the status bar shows it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum BoardState {
     Connected,
@@ -83,14 +120,66 @@ pub enum BoardState {
     Busy,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// Why something failed, for clients to act on (never match message text). The same codes
+/// give the reason of a `disconnected` board status and of a failed job.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ErrorCode {
+    /// The simulated Pico's interpreter (the MicroPython unix port) is not installed.
+    SimulatorMissing,
+    /// The simulated Pico could not be started or stopped working.
+    SimulatorFailed,
+    /// Another program holds the serial port.
+    PortBusy,
+    /// The user may not open the port (Linux: the `dialout` group).
+    PermissionDenied,
+    /// No port at that path, or no board with that USB serial number.
+    PortNotFound,
+    /// Any other failure to open a port.
+    OpenFailed,
+    /// The board went away mid-operation; it is reopened on the next command.
+    Disconnected,
+    /// The board did not answer in time.
+    Timeout,
+    /// The board answered something the raw REPL does not allow.
+    Protocol,
+    /// HeapLens's own code raised on the board (a capture, the probes' set-up).
+    BoardRaised,
+    /// The operation was stopped and the board did not stop in time.
+    Cancelled,
+    /// A heap dump could not be read.
+    UnreadableDump,
+    /// The probes' results could not be read.
+    Probes,
+    /// The file to run could not be read (missing, a directory, not UTF-8, not a file URI).
+    UnreadableFile,
+    /// The workspace is not trusted: HeapLens runs no code from it.
+    Untrusted,
+    /// A newer run of the same file replaced this one.
+    Superseded,
+    /// A bug in HeapLens (a panic); the server kept running.
+    Internal,
+    /// The board has not been opened yet.
+    NotConnected,
+}
+
+/// `heaplens/boardStatus` params.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BoardStatusParams {
     pub state: BoardState,
     pub port: Option<String>,
     pub firmware: Option<String>,
+    /// Free heap bytes in the latest snapshot (`freeSnapshot` names it).
     pub free_bytes: Option<u64>,
+    /// The longest free run, in bytes, of the same snapshot.
     pub max_free_bytes: Option<u64>,
+    /// Which snapshot the figures come from (`after-gc` of the last run, or a capture).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_snapshot: Option<SnapshotLabel>,
+    /// Why the board is disconnected (or what went wrong last), as a code to switch on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<ErrorCode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
@@ -102,12 +191,23 @@ impl Notification for BoardStatusNotification {
     const METHOD: &'static str = "heaplens/boardStatus";
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// Which stream output came from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum OutputStream {
+    /// What the script printed.
+    Stdout,
+    /// The uncaught exception's traceback (user line numbers).
+    Traceback,
+}
+
+/// `heaplens/output` params.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OutputParams {
     pub run_id: Option<u64>,
-    /// `stdout` or `stderr`.
-    pub stream: String,
+    pub stream: OutputStream,
+    /// The text (non-UTF-8 bytes replaced with U+FFFD).
     pub text: String,
 }
 
@@ -118,20 +218,88 @@ impl Notification for OutputNotification {
     const METHOD: &'static str = "heaplens/output";
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// What kind of board job a `heaplens/jobFinished` reports.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum JobKind {
+    Run,
+    Capture,
+    SoftReset,
+    SelectBoard,
+}
+
+/// A job that failed: a code to switch on and a message for people.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// The outcome of a finished run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    /// The final exception line (`MemoryError: …`), null when the script ended normally.
+    pub exception: Option<String>,
+    /// The code of a `SystemExit` the script raised (null: it did not).
+    #[serde(default)]
+    pub system_exit: Option<i64>,
+    pub diagnostics: usize,
+    pub gc_collections: Option<u32>,
+    /// Stopped by Stop, a newer run or the timeout.
+    pub interrupted: bool,
+    pub timed_out: bool,
+    /// False when the script ran without probes (`notInstrumented` says why).
+    pub instrumented: bool,
+    pub not_instrumented: Option<String>,
+    pub elapsed_ms: u64,
+}
+
+/// `heaplens/jobFinished` params: a board job started by a command has ended. Sent after
+/// everything the job produced (a run's output, snapshots, diagnostics and decorations).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobFinishedParams {
+    pub job_id: u64,
+    pub kind: JobKind,
+    /// The document a run ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    /// Null when the job succeeded.
+    pub error: Option<JobError>,
+    /// A finished run's outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunSummary>,
+    /// A capture's snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_id: Option<String>,
+}
+
+/// Server → client: a board job ended.
+pub enum JobFinishedNotification {}
+impl Notification for JobFinishedNotification {
+    type Params = JobFinishedParams;
+    const METHOD: &'static str = "heaplens/jobFinished";
+}
+
+/// An entry of `heaplens/listSnapshots`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SnapshotSummary {
     pub id: String,
-    pub label: String,
+    pub label: SnapshotLabel,
     pub file: Option<String>,
     pub run_id: Option<u64>,
     pub time: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+/// `heaplens/listSnapshots` params (none).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct ListSnapshotsParams {}
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// `heaplens/listSnapshots` result.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct ListSnapshotsResult {
     pub snapshots: Vec<SnapshotSummary>,
 }
@@ -144,7 +312,8 @@ impl Request for ListSnapshots {
     const METHOD: &'static str = "heaplens/listSnapshots";
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// `heaplens/getSnapshot` params.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct GetSnapshotParams {
     pub id: String,
 }
@@ -157,7 +326,8 @@ impl Request for GetSnapshot {
     const METHOD: &'static str = "heaplens/getSnapshot";
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// `heaplens/diff` params.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct DiffParams {
     pub before: String,
     pub after: String,
@@ -165,7 +335,7 @@ pub struct DiffParams {
 
 /// One area of a diff: one code per block (0 free in both, 1 same allocation, 2 allocated,
 /// 3 freed, 4 changed kind), base64-encoded.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DiffArea {
     pub address: String,
@@ -173,7 +343,8 @@ pub struct DiffArea {
     pub codes: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// `heaplens/diff` result, also the `heaplens.compareSnapshots` result.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DiffResult {
     pub before: String,
@@ -181,7 +352,7 @@ pub struct DiffResult {
     pub block_bytes: u64,
     pub areas: Vec<DiffArea>,
     /// The object of `heaplens diff --json`.
-    pub totals: serde_json::Value,
+    pub totals: crate::heap::Diff,
 }
 
 /// Client → server: compare two snapshots.
@@ -192,29 +363,172 @@ impl Request for DiffRequest {
     const METHOD: &'static str = "heaplens/diff";
 }
 
-/// Every custom method name, for the drift test against PROTOCOL.md and protocol.ts.
-pub const METHODS: &[&str] = &[
-    SnapshotNotification::METHOD,
-    DecorationsNotification::METHOD,
-    BoardStatusNotification::METHOD,
-    OutputNotification::METHOD,
-    ListSnapshots::METHOD,
-    GetSnapshot::METHOD,
-    DiffRequest::METHOD,
+/// The result of every command that starts a board job: the job's id, which
+/// `heaplens/jobFinished` (and, for a run, its snapshots and output) will carry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobStarted {
+    pub job_id: u64,
+}
+
+/// `heaplens.captureHeap` argument.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CaptureHeapArgs {
+    /// Run `gc.collect()` first.
+    pub gc: bool,
+}
+
+/// `heaplens.stop` result.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StopResult {
+    /// The job that was asked to stop, null when nothing was running.
+    pub stopped: Option<u64>,
+}
+
+/// A board the user can pick.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BoardChoice {
+    pub label: String,
+    /// What to pass to `heaplens.selectBoard` (the `heaplens.board` spelling).
+    pub board: String,
+    pub description: String,
+}
+
+/// `heaplens.listBoards` result.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListBoardsResult {
+    pub boards: Vec<BoardChoice>,
+}
+
+/// The `heaplens.*` commands of `workspace/executeCommand`, with their arguments and result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandInfo {
+    pub name: &'static str,
+    /// The arguments, as the TypeScript signature shows them.
+    pub arguments: &'static str,
+    /// The name of the result type.
+    pub result: &'static str,
+}
+
+/// Every command the server handles.
+pub const COMMANDS: &[CommandInfo] = &[
+    CommandInfo {
+        name: "heaplens.captureHeap",
+        arguments: "[args?: CaptureHeapArgs]",
+        result: "JobStarted",
+    },
+    CommandInfo {
+        name: "heaplens.runFile",
+        arguments: "[uri: string]",
+        result: "JobStarted",
+    },
+    CommandInfo {
+        name: "heaplens.stop",
+        arguments: "[]",
+        result: "StopResult",
+    },
+    CommandInfo {
+        name: "heaplens.softReset",
+        arguments: "[]",
+        result: "JobStarted",
+    },
+    CommandInfo {
+        name: "heaplens.listBoards",
+        arguments: "[]",
+        result: "ListBoardsResult",
+    },
+    CommandInfo {
+        name: "heaplens.selectBoard",
+        arguments: "[board: string]",
+        result: "JobStarted",
+    },
+    CommandInfo {
+        name: "heaplens.compareSnapshots",
+        arguments: "[before: string, after: string]",
+        result: "DiffResult",
+    },
+    CommandInfo {
+        name: "heaplens.openDump",
+        arguments: "[uri: string]",
+        result: "SnapshotParams",
+    },
 ];
 
-/// Every `workspace/executeCommand` command the server handles.
-pub const COMMANDS: &[&str] = &[
-    "heaplens.captureHeap",
-    "heaplens.runFile",
-    "heaplens.stop",
-    "heaplens.softReset",
-    "heaplens.selectBoard",
-    "heaplens.compareSnapshots",
-    "heaplens.openDump",
+/// A custom method with the names of its params and result types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MethodInfo {
+    pub name: &'static str,
+    pub params: &'static str,
+    /// `None` for a notification.
+    pub result: Option<&'static str>,
+}
+
+/// Every custom method.
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "read by the protocol generator (a test)")
+)]
+pub const METHODS: &[MethodInfo] = &[
+    MethodInfo {
+        name: SnapshotNotification::METHOD,
+        params: "SnapshotParams",
+        result: None,
+    },
+    MethodInfo {
+        name: DecorationsNotification::METHOD,
+        params: "DecorationsParams",
+        result: None,
+    },
+    MethodInfo {
+        name: BoardStatusNotification::METHOD,
+        params: "BoardStatusParams",
+        result: None,
+    },
+    MethodInfo {
+        name: OutputNotification::METHOD,
+        params: "OutputParams",
+        result: None,
+    },
+    MethodInfo {
+        name: JobFinishedNotification::METHOD,
+        params: "JobFinishedParams",
+        result: None,
+    },
+    MethodInfo {
+        name: ListSnapshots::METHOD,
+        params: "ListSnapshotsParams",
+        result: Some("ListSnapshotsResult"),
+    },
+    MethodInfo {
+        name: GetSnapshot::METHOD,
+        params: "GetSnapshotParams",
+        result: Some("SnapshotParams"),
+    },
+    MethodInfo {
+        name: DiffRequest::METHOD,
+        params: "DiffParams",
+        result: Some("DiffResult"),
+    },
 ];
 
-/// Method names as `&'static str` constants for `LspService::custom_method`.
-pub const LIST_SNAPSHOTS: &str = "heaplens/listSnapshots";
-pub const GET_SNAPSHOT: &str = "heaplens/getSnapshot";
-pub const DIFF: &str = "heaplens/diff";
+/// `initializationOptions` as the extension sends them (other clients may send the
+/// `heaplens` section alone). The server reads them key by key (`Settings::apply`), so that
+/// one bad value does not discard the others; this type describes them for clients.
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "described for the generated protocol")
+)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InitializationOptions {
+    /// The `heaplens` configuration section.
+    #[serde(default)]
+    pub heaplens: Option<super::settings::Settings>,
+    /// False in an untrusted workspace: the server then runs no code on any board.
+    #[serde(default)]
+    pub workspace_trusted: Option<bool>,
+}

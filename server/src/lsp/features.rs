@@ -14,12 +14,27 @@ pub struct FileRun {
     pub diagnostics: Vec<Diagnostic>,
     /// Longest free run after the run and `gc.collect()`, in blocks.
     pub max_free_blocks_after: Option<u64>,
-    pub block_bytes: Option<u64>,
     pub gc_collections: Option<u32>,
     pub exact: bool,
 }
 
 impl FileRun {
+    /// The figures of a finished run that the editor features read.
+    pub fn of_report(report: &crate::run::runner::RunReport, run_id: u64) -> FileRun {
+        FileRun {
+            run_id,
+            lines: report.lines.clone(),
+            diagnostics: report.diagnostics.clone(),
+            max_free_blocks_after: report
+                .snapshots
+                .after_gc
+                .as_ref()
+                .map(|s| s.stats().max_free_blocks),
+            gc_collections: report.gc_collections,
+            exact: report.exact,
+        }
+    }
+
     /// All bytes allocated by all lines.
     pub fn total_allocated(&self) -> u64 {
         self.lines.iter().map(|l| l.allocated_bytes).sum()
@@ -194,12 +209,14 @@ pub const SLOW_RUN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The suggestion (shown once per session) to turn on `heaplens.sampleExecutions`, for a run
 /// that probed every execution of its instrumented script and took longer than [`SLOW_RUN`].
+/// A run that was stopped says nothing about speed: it ran until someone stopped it.
 pub fn sampling_hint(
     elapsed: std::time::Duration,
     instrumented: bool,
     sampled: bool,
+    interrupted: bool,
 ) -> Option<String> {
-    (instrumented && !sampled && elapsed > SLOW_RUN).then(|| {
+    (instrumented && !sampled && !interrupted && elapsed > SLOW_RUN).then(|| {
         format!(
             "HeapLens: this run took {:.1} s with every execution of every line probed. Set \
              heaplens.sampleExecutions (e.g. 64) to probe each loop only for its first \
@@ -286,7 +303,6 @@ mod tests {
                 related: vec![],
             }],
             max_free_blocks_after: Some(5397),
-            block_bytes: Some(16),
             gc_collections: Some(0),
             exact: false,
         }
@@ -353,10 +369,22 @@ mod tests {
     fn sampling_is_suggested_only_for_slow_unsampled_runs() {
         use std::time::Duration;
         let slow = SLOW_RUN + Duration::from_millis(100);
-        assert!(sampling_hint(slow, true, false).is_some_and(|m| m.contains("5.1 s")));
-        assert_eq!(sampling_hint(slow, true, true), None, "already sampled");
-        assert_eq!(sampling_hint(slow, false, false), None, "not instrumented");
-        assert_eq!(sampling_hint(Duration::from_secs(1), true, false), None);
+        assert!(sampling_hint(slow, true, false, false).is_some_and(|m| m.contains("5.1 s")));
+        assert_eq!(
+            sampling_hint(slow, true, true, false),
+            None,
+            "already sampled"
+        );
+        assert_eq!(
+            sampling_hint(slow, false, false, false),
+            None,
+            "not instrumented"
+        );
+        assert_eq!(sampling_hint(slow, true, false, true), None, "stopped");
+        assert_eq!(
+            sampling_hint(Duration::from_secs(1), true, false, false),
+            None
+        );
     }
 
     #[test]

@@ -1,39 +1,91 @@
-//! The language server (`heaplens lsp`): the only module that knows LSP. Handlers are thin:
-//! they convert protocol types, read state computed by the board worker, and queue board work.
+//! The language server (`heaplens lsp`): the only module that knows LSP.
+//!
+//! - [`server`]: the `LanguageServer` impl, one line per method, each under a panic guard;
+//! - `handlers/`: the work of each method; [`to_proto`]: building protocol types;
+//! - [`worker`]: the thread that owns the board; [`events`]: its events, in order, to the client;
+//! - [`ext`]: the custom messages and command results; [`settings`]: every setting;
+//! - [`features`] (hover text, labels), [`mpheap`] (dump documents), [`snapshots`] (the store).
+//!
+//! Must not know: how a run is instrumented, how a dump is read, the raw REPL.
 
-pub mod config;
+mod events;
 pub mod ext;
-pub mod features;
-pub mod mpheap;
-pub mod server;
-pub mod snapshots;
-pub mod worker;
+mod features;
+#[cfg(test)]
+mod generated;
+mod handlers;
+mod mpheap;
+mod server;
+pub mod settings;
+mod snapshots;
+mod state;
+mod to_proto;
+mod worker;
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tower_lsp_server::ls_types::request::Request;
 use tower_lsp_server::{LspService, Server};
 
-/// Serve LSP over stdin/stdout until the client exits.
+pub use server::Backend;
+
+/// How long the server waits, after the client went away, for the board to be closed.
+const EXIT_GRACE: Duration = Duration::from_secs(3);
+
+/// Serve LSP over stdin/stdout until the client exits or closes stdin. A run in progress is
+/// then stopped and the board closed (the simulated Pico's interpreter ends with it).
 pub fn serve_stdio() -> anyhow::Result<()> {
+    crate::logging::init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let backend_slot: Arc<Mutex<Option<Backend>>> = Arc::default();
     runtime.block_on(async {
-        let (service, socket) = LspService::build(server::Backend::new)
-            .custom_method(ext::LIST_SNAPSHOTS, server::Backend::list_snapshots)
-            .custom_method(ext::GET_SNAPSHOT, server::Backend::get_snapshot)
-            .custom_method(ext::DIFF, server::Backend::diff_request)
-            .custom_method(
-                "window/workDoneProgress/cancel",
-                server::Backend::progress_cancel,
-            )
-            .finish();
+        let (service, socket) = service(backend_slot.clone());
         Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
             .serve(service)
             .await;
     });
+    tracing::info!("the client went away: stopping");
+    let backend = backend_slot
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let Some(backend) = backend {
+        let worker_thread = backend.stop_for_exit();
+        drop(backend);
+        // Dropping the runtime drops the event task's handle on the worker: the worker then
+        // ends after the (now cancelled) job, closing the board.
+        runtime.shutdown_timeout(Duration::from_millis(200));
+        if let Some(thread) = worker_thread {
+            let (done_tx, done_rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = thread.join();
+                let _ = done_tx.send(());
+            });
+            if done_rx.recv_timeout(EXIT_GRACE).is_err() {
+                tracing::warn!("the board did not close in time; exiting anyway");
+            }
+        }
+    }
     Ok(())
 }
 
-/// A character offset meaning "end of the line": the largest the protocol allows (LSP's
-/// `uinteger` stops at 2³¹ − 1); clients clamp it to the line's real length.
-pub const LINE_END: u32 = i32::MAX as u32;
+/// The service with every custom method registered; `slot` receives the backend (so the
+/// caller can stop it when the transport ends).
+pub(crate) fn service(
+    slot: Arc<Mutex<Option<Backend>>>,
+) -> (LspService<Backend>, tower_lsp_server::ClientSocket) {
+    LspService::build(move |client| {
+        let backend = Backend::new(client);
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(backend.clone());
+        backend
+    })
+    .custom_method(ext::ListSnapshots::METHOD, Backend::list_snapshots)
+    .custom_method(ext::GetSnapshot::METHOD, Backend::get_snapshot)
+    .custom_method(ext::DiffRequest::METHOD, Backend::diff_request)
+    .custom_method("window/workDoneProgress/cancel", Backend::progress_cancel)
+    .finish()
+}

@@ -10,19 +10,15 @@ use tower_lsp_server::ls_types::{
 
 use crate::heap::{self, DumpError, Snapshot, Warning};
 
+use super::to_proto::{line_range, LINE_END};
+
+fn whole_line(line: u32) -> Range {
+    line_range(line, line)
+}
+
 /// Whether a document should be treated as a heap dump.
 pub fn is_heap_dump(uri: &Uri, language_id: &str) -> bool {
     language_id == "mpheap" || uri.path().as_str().ends_with(".mpheap")
-}
-
-fn whole_line(line: u32) -> Range {
-    Range {
-        start: Position { line, character: 0 },
-        end: Position {
-            line,
-            character: super::LINE_END,
-        },
-    }
 }
 
 fn diagnostic(line: u32, severity: DiagnosticSeverity, code: &str, message: String) -> Diagnostic {
@@ -36,11 +32,16 @@ fn diagnostic(line: u32, severity: DiagnosticSeverity, code: &str, message: Stri
     }
 }
 
-/// Reading errors and cross-check warnings of the dump in `text`.
-pub fn diagnostics(text: &str) -> Vec<Diagnostic> {
-    match heap::parse_dump(text.as_bytes()) {
+/// Reads the dump document `text` (once per version: hovers and symbols reuse the result).
+pub fn read(text: &str) -> Result<Snapshot, DumpError> {
+    heap::parse_dump(text.as_bytes())
+}
+
+/// Reading errors and cross-check warnings of the dump `parsed` from `text`.
+pub fn diagnostics(text: &str, parsed: &Result<Snapshot, DumpError>) -> Vec<Diagnostic> {
+    match parsed {
         Err(e) => {
-            let line = dump_error_line(&e).map_or(0, |l| l.saturating_sub(1) as u32);
+            let line = dump_error_line(e).map_or(0, |l| l.saturating_sub(1) as u32);
             vec![diagnostic(
                 line,
                 DiagnosticSeverity::ERROR,
@@ -113,8 +114,9 @@ fn is_area_header(line: &str) -> bool {
     line.contains("GC memory layout; from")
 }
 
-/// Hover over a block letter: its block, offset, address, kind and allocation.
-pub fn hover(text: &str, line: u32, character: u32) -> Option<String> {
+/// Hover over a block letter of `text` (read as `snapshot`): its block, offset, address, kind
+/// and allocation.
+pub fn hover(text: &str, snapshot: &Snapshot, line: u32, character: u32) -> Option<String> {
     let lines: Vec<&str> = text.lines().collect();
     let row_text = lines.get(line as usize)?;
     let row = parse_row(row_text)?;
@@ -127,8 +129,7 @@ pub fn hover(text: &str, line: u32, character: u32) -> Option<String> {
         .filter(|l| is_area_header(l))
         .count()
         .saturating_sub(1);
-    let snapshot = heap::parse_dump(text.as_bytes()).ok()?;
-    block_hover(&snapshot, area_index, row.offset, col - row.letters_start)
+    block_hover(snapshot, area_index, row.offset, col - row.letters_start)
 }
 
 fn block_hover(
@@ -204,7 +205,7 @@ pub fn symbols(text: &str) -> Vec<DocumentSymbol> {
                 },
                 end: Position {
                     line: last,
-                    character: super::LINE_END,
+                    character: LINE_END,
                 },
             },
             selection_range: whole_line(first),
@@ -265,20 +266,25 @@ mod tests {
     #[test]
     fn hover_over_a_tuple_block() {
         // Row 00000: block 11 is the first `T` after "h=MhhhBDhhB".
-        let md = hover(SEED, 4, 7 + 11).unwrap();
+        let seed = read(SEED).unwrap();
+        let md = hover(SEED, &seed, 4, 7 + 11).unwrap();
         assert!(md.starts_with("**tuple** `T` · block 11 of area 0"), "{md}");
         assert!(md.contains("address `0x200085"), "{md}");
         assert!(md.contains("1 block = 16 bytes"), "{md}");
-        assert_eq!(hover(SEED, 4, 2), None, "the offset column is not a block");
-        assert_eq!(hover(SEED, 0, 0), None);
+        assert_eq!(
+            hover(SEED, &seed, 4, 2),
+            None,
+            "the offset column is not a block"
+        );
+        assert_eq!(hover(SEED, &seed, 0, 0), None);
     }
 
     #[test]
     fn garbage_gets_one_error_and_symbols_cover_areas() {
-        let d = diagnostics("hello\nworld\n");
+        let d = diagnostics("hello\nworld\n", &read("hello\nworld\n"));
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].severity, Some(DiagnosticSeverity::ERROR));
-        assert!(diagnostics(SEED).is_empty(), "{:?}", diagnostics(SEED));
+        assert!(diagnostics(SEED, &read(SEED)).is_empty());
         let names: Vec<String> = symbols(SEED).into_iter().map(|s| s.name).collect();
         assert_eq!(names, ["Header", "Area 0: Area from 200084a0"]);
     }

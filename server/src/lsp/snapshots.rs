@@ -9,7 +9,8 @@ use base64::Engine as _;
 use crate::heap::{self, Snapshot};
 
 use super::ext::{
-    AllocationLine, DiffArea, DiffResult, SnapshotArea, SnapshotParams, SnapshotSummary,
+    AllocationLine, DiffArea, DiffResult, SnapshotArea, SnapshotLabel, SnapshotParams,
+    SnapshotSummary,
 };
 
 /// How many snapshots are kept (a 524,288-block snapshot is 512 KiB: 100 of them stay small).
@@ -35,7 +36,7 @@ fn now_rfc3339() -> String {
 impl SnapshotStore {
     fn push(
         &mut self,
-        label: &str,
+        label: SnapshotLabel,
         file: Option<&str>,
         run_id: Option<u64>,
         snapshot: Arc<Snapshot>,
@@ -44,7 +45,7 @@ impl SnapshotStore {
         self.next_id += 1;
         let summary = SnapshotSummary {
             id: format!("s{}", self.next_id),
-            label: label.to_string(),
+            label,
             file: file.map(str::to_string),
             run_id,
             time: now_rfc3339(),
@@ -66,7 +67,7 @@ impl SnapshotStore {
     /// runner reports it) of each traced allocation; the payload carries 0-based lines.
     pub fn add_run_snapshot(
         &mut self,
-        label: &str,
+        label: SnapshotLabel,
         file: Option<&str>,
         run_id: u64,
         snapshot: Snapshot,
@@ -86,12 +87,24 @@ impl SnapshotStore {
 
     /// Stores a manual capture.
     pub fn add_capture(&mut self, snapshot: Snapshot) -> SnapshotParams {
-        self.push("capture", None, None, Arc::new(snapshot), Vec::new())
+        self.push(
+            SnapshotLabel::Capture,
+            None,
+            None,
+            Arc::new(snapshot),
+            Vec::new(),
+        )
     }
 
     /// Stores a snapshot read from a heap dump document.
     pub fn add_dump(&mut self, uri: &str, snapshot: Snapshot) -> SnapshotParams {
-        self.push("capture", Some(uri), None, Arc::new(snapshot), Vec::new())
+        self.push(
+            SnapshotLabel::Capture,
+            Some(uri),
+            None,
+            Arc::new(snapshot),
+            Vec::new(),
+        )
     }
 
     pub fn list(&self) -> Vec<SnapshotSummary> {
@@ -124,11 +137,11 @@ fn payload_of(stored: &Stored) -> SnapshotParams {
     let b64 = base64::engine::general_purpose::STANDARD;
     SnapshotParams {
         id: stored.summary.id.clone(),
-        label: stored.summary.label.clone(),
+        label: stored.summary.label,
         file: stored.summary.file.clone(),
         run_id: stored.summary.run_id,
         time: stored.summary.time.clone(),
-        stats: serde_json::to_value(snap.stats()).unwrap_or_default(),
+        stats: snap.stats(),
         block_bytes: u64::from(snap.block_bytes),
         areas: snap
             .areas
@@ -165,6 +178,6 @@ pub fn diff_payload(
                 codes: b64.encode(area.blocks.iter().map(|c| c.code()).collect::<Vec<u8>>()),
             })
             .collect(),
-        totals: serde_json::to_value(&diff).unwrap_or_default(),
+        totals: diff,
     }
 }

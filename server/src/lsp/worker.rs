@@ -1,236 +1,223 @@
 //! The board worker: one OS thread that owns the [`Board`] and does every piece of board work
-//! (runs, captures, resets) in order. The LSP loop only sends it jobs and awaits replies, so no
-//! request ever waits on a serial read. Stop does not queue: it trips the running job's
-//! [`CancelToken`], which makes the link send Ctrl-C.
+//! (runs, captures, resets) in order. The LSP side only queues jobs; everything a job produces
+//! (phases, output, snapshots, and at the end its outcome) comes back as [`WorkerEvent`]s on
+//! one channel, in order, so a run's `jobFinished` can never overtake its own output. Stop
+//! does not queue: it trips the running job's [`CancelToken`], which makes the link send Ctrl-C.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use crate::board::{Board, BoardInfo, BoardKind, BoardSpec, CancelToken, LinkOptions};
+use crate::board::{Board, BoardInfo, BoardKind, BoardSpec, CancelToken, LinkOptions, SimOptions};
 use crate::heap::Snapshot;
 use crate::run::runner::{self, AllocationLine, Phase, RunError, RunEvent, RunOptions, RunReport};
 
+use super::state::BoardReport;
+use super::to_proto::error_code;
+
 /// Something that happened while a job ran, forwarded to the client as it happens.
 #[derive(Debug)]
-pub enum WorkerEvent {
+pub(super) enum WorkerEvent {
     Phase {
-        run_id: Option<u64>,
+        job_id: u64,
         phase: Phase,
     },
     Output {
-        run_id: Option<u64>,
+        job_id: u64,
         bytes: Vec<u8>,
     },
     Snapshot {
-        run_id: u64,
+        job_id: u64,
         label: &'static str,
         snapshot: Box<Snapshot>,
         /// The line (1-based) of each new allocation, for a traced run's `after` snapshot.
         allocation_lines: Vec<AllocationLine>,
     },
     Board(BoardReport),
+    /// A job ended; always the last event of its job.
+    Finished {
+        job_id: u64,
+        outcome: JobOutcome,
+    },
 }
 
-/// The board as the status bar shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BoardReport {
-    pub connected: bool,
-    pub simulated: bool,
-    pub port: Option<String>,
-    pub firmware: Option<String>,
-    pub message: Option<String>,
+/// How a job ended.
+#[derive(Debug)]
+pub(super) enum JobOutcome {
+    Run(Result<Box<RunReport>, RunError>),
+    Capture(Result<Box<Snapshot>, RunError>),
+    SoftReset(Result<(), RunError>),
+    SetBoard(Result<(), RunError>),
+    /// The job panicked (a HeapLens bug); the worker kept running.
+    Panicked(String),
 }
-
-impl BoardReport {
-    fn from_info(info: &BoardInfo) -> BoardReport {
-        BoardReport {
-            connected: true,
-            simulated: matches!(info.kind, BoardKind::Simulated),
-            port: Some(info.port.clone()),
-            firmware: info.firmware.clone(),
-            message: None,
-        }
-    }
-
-    fn disconnected(message: String) -> BoardReport {
-        BoardReport {
-            connected: false,
-            simulated: false,
-            port: None,
-            firmware: None,
-            message: Some(message),
-        }
-    }
-}
-
-/// One listed board for `heaplens.selectBoard`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct BoardChoice {
-    pub label: String,
-    pub board: String,
-    pub description: String,
-}
-
-type Reply<T> = oneshot::Sender<Result<T, String>>;
 
 /// Work for the board thread.
-pub enum Job {
+pub(super) enum Job {
     /// Open the board now (if it is not open), so its status is known before the first run.
-    Connect {
-        reply: Reply<()>,
-    },
+    Connect,
     Run {
-        run_id: u64,
+        job_id: u64,
         source: String,
         options: RunOptions,
         cancel: CancelToken,
-        reply: Reply<RunReport>,
     },
     Capture {
+        job_id: u64,
         gc: bool,
-        reply: Reply<Snapshot>,
     },
     SoftReset {
-        reply: Reply<()>,
+        job_id: u64,
     },
     SetBoard {
+        job_id: u64,
         spec: BoardSpec,
-        sim_heap: usize,
-        reply: Reply<()>,
+        sim: SimOptions,
     },
 }
 
-/// The LSP side's handle on the worker thread.
+impl Job {
+    fn id(&self) -> Option<u64> {
+        match self {
+            Job::Connect => None,
+            Job::Run { job_id, .. }
+            | Job::Capture { job_id, .. }
+            | Job::SoftReset { job_id }
+            | Job::SetBoard { job_id, .. } => Some(*job_id),
+        }
+    }
+}
+
+/// The LSP side's handle on the worker thread. Dropping every handle ends the thread, which
+/// closes the board (stopping the simulated Pico's interpreter).
 #[derive(Clone)]
-pub struct WorkerHandle {
+pub(super) struct WorkerHandle {
     jobs: crossbeam_channel::Sender<Job>,
 }
 
+/// The worker thread has ended (only after a panic outside any job).
+#[derive(Debug, thiserror::Error)]
+#[error("the board worker has stopped")]
+pub(super) struct WorkerGone;
+
 impl WorkerHandle {
-    /// Starts the worker thread. Events go to `events` as they happen.
+    /// Starts the worker thread for the board `spec`. Events go to `events` as they happen.
     pub fn spawn(
         spec: BoardSpec,
-        sim_heap: usize,
+        sim: SimOptions,
         events: mpsc::UnboundedSender<WorkerEvent>,
-    ) -> WorkerHandle {
+    ) -> (WorkerHandle, thread::JoinHandle<()>) {
         let (jobs, rx) = crossbeam_channel::unbounded::<Job>();
-        thread::Builder::new()
+        let thread = thread::Builder::new()
             .name("heaplens-board".into())
             .spawn(move || {
                 let mut worker = Worker {
                     spec,
-                    sim_heap,
+                    sim,
                     board: None,
                     events,
                     link: LinkOptions::default(),
                 };
                 for job in rx {
+                    let job_id = job.id();
                     // A bug in one job must not take the board thread (and with it every later
-                    // run) down: the panic becomes that job's error.
-                    let _ = catch_unwind(AssertUnwindSafe(|| worker.handle(job)));
+                    // run) down: the panic becomes that job's outcome.
+                    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| worker.handle(job))) {
+                        let message = super::server::panic_message(&*panic);
+                        tracing::error!(%message, "board job panicked");
+                        if let Some(job_id) = job_id {
+                            worker.finish(job_id, JobOutcome::Panicked(message));
+                        }
+                    }
                 }
                 if let Some(board) = worker.board.take() {
                     board.close();
                 }
             })
             .expect("spawning the board thread");
-        WorkerHandle { jobs }
+        (WorkerHandle { jobs }, thread)
     }
 
-    /// Queues a job; the reply arrives on the job's channel.
-    pub fn send(&self, job: Job) -> Result<(), String> {
-        self.jobs
-            .send(job)
-            .map_err(|_| "the board worker has stopped".to_string())
-    }
-
-    /// Sends a job built around a fresh reply channel and awaits the reply.
-    pub async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Job) -> Result<T, String> {
-        let (tx, rx) = oneshot::channel();
-        self.send(make(tx))?;
-        rx.await
-            .map_err(|_| "the board worker dropped the job (it panicked)".to_string())?
+    /// Queues a job.
+    pub fn send(&self, job: Job) -> Result<(), WorkerGone> {
+        self.jobs.send(job).map_err(|_| WorkerGone)
     }
 }
 
 struct Worker {
     spec: BoardSpec,
-    /// Heap of the simulated board when `spec` is (or `Auto` falls back to) the simulator.
-    sim_heap: usize,
+    sim: SimOptions,
     board: Option<Board>,
     events: mpsc::UnboundedSender<WorkerEvent>,
     link: LinkOptions,
 }
 
 impl Worker {
+    fn finish(&self, job_id: u64, outcome: JobOutcome) {
+        let _ = self.events.send(WorkerEvent::Finished { job_id, outcome });
+    }
+
     fn handle(&mut self, job: Job) {
         match job {
+            Job::Connect => {
+                let _ = self.with_board(|_, _| Ok(()));
+            }
             Job::Run {
-                run_id,
+                job_id,
                 source,
                 options,
                 cancel,
-                reply,
             } => {
+                tracing::info!(job_id, "run started");
                 let result = self.with_board(|board, events| {
-                    let mut on_event = |event: RunEvent<'_>| match event {
-                        RunEvent::Phase(phase) => {
-                            let _ = events.send(WorkerEvent::Phase {
-                                run_id: Some(run_id),
-                                phase,
-                            });
-                        }
-                        RunEvent::Output(bytes) => {
-                            let _ = events.send(WorkerEvent::Output {
-                                run_id: Some(run_id),
+                    let mut on_event = |event: RunEvent<'_>| {
+                        let event = match event {
+                            RunEvent::Phase(phase) => WorkerEvent::Phase { job_id, phase },
+                            RunEvent::Output(bytes) => WorkerEvent::Output {
+                                job_id,
                                 bytes: bytes.to_vec(),
-                            });
-                        }
-                        RunEvent::Snapshot {
-                            label,
-                            snapshot,
-                            allocation_lines,
-                        } => {
-                            let _ = events.send(WorkerEvent::Snapshot {
-                                run_id,
+                            },
+                            RunEvent::Snapshot {
+                                label,
+                                snapshot,
+                                allocation_lines,
+                            } => WorkerEvent::Snapshot {
+                                job_id,
                                 label,
                                 snapshot: Box::new(snapshot.clone()),
                                 allocation_lines: allocation_lines.to_vec(),
-                            });
-                        }
+                            },
+                        };
+                        let _ = events.send(event);
                     };
                     runner::run_script(board, &source, &options, &mut on_event, &cancel)
                 });
-                let _ = reply.send(result);
+                tracing::info!(job_id, ok = result.is_ok(), "run ended");
+                self.finish(job_id, JobOutcome::Run(result.map(Box::new)));
             }
-            Job::Capture { gc, reply } => {
+            Job::Capture { job_id, gc } => {
                 let result = self.with_board(|board, _| runner::capture(board, gc));
-                let _ = reply.send(result);
+                self.finish(job_id, JobOutcome::Capture(result.map(Box::new)));
             }
-            Job::SoftReset { reply } => {
+            Job::SoftReset { job_id } => {
                 let result = self.with_board(|board, _| board.soft_reset().map_err(RunError::from));
-                let _ = reply.send(result);
+                self.finish(job_id, JobOutcome::SoftReset(result));
             }
-            Job::Connect { reply } => {
-                let result = self.with_board(|_, _| Ok(()));
-                let _ = reply.send(result);
-            }
-            Job::SetBoard {
-                spec,
-                sim_heap,
-                reply,
-            } => {
+            Job::SetBoard { job_id, spec, sim } => {
                 if let Some(board) = self.board.take() {
                     board.close();
                 }
                 self.spec = spec;
-                self.sim_heap = sim_heap;
+                self.sim = sim;
                 let result = self.with_board(|_, _| Ok(()));
-                let _ = reply.send(result);
+                self.finish(job_id, JobOutcome::SetBoard(result));
             }
         }
+    }
+
+    fn report(&self, report: BoardReport) {
+        let _ = self.events.send(WorkerEvent::Board(report));
     }
 
     /// Runs `f` on an open board, opening (or reopening after a disconnect) it first. A link
@@ -238,79 +225,60 @@ impl Worker {
     fn with_board<T>(
         &mut self,
         f: impl FnOnce(&mut Board, &mpsc::UnboundedSender<WorkerEvent>) -> Result<T, RunError>,
-    ) -> Result<T, String> {
+    ) -> Result<T, RunError> {
         if self.board.is_none() {
-            match Board::open(&self.spec.clone().resolve_auto(self.sim_heap), &self.link) {
+            tracing::debug!(spec = %self.spec, "opening the board");
+            match Board::open(&self.spec, &self.sim, &self.link) {
                 Ok(board) => {
-                    let _ = self
-                        .events
-                        .send(WorkerEvent::Board(BoardReport::from_info(board.info())));
+                    self.report(connected(board.info()));
                     self.board = Some(board);
                 }
                 Err(e) => {
-                    let message = format!("cannot open the board: {e}");
-                    let _ = self
-                        .events
-                        .send(WorkerEvent::Board(BoardReport::disconnected(
-                            message.clone(),
-                        )));
-                    return Err(message);
+                    let e = RunError::from(e);
+                    tracing::warn!(error = %e, "cannot open the board");
+                    self.report(disconnected(&e, format!("cannot open the board: {e}")));
+                    return Err(e);
                 }
             }
         }
-        let board = self.board.as_mut().expect("opened above");
-        match f(board, &self.events) {
-            Ok(value) => Ok(value),
-            Err(e) => {
-                let message = e.to_string();
-                if e.is_disconnect() {
-                    // Drop the dead link: the next job reopens the board (respawning the
-                    // simulated one), so one unplug does not need a server restart.
-                    if let Some(board) = self.board.take() {
-                        board.close();
-                    }
-                    let _ = self
-                        .events
-                        .send(WorkerEvent::Board(BoardReport::disconnected(
-                            message.clone(),
-                        )));
+        let Some(board) = self.board.as_mut() else {
+            return Err(RunError::Link(crate::board::LinkError::Simulator(
+                "the board closed while opening".into(),
+            )));
+        };
+        let result = f(board, &self.events);
+        if let Err(e) = &result {
+            if e.is_disconnect() {
+                // Drop the dead link: the next job reopens the board (respawning the
+                // simulated one), so one unplug does not need a server restart.
+                if let Some(board) = self.board.take() {
+                    board.close();
                 }
-                Err(message)
+                self.report(disconnected(e, e.to_string()));
             }
         }
+        result
     }
 }
 
-/// Detected serial ports, MicroPython boards first, then the simulated Pico.
-pub fn list_boards() -> Vec<BoardChoice> {
-    let mut out: Vec<BoardChoice> = crate::board::discovery::list_ports()
-        .into_iter()
-        .map(|p| {
-            let ids = match (p.vid, p.pid) {
-                (Some(v), Some(pid)) => format!("{v:04X}:{pid:04X}"),
-                _ => "no USB id".to_string(),
-            };
-            let who = [p.manufacturer.as_deref(), p.product.as_deref()]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" ");
-            BoardChoice {
-                label: p.port_name.clone(),
-                board: p.port_name.clone(),
-                description: format!("{ids} {who}").trim().to_string(),
-            }
-        })
-        .collect();
-    out.push(BoardChoice {
-        label: "Simulated Pico".into(),
-        board: "simulated".into(),
-        description: "MicroPython unix port with a Pico-sized heap, run locally".into(),
-    });
-    out
+fn connected(info: &BoardInfo) -> BoardReport {
+    BoardReport {
+        connected: true,
+        simulated: matches!(info.kind, BoardKind::Simulated),
+        port: Some(info.port.clone()),
+        firmware: info.firmware.clone(),
+        reason: None,
+        message: None,
+    }
 }
 
-/// A board spec from the settings' spelling.
-pub fn spec_from_setting(board: &str, heap_bytes: usize) -> Result<BoardSpec, String> {
-    Ok(BoardSpec::parse(board).with_sim_heap(heap_bytes))
+fn disconnected(error: &RunError, message: String) -> BoardReport {
+    BoardReport {
+        connected: false,
+        simulated: false,
+        port: None,
+        firmware: None,
+        reason: Some(error_code(error)),
+        message: Some(message),
+    }
 }

@@ -92,11 +92,22 @@ impl Default for RunOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
-    Connecting,
     SoftReset,
     Before,
     Running,
     After,
+}
+
+impl Phase {
+    /// How progress shows the phase.
+    pub fn label(self) -> &'static str {
+        match self {
+            Phase::SoftReset => "soft reset",
+            Phase::Before => "before snapshot",
+            Phase::Running => "running",
+            Phase::After => "after snapshots",
+        }
+    }
 }
 
 /// What a run reports while it goes.
@@ -193,6 +204,8 @@ pub struct RunReport {
     /// Stopped on request or by the timeout.
     pub interrupted: bool,
     pub timed_out: bool,
+    /// The code of a `SystemExit` the script raised (`sys.exit(n)`), `None` if it did not.
+    pub system_exit: Option<i64>,
     pub diff: heap::Diff,
     /// With `trace_allocations`: the line that made each allocation of `after` that was not
     /// in `before` (allocations made after the trace budget ran out are left out). Sorted by
@@ -228,6 +241,7 @@ impl RunReport {
             "not_instrumented": self.not_instrumented,
             "interrupted": self.interrupted,
             "timed_out": self.timed_out,
+            "system_exit": self.system_exit,
             "diff": self.diff,
             "allocation_lines": self.allocation_lines,
             "elapsed_ms": self.elapsed.as_millis() as u64,
@@ -265,10 +279,7 @@ pub fn capture(board: &mut Board, gc: bool) -> Result<Snapshot, RunError> {
 
 /// The board could not run the capture command for want of heap.
 fn heap_exhausted(error: &RunError) -> bool {
-    matches!(
-        error,
-        RunError::Link(LinkError::Protocol { got, .. }) if got.contains("MemoryError")
-    )
+    matches!(error, RunError::Link(e) if e.is_out_of_memory())
 }
 
 /// Runs `source` on `board` with heap captures and probes. `events` hears phases and output
@@ -505,6 +516,7 @@ fn run(
         not_instrumented,
         interrupted,
         timed_out,
+        system_exit: None,
         diff,
         allocation_lines,
         elapsed: started.elapsed(),
@@ -549,13 +561,7 @@ mod tests {
 
     #[test]
     fn only_a_memory_error_of_the_capture_means_the_heap_is_exhausted() {
-        let reply = |got: &str| {
-            RunError::Link(LinkError::Protocol {
-                port: "/dev/pts/9".into(),
-                context: "capturing mem_info",
-                got: got.into(),
-            })
-        };
+        let reply = |got: &str| RunError::Link(LinkError::raised("capturing mem_info", got.into()));
         assert!(heap_exhausted(&reply(
             "MemoryError: memory allocation failed, allocating 224 bytes\n"
         )));

@@ -1,0 +1,276 @@
+//! Forwards the board worker's events to the client, in the order they happened: output,
+//! progress phases, snapshots, board status, and at the end of each job its outcome (a run's
+//! diagnostics and decorations, then `heaplens/jobFinished`). One task handles them all, so a
+//! job's `jobFinished` never overtakes its own output or snapshots.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc::UnboundedReceiver;
+use tower_lsp_server::ls_types::notification::Progress;
+use tower_lsp_server::ls_types::*;
+
+use crate::run::runner::{RunError, RunReport};
+
+use super::ext::{
+    self, ErrorCode, JobError, JobFinishedParams, JobKind, OutputParams, OutputStream,
+    SnapshotLabel,
+};
+use super::features::{self, FileRun};
+use super::server::{guard_notification, Backend};
+use super::state::LastFree;
+use super::to_proto;
+use super::worker::{JobOutcome, WorkerEvent};
+
+/// Handles worker events until the worker ends.
+pub(super) async fn forward(backend: Backend, mut events: UnboundedReceiver<WorkerEvent>) {
+    while let Some(event) = events.recv().await {
+        // A bug in handling one event must not stop the ones after it.
+        guard_notification(&backend, "a board event", handle(&backend, event)).await;
+    }
+}
+
+async fn handle(backend: &Backend, event: WorkerEvent) {
+    let client = &backend.client;
+    match event {
+        WorkerEvent::Output { job_id, bytes } => {
+            client
+                .send_notification::<ext::OutputNotification>(OutputParams {
+                    run_id: Some(job_id),
+                    stream: OutputStream::Stdout,
+                    text: String::from_utf8_lossy(&bytes).into_owned(),
+                })
+                .await;
+        }
+        WorkerEvent::Phase { job_id, phase } => {
+            client
+                .send_notification::<Progress>(to_proto::progress_report(
+                    to_proto::run_progress_token(job_id),
+                    phase.label(),
+                ))
+                .await;
+        }
+        WorkerEvent::Snapshot {
+            job_id,
+            label,
+            snapshot,
+            allocation_lines,
+        } => {
+            let label = SnapshotLabel::of_run(label);
+            let params = {
+                let mut st = backend.state();
+                let file = st.run_uris.get(&job_id).map(|u| u.as_str().to_string());
+                if label == SnapshotLabel::AfterGc {
+                    st.last_free = Some(last_free(&snapshot, label));
+                }
+                st.snapshots.add_run_snapshot(
+                    label,
+                    file.as_deref(),
+                    job_id,
+                    *snapshot,
+                    &allocation_lines,
+                )
+            };
+            client
+                .send_notification::<ext::SnapshotNotification>(params)
+                .await;
+        }
+        WorkerEvent::Board(report) => {
+            let params = {
+                let mut st = backend.state();
+                st.board = Some(report);
+                st.board_status()
+            };
+            client
+                .send_notification::<ext::BoardStatusNotification>(params)
+                .await;
+        }
+        WorkerEvent::Finished { job_id, outcome } => finished(backend, job_id, outcome).await,
+    }
+}
+
+fn last_free(snapshot: &crate::heap::Snapshot, label: SnapshotLabel) -> LastFree {
+    let stats = snapshot.stats();
+    LastFree {
+        free: stats.free,
+        max_free: stats.max_free_bytes,
+        label,
+    }
+}
+
+/// A job ended: publish what it produced, then `heaplens/jobFinished`.
+async fn finished(backend: &Backend, job_id: u64, outcome: JobOutcome) {
+    let (uri, newer_run_of_same_file, progress) = {
+        let mut st = backend.state();
+        let uri = st.run_uris.remove(&job_id);
+        if st.current.as_ref().is_some_and(|c| c.run_id == job_id) {
+            st.current = None;
+        }
+        let newer = match (&uri, &st.current) {
+            (Some(uri), Some(current)) => current.uri == *uri,
+            _ => false,
+        };
+        (uri, newer, st.progress.remove(&job_id))
+    };
+    if let Some(done) = progress {
+        let _ = done.send(());
+    }
+    let mut params = JobFinishedParams {
+        job_id,
+        kind: JobKind::Run,
+        uri: uri.as_ref().map(|u| u.as_str().to_string()),
+        error: None,
+        run: None,
+        snapshot_id: None,
+    };
+    let failure = |error: &RunError| Some(to_proto::job_error(error));
+    match outcome {
+        JobOutcome::Run(result) => match (result, uri) {
+            (Ok(report), Some(uri)) => {
+                params.run = Some(to_proto::run_summary(&report));
+                if newer_run_of_same_file {
+                    params.error = Some(JobError {
+                        code: ErrorCode::Superseded,
+                        message: "a newer run of the same file replaced this one".into(),
+                    });
+                } else {
+                    publish_run(backend, &uri, job_id, *report).await;
+                }
+            }
+            (Err(error), Some(uri)) => {
+                params.error = failure(&error);
+                if !newer_run_of_same_file {
+                    let message = error.to_string();
+                    backend
+                        .client
+                        .publish_diagnostics(
+                            uri,
+                            vec![to_proto::run_failed_diagnostic(&message)],
+                            None,
+                        )
+                        .await;
+                    show_error(backend, format!("HeapLens: the run failed: {message}")).await;
+                }
+            }
+            (_, None) => {}
+        },
+        JobOutcome::Capture(result) => {
+            params.kind = JobKind::Capture;
+            match result {
+                Ok(snapshot) => {
+                    let snapshot_params = {
+                        let mut st = backend.state();
+                        st.last_free = Some(last_free(&snapshot, SnapshotLabel::Capture));
+                        st.snapshots.add_capture(*snapshot)
+                    };
+                    params.snapshot_id = Some(snapshot_params.id.clone());
+                    backend
+                        .client
+                        .send_notification::<ext::SnapshotNotification>(snapshot_params)
+                        .await;
+                }
+                Err(error) => {
+                    params.error = failure(&error);
+                    show_error(backend, format!("HeapLens: the capture failed: {error}")).await;
+                }
+            }
+        }
+        JobOutcome::SoftReset(result) => {
+            params.kind = JobKind::SoftReset;
+            if let Err(error) = result {
+                params.error = failure(&error);
+                show_error(backend, format!("HeapLens: the soft reset failed: {error}")).await;
+            }
+        }
+        JobOutcome::SetBoard(result) => {
+            params.kind = JobKind::SelectBoard;
+            if let Err(error) = result {
+                params.error = failure(&error);
+            }
+        }
+        JobOutcome::Panicked(message) => {
+            params.error = Some(JobError {
+                code: ErrorCode::Internal,
+                message: format!("HeapLens bug: {message}"),
+            });
+            show_error(backend, format!("HeapLens bug in a board job: {message}")).await;
+        }
+    }
+    let status = backend.state().board_status();
+    backend
+        .client
+        .send_notification::<ext::BoardStatusNotification>(status)
+        .await;
+    backend
+        .client
+        .send_notification::<ext::JobFinishedNotification>(params)
+        .await;
+}
+
+async fn show_error(backend: &Backend, message: String) {
+    backend
+        .client
+        .show_message(MessageType::ERROR, message)
+        .await;
+}
+
+/// Stores a finished run, then sends diagnostics, decorations and refreshes.
+async fn publish_run(backend: &Backend, uri: &Uri, run_id: u64, report: RunReport) {
+    let file_run = Arc::new(FileRun::of_report(&report, run_id));
+    let (hint_bytes, inlay_refresh, lens_refresh, hint) = {
+        let mut st = backend.state();
+        let runs = st.runs.entry(uri.clone()).or_default();
+        runs.previous = runs.last.take();
+        runs.last = Some(file_run.clone());
+        let hint = features::sampling_hint(
+            report.elapsed,
+            report.instrumented,
+            report.sample.is_some(),
+            report.interrupted,
+        )
+        .filter(|_| !std::mem::replace(&mut st.sampling_hint_shown, true));
+        (
+            st.settings.thresholds.hint_bytes,
+            st.inlay_refresh,
+            st.lens_refresh,
+            hint,
+        )
+    };
+    let diagnostics = report
+        .diagnostics
+        .iter()
+        .map(|d| to_proto::diagnostic(uri, d))
+        .collect();
+    let client = &backend.client;
+    client
+        .publish_diagnostics(uri.clone(), diagnostics, None)
+        .await;
+    client
+        .send_notification::<ext::DecorationsNotification>(ext::DecorationsParams {
+            uri: uri.as_str().to_string(),
+            lines: features::decorations(&file_run, hint_bytes),
+        })
+        .await;
+    // Refresh requests wait for the client's answer: never hold the event queue on them.
+    if inlay_refresh || lens_refresh {
+        let client = client.clone();
+        tokio::spawn(async move {
+            if inlay_refresh {
+                let _ = client.inlay_hint_refresh().await;
+            }
+            if lens_refresh {
+                let _ = client.code_lens_refresh().await;
+            }
+        });
+    }
+    if let Some(hint) = hint {
+        client.show_message(MessageType::INFO, hint).await;
+    }
+    // A script that does not parse already has its SyntaxError diagnostic; any other reason
+    // for missing per-line figures is worth saying once per run.
+    if let Some(why) = features::not_instrumented_message(
+        report.not_instrumented.as_deref(),
+        report.exception.as_deref(),
+    ) {
+        client.show_message(MessageType::INFO, why).await;
+    }
+}

@@ -1,0 +1,236 @@
+//! One module per group of LSP methods; each handler converts params, reads or updates the
+//! state, queues board work, and answers. Shared steps (settings, reading a file off the
+//! request path, starting a run) live here.
+
+pub(super) mod commands;
+pub(super) mod custom;
+pub(super) mod documents;
+pub(super) mod lifecycle;
+pub(super) mod views;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use tower_lsp_server::jsonrpc::Result as RpcResult;
+use tower_lsp_server::ls_types::{MessageType, Uri};
+
+use crate::board::{CancelToken, SimOptions};
+use crate::run::runner::RunOptions;
+
+use super::ext::{ErrorCode, JobStarted};
+use super::server::Backend;
+use super::settings::Settings;
+use super::state::CurrentRun;
+use super::to_proto::{self, coded};
+use super::worker::Job;
+
+/// Largest script HeapLens runs (a Pico's whole flash is 2 MB; a script this big could not
+/// even compile in its heap).
+const MAX_SCRIPT_BYTES: u64 = 1024 * 1024;
+/// Largest heap dump document read from disk (a 10 MB heap's dump is about 1 MB of text).
+pub(super) const MAX_DUMP_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How the simulated Pico starts, from the settings.
+pub(super) fn sim_options(settings: &Settings) -> SimOptions {
+    SimOptions {
+        heap_bytes: settings.sim_heap_bytes(),
+        ..SimOptions::default()
+    }
+}
+
+/// Applies client settings (`{heaplens: …, workspaceTrusted}` or the bare section), reports
+/// rejected values, and switches boards when the board or the simulated heap changed.
+pub(super) async fn apply_settings(backend: &Backend, value: &Value) {
+    let (errors, board_change) = {
+        let mut st = backend.state();
+        let old = st.settings.clone();
+        let errors = st.settings.apply(value);
+        if let Some(trusted) = value.get("workspaceTrusted").and_then(Value::as_bool) {
+            st.untrusted = !trusted;
+        }
+        let new = &st.settings;
+        let changed =
+            old.board != new.board || old.simulated_heap_bytes != new.simulated_heap_bytes;
+        let change = changed.then(|| (new.board.clone(), sim_options(new)));
+        let job_id = change.as_ref().map(|_| st.new_job_id());
+        (errors, change.zip(job_id))
+    };
+    let level = backend.state().settings.trace.server;
+    crate::logging::set_level(level.directive());
+    for e in errors {
+        backend
+            .client
+            .show_message(MessageType::ERROR, format!("HeapLens: {e}"))
+            .await;
+    }
+    if let Some(((spec, sim), job_id)) = board_change {
+        tracing::info!(%spec, "switching boards");
+        // Switching boards must not wait for the new board to open.
+        let _ = backend.worker.send(Job::SetBoard { job_id, spec, sim });
+    }
+}
+
+/// The file behind `uri`, or why it cannot be one.
+pub(super) fn file_path(uri: &Uri) -> Result<PathBuf, String> {
+    if uri.scheme().as_str() != "file" {
+        return Err(format!(
+            "{} is not a local file (scheme `{}`): HeapLens runs files on disk",
+            uri.as_str(),
+            uri.scheme().as_str()
+        ));
+    }
+    uri.to_file_path()
+        .map(|p| p.into_owned())
+        .ok_or_else(|| format!("{} is not a file path", uri.as_str()))
+}
+
+/// Reads at most `limit` bytes of the regular file at `path`, refusing anything else (a FIFO
+/// or a device would block or never end). Blocking: call it off the request path.
+pub(super) fn read_regular_file(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("{shown} does not exist"),
+        std::io::ErrorKind::PermissionDenied => {
+            format!("{shown} cannot be read (permission denied)")
+        }
+        _ => format!("cannot read {shown}: {e}"),
+    })?;
+    if meta.is_dir() {
+        return Err(format!("{shown} is a folder, not a file"));
+    }
+    if !meta.is_file() {
+        return Err(format!(
+            "{shown} is not a regular file (a pipe or a device); HeapLens reads only files"
+        ));
+    }
+    if meta.len() > limit {
+        return Err(format!(
+            "{shown} is {} bytes, more than the {limit} bytes HeapLens reads",
+            meta.len()
+        ));
+    }
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
+    let mut bytes = Vec::new();
+    // The size can change between the check and the read: never read more than the limit.
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "{shown} grew beyond {limit} bytes while being read"
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Runs blocking file work on tokio's blocking pool, so no request waits on a slow disk.
+pub(super) async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(format!("HeapLens bug while reading a file: {e}")))
+}
+
+/// The source of `uri`: the open document's text, else the file on disk (read off the
+/// request path, checked).
+async fn script_source(backend: &Backend, uri: &Uri) -> Result<String, String> {
+    if let Some(text) = backend.state().documents.get(uri).map(|d| d.text.clone()) {
+        return Ok(text);
+    }
+    let path = file_path(uri)?;
+    let bytes = off_thread(move || read_regular_file(&path, MAX_SCRIPT_BYTES)).await?;
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{} is not UTF-8 text (byte {}): MicroPython needs UTF-8 source",
+            uri.as_str(),
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// Starts a run of `uri`; its outcome arrives as `heaplens/jobFinished` (after its output
+/// and snapshots). A run in progress is superseded (stopped).
+pub(super) async fn start_run(backend: &Backend, uri: Uri) -> RpcResult<JobStarted> {
+    if backend.state().untrusted {
+        return Err(coded(
+            ErrorCode::Untrusted,
+            "this workspace is not trusted: HeapLens runs no code from it until you trust it",
+        ));
+    }
+    let source = script_source(backend, &uri)
+        .await
+        .map_err(|e| coded(ErrorCode::UnreadableFile, e))?;
+    let (job_id, cancel, options, previous) = {
+        let mut st = backend.state();
+        let job_id = st.new_job_id();
+        let cancel = CancelToken::new();
+        st.run_uris.insert(job_id, uri.clone());
+        let previous = st.current.replace(CurrentRun {
+            run_id: job_id,
+            uri: uri.clone(),
+            cancel: cancel.clone(),
+        });
+        let s = &st.settings;
+        let options = RunOptions {
+            exact: s.exact,
+            soft_reset: s.soft_reset_before_run,
+            timeout: s.run_timeout(),
+            thresholds: s.diagnose_thresholds(),
+            trace_allocations: s.trace_allocations,
+            sampling: s.sample_executions.sampling(),
+        };
+        (job_id, cancel, options, previous)
+    };
+    // A new run supersedes the one in progress: Ctrl-C it; the worker runs ours next.
+    if let Some(previous) = previous {
+        previous.cancel.cancel();
+    }
+    tracing::info!(job_id, uri = uri.as_str(), "run queued");
+    spawn_progress(backend, job_id);
+    if backend
+        .worker
+        .send(Job::Run {
+            job_id,
+            source,
+            options,
+            cancel,
+        })
+        .is_err()
+    {
+        let mut st = backend.state();
+        st.current = None;
+        st.run_uris.remove(&job_id);
+        st.progress.remove(&job_id);
+        drop(st);
+        return Err(coded(ErrorCode::Internal, "the board worker has stopped"));
+    }
+    Ok(JobStarted { job_id })
+}
+
+/// Shows a cancellable progress for run `job_id` until its `jobFinished` (the forwarder ends
+/// it). Clients without server-initiated progress simply get none.
+fn spawn_progress(backend: &Backend, job_id: u64) {
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    backend.state().progress.insert(job_id, done_tx);
+    let client = backend.client.clone();
+    tokio::spawn(async move {
+        let token = to_proto::run_progress_token(job_id);
+        if client
+            .create_work_done_progress(token.clone())
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let progress = client
+            .progress(token, "HeapLens: run with heap capture")
+            .with_cancel_button()
+            .with_message("connecting")
+            .begin()
+            .await;
+        let _ = done_rx.await;
+        progress.finish().await;
+    });
+}

@@ -1,0 +1,143 @@
+//! The server's state: open documents, finished runs, snapshots, the board as last reported,
+//! the run in progress, settings. Behind one mutex (see [`super::server::Backend::state`]),
+//! never held across an `.await`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tower_lsp_server::ls_types::Uri;
+
+use crate::board::CancelToken;
+use crate::heap::Snapshot;
+
+use super::ext::{BoardState, BoardStatusParams, ErrorCode, SnapshotLabel};
+use super::features::FileRun;
+use super::settings::Settings;
+use super::snapshots::SnapshotStore;
+
+/// A document the client has open.
+pub(super) struct Document {
+    pub text: String,
+    pub language_id: String,
+    pub version: i32,
+    /// For heap dump documents: the dump read once per version (hovers and symbols reuse it).
+    pub dump: Option<Arc<DumpDocument>>,
+}
+
+/// A heap dump document, read.
+pub(super) struct DumpDocument {
+    pub version: i32,
+    pub parsed: Result<Snapshot, crate::heap::DumpError>,
+}
+
+/// The last and previous run of one file (for hover comparisons).
+#[derive(Default)]
+pub(super) struct FileRuns {
+    pub last: Option<Arc<FileRun>>,
+    pub previous: Option<Arc<FileRun>>,
+}
+
+/// The newest run started, so that Stop, a newer save or the timeout can cancel it.
+pub(super) struct CurrentRun {
+    pub run_id: u64,
+    pub uri: Uri,
+    pub cancel: CancelToken,
+}
+
+/// The board as the worker last reported it.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct BoardReport {
+    pub connected: bool,
+    pub simulated: bool,
+    pub port: Option<String>,
+    pub firmware: Option<String>,
+    pub reason: Option<ErrorCode>,
+    pub message: Option<String>,
+}
+
+/// The free-heap figures the status bar shows, and the snapshot they come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct LastFree {
+    pub free: u64,
+    pub max_free: u64,
+    pub label: SnapshotLabel,
+}
+
+#[derive(Default)]
+pub(super) struct State {
+    pub settings: Settings,
+    /// False when the client said the workspace is not trusted: no code runs then.
+    pub untrusted: bool,
+    pub documents: HashMap<Uri, Document>,
+    pub runs: HashMap<Uri, FileRuns>,
+    pub snapshots: SnapshotStore,
+    pub board: Option<BoardReport>,
+    pub current: Option<CurrentRun>,
+    /// The document of each queued or running run.
+    pub run_uris: HashMap<u64, Uri>,
+    /// Every board job gets the next id (runs included: a run's id is its job id).
+    pub next_job_id: u64,
+    pub last_free: Option<LastFree>,
+    /// The client can be asked to re-request inlay hints / code lenses after a run.
+    pub inlay_refresh: bool,
+    pub lens_refresh: bool,
+    /// The suggestion to sample slow runs was shown (once per session is enough).
+    pub sampling_hint_shown: bool,
+    /// Open progress indicators of queued and running runs: sending ends one.
+    pub progress: HashMap<u64, tokio::sync::oneshot::Sender<()>>,
+}
+
+impl State {
+    /// A fresh job id.
+    pub fn new_job_id(&mut self) -> u64 {
+        self.next_job_id += 1;
+        self.next_job_id
+    }
+
+    /// The `heaplens/boardStatus` payload for the current state.
+    pub fn board_status(&self) -> BoardStatusParams {
+        let busy = self.current.is_some();
+        let (free_bytes, max_free_bytes, free_snapshot) = match self.last_free {
+            Some(f) => (Some(f.free), Some(f.max_free), Some(f.label)),
+            None => (None, None, None),
+        };
+        match &self.board {
+            Some(b) if b.connected => BoardStatusParams {
+                state: if busy {
+                    BoardState::Busy
+                } else if b.simulated {
+                    BoardState::Simulated
+                } else {
+                    BoardState::Connected
+                },
+                port: b.port.clone(),
+                firmware: b.firmware.clone(),
+                free_bytes,
+                max_free_bytes,
+                free_snapshot,
+                reason: None,
+                message: b.message.clone(),
+            },
+            Some(b) => BoardStatusParams {
+                state: BoardState::Disconnected,
+                port: b.port.clone(),
+                firmware: None,
+                free_bytes: None,
+                max_free_bytes: None,
+                free_snapshot: None,
+                reason: b.reason,
+                message: b.message.clone(),
+            },
+            None => BoardStatusParams {
+                state: BoardState::Disconnected,
+                port: None,
+                firmware: None,
+                free_bytes,
+                max_free_bytes,
+                free_snapshot,
+                reason: Some(ErrorCode::NotConnected),
+                message: Some("not connected yet".into()),
+            },
+        }
+    }
+}
