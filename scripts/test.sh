@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Runs every check and test. This is the README's test command and what CI runs.
+# Runs every check and test (what CI runs after scripts/setup.sh). Installs nothing: run
+# `bash scripts/setup.sh` first (the README's second command does both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+if [ ! -x .venv/bin/micropython ] || [ ! -d extension/node_modules ] || [ ! -d .tools/code-server ]; then
+    echo "test: the set-up is missing: run \`bash scripts/setup.sh\` first" >&2
+    exit 2
+fi
 
 echo "== rust: fmt, clippy"
 cargo fmt --all --check
@@ -16,7 +20,7 @@ echo "== language server: end-to-end with a real LSP client (pytest-lsp) and the
 (cd tests/lsp && HEAPLENS_BIN="$PWD/../../target/debug/heaplens" ../../.venv/bin/python -m pytest -q)
 
 echo "== extension: lint, typecheck, unit tests, build"
-(cd extension && npm ci --no-audit --no-fund && npm run lint && npm run typecheck && npm test && npm run build)
+(cd extension && npm run lint && npm run typecheck && npm test && npm run build)
 
 echo "== extension: heap map webview in headless Chromium"
 (cd extension && npm run test:webview)
@@ -25,5 +29,4 @@ echo "== extension: package the .vsix (bundles the server built above)"
 (cd extension && npm run package)
 
 echo "== VS Code end-to-end: code-server + the packaged .vsix + the real server + the simulated Pico"
-bash scripts/setup-code-server.sh
 node tests/vscode/run.mjs

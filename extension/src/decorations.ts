@@ -26,7 +26,7 @@ export function groupByLevel(lines: readonly DecorationLine[]): LineDecoration[]
   const groups: LineDecoration[][] = Array.from({ length: LEVELS }, () => []);
   for (const entry of lines) {
     if (!Number.isInteger(entry.line) || entry.line < 0) continue;
-    groups[clampLevel(entry.level)]?.push({ line: entry.line, text: entry.text, hover: entry.hover });
+    groups[clampLevel(entry.level)]?.push({ line: entry.line, text: entry.text, hover: entry.hover ?? undefined });
   }
   return groups;
 }

@@ -19,8 +19,9 @@ import { HeapMapPanel, HEAP_MAP_VIEW_TYPE } from "./heapMapPanel";
 import {
   Method,
   ServerCommand,
-  type BoardChoice,
   type DiffResult,
+  type JobStarted,
+  type ListBoardsResult,
   type ListSnapshotsResult,
   type Snapshot,
   type SnapshotSummary,
@@ -129,6 +130,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     showSnapshot(snapshot) {
       HeapMapPanel.open?.post({ type: "snapshot", snapshot });
     },
+    jobFinished() {
+      // Failures are shown by the server (window/showMessage), for every client alike.
+    },
   });
 
   const showHeapMap = (): HeapMapPanel =>
@@ -180,7 +184,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       { scheme: "untitled", language: "mpheap" },
     ],
     // A function, so that a restart sends the settings of that moment.
-    initializationOptions: () => ({ heaplens: serverSettings(settingGetter(), vscode.workspace.isTrusted) }),
+    initializationOptions: () => serverSettings(vscode.workspace.getConfiguration("heaplens"), vscode.workspace.isTrusted),
     outputChannelName: "HeapLens Language Server",
     middleware: {
       // The server's inlay hints carry the same "+96.8 KB ×13" text as heaplens/decorations
@@ -229,11 +233,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   client.onNotification(Method.decorations, (params: unknown) => router.onDecorations(params));
   client.onNotification(Method.output, (params: unknown) => router.onOutput(params));
   client.onNotification(Method.snapshot, (params: unknown) => router.onSnapshot(params));
+  client.onNotification(Method.jobFinished, (params: unknown) => router.onJobFinished(params));
 
   const sendSettings = (): void => {
     if (client === undefined || !client.isRunning()) return;
     void client.sendNotification(DidChangeConfigurationNotification.type, {
-      settings: { heaplens: serverSettings(settingGetter(), vscode.workspace.isTrusted) },
+      settings: serverSettings(vscode.workspace.getConfiguration("heaplens"), vscode.workspace.isTrusted),
     });
   };
   context.subscriptions.push(
@@ -254,6 +259,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       firmware: null,
       freeBytes: null,
       maxFreeBytes: null,
+      reason: "internal",
       message: `The language server did not start: ${message}`,
     });
     void vscode.window.showErrorMessage(
@@ -385,12 +391,12 @@ function registerCommands(
     run("heaplens.stop", () => serverCommand(ServerCommand.stop)),
     run("heaplens.softReset", () => serverCommand(ServerCommand.softReset)),
     run("heaplens.selectBoard", async () => {
-      const boards = await serverCommand<BoardChoice[] | null>(ServerCommand.selectBoard);
+      const { boards } = await serverCommand<ListBoardsResult>(ServerCommand.listBoards);
       const picked = await vscode.window.showQuickPick(
-        (boards ?? []).map((board) => ({ label: board.label, description: board.description, board: board.board })),
+        boards.map((board) => ({ label: board.label, description: board.description, board: board.board })),
         { title: "HeapLens: Select Board", placeHolder: "Board to run scripts on" },
       );
-      if (picked !== undefined) await serverCommand(ServerCommand.selectBoard, picked.board);
+      if (picked !== undefined) await serverCommand<JobStarted>(ServerCommand.selectBoard, picked.board);
     }),
     run("heaplens.compareSnapshots", async () => {
       const list = await bridgeServer.listSnapshots();

@@ -5,7 +5,14 @@
  */
 import { applyEdits, groupByLevel, type LineDecoration, type LineEdit } from "./decorations";
 import { formatOutput } from "./output";
-import type { BoardStatus, DecorationLine, DecorationsParams, OutputParams, Snapshot } from "./protocol";
+import type {
+  BoardStatus,
+  DecorationLine,
+  DecorationsParams,
+  JobFinishedParams,
+  OutputParams,
+  Snapshot,
+} from "./protocol";
 import { statusView, type StatusView } from "./statusText";
 
 /** What the router drives. */
@@ -16,6 +23,8 @@ export interface Views {
   appendOutput(text: string): void;
   /** A new snapshot arrived (the heap map shows it when open). */
   showSnapshot(snapshot: Snapshot): void;
+  /** A board job ended (after all it produced). */
+  jobFinished(params: JobFinishedParams): void;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -69,6 +78,11 @@ export class Router {
     if (!isObject(params) || typeof params.id !== "string" || !Array.isArray(params.areas)) return;
     this.latest = params as unknown as Snapshot;
     this.views.showSnapshot(this.latest);
+  }
+
+  onJobFinished(params: unknown): void {
+    if (!isObject(params) || typeof params.jobId !== "number" || typeof params.kind !== "string") return;
+    this.views.jobFinished(params as unknown as JobFinishedParams);
   }
 
   /** The user edited a document: drop decorations on touched lines, shift the rest. */

@@ -2,63 +2,26 @@
  * Pure mapping from the extension's configuration to what the server receives, and the
  * server path resolution order. Knows nothing about VS Code: callers pass a getter.
  */
-import type { HeapLensSettings } from "./protocol";
+import type { InitializationOptions, Settings } from "./protocol";
 
 /** Reads one `heaplens.*` setting (key without the `heaplens.` prefix); undefined if unset. */
 export type SettingGetter = (key: string) => unknown;
-
-/** Every configuration key the extension contributes, without the `heaplens.` prefix. */
-export const SETTING_KEYS = [
-  "board",
-  "simulatedHeapBytes",
-  "runOnSave",
-  "softResetBeforeRun",
-  "traceAllocations",
-  "sampleExecutions",
-  "thresholds.lineBytes",
-  "thresholds.fragmentationPercent",
-  "server.path",
-  "simulator.path",
-] as const;
 
 function stringSetting(get: SettingGetter, key: string, fallback: string): string {
   const value = get(key);
   return typeof value === "string" && value.trim() !== "" ? value.trim() : fallback;
 }
 
-function numberSetting(get: SettingGetter, key: string, fallback: number): number {
-  const value = get(key);
-  return typeof value === "number" && Number.isFinite(value) ? value : fallback;
-}
-
-function booleanSetting(get: SettingGetter, key: string, fallback: boolean): boolean {
-  const value = get(key);
-  return typeof value === "boolean" ? value : fallback;
-}
-
-/** `"auto"`, or a whole number of probed executions (0 = every execution). */
-function sampleSetting(value: unknown): number | "auto" {
-  return typeof value === "number" && Number.isFinite(value) ? Math.max(0, Math.floor(value)) : "auto";
-}
-
 /**
- * Builds the settings object sent to the server. In an untrusted workspace `runOnSave` is
- * forced off whatever the user set, because running a file executes workspace code.
+ * What the server receives as `initializationOptions` and in
+ * `workspace/didChangeConfiguration`: the `heaplens` configuration section as VS Code holds it
+ * (the server owns every setting's type, default and range, and reports bad values itself),
+ * and whether the workspace is trusted (the server runs no code from an untrusted one).
  */
-export function serverSettings(get: SettingGetter, workspaceTrusted: boolean): HeapLensSettings {
-  return {
-    board: stringSetting(get, "board", "auto"),
-    simulatedHeapBytes: numberSetting(get, "simulatedHeapBytes", 194300),
-    runOnSave: workspaceTrusted && booleanSetting(get, "runOnSave", true),
-    softResetBeforeRun: booleanSetting(get, "softResetBeforeRun", true),
-    traceAllocations: booleanSetting(get, "traceAllocations", true),
-    sampleExecutions: sampleSetting(get("sampleExecutions")),
-    thresholds: {
-      lineBytes: numberSetting(get, "thresholds.lineBytes", 1024),
-      fragmentationPercent: numberSetting(get, "thresholds.fragmentationPercent", 50),
-    },
-    workspaceTrusted,
-  };
+export function serverSettings(section: unknown, workspaceTrusted: boolean): InitializationOptions {
+  // A configuration object is a proxy with methods: send its data only.
+  const data = section === undefined ? null : (JSON.parse(JSON.stringify(section)) as Settings);
+  return { heaplens: data, workspaceTrusted };
 }
 
 /** Environment variables for the server process (the simulator path, when set). */

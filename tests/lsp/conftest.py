@@ -16,7 +16,13 @@ SCENARIOS = ROOT / "tests" / "fixtures" / "scenarios"
 BINARY = os.environ.get("HEAPLENS_BIN", str(ROOT / "target" / "debug" / "heaplens"))
 
 # Custom notifications, recorded per client.
-CUSTOM = ("heaplens/snapshot", "heaplens/decorations", "heaplens/boardStatus", "heaplens/output")
+CUSTOM = (
+    "heaplens/snapshot",
+    "heaplens/decorations",
+    "heaplens/boardStatus",
+    "heaplens/output",
+    "heaplens/jobFinished",
+)
 
 
 def _record_custom(client: LanguageClient):

@@ -28,12 +28,6 @@ def open_doc(client: LanguageClient, name: str, language: str = "python") -> str
     return uri
 
 
-async def run_file(client: LanguageClient, uri: str):
-    return await client.workspace_execute_command_async(
-        types.ExecuteCommandParams(command="heaplens.runFile", arguments=[uri])
-    )
-
-
 async def wait_until(predicate, timeout=60.0):
     """Polls `predicate` (the tests wait for what the server sends, never on a clock)."""
     loop = asyncio.get_running_loop()
@@ -42,6 +36,35 @@ async def wait_until(predicate, timeout=60.0):
         if loop.time() > end:
             raise AssertionError("condition not reached")
         await asyncio.sleep(0.05)
+
+
+class JobFailed(Exception):
+    """A board job ended with an error (its `heaplens/jobFinished` carried one)."""
+
+    def __init__(self, error):
+        super().__init__(f"{error.code}: {error.message}")
+        self.code = error.code
+
+
+async def command_job(client: LanguageClient, command: str, arguments=None):
+    """Runs a command that starts a board job: it answers at once with the job's id; waits
+    for the job's `heaplens/jobFinished` and returns it (raises JobFailed on an error)."""
+    started = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command=command, arguments=arguments or [])
+    )
+    job_id = started["jobId"]
+    finished = client.custom["heaplens/jobFinished"]  # type: ignore[attr-defined]
+    await wait_until(lambda: any(j.jobId == job_id for j in finished))
+    job = next(j for j in finished if j.jobId == job_id)
+    if job.error is not None:
+        raise JobFailed(job.error)
+    return job
+
+
+async def run_file(client: LanguageClient, uri: str):
+    """Runs `uri` and returns the run's summary once everything it produced has arrived."""
+    job = await command_job(client, "heaplens.runFile", [uri])
+    return job.run
 
 
 async def test_save_of_parrot_gives_memory_error_on_line_10(client: LanguageClient):
@@ -69,7 +92,7 @@ async def test_save_of_parrot_gives_memory_error_on_line_10(client: LanguageClie
 async def test_hover_shows_line_deltas(client: LanguageClient):
     uri = open_doc(client, "known_sizes.py")
     result = await run_file(client, uri)
-    assert result["exception"] is None
+    assert result.exception is None
     hover = await client.text_document_hover_async(
         types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=8, character=2))
     )
@@ -110,34 +133,28 @@ async def test_hover_shows_line_deltas(client: LanguageClient):
 
 
 async def test_commands(client: LanguageClient):
-    caps_result = await client.workspace_execute_command_async(
-        types.ExecuteCommandParams(command="heaplens.captureHeap", arguments=[{"gc": True}])
-    )
-    snap_id = caps_result["id"]
-    await wait_until(lambda: any(s.id == snap_id for s in client.custom["heaplens/snapshot"]))
+    capture = await command_job(client, "heaplens.captureHeap", [{"gc": True}])
+    snap_id = capture.snapshotId
+    # The snapshot itself arrived before the job's end.
     snap = next(s for s in client.custom["heaplens/snapshot"] if s.id == snap_id)
     assert snap.label == "capture"
     assert snap.blockBytes == 32
     assert snap.stats.gc_total == 192000
     listed = await client.protocol.send_request_async("heaplens/listSnapshots", {})
     assert [s.id for s in listed.snapshots] == [snap_id]
-    second = await client.workspace_execute_command_async(
-        types.ExecuteCommandParams(command="heaplens.captureHeap", arguments=[])
-    )
+    second = await command_job(client, "heaplens.captureHeap")
     diff = await client.workspace_execute_command_async(
-        types.ExecuteCommandParams(command="heaplens.compareSnapshots", arguments=[snap_id, second["id"]])
+        types.ExecuteCommandParams(command="heaplens.compareSnapshots", arguments=[snap_id, second.snapshotId])
     )
     assert diff["before"] == snap_id and diff["areas"][0]["blocks"] == 6000
     got = await client.protocol.send_request_async("heaplens/getSnapshot", {"id": snap_id})
     assert got.id == snap_id and got.areas[0].blocks == 6000
-    reset = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="heaplens.softReset"))
-    assert reset == {"reset": True}
-    boards = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="heaplens.selectBoard"))
+    reset = await command_job(client, "heaplens.softReset")
+    assert reset.kind == "softReset"
+    boards = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="heaplens.listBoards"))
     assert boards["boards"][-1]["label"] == "Simulated Pico"
-    selected = await client.workspace_execute_command_async(
-        types.ExecuteCommandParams(command="heaplens.selectBoard", arguments=["simulated"])
-    )
-    assert selected == {"board": "simulated"}
+    selected = await command_job(client, "heaplens.selectBoard", ["simulated"])
+    assert selected.kind == "selectBoard"
     await wait_until(lambda: any(s.state == "simulated" for s in client.custom["heaplens/boardStatus"]))
 
 
@@ -154,18 +171,18 @@ async def test_stop_interrupts_runaway_and_hover_answers_during_run(client: Lang
     )
     assert "(1056 bytes)" in hover.contents.value
     # Listing boards is not board work either: it must not queue behind the run.
-    boards = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="heaplens.selectBoard"))
+    boards = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="heaplens.listBoards"))
     assert boards["boards"][-1]["board"] == "simulated"
     assert not run.done()
     stopped = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="heaplens.stop"))
     assert stopped["stopped"] is not None
     result = await run
-    assert result["exception"].startswith("KeyboardInterrupt")
+    assert result.exception.startswith("KeyboardInterrupt")
     infos = [d for d in client.diagnostics[uri] if d.code == "interrupted"]
     assert infos and infos[0].range.start.line in (5, 6)
     # The next run works.
     again = await run_file(client, known)
-    assert again["exception"] is None
+    assert again.exception is None
 
 
 def _children(pid: int) -> list[int]:
@@ -203,14 +220,15 @@ async def test_board_vanishing_mid_run_is_reported_and_reconnects(client: Langua
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    with pytest.raises(Exception):
+    with pytest.raises(JobFailed) as failed:
         await run
+    assert failed.value.code == "disconnected"
     await wait_until(lambda: any(d.code == "run-failed" for d in client.diagnostics.get(uri, [])))
     await wait_until(lambda: any(s.state == "disconnected" for s in client.custom["heaplens/boardStatus"]), timeout=10)
     # The server is still up, and the next run reopens the board.
     known = open_doc(client, "known_sizes.py")
     again = await run_file(client, known)
-    assert again["exception"] is None
+    assert again.exception is None
 
 
 async def test_heap_dump_documents(client: LanguageClient):
@@ -242,8 +260,8 @@ async def test_bad_settings_are_reported(client: LanguageClient):
     assert any("banana" in t for t in texts)
     assert any("simulatedHeapBytes" in t for t in texts)
     # Still serving.
-    res = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="heaplens.captureHeap"))
-    assert res["id"].startswith("s")
+    capture = await command_job(client, "heaplens.captureHeap")
+    assert capture.snapshotId.startswith("s")
 
 
 async def test_progress_reports_phases_and_cancel_button_stops_the_run(client: LanguageClient):
@@ -255,7 +273,7 @@ async def test_progress_reports_phases_and_cancel_button_stops_the_run(client: L
     # The user presses Cancel on the progress notification.
     client.protocol.notify("window/workDoneProgress/cancel", types.WorkDoneProgressCancelParams(token=token))
     result = await run
-    assert result["exception"].startswith("KeyboardInterrupt")
+    assert result.exception.startswith("KeyboardInterrupt")
     reports = client.progress_reports[token]
     assert reports[0].kind == "begin" and reports[0].cancellable
     messages = [r.message for r in reports if r.kind == "report"]
@@ -274,11 +292,11 @@ async def test_board_status_is_known_before_the_first_run(client: LanguageClient
 
 async def test_sampled_runs_mark_probed_lines(client: LanguageClient):
     client.workspace_did_change_configuration(
-        types.DidChangeConfigurationParams(settings={"heaplens": {"sampleExecutions": 8}})
+        types.DidChangeConfigurationParams(settings={"heaplens": {"sampleExecutions": 8, "thresholds": {"hintBytes": 1}}})
     )
     uri = open_doc(client, "leak.py")
     result = await run_file(client, uri)
-    assert result["exception"] is None
+    assert result.exception is None
 
     async def hover(line: int) -> str:
         h = await client.text_document_hover_async(
@@ -314,7 +332,7 @@ async def test_a_script_too_big_for_its_probes_runs_plain_and_says_so(client: La
     (client.workspace_dir / "constructs.py").write_text(script.read_text())  # type: ignore[attr-defined]
     uri = open_doc(client, "constructs.py")
     result = await run_file(client, uri)
-    assert result["exception"] is None
+    assert result.exception is None
     await wait_until(lambda: any("without probes" in m.message for m in client.messages))
     message = next(m.message for m in client.messages if "without probes" in m.message)
     assert "too big to compile" in message

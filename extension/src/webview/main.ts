@@ -18,7 +18,7 @@ import {
   snapshotAreas,
   type AreaBytes,
 } from "./model";
-import { DIFF_COLOURS, KIND_COLOURS, blockAt, render, shade, type Layout, type Rgb } from "./render";
+import { MODES, blockAt, isMapMode, render, type Layout, type Rgb } from "./render";
 
 interface VsCodeApi {
   postMessage(message: FromWebview): void;
@@ -86,7 +86,7 @@ function percent(part: number, whole: number): string {
 const title = element("h1", { id: "title", text: "Heap map — waiting for a snapshot" });
 const statsGrid = element("dl", { id: "stats", className: "stats" });
 const modeSelect = element("select", { id: "mode" });
-for (const mode of ["kinds", "rainbow", "diff"]) {
+for (const mode of Object.keys(MODES)) {
   modeSelect.appendChild(element("option", { text: mode })).value = mode;
 }
 const showFreeBox = element("input", { id: "show-free" });
@@ -174,19 +174,10 @@ function renderStats(stats: Stats | null): void {
 }
 
 function renderLegend(): void {
-  legend.replaceChildren();
-  if (state.options.mode === "diff") {
-    DIFF_NAMES.forEach((name, code) => {
-      const colour = DIFF_COLOURS[code];
-      if (colour === undefined) return;
-      legend.appendChild(swatch(colour, String(code), name));
-    });
-    return;
-  }
-  for (const letter of ["h", "=", ".", "T", "L", "D", "S", "A", "F", "B", "M"]) {
-    const colour = KIND_COLOURS[letter];
-    if (colour === undefined) continue;
-    legend.appendChild(swatch(colour, letter, KIND_NAMES[letter] ?? letter, letter === "=" ? undefined : shade(colour)));
+  const mode = MODES[state.options.mode];
+  legend.replaceChildren(element("span", { className: "legend-caption", text: mode.caption }));
+  for (const entry of mode.legend) {
+    legend.appendChild(swatch(entry.colour, entry.code, entry.name, "tail" in entry ? entry.tail : undefined));
   }
 }
 
@@ -268,7 +259,7 @@ function effectiveColumns(): number {
 }
 
 function currentAreas(): AreaBytes[] {
-  return state.options.mode === "diff" ? state.diffAreas : state.snapshotAreas;
+  return MODES[state.options.mode].source === "diff" ? state.diffAreas : state.snapshotAreas;
 }
 
 function draw(): void {
@@ -403,7 +394,7 @@ canvas.addEventListener("click", (event) => {
 // ---- Controls -----------------------------------------------------------------------------
 
 modeSelect.addEventListener("change", () => {
-  state.options.mode = modeSelect.value as MapOptions["mode"];
+  if (isMapMode(modeSelect.value)) state.options.mode = modeSelect.value;
   refresh();
 });
 showFreeBox.addEventListener("change", () => {
@@ -429,7 +420,7 @@ function post(message: FromWebview): void {
 }
 
 function applyOptions(options: Partial<MapOptions>): void {
-  if (options.mode === "kinds" || options.mode === "rainbow" || options.mode === "diff") state.options.mode = options.mode;
+  if (isMapMode(options.mode)) state.options.mode = options.mode;
   if (typeof options.showFree === "boolean") state.options.showFree = options.showFree;
   if (typeof options.zoom === "number" && options.zoom >= 1) state.options.zoom = Math.min(16, Math.floor(options.zoom));
   if (typeof options.columns === "number" && options.columns >= 0) state.options.columns = Math.floor(options.columns);
@@ -472,6 +463,6 @@ window.addEventListener("message", (event: MessageEvent<ToWebview>) => {
 
 const saved = vscode.getState() as { options?: Partial<MapOptions> } | undefined;
 if (saved?.options) applyOptions(saved.options);
-if (state.options.mode === "diff") state.options.mode = "kinds"; // no diff is loaded yet
+if (MODES[state.options.mode].source === "diff") state.options.mode = "kinds"; // no diff is loaded yet
 refresh();
 post({ type: "ready" });

@@ -4,8 +4,8 @@
  */
 import type { DiffResult, Snapshot, SnapshotSummary } from "../protocol";
 
-/** Drawing modes of the heap map. */
-export type MapMode = "kinds" | "rainbow" | "diff";
+import type { MapMode } from "./render";
+export type { MapMode } from "./render";
 
 /** View options; every field optional in an `options` message (only given ones change). */
 export interface MapOptions {

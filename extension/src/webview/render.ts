@@ -7,8 +7,7 @@
  * pixels through a Uint32Array view with precomputed palettes: 524,288 blocks at zoom 1 is
  * one pass of half a million stores.
  */
-import { FREE, TAIL, type AreaBytes } from "./model";
-import type { MapMode } from "./messages";
+import { DIFF_NAMES, FREE, KIND_NAMES, TAIL, type AreaBytes } from "./model";
 
 /** An RGB colour. */
 export type Rgb = readonly [number, number, number];
@@ -166,8 +165,8 @@ export interface Rendered {
 }
 
 /**
- * Draws every block. In `kinds` and `rainbow` modes the area bytes are dump letters; in
- * `diff` mode they are diff codes. `showFree: false` leaves free blocks transparent.
+ * Draws every block, coloured by the mode (see [`MODES`]; its `source` says whether the area
+ * bytes are dump letters or diff codes). `showFree: false` leaves free blocks transparent.
  */
 export function render(areas: readonly AreaBytes[], options: RenderOptions): Rendered {
   const layout = layoutFor(
@@ -183,27 +182,36 @@ export function render(areas: readonly AreaBytes[], options: RenderOptions): Ren
     const placement = layout.areas[area];
     if (entry === undefined || placement === undefined) continue;
     const count = entry.blocks;
-    colourBlocks(entry.bytes, count, options, colours);
+    MODES[options.mode].colouring(entry.bytes, count, options.showFree, colours);
     paint(out, layout, placement.firstRow, colours, count);
   }
   return { layout, pixels: new Uint8ClampedArray(buffer) };
 }
 
-/** Fills `colours[0..count)` with each block's packed colour for the mode. */
-function colourBlocks(bytes: Uint8Array, count: number, options: RenderOptions, colours: Uint32Array): void {
-  const free = options.showFree ? pack(KIND_COLOURS["."] ?? UNKNOWN_COLOUR) : TRANSPARENT;
-  if (options.mode === "diff") {
-    const freeBoth = options.showFree ? (DIFF_PACKED[0] ?? TRANSPARENT) : TRANSPARENT;
-    for (let index = 0; index < count; index++) {
-      const code = bytes[index] ?? 0;
-      colours[index] = code === 0 ? freeBoth : (DIFF_PACKED[code] ?? pack(UNKNOWN_COLOUR));
-    }
-    return;
-  }
+/** Fills `colours[0..count)` with each block's packed colour: one mode's colouring. */
+type Colouring = (bytes: Uint8Array, count: number, showFree: boolean, colours: Uint32Array) => void;
+
+/** Colours allocations by their kind (head letter), tails a shade darker. */
+function colourByKind(bytes: Uint8Array, count: number, showFree: boolean, colours: Uint32Array): void {
+  colourAllocations(bytes, count, showFree, colours, false);
+}
+
+/** Colours allocations by cycling through the rainbow, so neighbours tell apart. */
+function colourRainbow(bytes: Uint8Array, count: number, showFree: boolean, colours: Uint32Array): void {
+  colourAllocations(bytes, count, showFree, colours, true);
+}
+
+function colourAllocations(
+  bytes: Uint8Array,
+  count: number,
+  showFree: boolean,
+  colours: Uint32Array,
+  rainbow: boolean,
+): void {
+  const free = showFree ? pack(KIND_COLOURS["."] ?? UNKNOWN_COLOUR) : TRANSPARENT;
   const { head, tail } = PALETTES;
   let tailColour = ORPHAN_TAIL;
   let allocation = -1;
-  const rainbow = options.mode === "rainbow";
   for (let index = 0; index < count; index++) {
     const letter = bytes[index] ?? FREE;
     if (letter === TAIL) {
@@ -221,6 +229,78 @@ function colourBlocks(bytes: Uint8Array, count: number, options: RenderOptions, 
       tailColour = tail[letter] ?? ORPHAN_TAIL;
     }
   }
+}
+
+/** Colours diff codes (the area bytes of a diff). */
+function colourDiff(bytes: Uint8Array, count: number, showFree: boolean, colours: Uint32Array): void {
+  const freeBoth = showFree ? (DIFF_PACKED[0] ?? TRANSPARENT) : TRANSPARENT;
+  for (let index = 0; index < count; index++) {
+    const code = bytes[index] ?? 0;
+    colours[index] = code === 0 ? freeBoth : (DIFF_PACKED[code] ?? pack(UNKNOWN_COLOUR));
+  }
+}
+
+/** One entry of a mode's legend: a swatch (two colours: head and tail), a code and a name. */
+export interface LegendEntry {
+  colour: Rgb;
+  tail?: Rgb;
+  code: string;
+  name: string;
+}
+
+/** A drawing mode of the heap map. */
+export interface ModeSpec {
+  /** What its area bytes are: the shown snapshot's dump letters, or the loaded diff's codes. */
+  source: "snapshot" | "diff";
+  /** What the legend says, above its swatches. */
+  caption: string;
+  colouring: Colouring;
+  legend: readonly LegendEntry[];
+}
+
+const KIND_LEGEND: LegendEntry[] = ["h", "=", ".", "T", "L", "D", "S", "A", "F", "B", "M"].flatMap((letter) => {
+  const colour = KIND_COLOURS[letter];
+  if (colour === undefined) return [];
+  return [{ colour, ...(letter === "=" ? {} : { tail: shade(colour) }), code: letter, name: KIND_NAMES[letter] ?? letter }];
+});
+
+/**
+ * Every mode, in the order the picker lists them. Adding a mode is one entry here (its
+ * colouring, legend and data source); the page, the renderer and the option checks read
+ * this table.
+ */
+export const MODES = {
+  kinds: {
+    source: "snapshot",
+    caption: "Each block coloured by the kind of its allocation (tails a shade darker).",
+    colouring: colourByKind,
+    legend: KIND_LEGEND,
+  },
+  rainbow: {
+    source: "snapshot",
+    caption:
+      "Each allocation in the next colour of this cycle, so neighbouring allocations tell apart; " +
+      "colours say nothing about the kind.",
+    colouring: colourRainbow,
+    legend: [
+      ...RAINBOW_COLOURS.map((colour, index) => ({ colour, code: String(index + 1), name: "" })),
+      { colour: KIND_COLOURS["."] ?? UNKNOWN_COLOUR, code: ".", name: "free" },
+    ],
+  },
+  diff: {
+    source: "diff",
+    caption: "Block by block, the second snapshot against the first.",
+    colouring: colourDiff,
+    legend: DIFF_COLOURS.map((colour, code) => ({ colour, code: String(code), name: DIFF_NAMES[code] ?? "" })),
+  },
+} as const satisfies Record<string, ModeSpec>;
+
+/** Drawing modes of the heap map. */
+export type MapMode = keyof typeof MODES;
+
+/** Whether `value` names a mode. */
+export function isMapMode(value: unknown): value is MapMode {
+  return typeof value === "string" && Object.hasOwn(MODES, value);
 }
 
 /**

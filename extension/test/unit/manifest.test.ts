@@ -3,7 +3,6 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Method } from "../../src/protocol";
-import { SETTING_KEYS } from "../../src/settings";
 import { extensionRoot } from "../fixtures/dumps";
 import { escapeAttribute, makeNonce, webviewHtml } from "../../src/webviewHtml";
 
@@ -24,12 +23,35 @@ test("every contributed command is registered by the extension", () => {
   }
 });
 
-test("contributed settings are exactly the ones the settings mapper reads", () => {
+/** Every leaf setting of a JSON Schema object, as dotted names (`thresholds.lineBytes`). */
+function settingNames(schema: { properties?: Record<string, unknown> }, prefix: string): string[] {
+  return Object.entries(schema.properties ?? {}).flatMap(([key, value]) => {
+    const inner = value as { properties?: Record<string, unknown>; $ref?: string; allOf?: { $ref?: string }[] };
+    const ref = inner.$ref ?? inner.allOf?.[0]?.$ref;
+    const resolved = ref === undefined ? inner : definition(ref.split("/").pop() ?? "");
+    return resolved.properties === undefined ? [`${prefix}${key}`] : settingNames(resolved, `${prefix}${key}.`);
+  });
+}
+
+const protocolSchema = JSON.parse(readFileSync(join(root, "src", "generated", "protocol.schema.json"), "utf8")) as {
+  definitions: Record<string, { properties?: Record<string, unknown> }>;
+};
+function definition(name: string): { properties?: Record<string, unknown> } {
+  return protocolSchema.definitions[name] ?? {};
+}
+
+test("contributed settings are exactly the server's Settings (both generated from Rust)", () => {
   assert.deepEqual(
     Object.keys(manifest.contributes.configuration.properties).sort(),
-    SETTING_KEYS.map((key) => `heaplens.${key}`).sort(),
+    settingNames(definition("Settings"), "heaplens.").sort(),
   );
   assert.equal(manifest.capabilities.untrustedWorkspaces.supported, "limited");
+});
+
+test("protocol.ts is generated from the current protocol.schema.json", async () => {
+  const { generate } = (await import(join(root, "scripts", "gen-protocol.mjs"))) as { generate: () => Promise<string> };
+  const current = readFileSync(join(root, "src", "generated", "protocol.ts"), "utf8");
+  assert.equal(current, await generate(), "run `npm run generate` in extension/ and commit src/generated/protocol.ts");
 });
 
 test("every custom method in PROTOCOL.md is mirrored in protocol.ts", () => {

@@ -4,7 +4,7 @@ import type { LineDecoration } from "../../src/decorations";
 import { Router } from "../../src/router";
 import type { StatusView } from "../../src/statusText";
 import { dump, snapshotFromDump } from "../fixtures/dumps";
-import type { Snapshot } from "../../src/protocol";
+import type { JobFinishedParams, Snapshot } from "../../src/protocol";
 
 function recorder() {
   const calls = {
@@ -12,12 +12,14 @@ function recorder() {
     decorations: [] as { uri: string; groups: LineDecoration[][] }[],
     output: [] as string[],
     snapshots: [] as Snapshot[],
+    jobs: [] as JobFinishedParams[],
   };
   const router = new Router({
     showStatus: (view) => calls.status.push(view),
     setDecorations: (uri, groups) => calls.decorations.push({ uri, groups }),
     appendOutput: (text) => calls.output.push(text),
     showSnapshot: (snapshot) => calls.snapshots.push(snapshot),
+    jobFinished: (params) => calls.jobs.push(params),
   });
   return { router, calls };
 }

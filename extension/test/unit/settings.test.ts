@@ -4,48 +4,14 @@ import { affectsHeapLens, resolveServerPath, serverEnvironment, serverSettings }
 
 const none = (): unknown => undefined;
 
-test("defaults mirror the server's settings", () => {
-  assert.deepEqual(serverSettings(none, true), {
-    board: "auto",
-    simulatedHeapBytes: 194300,
-    runOnSave: true,
-    softResetBeforeRun: true,
-    traceAllocations: true,
-    sampleExecutions: "auto",
-    thresholds: { lineBytes: 1024, fragmentationPercent: 50 },
+test("the configuration section is sent as data, with the workspace's trust", () => {
+  // A WorkspaceConfiguration carries methods besides the values: only the values travel.
+  const section = { board: "/dev/ttyACM0", thresholds: { hintBytes: 256 }, get: () => undefined };
+  assert.deepEqual(serverSettings(section, true), {
+    heaplens: { board: "/dev/ttyACM0", thresholds: { hintBytes: 256 } },
     workspaceTrusted: true,
   });
-});
-
-test("user values are passed through, bad types fall back to defaults", () => {
-  const values: Record<string, unknown> = {
-    board: " /dev/ttyACM0 ",
-    simulatedHeapBytes: 65536,
-    runOnSave: false,
-    softResetBeforeRun: "yes",
-    traceAllocations: false,
-    sampleExecutions: 64.7,
-    "thresholds.lineBytes": 256,
-    "thresholds.fragmentationPercent": Number.NaN,
-  };
-  const settings = serverSettings((key) => values[key], true);
-  assert.equal(settings.board, "/dev/ttyACM0");
-  assert.equal(settings.simulatedHeapBytes, 65536);
-  assert.equal(settings.runOnSave, false);
-  assert.equal(settings.softResetBeforeRun, true);
-  assert.equal(settings.traceAllocations, false);
-  assert.equal(serverSettings((key) => (key === "traceAllocations" ? 1 : undefined), true).traceAllocations, true);
-  assert.equal(settings.sampleExecutions, 64);
-  assert.equal(serverSettings((key) => (key === "sampleExecutions" ? -3 : undefined), true).sampleExecutions, 0);
-  assert.equal(serverSettings((key) => (key === "sampleExecutions" ? "often" : undefined), true).sampleExecutions, "auto");
-  assert.equal(settings.thresholds.lineBytes, 256);
-  assert.equal(settings.thresholds.fragmentationPercent, 50);
-});
-
-test("an untrusted workspace never runs on save", () => {
-  const settings = serverSettings((key) => (key === "runOnSave" ? true : undefined), false);
-  assert.equal(settings.runOnSave, false);
-  assert.equal(settings.workspaceTrusted, false);
+  assert.deepEqual(serverSettings(undefined, false), { heaplens: null, workspaceTrusted: false });
 });
 
 test("server path: env, then setting, then bundled, then PATH", () => {

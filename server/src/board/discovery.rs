@@ -1,5 +1,5 @@
 //! Finding boards: serial ports with their USB identity, ranked so that MicroPython boards come
-//! first (facts §2.2). Ranking is plain data; only `list_ports` touches the system.
+//! first (as mpremote's `connect auto` and MicroPico rank them). Ranking is plain data; only `list_ports` touches the system.
 
 use serde::Serialize;
 

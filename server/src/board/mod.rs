@@ -6,13 +6,13 @@
 //! `LinkError::Disconnected` at once; the next operation reopens it.
 
 pub mod connector;
-pub mod discovery;
+pub(crate) mod discovery;
 mod error;
 pub mod raw_repl;
-pub mod sim;
+mod sim;
 mod spec;
 pub mod transport;
-pub mod watchdog;
+pub(crate) mod watchdog;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use std::time::Duration;
 pub use connector::{connector_for, Connector};
 pub use error::LinkError;
 pub use raw_repl::{ExecOutcome, RawRepl};
-pub use sim::{SimHandle, SimOptions, DEFAULT_SIM_HEAP_BYTES};
+pub use sim::{find_interpreter, SimHandle, SimOptions, DEFAULT_SIM_HEAP_BYTES};
 pub use spec::{BoardSpec, BoardSpecError};
 pub use transport::{FakeTransport, SerialTransport, Transport};
 pub use watchdog::Watchdog;

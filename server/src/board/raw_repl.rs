@@ -1,4 +1,4 @@
-//! The raw REPL protocol (facts §2) over any `Transport`: enter raw mode, execute with
+//! The raw REPL protocol (MicroPython's `shared/runtime/pyexec.c`; `docs/reference/repl.rst`) over any `Transport`: enter raw mode, execute with
 //! raw-paste flow control or plain raw mode, follow output and traceback, soft reset,
 //! interrupt, leave raw mode. Knows bytes and the protocol; nothing about heaps.
 //!
@@ -54,6 +54,7 @@ impl RawRepl {
     }
 
     /// Whether raw-paste was found to work (None: not tried yet).
+    #[cfg(test)]
     pub fn raw_paste_supported(&self) -> Option<bool> {
         self.raw_paste
     }
@@ -67,7 +68,7 @@ impl RawRepl {
     pub fn enter_raw(&mut self, cancel: &CancelToken) -> Result<(), LinkError> {
         self.in_raw = false;
         // Ctrl-C stops a running program; on a Pico it also discards bytes queued behind it,
-        // so if the `\r\x01` is lost we try once more after a short wait (facts §2.1).
+        // so if the `\r\x01` is lost we try once more after a short wait (as mpremote does).
         let first_wait = self.opts.response_timeout.min(Duration::from_secs(1));
         let mut attempts = 0;
         loop {
@@ -195,7 +196,7 @@ impl RawRepl {
         let chunk = self.opts.plain_chunk_bytes.max(1);
         for (index, piece) in code.chunks(chunk).enumerate() {
             if index > 0 {
-                // The Pico's stdin ring holds 512 bytes; pace like mpremote (facts §3).
+                // The Pico's stdin ring holds 512 bytes; pace like mpremote (`MICROPY_HW_STDIN_BUFFER_LEN`).
                 std::thread::sleep(self.opts.plain_chunk_delay);
             }
             if cancel.is_cancelled() {

@@ -1,5 +1,5 @@
 //! The simulated Pico: the MicroPython unix port run behind a pseudo-terminal, made to behave
-//! like a Pico on the wire (facts §4).
+//! like a Pico on the wire (ARCHITECTURE.md, "The simulated Pico").
 //!
 //! Two ptys. The *host pty* is what host tools open (its slave path, `/dev/pts/N`, optionally
 //! symlinked); the *child pty* is the interpreter's controlling terminal (ISIG on so Ctrl-C

@@ -22,7 +22,7 @@ pub trait Transport: Send {
     fn flush(&mut self) -> Result<(), LinkError>;
     /// The port name shown in messages (`/dev/ttyACM0`, `/dev/pts/7`, `fake`).
     fn name(&self) -> &str;
-    /// Raises or drops DTR. A Pico only sends output while DTR is asserted (facts §3).
+    /// Raises or drops DTR. A Pico only sends output while DTR is asserted (TinyUSB's `tud_cdc_connected()`).
     fn set_dtr(&mut self, _on: bool) -> Result<(), LinkError> {
         Ok(())
     }

@@ -9,7 +9,8 @@ use anyhow::Context;
 
 use super::BoardArgs;
 use crate::board::{
-    discovery, sim, Board, CancelToken, LinkError, LinkOptions, SimHandle, SimOptions, Watchdog,
+    discovery, find_interpreter, Board, CancelToken, LinkError, LinkOptions, SimHandle, SimOptions,
+    Watchdog,
 };
 
 pub(super) fn open_board(args: &BoardArgs, opts: &LinkOptions) -> anyhow::Result<Board> {
@@ -27,7 +28,7 @@ fn cli_link_options() -> LinkOptions {
 
 pub fn ports(json: bool) -> anyhow::Result<ExitCode> {
     let ports = discovery::list_ports();
-    let interpreter = sim::find_interpreter().ok();
+    let interpreter = find_interpreter().ok();
     if json {
         let value = serde_json::json!({
             "ports": ports,

@@ -14,10 +14,10 @@
 
 use serde::Serialize;
 
-pub mod diff;
-pub mod read;
+mod diff;
+mod read;
 pub mod render;
-pub mod stats;
+mod stats;
 pub mod write;
 
 #[cfg(test)]

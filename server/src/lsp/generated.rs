@@ -56,6 +56,16 @@ fn flatten(schema: &Value, defaults: &Value, prefix: &str, out: &mut Map<String,
                 entry.insert(field.to_string(), v.clone());
             }
         }
+        // VS Code's settings editor wants a `type`; a union says it through its members.
+        if !entry.contains_key("type") {
+            if let Some(members) = property.get("anyOf").and_then(Value::as_array) {
+                let types: Vec<Value> = members
+                    .iter()
+                    .filter_map(|m| m.get("type").cloned())
+                    .collect();
+                entry.insert("type".into(), Value::Array(types));
+            }
+        }
         entry.insert("default".into(), default);
         if let Some(description) = property.get("description").and_then(Value::as_str) {
             entry.insert(
@@ -77,7 +87,9 @@ fn unwrap_doc(text: &str) -> String {
 
 /// The JSON Schema of every wire type, with the custom methods and commands.
 pub fn protocol_schema() -> Value {
-    let mut generator: SchemaGenerator = SchemaSettings::draft07().into_generator();
+    // The serialize contract: a field the server always sends is required (`T | null` for an
+    // `Option`), so clients do not have to guard against `undefined` as well.
+    let mut generator: SchemaGenerator = SchemaSettings::draft07().for_serialize().into_generator();
     let mut roots = Map::new();
     macro_rules! root {
         ($($t:ty),* $(,)?) => {
@@ -114,6 +126,15 @@ pub fn protocol_schema() -> Value {
         .iter()
         .map(|c| json!({ "name": c.name, "arguments": c.arguments, "result": c.result }))
         .collect();
+    // The block codes of `DiffArea.codes`, from the one definition of them.
+    use crate::heap::BlockChange;
+    let diff_codes = json!({
+        "FreeInBoth": BlockChange::Free.code(),
+        "Same": BlockChange::SameAlloc.code(),
+        "Allocated": BlockChange::Allocated.code(),
+        "Freed": BlockChange::Freed.code(),
+        "ChangedKind": BlockChange::ChangedKind.code(),
+    });
     json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
         "title": "HeapLensProtocol",
@@ -124,6 +145,7 @@ pub fn protocol_schema() -> Value {
         "definitions": definitions,
         "x-methods": methods,
         "x-commands": commands,
+        "x-constants": { "DiffCode": diff_codes },
     })
 }
 

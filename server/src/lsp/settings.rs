@@ -116,6 +116,7 @@ pub struct TraceSettings {
 /// How much the server logs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(inline)]
 pub enum LogLevel {
     Off,
     Error,
@@ -314,7 +315,6 @@ impl JsonSchema for SampleExecutions {
 
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
-            "type": ["string", "integer"],
             "anyOf": [
                 { "type": "string", "enum": ["auto"] },
                 { "type": "integer", "minimum": 0, "maximum": SAMPLE_MAX }

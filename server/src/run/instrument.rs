@@ -160,15 +160,6 @@ pub fn instrument(source: &str, opts: &InstrumentOptions) -> Result<Instrumented
     Ok(planner.finish(opts, Vec::new()))
 }
 
-/// The instrumented script of `source` alone (no prologue), or the error as text: the helper
-/// behind the snapshot tests of rewritten scripts.
-pub fn render_instrumented(source: &str) -> String {
-    match instrument(source, &InstrumentOptions::default()) {
-        Ok(instrumented) => instrumented.code,
-        Err(error) => format!("error: {error}"),
-    }
-}
-
 fn first_syntax_error(root: Node<'_>, source: &str) -> InstrumentError {
     let mut cursor = root.walk();
     let mut stack = vec![root];

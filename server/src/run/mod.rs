@@ -1,12 +1,12 @@
 //! Instrumented runs: rewriting scripts with allocation probes, mapping lines back, running.
 
 pub mod instrument;
-pub mod line_map;
-pub mod probes;
+pub(crate) mod line_map;
+pub(crate) mod probes;
 
 #[cfg(test)]
 mod interp_tests;
 pub mod runner;
-pub mod sampling;
+pub(crate) mod sampling;
 mod source_rows;
-pub mod trace;
+pub(crate) mod trace;

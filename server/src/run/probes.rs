@@ -107,19 +107,6 @@ pub const RESET_TEXT: &str = "_hl_z()";
 /// [`READOUT_FOOTER`].
 pub const READOUT_CODE: &str = "_hl_o()\n";
 
-/// The prologue for `slots` probe slots. Runs before the "before" snapshot, in the same
-/// interpreter session as the instrumented script (globals persist between raw-REPL execs).
-pub fn prologue(slots: usize, exact: bool) -> String {
-    prologue_with(
-        slots,
-        0,
-        &InstrumentOptions {
-            exact,
-            ..InstrumentOptions::default()
-        },
-    )
-}
-
 /// The prologue for `slots` probe slots with every instrumentation option. With
 /// `trace_allocations`, the slow path (which runs only when the interval allocated) also
 /// prints a trace for the line's first [`TRACE_PER_LINE`] allocating executions, up to
@@ -524,6 +511,20 @@ fn bad_line(line: &str, reason: &str) -> ProbeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The prologue for `slots` probe slots. Runs before the "before" snapshot, in the same
+    /// interpreter session as the instrumented script (globals persist between raw-REPL execs).
+    pub fn prologue(slots: usize, exact: bool) -> String {
+        prologue_with(
+            slots,
+            0,
+            &InstrumentOptions {
+                exact,
+                ..InstrumentOptions::default()
+            },
+        )
+    }
+
     use crate::run::instrument::{instrument, InstrumentOptions};
 
     fn instrumented(source: &str) -> Instrumented {

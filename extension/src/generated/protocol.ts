@@ -1,0 +1,749 @@
+/* Generated from server/src/lsp/ext.rs and settings.rs (via protocol.schema.json) by
+ * `npm run generate`. Do not edit: change the Rust types, then run
+ * `UPDATE_GENERATED=1 cargo test --lib generated` and `npm run generate`. */
+
+/**
+ * Which moment of a run a snapshot shows.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "SnapshotLabel".
+ */
+export type SnapshotLabel = "before" | "after" | "after-gc" | "capture";
+/**
+ * Why something failed, for clients to act on (never match message text). The same codes
+ * give the reason of a `disconnected` board status and of a failed job.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "ErrorCode".
+ */
+export type ErrorCode =
+  | "simulatorMissing"
+  | "simulatorFailed"
+  | "portBusy"
+  | "permissionDenied"
+  | "portNotFound"
+  | "openFailed"
+  | "disconnected"
+  | "timeout"
+  | "protocol"
+  | "boardRaised"
+  | "cancelled"
+  | "unreadableDump"
+  | "probes"
+  | "unreadableFile"
+  | "untrusted"
+  | "superseded"
+  | "internal"
+  | "notConnected";
+/**
+ * The board as the status bar shows it.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "BoardState".
+ */
+export type BoardState = "connected" | "simulated" | "disconnected" | "busy";
+/**
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "BlockKind".
+ */
+export type BlockKind =
+  "free" | "tail" | "other" | "tuple" | "list" | "dict" | "str" | "array" | "float" | "function" | "module" | "marked";
+/**
+ * What kind of board job a `heaplens/jobFinished` reports.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "JobKind".
+ */
+export type JobKind = "run" | "capture" | "softReset" | "selectBoard";
+/**
+ * Which stream output came from.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "OutputStream".
+ */
+export type OutputStream = "stdout" | "traceback";
+
+/**
+ * Generated from server/src/lsp/ext.rs and settings.rs by `UPDATE_GENERATED=1 cargo test --lib generated`. Do not edit.
+ */
+export interface HeapLensProtocol {
+  BoardStatusParams?: BoardStatusParams;
+  CaptureHeapArgs?: CaptureHeapArgs;
+  DecorationsParams?: DecorationsParams;
+  DiffParams?: DiffParams;
+  DiffResult?: DiffResult;
+  GetSnapshotParams?: GetSnapshotParams;
+  InitializationOptions?: InitializationOptions;
+  JobFinishedParams?: JobFinishedParams;
+  JobStarted?: JobStarted;
+  ListBoardsResult?: ListBoardsResult;
+  ListSnapshotsParams?: ListSnapshotsParams;
+  ListSnapshotsResult?: ListSnapshotsResult;
+  OutputParams?: OutputParams;
+  Settings?: Settings;
+  SnapshotParams?: SnapshotParams;
+  StopResult?: StopResult;
+}
+/**
+ * `heaplens/boardStatus` params.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "BoardStatusParams".
+ */
+export interface BoardStatusParams {
+  firmware: string | null;
+  /**
+   * Free heap bytes in the latest snapshot (`freeSnapshot` names it).
+   */
+  freeBytes: number | null;
+  /**
+   * Which snapshot the figures come from (`after-gc` of the last run, or a capture).
+   */
+  freeSnapshot?: SnapshotLabel | null;
+  /**
+   * The longest free run, in bytes, of the same snapshot.
+   */
+  maxFreeBytes: number | null;
+  message?: string | null;
+  port: string | null;
+  /**
+   * Why the board is disconnected (or what went wrong last), as a code to switch on.
+   */
+  reason?: ErrorCode | null;
+  state: BoardState;
+}
+/**
+ * `heaplens.captureHeap` argument.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "CaptureHeapArgs".
+ */
+export interface CaptureHeapArgs {
+  /**
+   * Run `gc.collect()` first.
+   */
+  gc: boolean;
+}
+/**
+ * `heaplens/decorations` params.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "DecorationsParams".
+ */
+export interface DecorationsParams {
+  lines: LineDecoration[];
+  uri: string;
+}
+/**
+ * One decorated line (0-based).
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "LineDecoration".
+ */
+export interface LineDecoration {
+  hover?: string | null;
+  /**
+   * Heat level 0 (nothing) to 5 (the line that allocated most).
+   */
+  level: number;
+  line: number;
+  text: string;
+}
+/**
+ * `heaplens/diff` params.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "DiffParams".
+ */
+export interface DiffParams {
+  after: string;
+  before: string;
+}
+/**
+ * `heaplens/diff` result, also the `heaplens.compareSnapshots` result.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "DiffResult".
+ */
+export interface DiffResult {
+  after: string;
+  areas: DiffArea[];
+  before: string;
+  blockBytes: number;
+  /**
+   * The object of `heaplens diff --json`.
+   */
+  totals: Diff;
+}
+/**
+ * One area of a diff: one code per block (0 free in both, 1 same allocation, 2 allocated,
+ * 3 freed, 4 changed kind), base64-encoded.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "DiffArea".
+ */
+export interface DiffArea {
+  address: string;
+  blocks: number;
+  codes: string;
+}
+/**
+ * The difference between two snapshots. Serialises to the `heaplens diff --json` object.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "Diff".
+ */
+export interface Diff {
+  /**
+   * Bytes of allocations present after but not before.
+   */
+  allocated_bytes: number;
+  /**
+   * Block size of the after snapshot.
+   */
+  block_bytes: number;
+  /**
+   * Allocations present before but not after, in address order.
+   */
+  freed_allocations: AllocationChange[];
+  /**
+   * Bytes of allocations present before but not after.
+   */
+  freed_bytes: number;
+  /**
+   * The largest new allocation.
+   */
+  largest_new_allocation: AllocationChange | null;
+  max_free_blocks_after: number;
+  max_free_blocks_before: number;
+  /**
+   * allocated − freed.
+   */
+  net_bytes: number;
+  /**
+   * Allocations present after but not before, in address order.
+   */
+  new_allocations: AllocationChange[];
+  /**
+   * Notes such as "the maps differ in length".
+   */
+  warnings: string[];
+}
+/**
+ * An allocation that exists on only one side.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "AllocationChange".
+ */
+export interface AllocationChange {
+  area: number;
+  blocks: number;
+  bytes: number;
+  kind: BlockKind;
+  /**
+   * Byte offset of the head within its area.
+   */
+  offset: number;
+}
+/**
+ * `heaplens/getSnapshot` params.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "GetSnapshotParams".
+ */
+export interface GetSnapshotParams {
+  id: string;
+}
+/**
+ * `initializationOptions` as the extension sends them (other clients may send the
+ * `heaplens` section alone). The server reads them key by key (`Settings::apply`), so that
+ * one bad value does not discard the others; this type describes them for clients.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "InitializationOptions".
+ */
+export interface InitializationOptions {
+  /**
+   * The `heaplens` configuration section.
+   */
+  heaplens: Settings | null;
+  /**
+   * False in an untrusted workspace: the server then runs no code on any board.
+   */
+  workspaceTrusted: boolean | null;
+}
+/**
+ * Every setting of the `heaplens` section. Field docs are the descriptions users read in the
+ * settings editor (Markdown).
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "Settings".
+ */
+export interface Settings {
+  /**
+   * Which board runs and captures use: `auto` (the first MicroPython USB board found, else
+   * the simulated Pico), `simulated` (a real MicroPython interpreter run locally), a serial
+   * port path such as `/dev/ttyACM0` or `COM3`, or `id:SERIAL` (a USB serial number).
+   */
+  board: string;
+  /**
+   * Run with the garbage collector disabled: per-line figures are exact allocations, and a
+   * `MemoryError` comes sooner.
+   */
+  exact: boolean;
+  /**
+   * Show the HeapLens output channel when a run ends with an exception.
+   */
+  revealOutputOnError: boolean;
+  /**
+   * Run a Python file on the board with heap capture each time it is saved. Nothing runs
+   * in an untrusted workspace.
+   */
+  runOnSave: boolean;
+  /**
+   * Seconds before a run is stopped (its report so far is kept); `0` means no limit.
+   */
+  runTimeoutSeconds: number;
+  /**
+   * Probe each loop body and function body for its first *N* executions only (`heaplens
+   * run --sample=N`): hot loops then run close to full speed, and a loop's later
+   * iterations are measured as a whole. `0` probes every execution (exact per-line figures,
+   * slower). `"auto"`: every execution where probes are cheap (the simulated Pico), 64 on
+   * a real board, where each probe has to scan the heap.
+   */
+  sampleExecutions: "auto" | number;
+  /**
+   * The language server binary (read by the extension only).
+   */
+  server: ServerSettings;
+  /**
+   * Heap size in bytes given to the simulated Pico's interpreter (`-X heapsize=`). The
+   * default gives `GC: total: 192000`, close to a Pico's heap.
+   */
+  simulatedHeapBytes: number;
+  /**
+   * The simulated Pico's interpreter (read by the extension only).
+   */
+  simulator: SimulatorSettings;
+  /**
+   * Soft-reset the board before each run, so every run starts from a fresh heap (as the
+   * board's `main.py` would).
+   */
+  softResetBeforeRun: boolean;
+  /**
+   * When diagnostics and editor marks appear.
+   */
+  thresholds: ThresholdSettings;
+  /**
+   * How much the server logs to its output channel (`off`, `error`, `warn`, `info`,
+   * `debug`, `trace`; `trace` includes every raw-REPL exchange with the board).
+   */
+  trace: TraceSettings;
+  /**
+   * Record which line made each allocation of a run, so clicking a block in the heap map
+   * jumps to its line. Costs a heap dump for each line's first allocating executions.
+   */
+  traceAllocations: boolean;
+}
+/**
+ * `heaplens.server.*` (client side).
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "ServerSettings".
+ */
+export interface ServerSettings {
+  /**
+   * Path to the `heaplens` binary. Empty: the one bundled with the extension, else
+   * `heaplens` on `PATH`.
+   */
+  path: string;
+}
+/**
+ * `heaplens.simulator.*` (client side).
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "SimulatorSettings".
+ */
+export interface SimulatorSettings {
+  /**
+   * Path to the MicroPython unix interpreter used as the simulated Pico (given to the
+   * server as `HEAPLENS_MICROPYTHON`). Empty: the server's default.
+   */
+  path: string;
+}
+/**
+ * `heaplens.thresholds.*`.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "ThresholdSettings".
+ */
+export interface ThresholdSettings {
+  /**
+   * Warn when a run shrinks the longest free run of the heap by more than this percentage
+   * (measured after a final `gc.collect()`).
+   */
+  fragmentationPercent: number;
+  /**
+   * A line that allocates at least this many bytes gets a heat mark in the gutter and an
+   * inline note with its figures.
+   */
+  hintBytes: number;
+  /**
+   * A line that allocates at least this many bytes in one run gets a warning diagnostic.
+   */
+  lineBytes: number;
+}
+/**
+ * `heaplens.trace.*`.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "TraceSettings".
+ */
+export interface TraceSettings {
+  /**
+   * Log level of the language server (its output channel): `off`, `error`, `warn`,
+   * `info`, `debug` or `trace` (every raw-REPL exchange).
+   */
+  server: "off" | "error" | "warn" | "info" | "debug" | "trace";
+}
+/**
+ * `heaplens/jobFinished` params: a board job started by a command has ended. Sent after
+ * everything the job produced (a run's output, snapshots, diagnostics and decorations).
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "JobFinishedParams".
+ */
+export interface JobFinishedParams {
+  /**
+   * Null when the job succeeded.
+   */
+  error: JobError | null;
+  jobId: number;
+  kind: JobKind;
+  /**
+   * A finished run's outcome.
+   */
+  run?: RunSummary | null;
+  /**
+   * A capture's snapshot.
+   */
+  snapshotId?: string | null;
+  /**
+   * The document a run ran.
+   */
+  uri?: string | null;
+}
+/**
+ * A job that failed: a code to switch on and a message for people.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "JobError".
+ */
+export interface JobError {
+  code: ErrorCode;
+  message: string;
+}
+/**
+ * The outcome of a finished run.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "RunSummary".
+ */
+export interface RunSummary {
+  diagnostics: number;
+  elapsedMs: number;
+  /**
+   * The final exception line (`MemoryError: …`), null when the script ended normally.
+   */
+  exception: string | null;
+  gcCollections: number | null;
+  /**
+   * False when the script ran without probes (`notInstrumented` says why).
+   */
+  instrumented: boolean;
+  /**
+   * Stopped by Stop, a newer run or the timeout.
+   */
+  interrupted: boolean;
+  notInstrumented: string | null;
+  /**
+   * The code of a `SystemExit` the script raised (null: it did not).
+   */
+  systemExit: number | null;
+  timedOut: boolean;
+}
+/**
+ * The result of every command that starts a board job: the job's id, which
+ * `heaplens/jobFinished` (and, for a run, its snapshots and output) will carry.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "JobStarted".
+ */
+export interface JobStarted {
+  jobId: number;
+}
+/**
+ * `heaplens.listBoards` result.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "ListBoardsResult".
+ */
+export interface ListBoardsResult {
+  boards: BoardChoice[];
+}
+/**
+ * A board the user can pick.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "BoardChoice".
+ */
+export interface BoardChoice {
+  /**
+   * What to pass to `heaplens.selectBoard` (the `heaplens.board` spelling).
+   */
+  board: string;
+  description: string;
+  label: string;
+}
+/**
+ * `heaplens/listSnapshots` params (none).
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "ListSnapshotsParams".
+ */
+export interface ListSnapshotsParams {}
+/**
+ * `heaplens/listSnapshots` result.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "ListSnapshotsResult".
+ */
+export interface ListSnapshotsResult {
+  snapshots: SnapshotSummary[];
+}
+/**
+ * An entry of `heaplens/listSnapshots`.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "SnapshotSummary".
+ */
+export interface SnapshotSummary {
+  file: string | null;
+  id: string;
+  label: SnapshotLabel;
+  runId: number | null;
+  time: string;
+}
+/**
+ * `heaplens/output` params.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "OutputParams".
+ */
+export interface OutputParams {
+  runId: number | null;
+  stream: OutputStream;
+  /**
+   * The text (non-UTF-8 bytes replaced with U+FFFD).
+   */
+  text: string;
+}
+/**
+ * `heaplens/snapshot` params and `heaplens/getSnapshot` result.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "SnapshotParams".
+ */
+export interface SnapshotParams {
+  allocationLines?: AllocationLine[];
+  areas: SnapshotArea[];
+  blockBytes: number;
+  /**
+   * Document URI of the run (or of the dump document), null for a manual capture.
+   */
+  file: string | null;
+  id: string;
+  label: SnapshotLabel;
+  runId: number | null;
+  stats: Stats;
+  /**
+   * RFC 3339.
+   */
+  time: string;
+}
+/**
+ * Where a run's allocation was made: `offset` is the byte offset of its head inside `area`,
+ * `line` the 0-based document line.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "AllocationLine".
+ */
+export interface AllocationLine {
+  area: number;
+  line: number;
+  offset: number;
+}
+/**
+ * One heap area of a snapshot, with one byte per block (the dump letter), base64-encoded.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "SnapshotArea".
+ */
+export interface SnapshotArea {
+  /**
+   * Pool start, hex without `0x`.
+   */
+  address: string;
+  blocks: number;
+  /**
+   * base64 of one dump letter byte per block (`.`, `=`, `h`, `T`, `L`, `D`, `S`, `A`, `F`,
+   * `B`, `M`, `m`).
+   */
+  kinds: string;
+}
+/**
+ * The figures of a snapshot, as `heaplens stats --json` prints them (keys are part of the
+ * protocol: see `server/PROTOCOL.md`).
+ *
+ * `gc_total`, `used` and `free` are the header's bytes when the dump has them, else the map's.
+ * `one_blocks`, `two_blocks`, `max_block_blocks` and `max_free_blocks` are recomputed from the
+ * map (summed over areas; the longest free run is the maximum over areas), or taken from the
+ * header when the dump has no map.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "Stats".
+ */
+export interface Stats {
+  /**
+   * Number of allocations in the map.
+   */
+  allocations: number;
+  /**
+   * Number of heap areas in the map (0 without a map).
+   */
+  areas: number;
+  block_bytes: number;
+  blocks_total: number;
+  /**
+   * Blocks per kind name: an allocation's blocks (head and tails) count for its head's
+   * kind; `free` counts free blocks; `tail` only appears for tails with no head. Only
+   * kinds present are listed; empty without a map.
+   */
+  by_kind: {
+    [k: string]: number;
+  };
+  /**
+   * 1 − longest free run / all free blocks (0 when nothing or everything is in one run).
+   */
+  fragmentation: number;
+  free: number;
+  /**
+   * Number of free runs in the map.
+   */
+  free_run_count: number;
+  /**
+   * Histogram of free runs by size class (1, 2, 3–4, 5–8, …); empty without a map.
+   */
+  free_runs: FreeRunBucket[];
+  gc_total: number;
+  max_block_blocks: number;
+  max_free_blocks: number;
+  max_free_bytes: number;
+  /**
+   * Bytes a split-heap-auto port can still add as a new area (`max new split`).
+   */
+  max_new_split: number | null;
+  one_blocks: number;
+  stack_total: number | null;
+  stack_used: number | null;
+  two_blocks: number;
+  used: number;
+  warnings: string[];
+}
+/**
+ * One bucket of the free-run histogram: runs of `min_blocks..=max_blocks` free blocks.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "FreeRunBucket".
+ */
+export interface FreeRunBucket {
+  /**
+   * Free blocks in those runs.
+   */
+  blocks: number;
+  max_blocks: number;
+  min_blocks: number;
+  /**
+   * Number of free runs in this size class.
+   */
+  runs: number;
+}
+/**
+ * `heaplens.stop` result.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "StopResult".
+ */
+export interface StopResult {
+  /**
+   * The job that was asked to stop, null when nothing was running.
+   */
+  stopped: number | null;
+}
+
+/** Method names of the custom messages. */
+export const Method = {
+  "snapshot": "heaplens/snapshot",
+  "decorations": "heaplens/decorations",
+  "boardStatus": "heaplens/boardStatus",
+  "output": "heaplens/output",
+  "jobFinished": "heaplens/jobFinished",
+  "listSnapshots": "heaplens/listSnapshots",
+  "getSnapshot": "heaplens/getSnapshot",
+  "diff": "heaplens/diff",
+} as const;
+
+/** Params (and, for requests, result) type of every custom method. */
+export interface MethodTypes {
+  "heaplens/snapshot": { params: SnapshotParams };
+  "heaplens/decorations": { params: DecorationsParams };
+  "heaplens/boardStatus": { params: BoardStatusParams };
+  "heaplens/output": { params: OutputParams };
+  "heaplens/jobFinished": { params: JobFinishedParams };
+  "heaplens/listSnapshots": { params: ListSnapshotsParams; result: ListSnapshotsResult };
+  "heaplens/getSnapshot": { params: GetSnapshotParams; result: SnapshotParams };
+  "heaplens/diff": { params: DiffParams; result: DiffResult };
+}
+
+/** Server commands run through `workspace/executeCommand`. */
+export const ServerCommand = {
+  "captureHeap": "heaplens.captureHeap",
+  "runFile": "heaplens.runFile",
+  "stop": "heaplens.stop",
+  "softReset": "heaplens.softReset",
+  "listBoards": "heaplens.listBoards",
+  "selectBoard": "heaplens.selectBoard",
+  "compareSnapshots": "heaplens.compareSnapshots",
+  "openDump": "heaplens.openDump",
+} as const;
+
+/** Arguments and result type of every server command. */
+export interface CommandTypes {
+  "heaplens.captureHeap": { arguments: [args?: CaptureHeapArgs]; result: JobStarted };
+  "heaplens.runFile": { arguments: [uri: string]; result: JobStarted };
+  "heaplens.stop": { arguments: []; result: StopResult };
+  "heaplens.softReset": { arguments: []; result: JobStarted };
+  "heaplens.listBoards": { arguments: []; result: ListBoardsResult };
+  "heaplens.selectBoard": { arguments: [board: string]; result: JobStarted };
+  "heaplens.compareSnapshots": { arguments: [before: string, after: string]; result: DiffResult };
+  "heaplens.openDump": { arguments: [uri: string]; result: SnapshotParams };
+}
+
+export const DiffCode = {
+  Allocated: 2,
+  ChangedKind: 4,
+  FreeInBoth: 0,
+  Freed: 3,
+  Same: 1,
+} as const;
+export type DiffCode = (typeof DiffCode)[keyof typeof DiffCode];
