@@ -283,6 +283,7 @@ impl RawRepl {
     }
 
     fn write(&mut self, data: &[u8]) -> Result<(), LinkError> {
+        tracing::trace!(port = %self.port, bytes = %String::from_utf8_lossy(data).escape_debug(), "→ board");
         self.transport.write_all(data)
     }
 
@@ -290,7 +291,11 @@ impl RawRepl {
     fn fill(&mut self, timeout: Duration) -> Result<usize, LinkError> {
         let mut buf = [0u8; 4096];
         let n = self.transport.read_timeout(&mut buf, timeout)?;
-        self.pending.extend_from_slice(&buf[..n.min(buf.len())]);
+        let got = &buf[..n.min(buf.len())];
+        if n > 0 {
+            tracing::trace!(port = %self.port, bytes = %String::from_utf8_lossy(got).escape_debug(), "← board");
+        }
+        self.pending.extend_from_slice(got);
         Ok(n)
     }
 

@@ -136,6 +136,7 @@ pub enum Command {
 
 /// Entry point of the binary. Errors are printed to stderr with a non-zero exit code.
 pub fn main() -> ExitCode {
+    crate::logging::init();
     let cli = Cli::parse();
     match dispatch(cli.command) {
         Ok(code) => code,

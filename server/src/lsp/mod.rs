@@ -89,3 +89,56 @@ pub(crate) fn service(
     .custom_method("window/workDoneProgress/cancel", Backend::progress_cancel)
     .finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+    use tower::{Service, ServiceExt};
+    use tower_lsp_server::jsonrpc::Request;
+
+    async fn call(
+        service: &mut tower_lsp_server::LspService<super::Backend>,
+        request: Request,
+    ) -> Value {
+        let response = service
+            .ready()
+            .await
+            .expect("the service is ready")
+            .call(request)
+            .await
+            .expect("the service answers")
+            .expect("a request gets a response");
+        serde_json::to_value(response).expect("a response is JSON")
+    }
+
+    /// A panic inside a real handler, reached through the whole service, becomes an error
+    /// reply for that request, and the server answers the next one.
+    #[tokio::test]
+    async fn a_panic_injected_in_a_handler_becomes_an_error_reply() {
+        let (mut service, _socket) = super::service(Default::default());
+        let initialize = Request::build("initialize")
+            .params(json!({ "capabilities": {}, "initializationOptions": { "heaplens": { "board": "/dev/null-board" } } }))
+            .id(1)
+            .finish();
+        let reply = call(&mut service, initialize).await;
+        assert_eq!(reply["result"]["serverInfo"]["name"], "heaplens", "{reply}");
+        let hover = |id| {
+            Request::build("textDocument/hover")
+                .params(json!({
+                    "textDocument": { "uri": "file:///tmp/x.py" },
+                    "position": { "line": 0, "character": 0 }
+                }))
+                .id(id)
+                .finish()
+        };
+        super::server::fault::arm("hover");
+        let reply = call(&mut service, hover(2)).await;
+        assert_eq!(reply["error"]["code"], -32603, "{reply}");
+        assert_eq!(
+            reply["error"]["message"],
+            "HeapLens bug while answering hover: injected fault in hover"
+        );
+        let reply = call(&mut service, hover(3)).await;
+        assert_eq!(reply["result"], Value::Null, "still serving: {reply}");
+    }
+}

@@ -85,6 +85,11 @@ pub(super) async fn guard<T>(
     method: &'static str,
     work: impl Future<Output = RpcResult<T>>,
 ) -> RpcResult<T> {
+    #[cfg(test)]
+    let work = async {
+        fault::strike(method);
+        work.await
+    };
     match AssertUnwindSafe(work).catch_unwind().await {
         Ok(result) => result,
         Err(panic) => {
@@ -193,6 +198,28 @@ impl LanguageServer for Backend {
             handlers::commands::execute(self, params),
         )
         .await
+    }
+}
+
+/// Fault injection for tests: `arm("textDocument/hover")` makes the next request of that method
+/// panic inside its guard, as a bug in its handler would.
+#[cfg(test)]
+pub(super) mod fault {
+    use std::sync::Mutex;
+
+    static ARMED: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+
+    pub fn arm(method: &'static str) {
+        ARMED.lock().unwrap_or_else(|e| e.into_inner()).push(method);
+    }
+
+    pub fn strike(method: &str) {
+        let mut armed = ARMED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = armed.iter().position(|m| *m == method) {
+            armed.remove(i);
+            drop(armed);
+            panic!("injected fault in {method}");
+        }
     }
 }
 

@@ -48,7 +48,8 @@ struct Run {
 
 fn run_on_interpreter(code: &str) -> Run {
     let mut child = Command::new(interpreter())
-        .args(["-X", "heapsize=194300"])
+        .arg("-X")
+        .arg(format!("heapsize={}", crate::board::DEFAULT_SIM_HEAP_BYTES))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -370,7 +371,9 @@ fn sampled_gc_churn_books_later_iterations_on_the_loop_line() {
 
 #[test]
 fn sampled_prealloc_reports_zero_bytes_for_probed_and_unprobed_iterations() {
-    if !interpreter_present("sampled_prealloc_reports_zero_bytes_for_probed_and_unprobed_iterations") {
+    if !interpreter_present(
+        "sampled_prealloc_reports_zero_bytes_for_probed_and_unprobed_iterations",
+    ) {
         return;
     }
     let ((run, _, _), _) = run_probed_with(&scenario("prealloc.py"), sampled(16));
