@@ -214,6 +214,21 @@ impl Board {
         self.after(result)
     }
 
+    /// Runs code whose output may hold any byte (a user's script under the harness): see
+    /// [`RawRepl::exec_framed`].
+    pub fn exec_framed(
+        &mut self,
+        code: &str,
+        done: &[u8],
+        on_output: &mut dyn FnMut(&[u8]) -> Option<Vec<u8>>,
+        cancel: &CancelToken,
+    ) -> Result<ExecOutcome, LinkError> {
+        let result = self
+            .repl()?
+            .exec_framed(code.as_bytes(), done, on_output, cancel);
+        self.after(result)
+    }
+
     /// Runs `code` and returns its output at the end.
     pub fn exec_capture(&mut self, code: &str) -> Result<ExecOutcome, LinkError> {
         self.exec(code, &mut |_| {}, &CancelToken::new())

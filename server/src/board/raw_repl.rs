@@ -130,7 +130,47 @@ impl RawRepl {
         if !sent {
             self.plain_raw_send(code, cancel)?;
         }
-        self.follow(on_output, cancel)
+        self.follow(
+            &mut |bytes| {
+                on_output(bytes);
+                None
+            },
+            cancel,
+            None,
+        )
+    }
+
+    /// Like [`RawRepl::exec`], for code whose output may contain `\x04` bytes of its own (a
+    /// user's script): the end of its output is recognised by position, as the `\x04` that
+    /// follows the line that starts with `done` (the code's own last line, unforgeable
+    /// because it carries a random part). Every other byte, `\x04` included, is output.
+    ///
+    /// If the code dies before printing `done` (its harness failed), the usual ending
+    /// (`\x04`, traceback, `\x04`, `>`) followed by silence still ends the exec.
+    ///
+    /// `on_output` may return bytes to send to the board's stdin at once (a line the code
+    /// asked for).
+    pub fn exec_framed(
+        &mut self,
+        code: &[u8],
+        done: &[u8],
+        on_output: &mut dyn FnMut(&[u8]) -> Option<Vec<u8>>,
+        cancel: &CancelToken,
+    ) -> Result<ExecOutcome, LinkError> {
+        if !self.in_raw {
+            self.enter_raw(cancel)?;
+        }
+        self.in_raw = false;
+        self.pending.clear();
+        self.drain_available()?;
+        let mut sent = false;
+        if self.raw_paste != Some(false) {
+            sent = self.try_raw_paste(code, cancel)?;
+        }
+        if !sent {
+            self.plain_raw_send(code, cancel)?;
+        }
+        self.follow(on_output, cancel, Some(done))
     }
 
     /// Leaves raw mode (Ctrl-B) so other tools find the friendly REPL. Best effort.
@@ -213,11 +253,14 @@ impl RawRepl {
         Ok(())
     }
 
-    /// Reads stdout until `\x04`, the traceback until `\x04`, then the `>` prompt.
+    /// Reads stdout until `\x04`, the traceback until `\x04`, then the `>` prompt. With `done`
+    /// (see [`RawRepl::exec_framed`]), only the `\x04` after a line starting with `done` ends
+    /// stdout.
     fn follow(
         &mut self,
-        on_output: &mut dyn FnMut(&[u8]),
+        on_output: &mut dyn FnMut(&[u8]) -> Option<Vec<u8>>,
         cancel: &CancelToken,
+        done: Option<&[u8]>,
     ) -> Result<ExecOutcome, LinkError> {
         let mut outcome = ExecOutcome::default();
         let mut traceback = Vec::new();
@@ -225,22 +268,33 @@ impl RawRepl {
         let mut stage = 0;
         let mut interrupted_at: Option<Instant> = None;
         let mut prompt_deadline: Option<Instant> = None;
+        // Framed: watches for the `done` line (after it, the next `\x04` ends stdout).
+        let mut watch = done.map(DoneWatch::new);
+        // Framed, when `done` never came: stdout length when the stream went quiet on what
+        // looks like the protocol's ending.
+        let mut quiet_since: Option<Instant> = None;
         loop {
             // Consume what is pending for the current stage.
             while !self.pending.is_empty() {
                 match stage {
-                    0 => match self.pending.iter().position(|&b| b == 0x04) {
-                        Some(i) => {
-                            on_output(&self.pending[..i]);
-                            outcome.stdout.extend_from_slice(&self.pending[..i]);
-                            self.pending.drain(..=i);
+                    0 => {
+                        let end = match watch.as_mut() {
+                            None => self.pending.iter().position(|&b| b == 0x04),
+                            Some(watch) => watch.end_in(&self.pending),
+                        };
+                        let (chunk, ended) = match end {
+                            Some(i) => (self.pending.drain(..=i).collect::<Vec<u8>>(), true),
+                            None => (std::mem::take(&mut self.pending), false),
+                        };
+                        let data = if ended { &chunk[..chunk.len() - 1] } else { &chunk[..] };
+                        if let Some(reply) = on_output(data) {
+                            self.write(&reply)?;
+                        }
+                        outcome.stdout.extend_from_slice(data);
+                        if ended {
                             stage = 1;
                         }
-                        None => {
-                            on_output(&self.pending);
-                            outcome.stdout.append(&mut self.pending);
-                        }
-                    },
+                    }
                     1 => match self.pending.iter().position(|&b| b == 0x04) {
                         Some(i) => {
                             traceback.extend_from_slice(&self.pending[..i]);
@@ -268,6 +322,24 @@ impl RawRepl {
                     return Err(self.timeout("the raw prompt after execution"));
                 }
             }
+            // Framed code that ended without its `done` line: the stream stopped on
+            // `\x04 traceback \x04 >` and stayed quiet; the board is at its prompt.
+            if stage == 0 && watch.as_ref().is_some_and(|w| !w.seen) {
+                match unframed_ending(&outcome.stdout) {
+                    Some(at) => {
+                        let since = *quiet_since.get_or_insert(now);
+                        if now.duration_since(since) >= self.opts.poll_interval * 4 {
+                            let tail = outcome.stdout.split_off(at);
+                            let inner = &tail[1..tail.len() - 2];
+                            let text = String::from_utf8_lossy(inner).into_owned();
+                            outcome.traceback = (!text.trim().is_empty()).then_some(text);
+                            self.in_raw = true;
+                            return Ok(outcome);
+                        }
+                    }
+                    None => quiet_since = None,
+                }
+            }
             match interrupted_at {
                 None if cancel.is_cancelled() => {
                     self.write(b"\x03")?;
@@ -278,7 +350,9 @@ impl RawRepl {
                 }
                 _ => {}
             }
-            self.fill(self.opts.poll_interval)?;
+            if self.fill(self.opts.poll_interval)? > 0 {
+                quiet_since = None;
+            }
         }
     }
 
@@ -393,6 +467,50 @@ impl Drop for RawRepl {
         // Leave the board usable by other tools; errors do not matter any more.
         let _ = self.transport.write_all(b"\x02");
     }
+}
+
+/// Watches framed stdout for its `done` line (see [`RawRepl::exec_framed`]).
+struct DoneWatch<'a> {
+    done: &'a [u8],
+    /// The start of the current line (at most `done.len()` bytes).
+    head: Vec<u8>,
+    /// A line starting with `done` has ended: the next `\x04` ends stdout.
+    seen: bool,
+}
+
+impl<'a> DoneWatch<'a> {
+    fn new(done: &'a [u8]) -> DoneWatch<'a> {
+        DoneWatch {
+            done,
+            head: Vec::with_capacity(done.len()),
+            seen: false,
+        }
+    }
+
+    /// The index in `bytes` of the `\x04` that ends stdout, if it is there.
+    fn end_in(&mut self, bytes: &[u8]) -> Option<usize> {
+        for (i, &byte) in bytes.iter().enumerate() {
+            if self.seen && byte == 0x04 {
+                return Some(i);
+            }
+            if byte == b'\n' {
+                if self.head == self.done {
+                    self.seen = true;
+                }
+                self.head.clear();
+            } else if self.head.len() < self.done.len() {
+                self.head.push(byte);
+            }
+        }
+        None
+    }
+}
+
+/// Where framed stdout that ends like a finished exec (`\x04` traceback `\x04>`) has its first
+/// `\x04`, if it does.
+fn unframed_ending(stdout: &[u8]) -> Option<usize> {
+    let body = stdout.strip_suffix(b"\x04>")?;
+    body.iter().rposition(|&b| b == 0x04)
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

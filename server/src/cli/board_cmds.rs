@@ -62,13 +62,16 @@ pub fn ports(json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn exec(board: &BoardArgs, code: &str, timeout: f64) -> anyhow::Result<ExitCode> {
+pub fn exec(
+    board: &BoardArgs,
+    code: &str,
+    timeout: Option<Duration>,
+) -> anyhow::Result<ExitCode> {
     let stop = super::stop::stop_token();
     let mut board = open_board(board, &cli_link_options())?;
     let cancel = CancelToken::new();
     // Ctrl-C/SIGTERM or the --timeout interrupts the code on the board.
-    let limit = (timeout > 0.0).then(|| Duration::from_secs_f64(timeout));
-    let watchdog = Watchdog::start(stop, cancel.clone(), limit);
+    let watchdog = Watchdog::start(stop, cancel.clone(), timeout);
     let mut stdout = std::io::stdout();
     let result = board.exec(
         code,

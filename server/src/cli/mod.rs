@@ -94,9 +94,9 @@ pub enum Command {
         board: BoardArgs,
         /// Python source to run.
         code: String,
-        /// Seconds before the running code is interrupted (0 = no limit).
-        #[arg(long, default_value_t = 0.0)]
-        timeout: f64,
+        /// Seconds before the running code is interrupted (0 = no limit; at most a day).
+        #[arg(long, default_value = "0", value_parser = parse_timeout)]
+        timeout: Timeout,
     },
     /// Take a mem_info(1) snapshot from the board and show it as `map` does.
     Capture {
@@ -134,6 +134,28 @@ pub enum Command {
     Lsp,
 }
 
+/// A `--timeout`: `None` means no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeout(pub Option<std::time::Duration>);
+
+/// A timeout in seconds: a finite number from 0 (no limit) to a day (`inf`, `nan`, `1e300`
+/// and negative numbers are refused with a message, never a panic).
+pub(crate) fn parse_timeout(text: &str) -> Result<Timeout, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    let max = crate::lsp::settings::RUN_TIMEOUT_MAX_SECONDS;
+    if !seconds.is_finite() || !(0.0..=max).contains(&seconds) {
+        return Err(format!(
+            "{text:?} is not a timeout: use seconds from 0 (no limit) to {max} (a day)"
+        ));
+    }
+    Ok(Timeout(
+        (seconds > 0.0).then(|| std::time::Duration::from_secs_f64(seconds)),
+    ))
+}
+
 /// Entry point of the binary. Errors are printed to stderr with a non-zero exit code.
 pub fn main() -> ExitCode {
     crate::logging::init();
@@ -168,7 +190,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             board,
             code,
             timeout,
-        } => board_cmds::exec(&board, &code, timeout),
+        } => board_cmds::exec(&board, &code, timeout.0),
         Command::Capture {
             board,
             json,

@@ -1,9 +1,9 @@
 //! `heaplens run`: an instrumented run with heap captures and a report.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 
@@ -11,8 +11,7 @@ use super::BoardArgs;
 use crate::board::LinkOptions;
 use crate::diagnose::{human_bytes, Severity, Thresholds};
 use crate::heap::Stats;
-use crate::run::probes::LineDelta;
-use crate::run::runner::{self, RunEvent, RunOptions, RunReport, Sampling};
+use crate::run::runner::{self, InputSource, RunEvent, RunOptions, RunReport, Sampling};
 
 /// The flags of `heaplens run`.
 #[derive(Debug, Clone, clap::Args)]
@@ -26,20 +25,19 @@ pub struct Flags {
     /// Do not soft-reset the board before the run.
     #[arg(long)]
     pub no_reset: bool,
-    /// Seconds before the script is interrupted (0 = no limit).
-    #[arg(long, default_value_t = 0.0)]
-    pub timeout: f64,
+    /// Seconds before the script is interrupted and its report so far printed (0 = no limit;
+    /// at most a day).
+    #[arg(long, default_value = "0", value_parser = super::parse_timeout)]
+    pub timeout: super::Timeout,
     /// No ANSI colours in the report.
     #[arg(long)]
     pub no_color: bool,
     /// Find the line that made each new allocation (heap dumps from the probes; slower).
     #[arg(long)]
     pub trace_allocations: bool,
-    /// Probe each loop body and function body for its first N executions only (`--sample`
-    /// alone: 64): hot loops run nearly at full speed; later iterations are measured as a
-    /// whole on the loop's line, later calls on the calling line. `--sample=0` probes
-    /// every execution. Without the flag: every execution on a board with an O(1)
-    /// allocation counter (the simulated Pico), 64 on others (a real Pico).
+    /// Measure each line's first N allocating executions exactly, estimate the later ones
+    /// (default 64; hits are always exact). `--sample=0` measures every execution: exact
+    /// bytes everywhere, slower for hot loops.
     #[arg(long, value_name = "N", num_args = 0..=1, require_equals = true, default_missing_value = "64",
           value_parser = clap::value_parser!(u32).range(0..=(u32::MAX >> 2) as i64))]
     pub sample: Option<u32>,
@@ -68,7 +66,7 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
     let options = RunOptions {
         exact,
         soft_reset: !no_reset,
-        timeout: (timeout > 0.0).then(|| Duration::from_secs_f64(timeout)),
+        timeout: timeout.0,
         thresholds: Thresholds::default(),
         trace_allocations,
         sampling: match sample {
@@ -76,6 +74,9 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
             Some(0) => Sampling::Every,
             Some(n) => Sampling::Sample(n),
         },
+        // The script's input() reads this terminal's (or pipe's) lines; with --json stdout is
+        // a document, and input() gets end of input at once.
+        input: (!json).then(|| InputSource(Arc::new(read_stdin_line))),
     };
     // Ctrl-C in the terminal stops the script on the board (and still prints the report).
     let cancel = super::stop::stop_token();
@@ -107,6 +108,10 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
             render_report(&report, &source, super::heap_cmds::use_color(no_color))
         );
     }
+    // A script that ended with SystemExit(n) exits with n, as on a board's own run.
+    if let Some(code) = report.system_exit {
+        return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+    }
     let failed = report
         .diagnostics
         .iter()
@@ -116,6 +121,15 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// One line of this process's stdin, `None` at its end.
+fn read_stdin_line() -> Option<String> {
+    let mut line = String::new();
+    match std::io::stdin().read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(line),
+    }
 }
 
 /// The terminal report: top lines, the three snapshots side by side, the diff, diagnostics.
@@ -141,14 +155,13 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
     out.push('\n');
     out.push_str(&paint("1", "Top lines by bytes allocated\n"));
     let mut lines: Vec<_> = report.lines.iter().filter(|l| l.hits > 0).collect();
-    // A sampled run ranks lines by their estimate for all iterations where there is one, so
-    // that a loop's allocating line comes before the loop's own line.
-    let rank = |l: &LineDelta| l.estimated_bytes.unwrap_or(l.allocated_bytes);
-    lines.sort_by(|a, b| rank(b).cmp(&rank(a)).then(a.line.cmp(&b.line)));
-    let estimates = lines.iter().any(|l| l.estimated_bytes.is_some());
-    let estimate_header = if estimates { "  ≈ all iter." } else { "" };
+    lines.sort_by(|a, b| {
+        b.allocated_bytes
+            .cmp(&a.allocated_bytes)
+            .then(a.line.cmp(&b.line))
+    });
     out.push_str(&format!(
-        "{:>6} {:>8} {:>12} {:>12}{estimate_header}  {}\n",
+        "{:>6} {:>10} {:>12} {:>12}  {}\n",
         "line", "hits", "allocated", "net", "source"
     ));
     for l in lines.iter().take(10) {
@@ -156,18 +169,13 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
             .get((l.line as usize).saturating_sub(1))
             .map_or("", |s| s.trim());
         let text: String = text.chars().take(48).collect();
-        // A star marks figures of a line that ran more often than it was probed.
-        let hits = format!("{}{}", l.hits, if l.sampled { "*" } else { "" });
-        let estimate = match (estimates, l.estimated_bytes) {
-            (false, _) => String::new(),
-            (true, Some(bytes)) => format!(" {:>12}", format!("≈{}", human_bytes(bytes))),
-            (true, None) => format!(" {:>12}", ""),
-        };
+        // "≈" marks figures that include estimated executions.
+        let approx = if l.estimated_bytes > 0 { "≈" } else { "" };
         out.push_str(&format!(
-            "{:>6} {:>8} {:>12} {:>12}{estimate}  {}\n",
+            "{:>6} {:>10} {:>12} {:>12}  {}\n",
             l.line,
-            hits,
-            human_bytes(l.allocated_bytes),
+            thousands(l.hits),
+            format!("{approx}{}", human_bytes(l.allocated_bytes)),
             signed(l.net_bytes),
             text
         ));
@@ -180,28 +188,31 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
         };
         out.push_str(&format!("  (no per-line figures: {why})\n"));
     }
-
-    if let Some(n) = report.sample.filter(|_| lines.iter().any(|l| l.sampled)) {
-        if report.sampled_automatically {
-            out.push_str(
-                "  This board has no O(1) allocation counter (micropython.mem_total), so every \
-                 probe scans the heap: loops were sampled to keep the run fast (--sample=0 \
-                 probes every execution).\n",
-            );
-        }
+    if let Some(n) = report.sample.filter(|_| lines.iter().any(|l| l.estimated_bytes > 0)) {
         out.push_str(&format!(
-            "  * sampled run (--sample {n}): each loop and function body was probed for its first \
-             {n} executions only. A starred line's hits and bytes cover those; a loop's later \
-             iterations are booked, as a whole and as a lower bound, on the loop's own line, \
-             a function's later calls on the calling line. \"≈ all iter.\" spreads a loop's \
-             later iterations over its lines as they allocated while probed: an estimate.\n"
+            "  ≈ includes an estimate: each line's first {n} allocating executions were measured \
+             exactly, later ones from the bytes they requested (--sample=0 measures every \
+             execution). Hits are always exact.\n"
         ));
+    }
+    if let Some(peak) = &report.peak {
+        let at = peak
+            .line
+            .map(|line| format!(" at line {line}"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "  peak heap use {}{at}\n",
+            human_bytes(peak.used)
+        ));
+    }
+    if let Some(code) = report.system_exit {
+        out.push_str(&format!("  the script ended with SystemExit({code})\n"));
     }
     out.push_str(&render_allocation_lines(report, &source_lines));
 
     match report.gc_collections {
         None if report.sample.is_some() && !report.exact => out.push_str(
-            "  garbage collections: unknown (collections during unprobed iterations cannot be \
+            "  garbage collections: unknown (collections during estimated executions cannot be \
              counted)\n",
         ),
         Some(0) | None => {}
@@ -350,6 +361,19 @@ fn why_no_capture(report: &RunReport) -> &'static str {
     } else {
         "the heap was too full"
     }
+}
+
+/// `1234567` → `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn signed(n: i64) -> String {

@@ -92,23 +92,29 @@ pub struct LineUsage {
     pub allocated_bytes: u64,
     pub net_bytes: i64,
     pub max_single_bytes: u64,
-    /// Sampled runs: the part of `allocated_bytes` that a loop's unprobed iterations made
-    /// (booked on the loop's header line).
-    pub unsampled_bytes: u64,
-    /// Sampled runs: the line ran more often than it was probed.
-    pub sampled: bool,
+    /// The part of `allocated_bytes` that is estimated (executions after the line's
+    /// measuring budget); 0 when every execution was measured.
+    pub estimated_bytes: u64,
 }
 
 impl LineUsage {
-    /// "3 hits", or "64 probed hits" when the line ran more often than it was probed.
+    /// "3 hits" / "1 hit".
     fn hits_text(&self) -> String {
-        format!(
-            "{} {}hit{}",
-            self.hits,
-            if self.sampled { "probed " } else { "" },
-            if self.hits == 1 { "" } else { "s" }
-        )
+        format!("{} hit{}", self.hits, if self.hits == 1 { "" } else { "s" })
     }
+
+    /// The bytes of the measured executions alone.
+    fn measured_bytes(&self) -> u64 {
+        self.allocated_bytes.saturating_sub(self.estimated_bytes)
+    }
+}
+
+/// What a line's allocations still hold after the run and a final `gc.collect()` (from
+/// allocation tracing): the likeliest holders of the heap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retained {
+    pub line: u32,
+    pub bytes: u64,
 }
 
 /// The heap figures that decide whether a failed allocation was "full" or "fragmented", read
@@ -157,8 +163,15 @@ pub struct RunFacts<'a> {
     /// The run stopped because it was interrupted on purpose (Stop, timeout).
     pub interrupted: bool,
     /// No snapshot could be taken after the run because the heap was too full for even the
-    /// capture command (the collector was disabled, so nothing could be reclaimed).
+    /// capture command.
     pub heap_exhausted: bool,
+    /// Whether the collector was off when the run ended (`None`: unknown).
+    pub collector_disabled: Option<bool>,
+    /// Bytes each line's allocations still hold after the final `gc.collect()`, largest
+    /// first (empty without allocation tracing).
+    pub retained: &'a [Retained],
+    /// The heap's size (for "never a line under 1 % of the heap").
+    pub heap_bytes: Option<u64>,
 }
 
 /// Turns the facts of a run into diagnostics, sorted by line then severity.
@@ -199,7 +212,9 @@ fn exception_diagnostic(tb: &Traceback, facts: &RunFacts<'_>) -> Diagnostic {
     let (code, message) = match tb.exception.as_str() {
         "MemoryError" => {
             let (code, message) = match (facts.heap_at_failure, facts.heap_exhausted) {
-                (None, true) => exhausted_heap_message(&tb.message, facts.block_bytes),
+                (None, true) => {
+                    exhausted_heap_message(&tb.message, facts.block_bytes, facts.collector_disabled)
+                }
                 (heap, _) => memory_error_message(&tb.message, heap),
             };
             related.extend(largest_live_lines(facts, line));
@@ -261,7 +276,11 @@ pub fn memory_error_message(message: &str, heap: Option<HeapAtFailure>) -> (Code
 
 /// The MemoryError of a run after which not even a heap capture fitted: the heap is full by
 /// any measure, although there are no figures to show.
-fn exhausted_heap_message(message: &str, block_bytes: Option<u64>) -> (Code, String) {
+fn exhausted_heap_message(
+    message: &str,
+    block_bytes: Option<u64>,
+    collector_disabled: Option<bool>,
+) -> (Code, String) {
     let what = match MemoryErrorKind::from_message(message) {
         MemoryErrorKind::Allocating { bytes } => match block_bytes.filter(|&b| b > 0) {
             Some(b) => format!("allocation of {bytes} bytes ({} blocks)", bytes.div_ceil(b)),
@@ -270,13 +289,17 @@ fn exhausted_heap_message(message: &str, block_bytes: Option<u64>) -> (Code, Str
         MemoryErrorKind::HeapLocked => return memory_error_message(message, None),
         MemoryErrorKind::Unknown => "an allocation".to_string(),
     };
+    let why = if collector_disabled == Some(true) {
+        " The collector was disabled, so nothing could be reclaimed."
+    } else {
+        ""
+    };
     (
         Code::MemoryErrorHeapFull,
         format!(
             "{what} failed, and afterwards not even the few hundred bytes of a heap capture \
-             were free: the heap is full. The collector was disabled, so nothing could be \
-             reclaimed; the board was soft-reset, so there are no snapshots or per-line figures \
-             for this run"
+             were free: the heap is full.{why} The board was soft-reset, so there are no \
+             snapshots or per-line figures for this run"
         ),
     )
 }
@@ -343,15 +366,31 @@ impl FailureVerdict {
     }
 }
 
-/// The lines that grew the heap most (largest positive net), as related information: the
-/// likeliest holders of what filled it. Net bytes are what the probes saw the heap keep after
-/// each line ran; objects a later collection freed may still be counted, hence "net", not
-/// "live".
+/// The likeliest holders of what filled the heap, as related information: the lines whose
+/// allocations are still alive after the final `gc.collect()` (allocation tracing), largest
+/// first, else the lines the probes saw grow the heap most (net bytes; objects a later
+/// collection freed may still be counted). Never a line holding under 1 % of the heap.
 fn largest_live_lines(facts: &RunFacts<'_>, error_line: u32) -> Vec<Related> {
+    let floor = facts.heap_bytes.map_or(1, |heap| (heap / 100).max(1));
+    if !facts.retained.is_empty() {
+        return facts
+            .retained
+            .iter()
+            .filter(|r| r.bytes >= floor && r.line != error_line)
+            .take(3)
+            .map(|r| Related {
+                line: r.line,
+                message: format!(
+                    "{} allocated here is still alive after gc.collect(): a likely holder of the heap",
+                    human_bytes(r.bytes)
+                ),
+            })
+            .collect();
+    }
     let mut holders: Vec<&LineUsage> = facts
         .lines
         .iter()
-        .filter(|l| l.net_bytes > 0 && l.line != error_line)
+        .filter(|l| l.net_bytes > 0 && l.net_bytes as u64 >= floor && l.line != error_line)
         .collect();
     holders.sort_by(|a, b| b.net_bytes.cmp(&a.net_bytes).then(a.line.cmp(&b.line)));
     holders
@@ -377,14 +416,11 @@ fn line_warnings(facts: &RunFacts<'_>, thresholds: &Thresholds, out: &mut Vec<Di
                 l.hits_text(),
                 human_bytes(l.max_single_bytes)
             );
-            if l.unsampled_bytes > 0 {
+            if l.estimated_bytes > 0 {
                 message.push_str(&format!(
-                    "; {} of it in this loop's later iterations, which ran without per-line \
-                     probes (sampled run)",
-                    human_bytes(l.unsampled_bytes)
+                    "; {} of it estimated for the executions after the first measured ones",
+                    human_bytes(l.estimated_bytes)
                 ));
-            } else if l.sampled {
-                message.push_str(" in its probed executions; later ones ran without probes");
             }
             out.push(Diagnostic {
                 line: l.line,
@@ -398,10 +434,9 @@ fn line_warnings(facts: &RunFacts<'_>, thresholds: &Thresholds, out: &mut Vec<Di
         // Growth heuristic: the probes keep the sum and the maximum per line. A constant
         // allocation per hit has max == mean; a doubling one has max ≈ hits/2 × mean. Require
         // several hits and a maximum at least twice the mean so that one outlier in a short
-        // loop does not count. Unprobed iterations are not hits, so their bytes stay out.
-        if l.hits >= 3 && l.max_single_bytes > 0 {
-            let mean = (l.allocated_bytes - l.unsampled_bytes.min(l.allocated_bytes)) as f64
-                / l.hits as f64;
+        // loop does not count. Estimated bytes are not per execution, so they stay out.
+        if l.hits >= 3 && l.max_single_bytes > 0 && l.estimated_bytes == 0 {
+            let mean = l.measured_bytes() as f64 / l.hits as f64;
             if l.max_single_bytes as f64 >= 2.0 * mean && l.max_single_bytes >= 1024 {
                 out.push(Diagnostic {
                     line: l.line,

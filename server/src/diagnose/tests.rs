@@ -101,8 +101,7 @@ fn memory_error_names_largest_holders() {
             allocated_bytes: 95_000,
             net_bytes: 95_000,
             max_single_bytes: 1056,
-            unsampled_bytes: 0,
-            sampled: false,
+            estimated_bytes: 0,
         },
         LineUsage {
             line: 13,
@@ -110,8 +109,7 @@ fn memory_error_names_largest_holders() {
             allocated_bytes: 0,
             net_bytes: -47_000,
             max_single_bytes: 0,
-            unsampled_bytes: 0,
-            sampled: false,
+            estimated_bytes: 0,
         },
         LineUsage {
             line: 17,
@@ -119,8 +117,7 @@ fn memory_error_names_largest_holders() {
             allocated_bytes: 0,
             net_bytes: 0,
             max_single_bytes: 0,
-            unsampled_bytes: 0,
-            sampled: false,
+            estimated_bytes: 0,
         },
     ];
     let facts = RunFacts {
@@ -174,8 +171,7 @@ fn warnings_for_big_growing_lines_and_fragmentation() {
             allocated_bytes: total,
             net_bytes: total as i64,
             max_single_bytes: 49152,
-            unsampled_bytes: 0,
-            sampled: false,
+            estimated_bytes: 0,
         },
         LineUsage {
             line: 4,
@@ -183,8 +179,7 @@ fn warnings_for_big_growing_lines_and_fragmentation() {
             allocated_bytes: 64,
             net_bytes: 64,
             max_single_bytes: 64,
-            unsampled_bytes: 0,
-            sampled: false,
+            estimated_bytes: 0,
         },
     ];
     let facts = RunFacts {
@@ -222,8 +217,7 @@ fn constant_loop_allocation_is_not_growing() {
         allocated_bytes: 500 * 64,
         net_bytes: 0,
         max_single_bytes: 64,
-        unsampled_bytes: 0,
-        sampled: false,
+        estimated_bytes: 0,
     }];
     let facts = RunFacts {
         script_file: "<stdin>",
@@ -272,6 +266,18 @@ fn memory_error_without_room_for_a_capture_is_heap_full() {
         "{}",
         diags[0].message
     );
+    assert!(
+        !diags[0].message.contains("collector was disabled"),
+        "never said unless known: {}",
+        diags[0].message
+    );
+    let disabled = RunFacts {
+        collector_disabled: Some(true),
+        ..facts.clone()
+    };
+    assert!(diagnose(&disabled, &Thresholds::default())[0]
+        .message
+        .contains("The collector was disabled"));
 
     // A failure-time snapshot, when there is one, still decides.
     let facts = RunFacts {
@@ -286,5 +292,45 @@ fn memory_error_without_room_for_a_capture_is_heap_full() {
     assert!(
         diags[0].message.contains("only 32 bytes are free in all"),
         "{diags:?}"
+    );
+}
+
+#[test]
+fn holders_are_the_lines_still_holding_memory_after_gc_never_under_one_percent() {
+    let t = tb("Traceback (most recent call last):\n  File \"<stdin>\", line 10, in <module>\nMemoryError: memory allocation failed, allocating 98305 bytes\n");
+    let retained = [
+        Retained { line: 9, bytes: 49_184 },
+        Retained { line: 3, bytes: 96 },
+    ];
+    let lines = [LineUsage {
+        line: 7,
+        hits: 13,
+        allocated_bytes: 96,
+        net_bytes: 96,
+        max_single_bytes: 32,
+        estimated_bytes: 0,
+    }];
+    let facts = RunFacts {
+        traceback: Some(&t),
+        script_file: "<stdin>",
+        lines: &lines,
+        retained: &retained,
+        heap_bytes: Some(192_000),
+        ..Default::default()
+    };
+    let diags = diagnose(&facts, &Thresholds::default());
+    let related: Vec<u32> = diags[0].related.iter().map(|r| r.line).collect();
+    assert!(related.contains(&9), "{related:?}");
+    assert!(!related.contains(&3) && !related.contains(&7), "{related:?}");
+    // Without tracing, net bytes under 1 % of the heap name no holder either.
+    let facts = RunFacts {
+        retained: &[],
+        ..facts
+    };
+    let diags = diagnose(&facts, &Thresholds::default());
+    assert!(
+        !diags[0].related.iter().any(|r| r.line == 7),
+        "{:?}",
+        diags[0].related
     );
 }

@@ -16,6 +16,8 @@ pub struct FileRun {
     pub max_free_blocks_after: Option<u64>,
     pub gc_collections: Option<u32>,
     pub exact: bool,
+    /// The run's peak heap use and its line.
+    pub peak: Option<crate::run::probes::Peak>,
 }
 
 impl FileRun {
@@ -32,6 +34,10 @@ impl FileRun {
                 .map(|s| s.stats().max_free_blocks),
             gc_collections: report.gc_collections,
             exact: report.exact,
+            peak: report.peak.as_ref().map(|p| crate::run::probes::Peak {
+                used: p.used,
+                line: p.line,
+            }),
         }
     }
 
@@ -77,25 +83,25 @@ pub fn hover_markdown(run: &FileRun, previous: Option<&FileRun>, line: u32) -> O
             run.run_id
         ));
         md.push_str("| | |\n|---|---|\n");
-        if s.sampled {
+        md.push_str(&format!("| hits | {} |\n", thousands(s.hits)));
+        if s.estimated_bytes > 0 {
             md.push_str(&format!(
-                "| hits | {} probed (it ran more often: sampled run) |\n",
-                s.hits
+                "| allocated | ≈ {} ({} bytes, of which ≈ {} estimated) |\n",
+                human_bytes(s.allocated_bytes),
+                s.allocated_bytes,
+                human_bytes(s.estimated_bytes)
             ));
         } else {
-            md.push_str(&format!("| hits | {} |\n", s.hits));
+            md.push_str(&format!(
+                "| allocated | {} ({} bytes) |\n",
+                human_bytes(s.allocated_bytes),
+                s.allocated_bytes
+            ));
         }
-        md.push_str(&format!(
-            "| allocated | {} ({} bytes) |\n",
-            human_bytes(s.allocated_bytes),
-            s.allocated_bytes
-        ));
         if s.hits > 1 {
-            // Unprobed iterations are not hits: leave their bytes out of the average.
-            let probed = s.allocated_bytes.saturating_sub(s.unsampled_bytes);
             md.push_str(&format!(
                 "| per hit | {} on average |\n",
-                human_bytes(probed / s.hits)
+                human_bytes(s.allocated_bytes / s.hits)
             ));
         }
         md.push_str(&format!("| net | {} |\n", signed_bytes(s.net_bytes)));
@@ -103,16 +109,10 @@ pub fn hover_markdown(run: &FileRun, previous: Option<&FileRun>, line: u32) -> O
             "| largest single | {} |\n",
             human_bytes(s.max_single_bytes)
         ));
-        if let Some(estimate) = s.estimated_bytes {
+        if let Some(peak) = run.peak.filter(|p| p.line == Some(line)) {
             md.push_str(&format!(
-                "| all iterations | ≈ {} (estimated from the probed ones) |\n",
-                human_bytes(estimate)
-            ));
-        }
-        if s.unsampled_bytes > 0 {
-            md.push_str(&format!(
-                "| in later iterations | at least {} (unprobed, not split by line) |\n",
-                human_bytes(s.unsampled_bytes)
+                "| peak | the run's highest heap use, {}, was reached here |\n",
+                human_bytes(peak.used)
             ));
         }
         md.push_str(&format!("| share of run | {share:.1}% |\n"));
@@ -129,6 +129,16 @@ pub fn hover_markdown(run: &FileRun, previous: Option<&FileRun>, line: u32) -> O
                 human_bytes(before)
             ));
         }
+        if s.estimated_bytes > 0 {
+            md.push_str(
+                "\n_≈: this line's first allocating executions were measured exactly; the \
+                 later ones are estimated from the bytes they requested._\n",
+            );
+        }
+        md.push_str(
+            "\n_Hits count executions of the line's statement: condition evaluations for \
+             `if`/`while`, iterations for `for`, definitions for `def`/`class`._\n",
+        );
         if !run.exact && run.gc_collections.unwrap_or(0) > 0 {
             md.push_str(&format!(
                 "\n_{} garbage collection(s) ran during this run; growth across a collection is not counted._\n",
@@ -158,16 +168,29 @@ fn severity_word(d: &Diagnostic) -> &'static str {
     }
 }
 
-/// `+3.1 KB ×15` — the inlay hint and decoration text of a line (`×64+` when the line ran
-/// more often than it was probed).
+/// `+3.1 KB ×15` — the inlay hint and decoration text of a line (`≈+3.1 KB` when part of it
+/// is estimated).
 pub fn line_label(stat: &LineDelta) -> String {
-    if stat.sampled {
-        format!("+{} ×{}+", human_bytes(stat.allocated_bytes), stat.hits)
-    } else if stat.hits > 1 {
-        format!("+{} ×{}", human_bytes(stat.allocated_bytes), stat.hits)
+    let approx = if stat.estimated_bytes > 0 { "≈" } else { "" };
+    let bytes = human_bytes(stat.allocated_bytes);
+    if stat.hits > 1 {
+        format!("{approx}+{bytes} ×{}", thousands(stat.hits))
     } else {
-        format!("+{}", human_bytes(stat.allocated_bytes))
+        format!("{approx}+{bytes}")
     }
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Lines worth a hint: allocated at least `min_bytes` (and something at all).
@@ -269,9 +292,7 @@ mod tests {
                     allocated_bytes: 3174,
                     net_bytes: 3174,
                     max_single_bytes: 320,
-                    unsampled_bytes: 0,
-                    sampled: false,
-                    estimated_bytes: None,
+                    estimated_bytes: 0,
                 },
                 LineDelta {
                     line: 4,
@@ -279,9 +300,7 @@ mod tests {
                     allocated_bytes: 32,
                     net_bytes: -64,
                     max_single_bytes: 32,
-                    unsampled_bytes: 0,
-                    sampled: false,
-                    estimated_bytes: None,
+                    estimated_bytes: 0,
                 },
                 LineDelta {
                     line: 5,
@@ -289,9 +308,7 @@ mod tests {
                     allocated_bytes: 0,
                     net_bytes: 0,
                     max_single_bytes: 0,
-                    unsampled_bytes: 0,
-                    sampled: false,
-                    estimated_bytes: None,
+                    estimated_bytes: 0,
                 },
             ],
             diagnostics: vec![Diagnostic {
@@ -305,6 +322,7 @@ mod tests {
             max_free_blocks_after: Some(5397),
             gc_collections: Some(0),
             exact: false,
+            peak: None,
         }
     }
 
@@ -325,30 +343,23 @@ mod tests {
         | largest single | 320 B |
         | share of run | 99.0% |
         | vs previous run | +2.1 KB (was 1000 B) |
+
+        _Hits count executions of the line's statement: condition evaluations for `if`/`while`, iterations for `for`, definitions for `def`/`class`._
         ");
     }
 
     #[test]
-    fn hover_and_label_of_a_sampled_loop_line() {
+    fn hover_and_label_of_an_estimated_line() {
         let mut r = run();
-        r.lines[0].sampled = true;
-        r.lines[0].hits = 64;
-        r.lines[0].unsampled_bytes = 2048;
-        r.lines[0].estimated_bytes = Some(1126);
+        r.lines[0].hits = 1500;
+        r.lines[0].estimated_bytes = 2048;
         let md = hover_markdown(&r, None, 3).unwrap();
+        assert!(md.contains("| hits | 1,500 |"), "{md}");
         assert!(
-            md.contains("| hits | 64 probed (it ran more often: sampled run) |"),
+            md.contains("| allocated | ≈ 3.1 KB (3174 bytes, of which ≈ 2.0 KB estimated) |"),
             "{md}"
         );
-        assert!(
-            md.contains("| in later iterations | at least 2.0 KB (unprobed, not split by line) |"),
-            "{md}"
-        );
-        assert!(
-            md.contains("| all iterations | ≈ 1.1 KB (estimated from the probed ones) |"),
-            "{md}"
-        );
-        assert_eq!(line_label(&r.lines[0]), "+3.1 KB ×64+");
+        assert_eq!(line_label(&r.lines[0]), "≈+3.1 KB ×1,500");
     }
 
     #[test]

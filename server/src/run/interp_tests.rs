@@ -1,7 +1,8 @@
-//! Tests that run instrumented scripts on the real MicroPython interpreter (the simulated
-//! board's unix port, `.venv/bin/micropython`) as a subprocess. Scripts are fed on stdin so
-//! MicroPython compiles them as `<stdin>`, exactly as the raw REPL does; prologue, script and
-//! readout are concatenated into one text (`Instrumented::single_file`).
+//! Tests that run the whole on-board path — the harness's prologue, then its run call — on the
+//! real MicroPython interpreter (the simulated board's unix port) as a subprocess. The script
+//! is fed on stdin, so MicroPython compiles it as `<stdin>` as the raw REPL does; the output
+//! is split into the script's output and the harness's records exactly as the runner does.
+//! The plain run of the same source is the truth for output and tracebacks.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,10 +10,10 @@ use std::process::{Command, Stdio};
 
 use proptest::prelude::*;
 
-use super::instrument::{instrument, InstrumentOptions, Instrumented};
-use super::line_map::LineMap;
-use super::probes::{parse_readout, ProbeReport};
-use super::trace::{RawTrace, TraceDemux};
+use super::harness::{self, kind, Ending, HarnessOptions, Nonce};
+use super::instrument::{instrument, normalize, Instrumented};
+use super::probes::{parse_readout, LineDelta, ProbeReport};
+use super::records::{Demux, Piece};
 
 fn interpreter() -> PathBuf {
     crate::board::find_interpreter()
@@ -20,8 +21,8 @@ fn interpreter() -> PathBuf {
 }
 
 /// Whether the MicroPython interpreter is installed. Without it these tests are skipped with a
-/// message (`cargo test --lib` must pass on a machine without it); `scripts/test.sh` installs
-/// it first, so CI always runs them.
+/// message (`cargo test --lib` must pass on a machine without it); `scripts/test.sh` runs
+/// after `scripts/setup.sh` installed it, so CI always runs them.
 fn interpreter_present(test: &str) -> bool {
     let present = interpreter().is_file();
     if !present {
@@ -69,93 +70,133 @@ fn run_on_interpreter(code: &str) -> Run {
     }
 }
 
-/// An instrumented run: the user-visible output (probe readout removed), the traceback
-/// rewritten to user lines, and the decoded probe report.
-struct ProbedRun {
+/// How a test runs a script under the harness.
+#[derive(Debug, Clone, Copy)]
+struct Opts {
+    exact: bool,
+    trace_allocations: bool,
+    /// Exact measurements per line (`None`: every execution).
+    budget: Option<u32>,
+    /// False: the board is made to look like a Pico (no `micropython.mem_total()`).
+    counts_allocations: bool,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            exact: false,
+            trace_allocations: false,
+            budget: None,
+            counts_allocations: true,
+        }
+    }
+}
+
+/// Every combination of `exact`, `trace_allocations` and the two kinds of board.
+fn all_options() -> Vec<Opts> {
+    let mut out = Vec::new();
+    for exact in [false, true] {
+        for trace_allocations in [false, true] {
+            for counts_allocations in [true, false] {
+                out.push(Opts {
+                    exact,
+                    trace_allocations,
+                    budget: None,
+                    counts_allocations,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Makes `import micropython` give a module without `mem_total()`, as on a Pico.
+const HIDE_MEM_TOTAL: &str = "import sys, micropython\nclass _P: pass\n_p = _P()\nfor _n in dir(micropython):\n    if _n != 'mem_total': setattr(_p, _n, getattr(micropython, _n))\nsys.modules['micropython'] = _p\ndel _n, _p, _P, sys, micropython\n";
+
+/// A run under the harness, split as the runner splits it.
+struct Harnessed {
+    /// What the script printed.
     output: String,
+    /// The traceback as the script would see it (harness frames removed), or "".
     traceback: String,
     report: ProbeReport,
+    ending: Option<Ending>,
+    traces: usize,
+    after: Option<crate::heap::Snapshot>,
 }
 
-fn instrumented(source: &str, opts: InstrumentOptions) -> Instrumented {
-    instrument(source, &opts).unwrap_or_else(|error| panic!("instrumenting failed: {error}"))
+fn instrumented(source: &str, nonce: &Nonce) -> Instrumented {
+    instrument(&normalize(source), nonce)
+        .unwrap_or_else(|error| panic!("instrumenting failed: {error}"))
 }
 
-/// Runs the instrumented script; when it raises, the readout runs in a second part (as the
-/// runner does after a failed exec), here simulated by catching nothing: the readout is only
-/// available when the script finishes, so `report` is parsed only then.
-fn run_probed(source: &str, exact: bool) -> (ProbedRun, Instrumented, LineMap) {
-    run_probed_with(
-        source,
-        InstrumentOptions {
-            exact,
-            ..InstrumentOptions::default()
-        },
-    )
-    .0
-}
-
-/// Like [`run_probed`] with every option; with tracing, the traces are taken out of the
-/// output (as the runner does) and returned.
-fn run_probed_with(
-    source: &str,
-    opts: InstrumentOptions,
-) -> ((ProbedRun, Instrumented, LineMap), Vec<RawTrace>) {
-    let script = instrumented(source, opts);
-    let (text, map) = script.single_file();
-    let mut run = run_on_interpreter(&text);
-    let mut demux = TraceDemux::new();
-    let mut user = demux.feed(run.stdout.as_bytes());
-    user.extend(demux.finish());
-    if !opts.trace_allocations {
-        assert!(demux.traces().is_empty(), "a trace without tracing");
-    }
-    run.stdout = String::from_utf8_lossy(&user).into_owned();
-    let (output, readout) = match run.stdout.find(super::probes::READOUT_HEADER) {
-        Some(at) => (run.stdout[..at].to_string(), run.stdout[at..].to_string()),
-        None => (run.stdout.clone(), String::new()),
+/// Runs `source` instrumented under the harness with `opts`, prologue and run call in one
+/// stdin script (an uncaught error of the harness itself would show on stderr and fail the
+/// test).
+fn run_harnessed(source: &str, opts: Opts) -> (Harnessed, Instrumented) {
+    let nonce = Nonce::random();
+    let script = instrumented(source, &nonce);
+    let options = HarnessOptions {
+        slots: script.probe_lines.len(),
+        budget: opts.budget,
+        exact: opts.exact,
+        trace_allocations: opts.trace_allocations,
+        counts_allocations: opts.counts_allocations,
     };
-    let report = parse_readout(&readout, &script).unwrap_or(ProbeReport {
-        lines: Vec::new(),
-        gc_collections: None,
-    });
-    let traceback = map.rewrite_traceback(&run.stderr);
-    (
-        (
-            ProbedRun {
-                output,
-                traceback,
-                report,
-            },
-            script,
-            map,
-        ),
-        demux.traces().to_vec(),
-    )
-}
-
-/// Every combination of `exact` and `trace_allocations` with inline probes, and `exact`
-/// with the call-form probes used on boards without `mem_total()`.
-fn all_options() -> [InstrumentOptions; 6] {
-    [
-        (false, false, false),
-        (true, false, false),
-        (false, true, false),
-        (true, true, false),
-        (false, false, true),
-        (true, false, true),
-    ]
-    .map(
-        |(exact, trace_allocations, compact_probes)| InstrumentOptions {
-            exact,
-            trace_allocations,
-            sample: None,
-            compact_probes,
+    let mut text = String::new();
+    if !opts.counts_allocations {
+        text.push_str(HIDE_MEM_TOTAL);
+    }
+    text.push_str(&harness::prologue(&script.code, &options, &nonce));
+    text.push_str(&nonce.run_call());
+    text.push('\n');
+    let run = run_on_interpreter(&text);
+    assert_eq!(run.stderr, "", "the harness itself failed");
+    let mut demux = Demux::new(&nonce.marker);
+    let mut pieces = demux.feed(run.stdout.as_bytes());
+    pieces.push(Piece::Output(demux.finish()));
+    let mut result = Harnessed {
+        output: String::new(),
+        traceback: String::new(),
+        report: ProbeReport {
+            lines: Vec::new(),
+            gc_collections: None,
+            peak: None,
         },
-    )
+        ending: None,
+        traces: 0,
+        after: None,
+    };
+    for piece in pieces {
+        match piece {
+            Piece::Output(bytes) => result.output.push_str(&String::from_utf8_lossy(&bytes)),
+            Piece::Record(record) => match record.kind {
+                kind::EXCEPTION => {
+                    let text = String::from_utf8_lossy(&record.body).into_owned();
+                    result.traceback = text
+                        .split_inclusive('\n')
+                        .filter(|l| !l.trim_start().starts_with("File \"<heaplens>\""))
+                        .collect();
+                }
+                kind::READOUT => {
+                    result.report = parse_readout(
+                        &record.header,
+                        &String::from_utf8_lossy(&record.body),
+                        &script.probe_lines,
+                    )
+                    .unwrap_or_else(|error| panic!("readout: {error}"));
+                }
+                kind::TRACE => result.traces += 1,
+                kind::AFTER => result.after = crate::heap::parse_dump(&record.body).ok(),
+                kind::DONE => result.ending = Ending::parse(&record.header),
+                _ => {}
+            },
+        }
+    }
+    (result, script)
 }
 
-fn line(report: &ProbeReport, line: u32) -> &super::probes::LineDelta {
+fn line(report: &ProbeReport, line: u32) -> &LineDelta {
     report
         .lines
         .iter()
@@ -169,10 +210,8 @@ fn known_sizes_deltas_are_block_rounded_sizes() {
         return;
     }
     for opts in all_options() {
-        let ((run, _, _), traces) = run_probed_with(&scenario("known_sizes.py"), opts);
-        // Tracing: the baseline (printed twice in a single file: prologue and script start)
-        // and one trace per allocating line.
-        assert_eq!(traces.is_empty(), !opts.trace_allocations, "{opts:?}");
+        let (run, _) = run_harnessed(&scenario("known_sizes.py"), opts);
+        assert_eq!(run.traces > 0, opts.trace_allocations, "{opts:?}");
         assert_eq!(run.output, "1000 100 0 5000 3 300 50\n");
         let deltas: Vec<(u32, u64, i64)> = (9..=15)
             .map(|number| {
@@ -180,9 +219,11 @@ fn known_sizes_deltas_are_block_rounded_sizes() {
                 (number, delta.allocated_bytes, delta.net_bytes)
             })
             .collect();
+        // bytearray(1000): a 32-byte object and 1000 bytes of data in 32 blocks; and so on
+        // (32-byte blocks on this 64-bit build).
         assert_eq!(
             deltas,
-            vec![
+            [
                 (9, 1056, 1056),
                 (10, 896, 896),
                 (11, 32, 32),
@@ -193,6 +234,7 @@ fn known_sizes_deltas_are_block_rounded_sizes() {
             ],
             "{opts:?}"
         );
+        assert_eq!(run.ending, Some(Ending::Normal));
     }
 }
 
@@ -201,40 +243,32 @@ fn prealloc_loop_lines_report_zero_bytes() {
     if !interpreter_present("prealloc_loop_lines_report_zero_bytes") {
         return;
     }
-    for trace_allocations in [false, true] {
-        let ((run, _, _), _) = run_probed_with(
-            &scenario("prealloc.py"),
-            InstrumentOptions {
-                trace_allocations,
-                ..InstrumentOptions::default()
-            },
-        );
+    for opts in all_options() {
+        let (run, _) = run_harnessed(&scenario("prealloc.py"), opts);
         assert_eq!(run.output, "59180\n");
         for number in 8..=10 {
             let delta = line(&run.report, number);
             assert_eq!(delta.hits, 1000, "line {number}");
             assert_eq!(
-                (
-                    delta.allocated_bytes,
-                    delta.net_bytes,
-                    delta.max_single_bytes
-                ),
+                (delta.allocated_bytes, delta.net_bytes, delta.max_single_bytes),
                 (0, 0, 0),
-                "line {number} (trace_allocations={trace_allocations})"
+                "line {number} ({opts:?})"
             );
         }
     }
 }
 
-/// A script whose measured lines allocate nothing — calls, methods, loops, branches,
-/// try/except, nested calls — must report 0 bytes on every one of them: the probes (fast
-/// path, slow path after an allocating line, expression form) allocate nothing.
+/// The probes allocate nothing, on either kind of board, measured or past their budget: a
+/// script that measures its own allocations with `micropython.mem_total()` (every byte
+/// requested, however briefly: call frames included) prints the same figures as the plain
+/// run, and lines that allocate nothing report 0 bytes.
 #[test]
 fn probes_allocate_nothing() {
     if !interpreter_present("probes_allocate_nothing") {
         return;
     }
     let source = "\
+import micropython
 class K:
     def m(self, v):
         return v + 1
@@ -258,61 +292,44 @@ def work(n, k):
 
 k = K()
 r = 0
-r = work(50, k)
-r = work(50, k)
+t0 = micropython.mem_total()
 for _ in (1, 2, 3):
-    r += 1
-print(r)
+    r += work(50, k)
+t1 = micropython.mem_total()
+print(r, t1 - t0)
 ";
-    // Lines that create objects or new globals: the class, the defs, `k`, `r`'s first
-    // binding (a new dict entry) and the print.
-    let setup = [1, 2, 6, 22, 23, 28];
+    // As on a Pico, the script cannot measure itself without mem_total(): it prints r only.
+    let pico_source = source.replace("micropython.mem_total()", "0");
     let plain = run_on_interpreter(source);
-    // Sampled runs too: with a budget of 1000 nothing runs unprobed, so the hit counts below
-    // hold; with 2, later executions run unprobed and must add 0 bytes as well.
-    let sampled = [
-        (false, Some(1000)),
-        (true, Some(1000)),
-        (false, Some(2)),
-        (true, Some(2)),
-    ]
-    .map(|(exact, sample)| InstrumentOptions {
-        exact,
-        sample,
-        ..InstrumentOptions::default()
-    });
-    for opts in all_options().into_iter().chain(sampled) {
-        let ((run, script, _), _) = run_probed_with(source, opts);
-        assert_eq!(run.output, plain.stdout);
-        for number in script
-            .probe_lines
-            .iter()
-            .filter(|line| !setup.contains(line))
-        {
-            let delta = line(&run.report, *number);
+    let mut all = all_options();
+    all.extend([Some(2), Some(1000)].map(|budget| Opts {
+        budget,
+        ..Opts::default()
+    }));
+    let pico_plain = run_on_interpreter(&pico_source);
+    for opts in all {
+        let (source, plain) = match opts.counts_allocations {
+            true => (source, &plain),
+            false => (pico_source.as_str(), &pico_plain),
+        };
+        let (run, _) = run_harnessed(source, opts);
+        assert_eq!(run.output, plain.stdout, "{opts:?}");
+        for delta in run.report.lines.iter().filter(|d| (8..=20).contains(&d.line)) {
+            // (In exact mode `return total` books the release of the call's frame, which
+            // MicroPython allocates on the heap for a function this size: a real release.)
+            let number = delta.line;
             assert_eq!(
-                (
-                    delta.allocated_bytes,
-                    delta.net_bytes,
-                    delta.max_single_bytes
-                ),
-                (0, 0, 0),
+                (delta.allocated_bytes, delta.max_single_bytes),
+                (0, 0),
                 "line {number} ({opts:?}): {delta:?}"
             );
-            assert_eq!(delta.unsampled_bytes, 0, "line {number} ({opts:?})");
         }
-        if opts.sample == Some(2) {
-            assert!(line(&run.report, 10).sampled, "{opts:?}");
-            assert_eq!(line(&run.report, 9).hits, 2, "while line, {opts:?}");
-            continue;
-        }
-        assert!(
-            run.report.lines.iter().all(|delta| !delta.sampled),
-            "{opts:?}"
-        );
-        assert_eq!(line(&run.report, 9).hits, 100, "while line");
-        assert_eq!(line(&run.report, 11).hits, 50, "call line");
-        assert_eq!(line(&run.report, 3).hits, 50, "method body");
+        // Every evaluation of the while condition, true or false; each call of the method.
+        assert_eq!(line(&run.report, 10).hits, 153, "while line, {opts:?}");
+        assert_eq!(line(&run.report, 11).hits, 150, "if line, {opts:?}");
+        assert_eq!(line(&run.report, 4).hits, 75, "method body");
+        assert_eq!(line(&run.report, 7).hits, 1, "a def is a hit per definition");
+        assert_eq!(line(&run.report, 27).hits, 3, "for: one hit per iteration");
     }
 }
 
@@ -321,7 +338,7 @@ fn gc_churn_counts_collections_and_never_books_a_drop_as_freeing() {
     if !interpreter_present("gc_churn_counts_collections_and_never_books_a_drop_as_freeing") {
         return;
     }
-    let (run, _, _) = run_probed(&scenario("gc_churn.py"), false);
+    let (run, _) = run_harnessed(&scenario("gc_churn.py"), Opts::default());
     assert_eq!(run.output, "item 19999\n");
     let collections = run.report.gc_collections.unwrap_or(0);
     assert!(collections > 0, "no collection seen: {:?}", run.report);
@@ -331,80 +348,33 @@ fn gc_churn_counts_collections_and_never_books_a_drop_as_freeing() {
     }
     let allocating = line(&run.report, 7);
     assert_eq!(allocating.hits, 20000);
-    // 20000 strings of one or two blocks each; intervals with a collection are estimated.
-    assert!(allocating.allocated_bytes >= 20000 * 32, "{allocating:?}");
-    assert_eq!(allocating.max_single_bytes, 64);
-}
-
-fn sampled(sample: u32) -> InstrumentOptions {
-    InstrumentOptions {
-        sample: Some(sample),
-        ..InstrumentOptions::default()
-    }
+    // A string object and its data, one 32-byte block each; the first execution also grows
+    // the globals dict for the new name `s`, as in a plain run.
+    assert!((64..=96).contains(&allocating.max_single_bytes), "{allocating:?}");
+    assert!(allocating.allocated_bytes >= 20000 * 60, "{allocating:?}");
 }
 
 #[test]
-fn sampled_gc_churn_books_later_iterations_on_the_loop_line() {
-    if !interpreter_present("sampled_gc_churn_books_later_iterations_on_the_loop_line") {
+fn past_its_budget_a_line_keeps_exact_hits_and_estimated_bytes() {
+    if !interpreter_present("past_its_budget_a_line_keeps_exact_hits_and_estimated_bytes") {
         return;
     }
-    let source = scenario("gc_churn.py");
-    let ((run, script, _), _) = run_probed_with(&source, sampled(16));
-    assert_eq!(run.output, "item 19999\n");
-    assert_eq!(script.blocks.len(), 1);
-    let body = line(&run.report, 7);
-    assert!(body.sampled, "{body:?}");
-    assert_eq!(body.hits, 16);
-    // "item %d" with a one- or two-digit number: a string object and its data, one 32-byte
-    // block each.
-    assert_eq!(body.allocated_bytes, 16 * 64, "{body:?}");
-    assert_eq!(body.unsampled_bytes, 0);
-    let header = line(&run.report, 6);
-    assert!(header.sampled);
-    // The other 19,984 iterations, measured as a whole when the loop ended. Collections ran
-    // during them, so the figure is the mem_total() estimate of `probes` (requested bytes).
-    assert!(header.unsampled_bytes >= 19_984 * 4, "{header:?}");
-    assert_eq!(header.allocated_bytes, header.unsampled_bytes);
-    // Collections during unprobed iterations cannot be counted: the count is unknown.
-    assert_eq!(run.report.gc_collections, None, "{:?}", run.report);
-}
-
-#[test]
-fn sampled_prealloc_reports_zero_bytes_for_probed_and_unprobed_iterations() {
-    if !interpreter_present(
-        "sampled_prealloc_reports_zero_bytes_for_probed_and_unprobed_iterations",
-    ) {
-        return;
+    let exact = run_harnessed(&scenario("leak.py"), Opts::default()).0;
+    for counts_allocations in [true, false] {
+        let opts = Opts {
+            budget: Some(16),
+            counts_allocations,
+            ..Opts::default()
+        };
+        let (run, _) = run_harnessed(&scenario("leak.py"), opts);
+        assert_eq!(run.output, "500\n");
+        let (measured, all) = (line(&run.report, 8), line(&exact.report, 8));
+        assert_eq!(measured.hits, 500, "hits are always exact ({opts:?})");
+        assert!(measured.estimated_bytes > 0, "{measured:?}");
+        // The estimate is within 10 % of the exact figure.
+        let (got, want) = (measured.allocated_bytes as f64, all.allocated_bytes as f64);
+        assert!((got - want).abs() <= want * 0.1, "{opts:?}: {got} vs {want}");
     }
-    let ((run, _, _), _) = run_probed_with(&scenario("prealloc.py"), sampled(16));
-    assert_eq!(run.output, "59180\n");
-    for number in 7..=10 {
-        let delta = line(&run.report, number);
-        assert!(delta.sampled, "{delta:?}");
-        assert_eq!(
-            (delta.allocated_bytes, delta.unsampled_bytes),
-            (0, 0),
-            "{delta:?}"
-        );
-    }
-    assert_eq!(line(&run.report, 8).hits, 16);
-    assert!(!line(&run.report, 11).sampled);
-}
-
-#[test]
-fn sampled_functions_are_probed_for_their_first_calls() {
-    if !interpreter_present("sampled_functions_are_probed_for_their_first_calls") {
-        return;
-    }
-    let ((run, script, _), _) = run_probed_with(&scenario("leak.py"), sampled(10));
-    assert_eq!(run.output, "500\n");
-    // The function body and the loop body.
-    assert_eq!(script.blocks.len(), 2);
-    assert_eq!(line(&run.report, 8).hits, 10);
-    assert_eq!(line(&run.report, 8).allocated_bytes, 10 * 64);
-    assert!(line(&run.report, 8).sampled);
-    // The loop's later iterations (and the calls in them) are booked on the loop line.
-    assert!(line(&run.report, 12).unsampled_bytes >= 480 * 64);
 }
 
 #[test]
@@ -412,7 +382,7 @@ fn leak_lines_allocate_on_every_call() {
     if !interpreter_present("leak_lines_allocate_on_every_call") {
         return;
     }
-    let (run, _, _) = run_probed(&scenario("leak.py"), false);
+    let (run, _) = run_harnessed(&scenario("leak.py"), Opts::default());
     assert_eq!(run.output, "500\n");
     assert_eq!(line(&run.report, 8).hits, 500);
     assert_eq!(line(&run.report, 8).allocated_bytes, 500 * 64);
@@ -421,51 +391,23 @@ fn leak_lines_allocate_on_every_call() {
 }
 
 #[test]
-fn nested_error_traceback_names_user_lines() {
-    if !interpreter_present("nested_error_traceback_names_user_lines") {
+fn tracebacks_are_the_plain_runs() {
+    if !interpreter_present("tracebacks_are_the_plain_runs") {
         return;
     }
-    let source = scenario("nested_error.py");
-    let plain = run_on_interpreter(&source);
-    let (run, _, _) = run_probed(&source, false);
-    assert_eq!(run.traceback, plain.stderr);
-    assert_eq!(
-        run.traceback,
-        "Traceback (most recent call last):\n  File \"<stdin>\", line 14, in <module>\n  File \"<stdin>\", line 11, in main\n  File \"<stdin>\", line 6, in parse\nValueError: invalid syntax for integer with base 10: 'three'\n"
-    );
-}
-
-#[test]
-fn parrot_memory_error_is_on_line_ten() {
-    if !interpreter_present("parrot_memory_error_is_on_line_ten") {
-        return;
+    for name in ["nested_error.py", "parrot.py"] {
+        let source = scenario(name);
+        let plain = run_on_interpreter(&source);
+        for opts in [Opts::default(), Opts { exact: true, ..Opts::default() }] {
+            let (run, _) = run_harnessed(&source, opts);
+            assert_eq!(run.traceback, plain.stderr, "{name} {opts:?}");
+            assert_eq!(run.ending, Some(Ending::Exception));
+        }
     }
-    let source = scenario("parrot.py");
-    let plain = run_on_interpreter(&source);
-    for exact in [false, true] {
-        let (run, _, _) = run_probed(&source, exact);
-        assert_eq!(run.traceback, plain.stderr, "exact={exact}");
-        assert!(
-            run.traceback.contains("line 10, in <module>\nMemoryError: memory allocation failed, allocating 98305 bytes"),
-            "{}",
-            run.traceback
-        );
-    }
-}
-
-#[test]
-fn shifted_lines_are_mapped_back_in_tracebacks() {
-    if !interpreter_present("shifted_lines_are_mapped_back_in_tracebacks") {
-        return;
-    }
-    // No free line anywhere: probes get inserted lines and later lines shift.
-    let source = "def f(n):\n    def g():\n        return 1 // n\n    return g()\nprint(f(1))\nprint(f(0))\n";
-    let plain = run_on_interpreter(source);
-    let (run, script, _) = run_probed(source, false);
-    assert_ne!(script.code.lines().count(), source.lines().count());
-    assert_eq!(run.output, plain.stdout);
-    assert_eq!(run.traceback, plain.stderr);
-    assert!(run.traceback.contains("line 6, in <module>"));
+    // The heap at the failure, not after a collection.
+    let (run, _) = run_harnessed(&scenario("parrot.py"), Opts::default());
+    let after = run.after.expect("after snapshot");
+    assert!(after.stats().used > 90_000, "{:?}", after.stats().used);
 }
 
 #[test]
@@ -473,26 +415,17 @@ fn construct_files_print_the_same_instrumented() {
     if !interpreter_present("construct_files_print_the_same_instrumented") {
         return;
     }
-    for name in [
-        "constructs.py",
-        "async_and_tabs.py",
-        "no_free_lines.py",
-        "sampled.py",
-    ] {
+    for name in ["constructs.py", "async_and_tabs.py", "no_free_lines.py"] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("src/run/testdata")
             .join(name);
         let source =
             std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path:?}: {error}"));
         let plain = run_on_interpreter(&source);
-        let (run, _, _) = run_probed(&source, false);
-        assert_eq!(run.output, plain.stdout, "{name}");
-        assert_eq!(run.traceback, plain.stderr, "{name}");
-        assert!(!run.report.lines.is_empty(), "{name}: no readout");
-        for budget in [1, 2] {
-            let ((run, _, _), _) = run_probed_with(&source, sampled(budget));
-            assert_eq!(run.output, plain.stdout, "{name} sampled {budget}");
-            assert_eq!(run.traceback, plain.stderr, "{name} sampled {budget}");
+        for budget in [None, Some(1)] {
+            let (run, _) = run_harnessed(&source, Opts { budget, ..Opts::default() });
+            assert_eq!(run.output, plain.stdout, "{name} {budget:?}");
+            assert_eq!(run.traceback, plain.stderr, "{name} {budget:?}");
             assert!(!run.report.lines.is_empty(), "{name}: no readout");
         }
     }
@@ -513,8 +446,7 @@ fn statement(depth: u32) -> BoxedStrategy<Vec<String>> {
         Just(vec!["if x % 2: x += 1".to_string()]),
         Just(vec!["for q in range(2): x += q; s = s[-20:]".to_string()]),
         Just(vec!["x = x if x < 1000 else 1 // (x - x)".to_string()]),
-        // Early returns from a loop, a generator, a method with a loop: bodies that sampling
-        // versions, called again and again.
+        // Early returns from a loop, a generator, a method with a loop.
         Just(
             [
                 "def fr():",
@@ -651,15 +583,10 @@ proptest! {
         }
         source.push_str("print('end', x, len(l))\n");
         let plain = run_on_interpreter(&source);
-        let (run, _, _) = run_probed(&source, false);
-        prop_assert_eq!(&run.output, &plain.stdout, "source:\n{}", source);
-        prop_assert_eq!(&run.traceback, &plain.stderr, "source:\n{}", source);
-        // Sampled: each loop and function body's first execution is probed, later ones run
-        // the plain copy; the program must not notice. (With call-form probes, as on a board
-        // without mem_total().)
-        let opts = InstrumentOptions { compact_probes: true, ..sampled(1) };
-        let ((run, _, _), _) = run_probed_with(&source, opts);
-        prop_assert_eq!(&run.output, &plain.stdout, "sampled source:\n{}", source);
-        prop_assert_eq!(&run.traceback, &plain.stderr, "sampled source:\n{}", source);
+        for opts in [Opts::default(), Opts { budget: Some(1), counts_allocations: false, ..Opts::default() }] {
+            let (run, _) = run_harnessed(&source, opts);
+            prop_assert_eq!(&run.output, &plain.stdout, "{:?} source:\n{}", opts, source);
+            prop_assert_eq!(&run.traceback, &plain.stderr, "{:?} source:\n{}", opts, source);
+        }
     }
 }

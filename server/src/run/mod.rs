@@ -1,12 +1,12 @@
-//! Instrumented runs: rewriting scripts with allocation probes, mapping lines back, running.
+//! Instrumented runs: the harness on the board, rewriting scripts with probes, reading what
+//! they print, running.
 
+pub(crate) mod harness;
 pub mod instrument;
-pub(crate) mod line_map;
-pub(crate) mod probes;
-
 #[cfg(test)]
 mod interp_tests;
+pub(crate) mod probes;
+pub(crate) mod records;
 pub mod runner;
-pub(crate) mod sampling;
 mod source_rows;
 pub(crate) mod trace;

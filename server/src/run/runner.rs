@@ -1,76 +1,85 @@
-//! One instrumented run on a board: soft reset, prologue, **before** snapshot, the script,
-//! **after** snapshot (the heap as the script left it — for a MemoryError, the heap at the
-//! moment of failure), **after-gc** snapshot, probe readout, diagnostics.
+//! One run on a board: soft reset, the harness's prologue (which prints the **before**
+//! snapshot), the script (see [`super::harness`]: after it ends, however it ends, the harness
+//! prints the **after** snapshot, the traceback, the probes' readout and the **after-gc**
+//! snapshot, all without compiling anything), then diagnostics.
 //!
-//! Why the after snapshot is a faithful failure-time picture: MicroPython frees memory only
-//! when a collection runs, and a collection runs only inside an allocation that does not fit
-//! (or on `gc.collect()`). Between the failing statement and the capture the board only
-//! compiles the one-line capture command (a few blocks, which fit after a MemoryError in all
-//! but a completely full heap), so no collection runs and nothing the script held is freed.
-//! A completely full heap happens when the collector is disabled (`--exact`, or the script's
-//! own `gc.disable()`): then the capture fails, the board is soft-reset, and the report has
-//! the exception but no after snapshots or per-line figures.
+//! Why the after snapshot is the heap at the failure: MicroPython frees memory only in a
+//! collection, and a collection runs only inside an allocation that does not fit or on
+//! `gc.collect()`. The harness catches the exception and prints `mem_info(1)` at once, with
+//! every function and string it needs made before the script started: nothing runs in between
+//! that could allocate, so even a heap left with only tiny holes (or none) gets its snapshot.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::board::{Board, CancelToken, ExecOutcome, LinkError, Watchdog};
-use crate::diagnose::{self, HeapAtFailure, LineUsage, RunFacts, Thresholds, Traceback};
+use crate::board::{Board, CancelToken, LinkError, Watchdog};
+use crate::diagnose::{self, HeapAtFailure, LineUsage, Retained, RunFacts, Thresholds, Traceback};
 use crate::heap::{self, DumpError, Snapshot};
 
-use super::instrument::{instrument, InstrumentError, InstrumentOptions};
-use super::probes::{parse_readout, LineDelta, ProbeError};
-use super::trace::{self, RawTrace, TraceDemux};
+use super::harness::{self, kind, Ending, HarnessOptions, Nonce};
+use super::instrument::{instrument, normalize, InstrumentError, Instrumented};
+use super::probes::{parse_readout, LineDelta, Peak, ProbeError};
+use super::records::{Demux, Piece, Record};
+use super::trace;
 
-/// The file name the board gives the submitted script in tracebacks.
+/// The file name the board gives the script in tracebacks.
 pub const SCRIPT_FILE: &str = "<stdin>";
+/// The file name of the harness's own code (its frames are never shown).
+const HARNESS_FILE: &str = "<heaplens>";
+
+/// Where the script's `input()` gets its lines.
+#[derive(Clone)]
+pub struct InputSource(pub Arc<dyn Fn() -> Option<String> + Send + Sync>);
+
+impl std::fmt::Debug for InputSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InputSource")
+    }
+}
 
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// `gc.disable()` for the run: deltas are exact allocations; MemoryError comes sooner.
+    /// `gc.disable()` for the run: figures are exact allocations; MemoryError comes sooner.
     pub exact: bool,
     /// Soft-reset the board first (a fresh heap, as a user's `main.py` would see).
     pub soft_reset: bool,
-    /// Interrupt the script after this long.
+    /// Interrupt the script after this long (its report so far is kept).
     pub timeout: Option<Duration>,
     pub thresholds: Thresholds,
-    /// Trace which line made each allocation ([`RunReport::allocation_lines`]): the probes
-    /// print a heap dump for each line's first allocating executions, which the runner takes
-    /// out of the script's output. Off by default.
+    /// Trace which line made each allocation ([`RunReport::allocation_lines`]).
     pub trace_allocations: bool,
-    /// Whether to probe every execution or sample loop and function bodies (see
-    /// [`super::sampling`]).
+    /// How many executions of each line are measured exactly.
     pub sampling: Sampling,
+    /// Lines for the script's `input()`; `None`: `input()` raises `EOFError` at once.
+    pub input: Option<InputSource>,
 }
 
-/// How many executions of each loop and function body are probed.
+/// How many allocating executions of each line are measured exactly (hits are always counted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Sampling {
-    /// Every execution of every line: exact per-line figures.
+    /// Every execution: exact figures, slow for hot loops.
     Every,
-    /// The first `N` executions of each body; later ones run unprobed.
+    /// The first `N` allocating executions of each line; later ones are estimated.
     Sample(u32),
-    /// [`Sampling::Every`] on boards whose probes are cheap (they count allocations in O(1)
-    /// with `micropython.mem_total()`: the unix port, i.e. the simulated Pico), else
-    /// [`AUTO_SAMPLE`] executions: there every probe scans the heap's allocation table, which
-    /// makes a loop-heavy script a hundred times slower.
+    /// [`AUTO_SAMPLE`].
     #[default]
     Auto,
 }
 
-/// The per-body budget of [`Sampling::Auto`] on a board without `mem_total()`.
+/// The per-line budget of [`Sampling::Auto`].
 pub const AUTO_SAMPLE: u32 = 64;
 
 impl Sampling {
-    /// The probe budget to use on a board that has (or lacks) `micropython.mem_total()`.
-    pub fn budget(self, board_counts_allocations: bool) -> Option<u32> {
+    /// The per-line budget of exact measurements (`None`: every execution).
+    pub fn budget(self) -> Option<u32> {
         match self {
             Sampling::Every => None,
             Sampling::Sample(n) => Some(n),
-            Sampling::Auto => (!board_counts_allocations).then_some(AUTO_SAMPLE),
+            Sampling::Auto => Some(AUTO_SAMPLE),
         }
     }
 }
@@ -84,6 +93,7 @@ impl Default for RunOptions {
             thresholds: Thresholds::default(),
             trace_allocations: false,
             sampling: Sampling::Auto,
+            input: None,
         }
     }
 }
@@ -116,8 +126,7 @@ pub enum RunEvent<'a> {
     Phase(Phase),
     /// Script output, byte for byte, as it arrives.
     Output(&'a [u8]),
-    /// A snapshot was just taken (`before`, `after` or `after-gc`), so viewers can show it at
-    /// once instead of at the end of the run.
+    /// A snapshot was just taken (`before`, `after` or `after-gc`).
     Snapshot {
         label: &'static str,
         snapshot: &'a Snapshot,
@@ -135,7 +144,7 @@ pub enum RunError {
     /// A `mem_info` capture could not be read (garbled serial output).
     #[error("the board's heap dump could not be read: {0}")]
     Dump(#[from] DumpError),
-    /// Probe set-up or readout failed (e.g. the heap was too full to hold the probe buffers).
+    /// The harness failed (its set-up raised, or its output was lost).
     #[error("the allocation probes failed: {0}")]
     Probes(String),
 }
@@ -176,6 +185,17 @@ pub struct AllocationLine {
     pub line: u32,
 }
 
+/// The heap's high-water mark, for the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PeakReport {
+    /// Heap bytes in use at the peak (`gc.mem_alloc()`).
+    pub used: u64,
+    /// The line whose execution reached it.
+    pub line: Option<u32>,
+    /// The file of that line (the script: `null` for a single-file run).
+    pub file: Option<String>,
+}
+
 /// Everything a run found.
 #[derive(Debug, Clone)]
 pub struct RunReport {
@@ -186,19 +206,14 @@ pub struct RunReport {
     pub gc_collections: Option<u32>,
     /// The final exception line, e.g. `MemoryError: memory allocation failed, …`.
     pub exception: Option<String>,
-    /// The traceback with the user's line numbers.
+    /// The traceback as the script would see it (the user's line numbers, `<stdin>`).
     pub traceback: Option<String>,
     /// Everything the script printed (lossy UTF-8 for JSON; the stream carried raw bytes).
     pub output: String,
     pub exact: bool,
-    /// The per-block probe budget of a sampled run (`--sample N`); `None` when every
-    /// execution was probed.
+    /// The per-line budget of exact measurements (`None`: every execution).
     pub sample: Option<u32>,
-    /// The run was sampled because of [`Sampling::Auto`]: the board has no O(1) allocation
-    /// counter.
-    pub sampled_automatically: bool,
-    /// False when the script could not be instrumented: it ran as it is, without per-line
-    /// figures; `not_instrumented` says why.
+    /// False when the script ran without probes; `not_instrumented` says why.
     pub instrumented: bool,
     pub not_instrumented: Option<String>,
     /// Stopped on request or by the timeout.
@@ -208,20 +223,28 @@ pub struct RunReport {
     pub system_exit: Option<i64>,
     pub diff: heap::Diff,
     /// With `trace_allocations`: the line that made each allocation of `after` that was not
-    /// in `before` (allocations made after the trace budget ran out are left out). Sorted by
-    /// area and offset; empty without tracing.
+    /// in `before`. Sorted by area and offset.
     pub allocation_lines: Vec<AllocationLine>,
+    /// The highest heap use measured during the run.
+    pub peak: Option<PeakReport>,
+    /// Bytes each line's allocations still hold after the final `gc.collect()` (tracing).
+    pub retained: Vec<Retained>,
     pub elapsed: Duration,
 }
 
 impl RunReport {
-    /// The JSON document of `heaplens run --json`, also the language server's payload.
+    /// The JSON document of `heaplens run --json`.
     pub fn to_json(&self) -> Value {
         let stats = |s: Option<&Snapshot>| {
             s.map_or(Value::Null, |s| {
                 serde_json::to_value(s.stats()).unwrap_or(Value::Null)
             })
         };
+        let retained: Vec<Value> = self
+            .retained
+            .iter()
+            .map(|r| json!({ "line": r.line, "bytes": r.bytes }))
+            .collect();
         json!({
             "snapshots": {
                 "before": stats(Some(&self.snapshots.before)),
@@ -236,7 +259,6 @@ impl RunReport {
             "output": self.output,
             "exact": self.exact,
             "sample": self.sample,
-            "sampled_automatically": self.sampled_automatically,
             "instrumented": self.instrumented,
             "not_instrumented": self.not_instrumented,
             "interrupted": self.interrupted,
@@ -244,30 +266,10 @@ impl RunReport {
             "system_exit": self.system_exit,
             "diff": self.diff,
             "allocation_lines": self.allocation_lines,
-            "elapsed_ms": self.elapsed.as_millis() as u64,
+            "peak": self.peak,
+            "retained": retained,
+            "elapsed_ms": u64::try_from(self.elapsed.as_millis()).unwrap_or(u64::MAX),
         })
-    }
-}
-
-fn line_usage(d: &LineDelta) -> LineUsage {
-    LineUsage {
-        line: d.line,
-        hits: d.hits,
-        allocated_bytes: d.allocated_bytes,
-        net_bytes: d.net_bytes,
-        max_single_bytes: d.max_single_bytes,
-        unsampled_bytes: d.unsampled_bytes,
-        sampled: d.sampled,
-    }
-}
-
-/// Runs the probes' own code (`what`: its name in the error); a traceback from it is a
-/// [`RunError::Probes`], never the user's exception.
-fn exec_probe_code(board: &mut Board, code: &str, what: &str) -> Result<ExecOutcome, RunError> {
-    let outcome = board.exec_capture(code)?;
-    match outcome.traceback {
-        Some(tb) => Err(RunError::Probes(format!("{what} raised: {}", tb.trim()))),
-        None => Ok(outcome),
     }
 }
 
@@ -277,13 +279,12 @@ pub fn capture(board: &mut Board, gc: bool) -> Result<Snapshot, RunError> {
     Ok(heap::parse_dump(&text)?)
 }
 
-/// The board could not run the capture command for want of heap.
-fn heap_exhausted(error: &RunError) -> bool {
-    matches!(error, RunError::Link(e) if e.is_out_of_memory())
-}
+/// Why the instrumented script gave way to the plain one.
+const TOO_BIG_TO_COMPILE: &str = "with its probes it is too big to compile in the board's free \
+     heap (MemoryError while compiling)";
 
-/// Runs `source` on `board` with heap captures and probes. `events` hears phases and output
-/// as they happen; `cancel` stops the script (Ctrl-C) and still yields a report.
+/// Runs `source` on `board` with heap captures and probes. `events` hears phases, output and
+/// snapshots as they happen; `cancel` stops the script (Ctrl-C) and still yields a report.
 pub fn run_script(
     board: &mut Board,
     source: &str,
@@ -291,191 +292,228 @@ pub fn run_script(
     events: &mut dyn FnMut(RunEvent<'_>),
     cancel: &CancelToken,
 ) -> Result<RunReport, RunError> {
-    run(board, source, options, events, cancel, None)
-}
-
-/// Why the instrumented script had to give way to the plain one (see [`compile_ran_out`]).
-const TOO_BIG_TO_COMPILE: &str = "with its probes it is too big to compile in the board's \
-     free heap (MemoryError while compiling)";
-
-/// Removes the probes' globals after an instrumented script could not even compile, for a
-/// run that must not soft-reset the board.
-const REMOVE_PROBES: &str =
-    "[globals().pop(k) for k in [k for k in globals() if k.startswith('_hl_')]]\n__import__('gc').collect()";
-
-/// A MemoryError with no traceback frame: the board ran out of heap while compiling the
-/// submitted code, before any of it ran.
-fn compile_ran_out(traceback: &str) -> bool {
-    traceback.contains("MemoryError") && !traceback.contains("File \"")
-}
-
-/// [`run_script`], or with `plain` the script as it is (no probes), for that reason.
-fn run(
-    board: &mut Board,
-    source: &str,
-    options: &RunOptions,
-    events: &mut dyn FnMut(RunEvent<'_>),
-    cancel: &CancelToken,
-    plain: Option<&str>,
-) -> Result<RunReport, RunError> {
     let started = Instant::now();
-    if options.soft_reset {
-        events(RunEvent::Phase(Phase::SoftReset));
-        board.soft_reset()?;
-    }
-    // Whether probes are cheap on this board decides the default sampling and the probes'
-    // form (a plain run needs neither).
-    let counts_allocations = match plain {
-        Some(_) => true,
-        None => board.counts_allocations()?,
-    };
-    let sample = options.sampling.budget(counts_allocations);
-    // A script that cannot be instrumented still runs, as it is: a script that does not parse
-    // then shows the board's own SyntaxError (with the user's line), and one using a construct
-    // the probes do not support (`match`) still gets its snapshots and diagnostics.
-    let instrumentation = match plain {
-        Some(reason) => Err(reason.to_string()),
-        None => instrument(
-            source,
-            &InstrumentOptions {
-                exact: options.exact,
-                trace_allocations: options.trace_allocations,
-                sample,
-                compact_probes: !counts_allocations,
-            },
-        )
-        .map_err(|e| match e {
+    let source = normalize(source);
+    let nonce = Nonce::random();
+    // A script that cannot be instrumented still runs, as it is: one that does not parse then
+    // shows the board's own SyntaxError, one using a construct the probes do not support
+    // (`match`) still gets its snapshots and diagnostics.
+    let mut plan = match instrument(&source, &nonce) {
+        Ok(instrumented) => Plan::Probed(instrumented),
+        Err(e) => Plan::Plain(match e {
             InstrumentError::Syntax { .. } => format!("it does not parse ({e})"),
             e => e.to_string(),
         }),
     };
-    let (instrumented, not_instrumented) = match instrumentation {
-        Ok(i) => (Some(i), None),
-        Err(why) => (None, Some(why)),
-    };
-    if let Some(instr) = &instrumented {
-        exec_probe_code(board, &instr.prologue, "the probe set-up")?;
-    } else if options.exact {
-        board.exec_capture("import gc\ngc.disable()")?;
+    loop {
+        if options.soft_reset {
+            events(RunEvent::Phase(Phase::SoftReset));
+            board.soft_reset()?;
+        }
+        match run_once(board, &source, &plan, options, &nonce, events, cancel)? {
+            Attempt::Done(mut report) => {
+                report.elapsed = started.elapsed();
+                return Ok(*report);
+            }
+            // The probes make the script bigger; on a small heap the board may not compile
+            // it when the plain script would run. Nothing ran: run the plain script.
+            Attempt::CompileOutOfMemory => match plan {
+                Plan::Probed(_) => plan = Plan::Plain(TOO_BIG_TO_COMPILE.to_string()),
+                Plan::Plain(_) => {
+                    return Err(RunError::Probes(
+                        "the board has too little free heap to compile this script".into(),
+                    ))
+                }
+            },
+        }
     }
+}
+
+/// With probes, or plain (and why).
+enum Plan {
+    Probed(Instrumented),
+    Plain(String),
+}
+
+enum Attempt {
+    Done(Box<RunReport>),
+    CompileOutOfMemory,
+}
+
+/// What the run's records said.
+#[derive(Default)]
+struct Findings {
+    before: Option<Snapshot>,
+    traces: Vec<(Option<u32>, Snapshot)>,
+    after: Option<Snapshot>,
+    allocation_lines: Vec<AllocationLine>,
+    exception: Option<String>,
+    readout: Option<(String, String)>,
+    after_gc: Option<Snapshot>,
+    ending: Option<Ending>,
+    user_output: Vec<u8>,
+}
+
+fn run_once(
+    board: &mut Board,
+    source: &str,
+    plan: &Plan,
+    options: &RunOptions,
+    nonce: &Nonce,
+    events: &mut dyn FnMut(RunEvent<'_>),
+    cancel: &CancelToken,
+) -> Result<Attempt, RunError> {
+    let counts_allocations = board.counts_allocations()?;
+    let (code, probe_lines): (&str, &[u32]) = match plan {
+        Plan::Probed(i) => (&i.code, &i.probe_lines),
+        Plan::Plain(_) => (source, &[]),
+    };
+    let harness_options = HarnessOptions {
+        slots: probe_lines.len(),
+        budget: options.sampling.budget(),
+        exact: options.exact,
+        trace_allocations: options.trace_allocations && matches!(plan, Plan::Probed(_)),
+        counts_allocations,
+    };
 
     events(RunEvent::Phase(Phase::Before));
-    let before = capture(board, false)?;
-    events(RunEvent::Snapshot {
-        label: "before",
-        snapshot: &before,
-        allocation_lines: &[],
-    });
+    let prologue = harness::prologue(code, &harness_options, nonce);
+    let outcome = board.exec_capture(&prologue)?;
+    if let Some(traceback) = outcome.traceback {
+        // Compiling the prologue (the script is a string in it) ran out of heap: a
+        // MemoryError with no frame of its own.
+        if traceback.contains("MemoryError") && !traceback.contains("File \"") {
+            return Ok(Attempt::CompileOutOfMemory);
+        }
+        return Err(RunError::Probes(format!(
+            "the probe set-up raised: {}",
+            traceback.trim()
+        )));
+    }
+    // The script did not fit in the heap to compile (the prologue compiles it).
+    let compile_ran_out = Demux::new(&nonce.marker)
+        .feed(&outcome.stdout)
+        .iter()
+        .any(|piece| matches!(piece, Piece::Record(r) if r.kind == kind::COMPILE_OUT_OF_MEMORY));
+    if compile_ran_out {
+        return Ok(Attempt::CompileOutOfMemory);
+    }
 
     events(RunEvent::Phase(Phase::Running));
-    let script = instrumented.as_ref().map_or(source, |i| i.code.as_str());
     let inner = CancelToken::new();
     let watchdog = Watchdog::start(cancel.clone(), inner.clone(), options.timeout);
-    // Traces exist only in an instrumented run; the demultiplexer keeps them out of the
-    // user's output (streamed and reported).
-    let mut demux = (options.trace_allocations && instrumented.is_some()).then(TraceDemux::new);
-    let mut user_output = Vec::new();
-    let outcome = board.exec(
-        script,
-        &mut |bytes| match demux.as_mut() {
-            Some(demux) => {
-                let user = demux.feed(bytes);
-                if !user.is_empty() {
-                    events(RunEvent::Output(&user));
-                    user_output.extend_from_slice(&user);
+    let mut demux = Demux::new(&nonce.marker);
+    let mut found = Findings::default();
+    let mut failure: Option<RunError> = None;
+    let done = format!("{} {}", nonce.marker, kind::DONE as char);
+    let exec = board.exec_framed(
+        &nonce.run_call(),
+        done.as_bytes(),
+        &mut |bytes| {
+            let mut reply = None;
+            for piece in demux.feed(bytes) {
+                match piece {
+                    Piece::Output(out) => {
+                        events(RunEvent::Output(&out));
+                        found.user_output.extend_from_slice(&out);
+                    }
+                    Piece::Record(record) => {
+                        if record.kind == kind::INPUT {
+                            reply = Some(input_reply(options.input.as_ref()));
+                        } else if let Err(e) =
+                            take_record(record, &mut found, probe_lines, events)
+                        {
+                            failure.get_or_insert(e);
+                        }
+                    }
                 }
             }
-            None => events(RunEvent::Output(bytes)),
+            reply
         },
         &inner,
-    )?;
-    if let Some(demux) = demux.as_mut() {
-        let rest = demux.finish();
-        if !rest.is_empty() {
-            events(RunEvent::Output(&rest));
-            user_output.extend_from_slice(&rest);
-        }
-    }
-    let output_bytes = match &demux {
-        Some(_) => user_output,
-        None => outcome.stdout.clone(),
-    };
+    );
     let timed_out = watchdog.timed_out();
     drop(watchdog);
-    let interrupted = inner.is_cancelled();
-    // The probes make the script bigger; on a small heap the board may not even compile it,
-    // when the plain script would run. Nothing ran, so run the plain script instead.
-    if instrumented.is_some() && outcome.traceback.as_deref().is_some_and(compile_ran_out) {
-        if !options.soft_reset {
-            board.exec_capture(REMOVE_PROBES)?;
-        }
-        return run(
-            board,
-            source,
-            options,
-            events,
-            cancel,
-            Some(TOO_BIG_TO_COMPILE),
-        );
+    let outcome = exec?;
+    let rest = demux.finish();
+    if !rest.is_empty() {
+        events(RunEvent::Output(&rest));
+        found.user_output.extend_from_slice(&rest);
     }
-
-    events(RunEvent::Phase(Phase::After));
-    // A script that ran with the collector disabled (`--exact`, or its own `gc.disable()`)
-    // can fill the heap to the last block: then not even the capture command compiles, and
-    // nothing can be freed without running code. The board is soft-reset (which also turns
-    // the collector back on) and the report keeps what is still known: the exception.
-    let after = match capture(board, false) {
-        Ok(after) => Some(after),
-        Err(e) if heap_exhausted(&e) => None,
-        Err(e) => return Err(e),
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let Some(before) = found.before.take() else {
+        return Err(RunError::Probes(
+            "the harness printed no before snapshot".into(),
+        ));
     };
-    let mut after_gc = None;
-    let (mut lines, mut gc_collections) = (Vec::new(), None);
-    let mut allocation_lines = Vec::new();
-    match &after {
-        Some(after) => {
-            if let (Some(demux), Some(instr)) = (&demux, &instrumented) {
-                allocation_lines = trace::attribute(
-                    &before,
-                    &parse_traces(demux.traces(), &instr.probe_lines),
-                    after,
-                );
+    let interrupted = inner.is_cancelled();
+
+    // The harness ends with its DONE record; without it (it was itself interrupted) whatever
+    // is missing is captured now, as a plain capture would.
+    events(RunEvent::Phase(Phase::After));
+    let mut heap_exhausted = false;
+    if found.ending.is_none() {
+        if found.exception.is_none() {
+            found.exception = outcome.traceback.clone();
+        }
+        if found.after.is_none() {
+            match capture(board, false) {
+                Ok(after) => {
+                    events(RunEvent::Snapshot {
+                        label: "after",
+                        snapshot: &after,
+                        allocation_lines: &[],
+                    });
+                    found.after = Some(after);
+                }
+                Err(RunError::Link(e)) if e.is_out_of_memory() => heap_exhausted = true,
+                Err(e) => return Err(e),
             }
-            events(RunEvent::Snapshot {
-                label: "after",
-                snapshot: after,
-                allocation_lines: &allocation_lines,
-            });
-            let snapshot = capture(board, true)?;
+        }
+        if found.after_gc.is_none() && !heap_exhausted {
+            let after_gc = capture(board, true)?;
             events(RunEvent::Snapshot {
                 label: "after-gc",
-                snapshot: &snapshot,
+                snapshot: &after_gc,
                 allocation_lines: &[],
             });
-            after_gc = Some(snapshot);
-            if let Some(instr) = &instrumented {
-                let readout = exec_probe_code(board, &instr.readout, "the probe readout")?;
-                let report = parse_readout(&String::from_utf8_lossy(&readout.stdout), instr)?;
-                (lines, gc_collections) = (report.lines, report.gc_collections);
-            }
-            if options.exact {
-                // Leave the board as a user expects it: collector on.
-                board.exec_capture("import gc\ngc.enable()")?;
-            }
+            found.after_gc = Some(after_gc);
         }
-        None => board.soft_reset()?,
+        if heap_exhausted {
+            board.soft_reset()?;
+        }
     }
 
-    let traceback_text = outcome.traceback.map(|tb| match &instrumented {
-        Some(instr) => instr.line_map.rewrite_traceback(&tb),
-        None => tb,
-    });
+    let (lines, gc_collections, peak) = match (&found.readout, plan) {
+        (Some((header, body)), Plan::Probed(_)) => {
+            let report = parse_readout(header, body, probe_lines)?;
+            (report.lines, report.gc_collections, report.peak)
+        }
+        _ => (Vec::new(), None, None),
+    };
+    let (instrumented, mut not_instrumented) = match plan {
+        Plan::Probed(_) => (true, None),
+        Plan::Plain(why) => (false, Some(why.clone())),
+    };
+    if instrumented && found.readout.is_none() {
+        not_instrumented =
+            Some("the probes' readout was lost (the run was stopped while it ended)".into());
+    }
+    let traceback_text = found.exception.as_deref().map(without_harness_frames);
     let traceback = traceback_text.as_deref().and_then(Traceback::parse);
+    let system_exit = match found.ending {
+        Some(Ending::SystemExit(code)) => Some(code),
+        _ => None,
+    };
+    let retained = retained_by_line(&found.allocation_lines, found.after_gc.as_ref());
     let usage: Vec<LineUsage> = lines.iter().map(line_usage).collect();
+    let after = found.after.as_ref();
     let facts = RunFacts {
         traceback: traceback.as_ref(),
         script_file: SCRIPT_FILE,
-        heap_at_failure: after.as_ref().map(|after| {
+        heap_at_failure: after.map(|after| {
             let stats = after.stats();
             HeapAtFailure {
                 block_bytes: u64::from(after.block_bytes),
@@ -485,55 +523,165 @@ fn run(
         }),
         lines: &usage,
         max_free_blocks_before: Some(before.stats().max_free_blocks),
-        max_free_blocks_after_gc: after_gc.as_ref().map(|s| s.stats().max_free_blocks),
+        max_free_blocks_after_gc: found.after_gc.as_ref().map(|s| s.stats().max_free_blocks),
         block_bytes: Some(u64::from(before.block_bytes)),
         interrupted,
-        heap_exhausted: after.is_none(),
+        heap_exhausted,
+        collector_disabled: options.exact.then_some(true),
+        retained: &retained,
+        heap_bytes: Some(before.stats().gc_total),
     };
     let diagnostics = diagnose::diagnose(&facts, &options.thresholds);
     // Without an after-gc snapshot there is no change to show: an empty diff.
-    let diff = heap::diff(&before, after_gc.as_ref().unwrap_or(&before));
-
-    // Only a script that was instrumented, and had a body to version, ran sampled.
-    let ran_sampled =
-        sample.filter(|_| instrumented.as_ref().is_some_and(|i| !i.blocks.is_empty()));
-    Ok(RunReport {
+    let diff = heap::diff(&before, found.after_gc.as_ref().unwrap_or(&before));
+    let peak = peak.map(|Peak { used, line }| PeakReport {
+        used,
+        line,
+        file: None,
+    });
+    Ok(Attempt::Done(Box::new(RunReport {
         exception: traceback.as_ref().map(Traceback::exception_line),
         traceback: traceback_text,
-        output: String::from_utf8_lossy(&output_bytes).into_owned(),
+        output: String::from_utf8_lossy(&found.user_output).into_owned(),
         snapshots: RunSnapshots {
             before,
-            after,
-            after_gc,
+            after: found.after,
+            after_gc: found.after_gc,
         },
         lines,
         diagnostics,
         gc_collections,
         exact: options.exact,
-        sample: ran_sampled,
-        sampled_automatically: options.sampling == Sampling::Auto && ran_sampled.is_some(),
-        instrumented: instrumented.is_some(),
+        sample: options.sampling.budget().filter(|_| instrumented),
+        instrumented,
         not_instrumented,
         interrupted,
         timed_out,
-        system_exit: None,
+        system_exit,
         diff,
-        allocation_lines,
-        elapsed: started.elapsed(),
-    })
+        allocation_lines: found.allocation_lines,
+        peak,
+        retained,
+        elapsed: Duration::ZERO,
+    })))
 }
 
-/// The readable traces with their user lines (`None` for the baseline). A trace whose dump
-/// cannot be read is skipped: it only means fewer allocations get a line.
-fn parse_traces(traces: &[RawTrace], probe_lines: &[u32]) -> Vec<(Option<u32>, Snapshot)> {
-    traces
-        .iter()
-        .filter_map(|trace| {
-            let line = trace.slot.and_then(|slot| probe_lines.get(slot).copied());
-            let snapshot = heap::parse_dump(&trace.dump).ok()?;
-            snapshot.has_map().then_some((line, snapshot))
-        })
+/// What the board gets when the script asks for a line: the line, or Ctrl-D (end of input).
+fn input_reply(input: Option<&InputSource>) -> Vec<u8> {
+    match input.and_then(|source| (source.0)()) {
+        Some(line) => {
+            let mut bytes = line.trim_end_matches(['\r', '\n']).as_bytes().to_vec();
+            bytes.push(b'\n');
+            bytes
+        }
+        None => b"\x04\n".to_vec(),
+    }
+}
+
+/// Files one record of the run's output.
+fn take_record(
+    record: Record,
+    found: &mut Findings,
+    probe_lines: &[u32],
+    events: &mut dyn FnMut(RunEvent<'_>),
+) -> Result<(), RunError> {
+    match record.kind {
+        kind::BEFORE => {
+            let before = heap::parse_dump(&record.body)?;
+            events(RunEvent::Snapshot {
+                label: "before",
+                snapshot: &before,
+                allocation_lines: &[],
+            });
+            found.before = Some(before);
+        }
+        kind::TRACE => {
+            // A trace whose dump cannot be read only means fewer allocations get a line.
+            let slot: Option<usize> = record.header.trim().parse().ok();
+            if let Ok(snapshot) = heap::parse_dump(&record.body) {
+                if snapshot.has_map() {
+                    let line = slot.and_then(|slot| probe_lines.get(slot).copied());
+                    found.traces.push((line, snapshot));
+                }
+            }
+        }
+        kind::AFTER => {
+            let after = heap::parse_dump(&record.body)?;
+            if let Some(before) = &found.before {
+                found.allocation_lines = trace::attribute(before, &found.traces, &after);
+            }
+            events(RunEvent::Snapshot {
+                label: "after",
+                snapshot: &after,
+                allocation_lines: &found.allocation_lines,
+            });
+            found.after = Some(after);
+        }
+        kind::EXCEPTION => {
+            found.exception = Some(String::from_utf8_lossy(&record.body).into_owned());
+        }
+        kind::READOUT => {
+            found.readout = Some((
+                record.header,
+                String::from_utf8_lossy(&record.body).into_owned(),
+            ));
+        }
+        kind::AFTER_GC => {
+            let after_gc = heap::parse_dump(&record.body)?;
+            events(RunEvent::Snapshot {
+                label: "after-gc",
+                snapshot: &after_gc,
+                allocation_lines: &[],
+            });
+            found.after_gc = Some(after_gc);
+        }
+        kind::DONE => found.ending = Ending::parse(&record.header),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A traceback as the script would see it: the harness's own frames removed.
+fn without_harness_frames(text: &str) -> String {
+    let harness_frame = format!("File \"{HARNESS_FILE}\"");
+    text.split_inclusive('\n')
+        .filter(|line| !line.trim_start().starts_with(&harness_frame))
         .collect()
+}
+
+/// Bytes each line's traced allocations still hold in `after_gc`, largest first.
+fn retained_by_line(lines: &[AllocationLine], after_gc: Option<&Snapshot>) -> Vec<Retained> {
+    let Some(after_gc) = after_gc else {
+        return Vec::new();
+    };
+    let block_bytes = after_gc.block_bytes as usize;
+    let alive: std::collections::HashSet<(usize, usize, usize)> = after_gc
+        .allocations()
+        .map(|a| (a.area, a.offset * block_bytes, a.blocks))
+        .collect();
+    let mut by_line: std::collections::BTreeMap<u32, u64> = std::collections::BTreeMap::new();
+    for l in lines {
+        if alive.contains(&(l.area, l.offset, l.blocks)) {
+            *by_line.entry(l.line).or_default() += (l.blocks * block_bytes) as u64;
+        }
+    }
+    let mut retained: Vec<Retained> = by_line
+        .into_iter()
+        .map(|(line, bytes)| Retained { line, bytes })
+        .collect();
+    retained.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.line.cmp(&b.line)));
+    retained
+}
+
+fn line_usage(d: &LineDelta) -> LineUsage {
+    LineUsage {
+        line: d.line,
+        hits: d.hits,
+        allocated_bytes: d.allocated_bytes,
+        net_bytes: d.net_bytes,
+        max_single_bytes: d.max_single_bytes,
+        estimated_bytes: d.estimated_bytes,
+    }
 }
 
 #[cfg(test)]
@@ -541,33 +689,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_frameless_memory_error_is_a_compile_that_ran_out_of_heap() {
-        assert!(compile_ran_out(
-            "MemoryError: memory allocation failed, allocating 144 bytes\n"
-        ));
-        assert!(!compile_ran_out(
-            "Traceback (most recent call last):\n  File \"<stdin>\", line 3, in <module>\nMemoryError: memory allocation failed, allocating 8192 bytes\n"
-        ));
-        assert!(!compile_ran_out("ValueError: nope\n"));
+    fn harness_frames_are_removed_from_tracebacks() {
+        let text = "Traceback (most recent call last):\r\n  File \"<heaplens>\", line 190, in R\r\n  File \"<stdin>\", line 3, in <module>\r\nValueError: x\r\n";
+        assert_eq!(
+            without_harness_frames(text),
+            "Traceback (most recent call last):\r\n  File \"<stdin>\", line 3, in <module>\r\nValueError: x\r\n"
+        );
     }
 
     #[test]
-    fn auto_sampling_samples_only_where_probes_scan_the_heap() {
-        assert_eq!(Sampling::Auto.budget(true), None);
-        assert_eq!(Sampling::Auto.budget(false), Some(AUTO_SAMPLE));
-        assert_eq!(Sampling::Every.budget(false), None);
-        assert_eq!(Sampling::Sample(8).budget(true), Some(8));
+    fn sampling_budgets() {
+        assert_eq!(Sampling::Auto.budget(), Some(AUTO_SAMPLE));
+        assert_eq!(Sampling::Every.budget(), None);
+        assert_eq!(Sampling::Sample(8).budget(), Some(8));
     }
 
     #[test]
-    fn only_a_memory_error_of_the_capture_means_the_heap_is_exhausted() {
-        let reply = |got: &str| RunError::Link(LinkError::raised("capturing mem_info", got.into()));
-        assert!(heap_exhausted(&reply(
-            "MemoryError: memory allocation failed, allocating 224 bytes\n"
-        )));
-        assert!(!heap_exhausted(&reply(
-            "NameError: name 'x' isn't defined\n"
-        )));
-        assert!(!heap_exhausted(&RunError::Probes("MemoryError".into())));
+    fn input_replies_end_in_a_newline_or_are_ctrl_d() {
+        assert_eq!(input_reply(None), b"\x04\n");
+        let source = InputSource(Arc::new(|| Some("42\r\n".to_string())));
+        assert_eq!(input_reply(Some(&source)), b"42\n");
     }
 }

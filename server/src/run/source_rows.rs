@@ -49,17 +49,7 @@ impl<'s> SourceRows<'s> {
         let text = self.text(row);
         &text[..text.len() - text.trim_start_matches([' ', '\t']).len()]
     }
-
-    /// The text's line ending: `\r\n` when it has any, else `\n`.
-    pub fn newline(&self) -> &'static str {
-        if self.source.contains("\r\n") {
-            "\r\n"
-        } else {
-            "\n"
-        }
-    }
 }
-
 /// A statement that is only a string literal (a docstring when it comes first in a body).
 pub fn is_docstring(node: Node<'_>) -> bool {
     node.kind() == "expression_statement"
@@ -81,7 +71,6 @@ mod tests {
         assert_eq!((rows.text(2), rows.indent(2)), ("  c", "  "));
         assert_eq!((rows.start(1), rows.end(1)), (3, 11));
         assert_eq!(rows.end(2), 14);
-        assert_eq!(rows.newline(), "\r\n");
         assert_eq!(SourceRows::new("x\n").len(), 1);
     }
 }

@@ -1,152 +1,16 @@
 //! Allocation tracing: which user line made each allocation a run left behind.
 //!
-//! With `trace_allocations`, the probes' slow path prints, for the first allocating executions
-//! of each line, a trace into the script's output: [`TRACE_START`], the slot number, a
-//! `mem_info(1)` dump and [`TRACE_END`] (see `probes`). Two pure pieces live here:
-//! * [`TraceDemux`] splits the output stream back into the user's bytes (unchanged, byte for
-//!   byte, whatever the chunking) and the traces;
-//! * [`attribute`] diffs successive trace dumps to learn which line each allocation first
-//!   showed up after, and labels the allocations of the `after` snapshot with it.
+//! With `trace_allocations`, the probes print, for the first allocating executions of each
+//! line, a trace record (see [`super::harness`]): the line's slot and a `mem_info(1)` dump,
+//! taken just after the line's allocation was measured. [`attribute`] diffs successive trace
+//! dumps to learn which line each allocation first showed up after, and labels the
+//! allocations of the `after` snapshot with it.
 
 use std::collections::{HashMap, HashSet};
 
 use crate::heap::{Allocation, Snapshot};
 
-use super::probes::{TRACE_END, TRACE_START};
 use super::runner::AllocationLine;
-
-/// One trace taken from the output: the probe slot that printed it and its raw dump text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawTrace {
-    /// The slot number the probe printed; `None` for the baseline trace the probes' reset
-    /// prints when the script starts (slot -1), or an unreadable slot.
-    pub slot: Option<usize>,
-    /// The `mem_info(1)` text (line endings as the board sent them).
-    pub dump: Vec<u8>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    /// Passing user bytes; `pending` holds a possible beginning of [`TRACE_START`].
-    Pass,
-    /// Inside a trace; `trace` collects it until [`TRACE_END`] and its newline.
-    Trace,
-}
-
-/// Splits a script's output stream into user bytes and traces. Feed chunks as they arrive;
-/// what [`TraceDemux::feed`] returns goes to the user. Bytes that merely start like a marker
-/// are held back until they are known not to be one.
-#[derive(Debug)]
-pub struct TraceDemux {
-    state: State,
-    pending: Vec<u8>,
-    trace: Vec<u8>,
-    /// Set once `trace` ends with [`TRACE_END`]: the trace ends at the next `\n`.
-    closing: bool,
-    traces: Vec<RawTrace>,
-}
-
-impl Default for TraceDemux {
-    fn default() -> Self {
-        TraceDemux {
-            state: State::Pass,
-            pending: Vec::new(),
-            trace: Vec::new(),
-            closing: false,
-            traces: Vec::new(),
-        }
-    }
-}
-
-impl TraceDemux {
-    /// A demultiplexer at the start of a stream.
-    pub fn new() -> TraceDemux {
-        TraceDemux::default()
-    }
-
-    /// Takes the next chunk of output; returns the user's bytes it completes.
-    pub fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(chunk.len());
-        for &byte in chunk {
-            match self.state {
-                State::Pass => self.pass_byte(byte, &mut out),
-                State::Trace => self.trace_byte(byte),
-            }
-        }
-        out
-    }
-
-    fn pass_byte(&mut self, byte: u8, out: &mut Vec<u8>) {
-        let start = TRACE_START.as_bytes();
-        if self.pending.is_empty() && byte != start[0] {
-            out.push(byte);
-            return;
-        }
-        self.pending.push(byte);
-        if start.starts_with(&self.pending) {
-            if self.pending.len() == start.len() {
-                self.pending.clear();
-                self.trace.clear();
-                self.closing = false;
-                self.state = State::Trace;
-            }
-            return;
-        }
-        // Not a marker after all: release what was held, except the last byte, which may
-        // itself begin a marker (the marker's first byte occurs only once in it).
-        let last = self.pending.pop().unwrap_or(byte);
-        out.append(&mut self.pending);
-        if last == start[0] {
-            self.pending.push(last);
-        } else {
-            out.push(last);
-        }
-    }
-
-    fn trace_byte(&mut self, byte: u8) {
-        self.trace.push(byte);
-        if self.closing {
-            if byte == b'\n' {
-                self.finish_trace();
-            }
-        } else if self.trace.ends_with(TRACE_END.as_bytes()) {
-            self.closing = true;
-        }
-    }
-
-    fn finish_trace(&mut self) {
-        let body_end = self
-            .trace
-            .windows(TRACE_END.len())
-            .rposition(|w| w == TRACE_END.as_bytes())
-            .unwrap_or(self.trace.len());
-        let body = &self.trace[..body_end];
-        let first_newline = body.iter().position(|&b| b == b'\n').unwrap_or(body.len());
-        let slot = std::str::from_utf8(&body[..first_newline])
-            .ok()
-            .and_then(|s| s.trim().parse::<usize>().ok());
-        let dump = body.get(first_newline + 1..).unwrap_or_default().to_vec();
-        self.traces.push(RawTrace { slot, dump });
-        self.trace.clear();
-        self.closing = false;
-        self.state = State::Pass;
-    }
-
-    /// The stream ended: returns the user's bytes still held back (a partial marker). An
-    /// unfinished trace (the script was interrupted mid-dump) is dropped: those bytes were
-    /// never the user's.
-    pub fn finish(&mut self) -> Vec<u8> {
-        self.trace.clear();
-        self.closing = false;
-        self.state = State::Pass;
-        std::mem::take(&mut self.pending)
-    }
-
-    /// The traces completed so far, in output order.
-    pub fn traces(&self) -> &[RawTrace] {
-        &self.traces
-    }
-}
 
 /// Labels each allocation of `after` that is not in `before` with the user line (1-based)
 /// whose trace first showed it. `traces` are the parsed trace dumps in run order, each with
@@ -195,68 +59,6 @@ pub fn attribute(
 mod tests {
     use super::*;
     use crate::heap::{parse_dump_str, BlockKind};
-
-    fn demux_all(chunks: &[&[u8]]) -> (Vec<u8>, Vec<RawTrace>) {
-        let mut demux = TraceDemux::new();
-        let mut out = Vec::new();
-        for chunk in chunks {
-            out.extend(demux.feed(chunk));
-        }
-        out.extend(demux.finish());
-        (out, demux.traces().to_vec())
-    }
-
-    const TRACE: &[u8] = b"\x1eHLT 7\r\nGC: total: 192000\r\nline two\r\n\x1eHLE\r\n";
-
-    #[test]
-    fn user_bytes_pass_and_traces_are_taken_out() {
-        let mut stream = b"hello\n".to_vec();
-        stream.extend_from_slice(TRACE);
-        stream.extend_from_slice(b"world\n");
-        let (out, traces) = demux_all(&[&stream]);
-        assert_eq!(out, b"hello\nworld\n");
-        assert_eq!(
-            traces,
-            vec![RawTrace {
-                slot: Some(7),
-                dump: b"GC: total: 192000\r\nline two\r\n".to_vec()
-            }]
-        );
-    }
-
-    #[test]
-    fn every_split_of_the_stream_gives_the_same_result() {
-        let mut stream = b"a\x1e\x1eH\xff\xfe\x1eHL\n".to_vec();
-        stream.extend_from_slice(TRACE);
-        stream.extend_from_slice(b"\x1eHLX tail \x80");
-        stream.extend_from_slice(TRACE);
-        stream.extend_from_slice(b"\x1eHL");
-        let expected_out = b"a\x1e\x1eH\xff\xfe\x1eHL\n\x1eHLX tail \x80\x1eHL".to_vec();
-        let (whole, traces) = demux_all(&[&stream]);
-        assert_eq!(whole, expected_out);
-        assert_eq!(traces.len(), 2);
-        for cut in 0..=stream.len() {
-            for cut2 in cut..=stream.len() {
-                let (out, split) =
-                    demux_all(&[&stream[..cut], &stream[cut..cut2], &stream[cut2..]]);
-                assert_eq!(out, expected_out, "cut at {cut}/{cut2}");
-                assert_eq!(split, traces, "cut at {cut}/{cut2}");
-            }
-        }
-        // One byte at a time.
-        let bytes: Vec<&[u8]> = stream.chunks(1).collect();
-        assert_eq!(demux_all(&bytes), (expected_out, traces));
-    }
-
-    #[test]
-    fn an_unfinished_trace_is_dropped_and_a_bad_slot_is_none() {
-        let (out, traces) = demux_all(&[b"x\x1eHLT 3\r\nGC: tot"]);
-        assert_eq!(out, b"x");
-        assert!(traces.is_empty());
-        let (out, traces) = demux_all(&[b"\x1eHLT zz\n\x1eHLE\ny"]);
-        assert_eq!(out, b"y");
-        assert_eq!(traces[0].slot, None);
-    }
 
     /// A 64-block dump whose first row is `row` (free elsewhere).
     fn snapshot(row: &str) -> Snapshot {

@@ -180,6 +180,8 @@ pub(super) async fn start_run(backend: &Backend, uri: Uri) -> RpcResult<JobStart
             thresholds: s.diagnose_thresholds(),
             trace_allocations: s.trace_allocations,
             sampling: s.sample_executions.sampling(),
+            // The editor has no terminal for the script: input() ends at once.
+            input: None,
         };
         (job_id, cancel, options, previous)
     };

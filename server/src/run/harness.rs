@@ -1,0 +1,584 @@
+//! The on-board half of a run: the MicroPython code that HeapLens puts on the board before the
+//! user's script, and the text it prints.
+//!
+//! # How a run happens on the board
+//! 1. **Prologue** (one raw-REPL exec). A single expression statement, so it leaves no name in
+//!    the user's namespace: `exec(compile(HARNESS, '<heaplens>', 'exec'), {...})`. The harness
+//!    runs in a dictionary of its own. It binds everything it will ever need (`print`,
+//!    `mem_info`, `gc.collect`, `compile`, `exec`, …) while the script has not run yet, so a
+//!    script that rebinds or deletes any of them (`builtins.print = …`, `del gc`,
+//!    `globals().clear()`) cannot break the capture or the readout. It preallocates the probes'
+//!    counters, installs the few probe functions the instrumented code calls as `builtins`
+//!    (under names with a per-run nonce, so no script name can shadow them and `globals()` /
+//!    `dir()` stay exactly those of a plain run), and compiles the script as `<stdin>` (so the
+//!    script sees the line numbers and file name of a plain raw-REPL run: probes sit on the
+//!    statements' own lines, no line is ever inserted).
+//! 2. **Run** (one raw-REPL exec of one call). The harness collects (the prologue's text is
+//!    garbage by now), prints the **before** dump, sets the probes' baseline and executes the
+//!    script in the REPL's globals, inside a `try` that catches everything: an exception,
+//!    `SystemExit`, a Ctrl-C. Then, with nothing compiled
+//!    and nothing allocated, it prints the **after** dump (the heap at the failure for an
+//!    exception), the traceback, the probes' readout, collects, prints the **after-gc** dump,
+//!    and a final record with how the script ended.
+//!
+//! Everything the harness prints is a *record*: `RS` (`\x1e`) and a per-run random marker, a
+//! space, a kind letter, a header line, and for block records a body closed by the marker and
+//! ` .` (see [`super::records`]). Whatever else appears in the stream is the script's own output,
+//! passed to the user byte for byte. The marker is chosen afresh for every run, so output
+//! cannot fake a record.
+//!
+//! # How a probe measures
+//! Probes follow a *current line* like a line tracer. `S(k)` runs before the statement of line
+//! `k` (or in front of an `if`/`while` condition, a `with` item, an `except` type): it counts a
+//! hit of `k`, closes the interval of the current line (charging it everything the heap did
+//! since the previous probe), and makes `k` current. So a statement that raises keeps its hit
+//! and the bytes it allocated before raising, and `return EXPR`'s bytes stay on the `return`
+//! line. `X(k)` makes `k` current without a hit (a `for` line, between its body's end and
+//! the next iteration); `H(k)` counts a hit only.
+//!
+//! Closing an interval is cheap while nothing was allocated: the change detector (`mem_total()`
+//! on ports built with `MICROPY_MEM_STATS`, such as the simulated Pico; `gc.mem_alloc()`
+//! elsewhere) has not moved. When it moved, the interval is measured:
+//! * **exactly** for a line's first `budget` allocating executions: the growth of
+//!   `gc.mem_alloc()` (block-rounded heap bytes, the unit of the heap map) since the line
+//!   started. A drop is a collection: it is counted, never booked as the line freeing memory
+//!   (except in exact mode, where the collector is off and a drop is a real release);
+//! * **by estimate** afterwards: with `mem_total()`, the bytes requested in the interval (an
+//!   O(1) counter), which the host scales by the line's own ratio of block-rounded to
+//!   requested bytes in its exact executions; without it, the line's later executions are not
+//!   measured one by one, and what they allocated is found at the next measurement.
+//!   Every `PEAK_EVERY` estimated intervals a real `gc.mem_alloc()` keeps the peak current.
+//!
+//! Probes allocate nothing: list stores of small ints, calls of a function with one small-int
+//! argument (checked on the real interpreter, also under `micropython.heap_lock()`).
+
+use std::fmt::Write as _;
+
+/// How long the markers' random part is (hex digits).
+const MARKER_HEX: usize = 16;
+/// How long the probe names' random part is (hex digits): short, because every probe in the
+/// script spells it and the board compiles it.
+const NAME_HEX: usize = 4;
+
+/// Record kinds (the letter after the marker).
+pub mod kind {
+    /// The before dump (block).
+    pub const BEFORE: u8 = b'B';
+    /// An allocation trace: header = slot, body = a `mem_info(1)` dump (block).
+    pub const TRACE: u8 = b'T';
+    /// The after dump (block).
+    pub const AFTER: u8 = b'A';
+    /// The traceback of the exception that ended the script (block).
+    pub const EXCEPTION: u8 = b'K';
+    /// The probes' readout (block).
+    pub const READOUT: u8 = b'R';
+    /// The after-gc dump (block).
+    pub const AFTER_GC: u8 = b'G';
+    /// The script could not be compiled for want of heap (single).
+    pub const COMPILE_OUT_OF_MEMORY: u8 = b'C';
+    /// The script asks for a line of input (single); the host answers on stdin.
+    pub const INPUT: u8 = b'I';
+    /// The run is over: header = `status code` (single, always last).
+    pub const DONE: u8 = b'Z';
+}
+
+/// How the script ended (the first number of the [`kind::DONE`] record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// It ran to its end.
+    Normal,
+    /// It raised (the [`kind::EXCEPTION`] record has the traceback).
+    Exception,
+    /// It raised `SystemExit` with this exit code.
+    SystemExit(i64),
+    /// It was interrupted (Ctrl-C: Stop, a timeout).
+    Interrupted,
+}
+
+impl Ending {
+    /// Reads the header of a [`kind::DONE`] record.
+    pub fn parse(header: &str) -> Option<Ending> {
+        let mut fields = header.split_whitespace();
+        let status: u8 = fields.next()?.parse().ok()?;
+        Some(match status {
+            0 => Ending::Normal,
+            1 => Ending::Exception,
+            2 => Ending::SystemExit(fields.next()?.parse().ok()?),
+            3 => Ending::Interrupted,
+            _ => return None,
+        })
+    }
+}
+
+/// The per-run random parts: the records' marker and the probe names' prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nonce {
+    /// `\x1e` + `HL` + hex: starts every record.
+    pub marker: String,
+    /// The prefix of the probe functions in `builtins` (`_h1a2b`).
+    pub names: String,
+}
+
+impl Nonce {
+    /// Fresh random parts (from the OS's random source; a clock as a fallback).
+    pub fn random() -> Nonce {
+        let mut bytes = [0u8; 16];
+        if getrandom(&mut bytes).is_err() {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            bytes = (nanos ^ (u128::from(std::process::id()) << 64)).to_le_bytes();
+        }
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        Nonce::from_hex(&hex)
+    }
+
+    /// The parts made from a hex string (tests use fixed ones).
+    pub fn from_hex(hex: &str) -> Nonce {
+        let marker = &hex[..MARKER_HEX.min(hex.len())];
+        let names = &hex[hex.len().saturating_sub(NAME_HEX)..];
+        Nonce {
+            marker: format!("\x1eHL{marker}"),
+            names: format!("_h{names}"),
+        }
+    }
+
+    /// The probe call that starts line `slot`'s statement.
+    pub fn statement(&self, slot: usize) -> String {
+        format!("{}S({slot})", self.names)
+    }
+
+    /// The probe call that makes `slot` current without counting a hit.
+    pub fn current(&self, slot: usize) -> String {
+        format!("{}X({slot})", self.names)
+    }
+
+    /// The probe call that counts a hit of `slot` only.
+    pub fn hit(&self, slot: usize) -> String {
+        format!("{}H({slot})", self.names)
+    }
+
+    /// The one-line exec that runs the script once the prologue ran.
+    pub fn run_call(&self) -> String {
+        format!("{}R()", self.names)
+    }
+}
+
+fn getrandom(bytes: &mut [u8]) -> std::io::Result<()> {
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")?.read_exact(bytes)
+}
+
+/// What the harness does besides running the script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HarnessOptions {
+    /// Probe slots (user lines with probes); 0 for a plain run.
+    pub slots: usize,
+    /// Exact measurements per line before estimates take over (`None`: every execution).
+    pub budget: Option<u32>,
+    /// Run with the collector off (`gc.disable()` before the script, on again after).
+    pub exact: bool,
+    /// Print a heap dump for each line's first allocating executions.
+    pub trace_allocations: bool,
+    /// The board has `micropython.mem_total()` (the host knows; the harness checks again).
+    pub counts_allocations: bool,
+}
+
+/// Traces a run prints at most (each is a whole heap dump on the wire).
+pub const TRACE_BUDGET: usize = 64;
+/// Traces one line prints at most (its first allocating executions).
+pub const TRACE_PER_LINE: usize = 3;
+/// Estimated intervals between two real `gc.mem_alloc()` readings that keep the peak current.
+pub const PEAK_EVERY: usize = 64;
+/// The budget that stands for "every execution" (a small int on every port).
+const UNLIMITED: u32 = 1 << 29;
+
+/// The prologue exec for `source` (the instrumented or plain script text).
+pub fn prologue(source: &str, options: &HarnessOptions, nonce: &Nonce) -> String {
+    let harness = harness_source(options, nonce);
+    format!(
+        "exec(compile({}, '<heaplens>', 'exec'), {{'G': globals(), 'SRC': [{}]}})\n",
+        python_string(&harness),
+        python_string(source)
+    )
+}
+
+/// The harness's own code (runs in its own dictionary; see the module doc).
+fn harness_source(options: &HarnessOptions, nonce: &Nonce) -> String {
+    // One slot more than the script has: "no line yet" (what happens before the first probe).
+    let slots = options.slots + 1;
+    let outside = options.slots;
+    let budget = options.budget.unwrap_or(UNLIMITED).min(UNLIMITED);
+    let marker = python_string(&nonce.marker);
+    let p = &nonce.names;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "import builtins, gc, micropython, sys
+pr = print
+mi = micropython.mem_info
+collect = gc.collect
+ma = gc.mem_alloc
+pe = sys.print_exception
+ex = exec
+co = compile
+rd = sys.stdin.readline
+BI = builtins
+lock = micropython.heap_lock
+unlock = micropython.heap_unlock
+enable = gc.enable
+disable = gc.disable
+isi = isinstance
+INT = int
+BE = BaseException
+SE = SystemExit
+KI = KeyboardInterrupt
+MEM = MemoryError
+EOF = EOFError
+MT = getattr(micropython, 'mem_total', None)
+q = MT or ma
+M = {marker}
+N = {slots}
+C = [{outside}]
+B = [0]
+V = [0, 0]
+P = [0, {outside}]
+Z = [{PEAK_EVERY}]
+EXACT = {exact}
+",
+        exact = u8::from(options.exact),
+    );
+    if options.trace_allocations {
+        let _ = write!(s, "TB = [{TRACE_BUDGET}]\n");
+    }
+    // close(k): the current line's interval ends (it is charged what the heap did), and line
+    // k starts (its interval must begin with a valid gc.mem_alloc() reading when it will be
+    // measured exactly).
+    s.push_str(
+        "def close(k):
+    c = C[0]
+    t = q()
+    dt = t - B[0]
+    if L[c] > 0 and V[1]:
+        L[c] -= 1
+        m = ma() if MT else t
+        d = m - V[0]
+        if d >= 0:
+            a[c] += d
+            n[c] += d
+            if d > x[c]:
+                x[c] = d
+        else:
+            g[c] += 1
+            if EXACT:
+                n[c] += d
+        if MT and dt > 0:
+            r[c] += dt
+        V[0] = m
+        if m > P[0]:
+            P[0] = m
+            P[1] = c
+",
+    );
+    if options.trace_allocations {
+        let _ = write!(
+            s,
+            "        if d > 0 and TB[0] > 0 and TC[c] < {TRACE_PER_LINE}:
+            TB[0] -= 1
+            TC[c] += 1
+            pr(M, 'T', c)
+            mi(1)
+            pr(M, '.')
+"
+        );
+    }
+    s.push_str(
+        "    else:
+        if dt > 0:
+            e[c] += dt
+        V[1] = 0
+        Z[0] -= 1
+        if Z[0] <= 0:
+            Z[0] = PEAK
+            m = ma() if MT else t
+            V[0] = m
+            V[1] = 1
+            if m > P[0]:
+                P[0] = m
+                P[1] = c
+    if not V[1] and L[k] > 0:
+        V[0] = ma() if MT else t
+        V[1] = 1
+    B[0] = t
+",
+    );
+    let _ = writeln!(s, "PEAK = {PEAK_EVERY}");
+    // The probes. Without mem_total() the detector itself scans the heap, so a line past its
+    // budget, following another, is not measured at all: its bytes are found by the next
+    // measurement (and charged, as an estimate, to the line current then).
+    if options.counts_allocations {
+        s.push_str(
+            "def S(k):
+    h[k] += 1
+    if q() != B[0]:
+        close(k)
+    elif not V[1] and L[k] > 0:
+        V[0] = ma()
+        V[1] = 1
+    C[0] = k
+def X(k):
+    if q() != B[0]:
+        close(k)
+    elif not V[1] and L[k] > 0:
+        V[0] = ma()
+        V[1] = 1
+    C[0] = k
+",
+        );
+    } else {
+        s.push_str(
+            "def S(k):
+    h[k] += 1
+    if L[k] > 0 or L[C[0]] > 0:
+        if q() != B[0]:
+            close(k)
+    C[0] = k
+def X(k):
+    if L[k] > 0 or L[C[0]] > 0:
+        if q() != B[0]:
+            close(k)
+    C[0] = k
+",
+        );
+    }
+    // R() first collects: the prologue's own code (with the script's text in it) is garbage
+    // by then, and the before snapshot is the heap the script starts with. The script is
+    // compiled by the prologue, after R() is defined: its code is part of the heap the script
+    // starts with, as in a plain run, and its source text is freed before the probes'
+    // counters are allocated, so they fill the hole instead of leaving one.
+    s.push_str(
+        "def H(k):
+    h[k] += 1
+def z():
+    B[0] = q()
+    V[0] = ma()
+    V[1] = 1
+    P[0] = V[0]
+def inp(prompt=''):
+    if prompt:
+        pr(prompt, end='')
+    pr(M, 'I')
+    line = rd()
+    if not line or line[0] == '\\x04':
+        raise EOF
+    return line.rstrip('\\r\\n')
+def out():
+    pr(M, 'R', MT and 1 or 0, EXACT, N)
+    k = 0
+    while k < N:
+        if h[k] or a[k] or e[k] or g[k]:
+            pr(k, h[k], a[k], n[k], x[k], g[k], r[k], e[k])
+        k += 1
+    pr('P', P[0], P[1])
+    pr(M, '.')
+def end(y):
+    d = unlock()
+    if d > 16383:
+        lock()
+    else:
+        while d:
+            d = unlock()
+    if q() != B[0]:
+        close(C[0])
+    pr(M, 'A')
+    mi(1)
+    pr(M, '.')
+    s = 0
+    v = 0
+    if y is not None:
+        if isi(y, SE):
+            s = 2
+            v = y.args[0] if y.args else 0
+            if v is None:
+                v = 0
+            elif not isi(v, INT):
+                v = 1
+        else:
+            s = 3 if isi(y, KI) else 1
+            pr(M, 'K')
+            pe(y)
+            pr(M, '.')
+    out()
+    if EXACT:
+        enable()
+    collect()
+    pr(M, 'G')
+    mi(1)
+    pr(M, '.')
+    pr(M, 'Z', s, v)
+def R():
+    c = CODE[0]
+    CODE[0] = None
+    collect()
+    pr(M, 'B')
+    mi(1)
+    pr(M, '.')
+    i = BI.input
+    BI.input = inp
+    if EXACT:
+        disable()
+    z()
+    try:
+        ex(c, G)
+        y = None
+    except BE as w:
+        y = w
+    c = None
+    BI.input = i
+    end(y)
+CODE = [None]
+s = SRC[0]
+SRC[0] = None
+try:
+    CODE[0] = co(s, '<stdin>', 'exec')
+except MEM:
+    CODE[0] = MEM
+except BE as y:
+    CODE[0] = y
+s = None
+collect()
+",
+    );
+    // The counters come after the compile (see above).
+    let _ = write!(
+        s,
+        "h = [0] * N
+a = [0] * N
+n = [0] * N
+x = [0] * N
+g = [0] * N
+r = [0] * N
+e = [0] * N
+L = [{budget}] * N
+"
+    );
+    if options.trace_allocations {
+        s.push_str("TC = [0] * N\n");
+    }
+    s.push_str(
+        "if CODE[0] is MEM:
+    pr(M, 'C')
+elif isi(CODE[0], BE):
+    y = CODE[0]
+    CODE[0] = None
+    def R():
+        end(y)
+",
+    );
+    let _ = write!(
+        s,
+        "setattr(BI, '{p}S', S)
+setattr(BI, '{p}X', X)
+setattr(BI, '{p}H', H)
+setattr(BI, '{p}R', R)
+"
+    );
+    s
+}
+
+/// `text` as a MicroPython string literal: quotes, backslashes and every control character
+/// escaped (a raw `\x04` would end a raw-paste transfer), other text as it is (UTF-8).
+pub fn python_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 16 + 2);
+    out.push('\'');
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\x7f' => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> HarnessOptions {
+        HarnessOptions {
+            slots: 3,
+            budget: Some(64),
+            exact: false,
+            trace_allocations: false,
+            counts_allocations: true,
+        }
+    }
+
+    #[test]
+    fn strings_escape_what_the_raw_repl_or_python_would_misread() {
+        assert_eq!(
+            python_string("a'b\\c\n\r\t\x04é"),
+            "'a\\'b\\\\c\\n\\r\\t\\x04é'"
+        );
+    }
+
+    #[test]
+    fn nonces_are_fresh_and_shaped() {
+        let (a, b) = (Nonce::random(), Nonce::random());
+        assert_ne!(a, b);
+        assert_eq!(a.marker.len(), 1 + 2 + MARKER_HEX);
+        assert!(a.names.starts_with("_h") && a.names.len() == 2 + NAME_HEX);
+        let fixed = Nonce::from_hex("0123456789abcdef0123456789abcdef");
+        assert_eq!(fixed.statement(7), "_hcdefS(7)");
+        assert_eq!(fixed.run_call(), "_hcdefR()");
+    }
+
+    #[test]
+    fn the_prologue_is_one_expression_statement() {
+        let nonce = Nonce::from_hex("0123456789abcdef0123456789abcdef");
+        let prologue = prologue("x = 1\n", &options(), &nonce);
+        assert_eq!(prologue.lines().count(), 1);
+        assert!(prologue.starts_with("exec(compile('import builtins"));
+        assert!(prologue.ends_with("{'G': globals(), 'SRC': ['x = 1\\n']})\n"));
+        assert!(!prologue.contains('\x04'));
+    }
+
+    #[test]
+    fn harness_snapshot() {
+        let nonce = Nonce::from_hex("0123456789abcdef0123456789abcdef");
+        insta::assert_snapshot!(harness_source(&options(), &nonce));
+    }
+
+    #[test]
+    fn endings_parse() {
+        assert_eq!(Ending::parse("0 0"), Some(Ending::Normal));
+        assert_eq!(Ending::parse("2 -3"), Some(Ending::SystemExit(-3)));
+        assert_eq!(Ending::parse("3 0"), Some(Ending::Interrupted));
+        assert_eq!(Ending::parse("9 0"), None);
+        assert_eq!(Ending::parse(""), None);
+    }
+}
+
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    #[ignore]
+    fn dump_prologue() {
+        let nonce = super::Nonce::from_hex("0123456789abcdef0123456789abcdef");
+        let p = super::prologue(
+            "import gc\ngc.disable()\nx = 1\n",
+            &super::HarnessOptions { slots: 3, budget: Some(64), exact: false, trace_allocations: false, counts_allocations: true },
+            &nonce,
+        );
+        std::fs::write("/tmp/prologue.py", p).unwrap();
+    }
+}
