@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use tokio::sync::mpsc::UnboundedReceiver;
-use tower_lsp_server::ls_types::notification::Progress;
 use tower_lsp_server::ls_types::*;
 
 use crate::run::runner::{RunError, RunReport};
@@ -42,12 +41,9 @@ async fn handle(backend: &Backend, event: WorkerEvent) {
                 .await;
         }
         WorkerEvent::Phase { job_id, phase } => {
-            client
-                .send_notification::<Progress>(to_proto::progress_report(
-                    to_proto::run_progress_token(job_id),
-                    phase.label(),
-                ))
-                .await;
+            if let Some(progress) = backend.state().progress.get(&job_id) {
+                let _ = progress.send(phase.label());
+            }
         }
         WorkerEvent::Snapshot {
             job_id,
@@ -111,9 +107,8 @@ async fn finished(backend: &Backend, job_id: u64, outcome: JobOutcome) {
         };
         (uri, newer, st.progress.remove(&job_id))
     };
-    if let Some(done) = progress {
-        let _ = done.send(());
-    }
+    // Dropping the progress's sender ends it.
+    drop(progress);
     let mut params = JobFinishedParams {
         job_id,
         kind: JobKind::Run,

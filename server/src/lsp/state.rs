@@ -83,8 +83,9 @@ pub(super) struct State {
     pub lens_refresh: bool,
     /// The suggestion to sample slow runs was shown (once per session is enough).
     pub sampling_hint_shown: bool,
-    /// Open progress indicators of queued and running runs: sending ends one.
-    pub progress: HashMap<u64, tokio::sync::oneshot::Sender<()>>,
+    /// Progress indicators of queued and running runs: their phases go here; dropping the
+    /// sender ends the progress.
+    pub progress: HashMap<u64, tokio::sync::mpsc::UnboundedSender<&'static str>>,
 }
 
 impl State {

@@ -143,18 +143,6 @@ pub fn code_lenses(uri: &Uri, last_run: Option<&FileRun>) -> Vec<CodeLens> {
     lenses
 }
 
-/// Work-done progress: a report message.
-pub fn progress_report(token: NumberOrString, message: &str) -> ProgressParams {
-    ProgressParams {
-        token,
-        value: ProgressParamsValue::WorkDone(WorkDoneProgress::Report(WorkDoneProgressReport {
-            cancellable: Some(true),
-            message: Some(message.into()),
-            percentage: None,
-        })),
-    }
-}
-
 /// The progress token of run `run_id`.
 pub fn run_progress_token(run_id: u64) -> NumberOrString {
     NumberOrString::String(format!("heaplens/run/{run_id}"))

@@ -209,11 +209,13 @@ pub(super) async fn start_run(backend: &Backend, uri: Uri) -> RpcResult<JobStart
     Ok(JobStarted { job_id })
 }
 
-/// Shows a cancellable progress for run `job_id` until its `jobFinished` (the forwarder ends
-/// it). Clients without server-initiated progress simply get none.
+/// Shows a cancellable progress for run `job_id`: the forwarder sends it the run's phases
+/// and, at the run's end, closes the channel. One task owns the progress, so a phase can
+/// never be reported before the progress began. Clients without server-initiated progress
+/// simply get none.
 fn spawn_progress(backend: &Backend, job_id: u64) {
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    backend.state().progress.insert(job_id, done_tx);
+    let (phases_tx, mut phases) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
+    backend.state().progress.insert(job_id, phases_tx);
     let client = backend.client.clone();
     tokio::spawn(async move {
         let token = to_proto::run_progress_token(job_id);
@@ -230,7 +232,9 @@ fn spawn_progress(backend: &Backend, job_id: u64) {
             .with_message("connecting")
             .begin()
             .await;
-        let _ = done_rx.await;
+        while let Some(phase) = phases.recv().await {
+            progress.report_with_message(phase, Some(true)).await;
+        }
         progress.finish().await;
     });
 }
