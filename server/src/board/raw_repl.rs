@@ -286,7 +286,11 @@ impl RawRepl {
                             Some(i) => (self.pending.drain(..=i).collect::<Vec<u8>>(), true),
                             None => (std::mem::take(&mut self.pending), false),
                         };
-                        let data = if ended { &chunk[..chunk.len() - 1] } else { &chunk[..] };
+                        let data = if ended {
+                            &chunk[..chunk.len() - 1]
+                        } else {
+                            &chunk[..]
+                        };
                         if let Some(reply) = on_output(data) {
                             self.write(&reply)?;
                         }

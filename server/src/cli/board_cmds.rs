@@ -62,11 +62,7 @@ pub fn ports(json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn exec(
-    board: &BoardArgs,
-    code: &str,
-    timeout: Option<Duration>,
-) -> anyhow::Result<ExitCode> {
+pub fn exec(board: &BoardArgs, code: &str, timeout: Option<Duration>) -> anyhow::Result<ExitCode> {
     let stop = super::stop::stop_token();
     let mut board = open_board(board, &cli_link_options())?;
     let cancel = CancelToken::new();

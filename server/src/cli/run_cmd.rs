@@ -1,9 +1,9 @@
 //! `heaplens run`: an instrumented run with heap captures and a report.
 
 use std::io::Write;
-use std::sync::Arc;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 
@@ -188,7 +188,10 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
         };
         out.push_str(&format!("  (no per-line figures: {why})\n"));
     }
-    if let Some(n) = report.sample.filter(|_| lines.iter().any(|l| l.estimated_bytes > 0)) {
+    if let Some(n) = report
+        .sample
+        .filter(|_| lines.iter().any(|l| l.estimated_bytes > 0))
+    {
         out.push_str(&format!(
             "  ≈ includes an estimate: each line's first {n} allocating executions were measured \
              exactly, later ones from the bytes they requested (--sample=0 measures every \
@@ -200,10 +203,7 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
             .line
             .map(|line| format!(" at line {line}"))
             .unwrap_or_default();
-        out.push_str(&format!(
-            "  peak heap use {}{at}\n",
-            human_bytes(peak.used)
-        ));
+        out.push_str(&format!("  peak heap use {}{at}\n", human_bytes(peak.used)));
     }
     if let Some(code) = report.system_exit {
         out.push_str(&format!("  the script ended with SystemExit({code})\n"));
@@ -211,14 +211,10 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
     out.push_str(&render_allocation_lines(report, &source_lines));
 
     match report.gc_collections {
-        None if report.sample.is_some() && !report.exact => out.push_str(
-            "  garbage collections: unknown (collections during estimated executions cannot be \
-             counted)\n",
-        ),
         Some(0) | None => {}
         Some(n) => out.push_str(&format!(
-            "  {n} garbage collection(s) ran during the run; growth across a collection is not \
-             counted as freeing (use --exact for exact allocations)\n"
+            "  at least {n} garbage collection(s) ran during the run; growth across a collection \
+             is not counted as freeing (use --exact for exact allocations)\n"
         )),
     }
     if report.exact {

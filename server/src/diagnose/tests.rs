@@ -299,7 +299,10 @@ fn memory_error_without_room_for_a_capture_is_heap_full() {
 fn holders_are_the_lines_still_holding_memory_after_gc_never_under_one_percent() {
     let t = tb("Traceback (most recent call last):\n  File \"<stdin>\", line 10, in <module>\nMemoryError: memory allocation failed, allocating 98305 bytes\n");
     let retained = [
-        Retained { line: 9, bytes: 49_184 },
+        Retained {
+            line: 9,
+            bytes: 49_184,
+        },
         Retained { line: 3, bytes: 96 },
     ];
     let lines = [LineUsage {
@@ -321,7 +324,10 @@ fn holders_are_the_lines_still_holding_memory_after_gc_never_under_one_percent()
     let diags = diagnose(&facts, &Thresholds::default());
     let related: Vec<u32> = diags[0].related.iter().map(|r| r.line).collect();
     assert!(related.contains(&9), "{related:?}");
-    assert!(!related.contains(&3) && !related.contains(&7), "{related:?}");
+    assert!(
+        !related.contains(&3) && !related.contains(&7),
+        "{related:?}"
+    );
     // Without tracing, net bytes under 1 % of the heap name no holder either.
     let facts = RunFacts {
         retained: &[],

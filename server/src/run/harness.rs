@@ -47,7 +47,8 @@
 //!   O(1) counter), which the host scales by the line's own ratio of block-rounded to
 //!   requested bytes in its exact executions; without it, the line's later executions are not
 //!   measured one by one, and what they allocated is found at the next measurement.
-//!   Every `PEAK_EVERY` estimated intervals a real `gc.mem_alloc()` keeps the peak current.
+//!   Every `PEAK_EVERY` estimated intervals a real `gc.mem_alloc()` keeps the peak current
+//!   (and a reading below the previous one counts a collection: a lower bound).
 //!
 //! Probes allocate nothing: list stores of small ints, calls of a function with one small-int
 //! argument (checked on the real interpreter, also under `micropython.heap_lock()`).
@@ -245,12 +246,13 @@ B = [0]
 V = [0, 0]
 P = [0, {outside}]
 Z = [{PEAK_EVERY}]
+W = [0]
 EXACT = {exact}
 ",
         exact = u8::from(options.exact),
     );
     if options.trace_allocations {
-        let _ = write!(s, "TB = [{TRACE_BUDGET}]\n");
+        let _ = writeln!(s, "TB = [{TRACE_BUDGET}]");
     }
     // close(k): the current line's interval ends (it is charged what the heap did), and line
     // k starts (its interval must begin with a valid gc.mem_alloc() reading when it will be
@@ -302,6 +304,9 @@ EXACT = {exact}
         if Z[0] <= 0:
             Z[0] = PEAK
             m = ma() if MT else t
+            if m < W[0]:
+                g[c] += 1
+            W[0] = m
             V[0] = m
             V[1] = 1
             if m > P[0]:
@@ -365,6 +370,7 @@ def z():
     V[0] = ma()
     V[1] = 1
     P[0] = V[0]
+    W[0] = V[0]
 def inp(prompt=''):
     if prompt:
         pr(prompt, end='')
@@ -424,6 +430,9 @@ def R():
     pr(M, 'B')
     mi(1)
     pr(M, '.')
+    if isi(c, BE):
+        end(c)
+        return
     i = BI.input
     BI.input = inp
     if EXACT:
@@ -469,11 +478,6 @@ L = [{budget}] * N
     s.push_str(
         "if CODE[0] is MEM:
     pr(M, 'C')
-elif isi(CODE[0], BE):
-    y = CODE[0]
-    CODE[0] = None
-    def R():
-        end(y)
 ",
     );
     let _ = write!(
@@ -576,7 +580,13 @@ mod size_probe {
         let nonce = super::Nonce::from_hex("0123456789abcdef0123456789abcdef");
         let p = super::prologue(
             "import gc\ngc.disable()\nx = 1\n",
-            &super::HarnessOptions { slots: 3, budget: Some(64), exact: false, trace_allocations: false, counts_allocations: true },
+            &super::HarnessOptions {
+                slots: 3,
+                budget: Some(64),
+                exact: false,
+                trace_allocations: false,
+                counts_allocations: true,
+            },
             &nonce,
         );
         std::fs::write("/tmp/prologue.py", p).unwrap();

@@ -339,7 +339,12 @@ impl<'s> Planner<'s> {
         self.used_rows.insert(row);
         let has_comment = !self.rows.text(row).trim().is_empty();
         let byte = self.rows.start(row);
-        self.insert(byte, indent, Some(probe), if has_comment { "  " } else { "" });
+        self.insert(
+            byte,
+            indent,
+            Some(probe),
+            if has_comment { "  " } else { "" },
+        );
     }
 
     fn indent_of(&self, node: Node<'_>) -> String {
@@ -501,11 +506,9 @@ impl<'s> Planner<'s> {
                     self.block(body, Some(header_row), context)?;
                 }
             }
-            "decorated_definition" => {
-                if !has_native_code_decorator(stmt, self.source) {
-                    if let Some(definition) = stmt.child_by_field_name("definition") {
-                        self.definition_body(definition)?;
-                    }
+            "decorated_definition" if !has_native_code_decorator(stmt, self.source) => {
+                if let Some(definition) = stmt.child_by_field_name("definition") {
+                    self.definition_body(definition)?;
                 }
             }
             "function_definition" | "class_definition" => self.definition_body(stmt)?,
@@ -522,8 +525,8 @@ impl<'s> Planner<'s> {
         };
         // A one-line `def f(): return 1` counts its calls on that line; a one-line class body
         // runs once, with the definition, which is counted already.
-        let header_row = (definition.kind() == "class_definition")
-            .then(|| definition.start_position().row);
+        let header_row =
+            (definition.kind() == "class_definition").then(|| definition.start_position().row);
         self.block(body, header_row, Context::default())?;
         if definition.kind() == "class_definition" {
             // Creating the class object happens after its body ran: hand the line back.

@@ -250,7 +250,11 @@ fn prealloc_loop_lines_report_zero_bytes() {
             let delta = line(&run.report, number);
             assert_eq!(delta.hits, 1000, "line {number}");
             assert_eq!(
-                (delta.allocated_bytes, delta.net_bytes, delta.max_single_bytes),
+                (
+                    delta.allocated_bytes,
+                    delta.net_bytes,
+                    delta.max_single_bytes
+                ),
                 (0, 0, 0),
                 "line {number} ({opts:?})"
             );
@@ -314,7 +318,12 @@ print(r, t1 - t0)
         };
         let (run, _) = run_harnessed(source, opts);
         assert_eq!(run.output, plain.stdout, "{opts:?}");
-        for delta in run.report.lines.iter().filter(|d| (8..=20).contains(&d.line)) {
+        for delta in run
+            .report
+            .lines
+            .iter()
+            .filter(|d| (8..=20).contains(&d.line))
+        {
             // (In exact mode `return total` books the release of the call's frame, which
             // MicroPython allocates on the heap for a function this size: a real release.)
             let number = delta.line;
@@ -328,7 +337,11 @@ print(r, t1 - t0)
         assert_eq!(line(&run.report, 10).hits, 153, "while line, {opts:?}");
         assert_eq!(line(&run.report, 11).hits, 150, "if line, {opts:?}");
         assert_eq!(line(&run.report, 4).hits, 75, "method body");
-        assert_eq!(line(&run.report, 7).hits, 1, "a def is a hit per definition");
+        assert_eq!(
+            line(&run.report, 7).hits,
+            1,
+            "a def is a hit per definition"
+        );
         assert_eq!(line(&run.report, 27).hits, 3, "for: one hit per iteration");
     }
 }
@@ -350,7 +363,10 @@ fn gc_churn_counts_collections_and_never_books_a_drop_as_freeing() {
     assert_eq!(allocating.hits, 20000);
     // A string object and its data, one 32-byte block each; the first execution also grows
     // the globals dict for the new name `s`, as in a plain run.
-    assert!((64..=96).contains(&allocating.max_single_bytes), "{allocating:?}");
+    assert!(
+        (64..=96).contains(&allocating.max_single_bytes),
+        "{allocating:?}"
+    );
     assert!(allocating.allocated_bytes >= 20000 * 60, "{allocating:?}");
 }
 
@@ -373,7 +389,10 @@ fn past_its_budget_a_line_keeps_exact_hits_and_estimated_bytes() {
         assert!(measured.estimated_bytes > 0, "{measured:?}");
         // The estimate is within 10 % of the exact figure.
         let (got, want) = (measured.allocated_bytes as f64, all.allocated_bytes as f64);
-        assert!((got - want).abs() <= want * 0.1, "{opts:?}: {got} vs {want}");
+        assert!(
+            (got - want).abs() <= want * 0.1,
+            "{opts:?}: {got} vs {want}"
+        );
     }
 }
 
@@ -398,7 +417,13 @@ fn tracebacks_are_the_plain_runs() {
     for name in ["nested_error.py", "parrot.py"] {
         let source = scenario(name);
         let plain = run_on_interpreter(&source);
-        for opts in [Opts::default(), Opts { exact: true, ..Opts::default() }] {
+        for opts in [
+            Opts::default(),
+            Opts {
+                exact: true,
+                ..Opts::default()
+            },
+        ] {
             let (run, _) = run_harnessed(&source, opts);
             assert_eq!(run.traceback, plain.stderr, "{name} {opts:?}");
             assert_eq!(run.ending, Some(Ending::Exception));
@@ -423,7 +448,13 @@ fn construct_files_print_the_same_instrumented() {
             std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path:?}: {error}"));
         let plain = run_on_interpreter(&source);
         for budget in [None, Some(1)] {
-            let (run, _) = run_harnessed(&source, Opts { budget, ..Opts::default() });
+            let (run, _) = run_harnessed(
+                &source,
+                Opts {
+                    budget,
+                    ..Opts::default()
+                },
+            );
             assert_eq!(run.output, plain.stdout, "{name} {budget:?}");
             assert_eq!(run.traceback, plain.stderr, "{name} {budget:?}");
             assert!(!run.report.lines.is_empty(), "{name}: no readout");

@@ -43,8 +43,8 @@ pub struct ProbeReport {
     /// One entry per probed user line (lines whose probes never ran have `hits == 0`), sorted
     /// by line.
     pub lines: Vec<LineDelta>,
-    /// Collections seen as `gc.mem_alloc()` drops (a lower bound). `None` when part of the
-    /// run was estimated with the collector on: collections there leave no trace.
+    /// Collections seen as `gc.mem_alloc()` drops: a lower bound (in estimated stretches
+    /// only a periodic reading below the one before counts, however many ran).
     pub gc_collections: Option<u32>,
     /// The highest heap use the probes measured (a lower bound where lines were estimated).
     pub peak: Option<Peak>,
@@ -83,7 +83,7 @@ pub fn parse_readout(
     probe_lines: &[u32],
 ) -> Result<ProbeReport, ProbeError> {
     let fields = parse_numbers(header, header)?;
-    let [counts_allocations, exact, slots] = fields[..] else {
+    let [counts_allocations, _exact, slots] = fields[..] else {
         return Err(bad_line(header, "expected 3 numbers after the marker"));
     };
     // One slot more than lines: "outside any line".
@@ -113,7 +113,8 @@ pub fn parse_readout(
             continue;
         }
         let numbers = parse_numbers(line, line)?;
-        let [slot, hits, allocated, net, max_single, drops, requested, estimate] = numbers[..] else {
+        let [slot, hits, allocated, net, max_single, drops, requested, estimate] = numbers[..]
+        else {
             return Err(bad_line(line, "expected 8 numbers"));
         };
         let entry = usize::try_from(slot)
@@ -148,7 +149,6 @@ pub fn parse_readout(
         let scaled = u128::from(c.estimate) * u128::from(num) / u128::from(den.max(1));
         u64::try_from(scaled).unwrap_or(u64::MAX)
     };
-    let estimated_any = counters.iter().any(|c| c.estimate > 0);
     let drops: u64 = counters.iter().map(|c| c.drops).sum();
     let lines = probe_lines
         .iter()
@@ -159,7 +159,9 @@ pub fn parse_readout(
                 line,
                 hits: c.hits,
                 allocated_bytes: c.allocated.saturating_add(estimated),
-                net_bytes: c.net.saturating_add(i64::try_from(estimated).unwrap_or(i64::MAX)),
+                net_bytes: c
+                    .net
+                    .saturating_add(i64::try_from(estimated).unwrap_or(i64::MAX)),
                 max_single_bytes: c.max_single,
                 estimated_bytes: estimated,
             }
@@ -167,8 +169,7 @@ pub fn parse_readout(
         .collect();
     Ok(ProbeReport {
         lines,
-        gc_collections: (!estimated_any || exact != 0)
-            .then(|| u32::try_from(drops).unwrap_or(u32::MAX)),
+        gc_collections: Some(u32::try_from(drops).unwrap_or(u32::MAX)),
         peak,
     })
 }
@@ -247,13 +248,9 @@ mod tests {
         assert_eq!(report.lines[0].estimated_bytes, 1600);
         assert_eq!(report.lines[0].allocated_bytes, 2240);
         assert_eq!(report.lines[1].estimated_bytes, 160);
-        assert_eq!(report.gc_collections, None, "estimated with the collector on");
         // Without mem_total() the estimate is heap growth already.
         let report = parse_readout("0 0 3", body, &[1, 2]).expect("readout parses");
         assert_eq!(report.lines[0].estimated_bytes, 1000);
-        // In exact mode collections are counted even with estimates.
-        let report = parse_readout("1 1 3", body, &[1, 2]).expect("readout parses");
-        assert_eq!(report.gc_collections, Some(0));
     }
 
     #[test]

@@ -319,10 +319,15 @@ pub fn run_script(
             // it when the plain script would run. Nothing ran: run the plain script.
             Attempt::CompileOutOfMemory => match plan {
                 Plan::Probed(_) => plan = Plan::Plain(TOO_BIG_TO_COMPILE.to_string()),
+                // Even the harness does not fit beside the script: run it as mpremote would.
                 Plan::Plain(_) => {
-                    return Err(RunError::Probes(
-                        "the board has too little free heap to compile this script".into(),
-                    ))
+                    if options.soft_reset {
+                        events(RunEvent::Phase(Phase::SoftReset));
+                        board.soft_reset()?;
+                    }
+                    let mut report = run_direct(board, &source, options, events, cancel)?;
+                    report.elapsed = started.elapsed();
+                    return Ok(report);
                 }
             },
         }
@@ -380,9 +385,8 @@ fn run_once(
     let prologue = harness::prologue(code, &harness_options, nonce);
     let outcome = board.exec_capture(&prologue)?;
     if let Some(traceback) = outcome.traceback {
-        // Compiling the prologue (the script is a string in it) ran out of heap: a
-        // MemoryError with no frame of its own.
-        if traceback.contains("MemoryError") && !traceback.contains("File \"") {
+        // The prologue (the harness and the script's text) did not fit in the heap.
+        if traceback.contains("MemoryError") {
             return Ok(Attempt::CompileOutOfMemory);
         }
         return Err(RunError::Probes(format!(
@@ -420,8 +424,7 @@ fn run_once(
                     Piece::Record(record) => {
                         if record.kind == kind::INPUT {
                             reply = Some(input_reply(options.input.as_ref()));
-                        } else if let Err(e) =
-                            take_record(record, &mut found, probe_lines, events)
+                        } else if let Err(e) = take_record(record, &mut found, probe_lines, events)
                         {
                             failure.get_or_insert(e);
                         }
@@ -564,6 +567,115 @@ fn run_once(
         retained,
         elapsed: Duration::ZERO,
     })))
+}
+
+/// Why a run had no harness.
+const NO_ROOM_FOR_THE_HARNESS: &str = "the board's free heap holds the script but not the \
+     harness that measures it, so it ran as it is (like `mpremote run`)";
+
+/// The script run as `mpremote run` would, without the harness (the last resort when the
+/// harness does not fit): snapshots taken by separate captures, no per-line figures.
+fn run_direct(
+    board: &mut Board,
+    source: &str,
+    options: &RunOptions,
+    events: &mut dyn FnMut(RunEvent<'_>),
+    cancel: &CancelToken,
+) -> Result<RunReport, RunError> {
+    if options.exact {
+        board.exec_capture("import gc\ngc.disable()")?;
+    }
+    events(RunEvent::Phase(Phase::Before));
+    let before = capture(board, false)?;
+    events(RunEvent::Snapshot {
+        label: "before",
+        snapshot: &before,
+        allocation_lines: &[],
+    });
+    events(RunEvent::Phase(Phase::Running));
+    let inner = CancelToken::new();
+    let watchdog = Watchdog::start(cancel.clone(), inner.clone(), options.timeout);
+    let outcome = board.exec(source, &mut |bytes| events(RunEvent::Output(bytes)), &inner);
+    let timed_out = watchdog.timed_out();
+    drop(watchdog);
+    let outcome = outcome?;
+    let interrupted = inner.is_cancelled();
+    events(RunEvent::Phase(Phase::After));
+    let (after, heap_exhausted) = match capture(board, false) {
+        Ok(after) => (Some(after), false),
+        Err(RunError::Link(e)) if e.is_out_of_memory() => (None, true),
+        Err(e) => return Err(e),
+    };
+    let mut after_gc = None;
+    match &after {
+        Some(after) => {
+            events(RunEvent::Snapshot {
+                label: "after",
+                snapshot: after,
+                allocation_lines: &[],
+            });
+            let snapshot = capture(board, true)?;
+            events(RunEvent::Snapshot {
+                label: "after-gc",
+                snapshot: &snapshot,
+                allocation_lines: &[],
+            });
+            after_gc = Some(snapshot);
+            if options.exact {
+                board.exec_capture("import gc\ngc.enable()")?;
+            }
+        }
+        // Not even a capture compiles: only a reset frees the heap.
+        None => board.soft_reset()?,
+    }
+    let traceback = outcome.traceback.as_deref().and_then(Traceback::parse);
+    let facts = RunFacts {
+        traceback: traceback.as_ref(),
+        script_file: SCRIPT_FILE,
+        heap_at_failure: after.as_ref().map(|after| {
+            let stats = after.stats();
+            HeapAtFailure {
+                block_bytes: u64::from(after.block_bytes),
+                max_free_blocks: stats.max_free_blocks,
+                free_bytes: stats.free,
+            }
+        }),
+        max_free_blocks_before: Some(before.stats().max_free_blocks),
+        max_free_blocks_after_gc: after_gc.as_ref().map(|s| s.stats().max_free_blocks),
+        block_bytes: Some(u64::from(before.block_bytes)),
+        interrupted,
+        heap_exhausted,
+        collector_disabled: options.exact.then_some(true),
+        heap_bytes: Some(before.stats().gc_total),
+        ..RunFacts::default()
+    };
+    let diagnostics = diagnose::diagnose(&facts, &options.thresholds);
+    let diff = heap::diff(&before, after_gc.as_ref().unwrap_or(&before));
+    Ok(RunReport {
+        exception: traceback.as_ref().map(Traceback::exception_line),
+        traceback: outcome.traceback,
+        output: String::from_utf8_lossy(&outcome.stdout).into_owned(),
+        snapshots: RunSnapshots {
+            before,
+            after,
+            after_gc,
+        },
+        lines: Vec::new(),
+        diagnostics,
+        gc_collections: None,
+        exact: options.exact,
+        sample: None,
+        instrumented: false,
+        not_instrumented: Some(NO_ROOM_FOR_THE_HARNESS.to_string()),
+        interrupted,
+        timed_out,
+        system_exit: None,
+        diff,
+        allocation_lines: Vec::new(),
+        peak: None,
+        retained: Vec::new(),
+        elapsed: Duration::ZERO,
+    })
 }
 
 /// What the board gets when the script asks for a line: the line, or Ctrl-D (end of input).
