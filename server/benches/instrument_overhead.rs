@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use heaplens::run::instrument::{instrument, InstrumentOptions};
+use heaplens::run::harnessed_script;
 
 /// Worst case: tiny arithmetic statements in tight loops (a probe costs about as much as one
 /// such statement).
@@ -79,24 +79,9 @@ fn measure(name: &str, script: &str, startup: Duration) -> anyhow::Result<()> {
         if like_pico {
             mode.push_str(", as on a Pico: no mem_total()");
         }
-        let instrumented = instrument(
-            script,
-            &InstrumentOptions {
-                exact,
-                sample,
-                // As the runner does on a board without mem_total().
-                compact_probes: like_pico,
-                ..InstrumentOptions::default()
-            },
-        )?;
-        let (mut single, _) = instrumented.single_file();
-        if like_pico {
-            // A Pico's port has no `micropython.mem_total()`: every probe then reads
-            // `gc.mem_alloc()`, which scans the allocation table.
-            let detector = "_hl_t = 1 if hasattr(_hl_mp, 'mem_total') else 0";
-            anyhow::ensure!(single.contains(detector), "the prologue changed");
-            single = single.replace(detector, "_hl_t = 0");
-        }
+        // As on a Pico, `like_pico` hides `micropython.mem_total()`: a probe that must measure
+        // then reads `gc.mem_alloc()`, which scans the allocation table.
+        let single = harnessed_script(script, sample, exact, like_pico)?;
         if let Ok(path) = std::env::var("HL_BENCH_DUMP") {
             std::fs::write(path, &single)?;
         }

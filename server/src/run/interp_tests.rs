@@ -110,8 +110,7 @@ fn all_options() -> Vec<Opts> {
     out
 }
 
-/// Makes `import micropython` give a module without `mem_total()`, as on a Pico.
-const HIDE_MEM_TOTAL: &str = "import sys, micropython\nclass _P: pass\n_p = _P()\nfor _n in dir(micropython):\n    if _n != 'mem_total': setattr(_p, _n, getattr(micropython, _n))\nsys.modules['micropython'] = _p\ndel _n, _p, _P, sys, micropython\n";
+use super::HIDE_MEM_TOTAL;
 
 /// A run under the harness, split as the runner splits it.
 struct Harnessed {
