@@ -97,7 +97,7 @@ RULESETS = {
         "def": "definitions_plus_calls",
         "class": "class_definitions_plus_bodies",
         "decorator": "first_decorator_definitions",
-        "decorated-def": "calls",
+        "decorated-def": "started_calls",
         "decorated-class": "class_bodies",
         "with": "body_entries",
         "try": "body_entries",
@@ -174,6 +174,9 @@ class LineInfo:
         self.stmt_span = frozenset(extra.pop("stmt_span", ()))  # the whole statement
         self.one_line = extra.pop("one_line", False)
         self.node = extra.pop("node", None)
+        self.blocks = ()  # header lines of the enclosing clauses, outermost first
+        self.scope = 0  # line of the innermost def/class around it (0: the module)
+        self.own = set()  # for a def/class: lines of statements run in its own frame
         assert not extra, extra
 
     @property
@@ -216,9 +219,10 @@ def _header_end(node, body_first):
     for k in getattr(node, "keywords", []) or []:
         exprs.append(k.value.end_lineno)
     end = max([node.lineno] + exprs)
-    if body_first.lineno > end:
+    first = _stmt_start(body_first)
+    if first > end:
         # `):` may sit on a line of its own.
-        end = body_first.lineno - 1
+        end = first - 1
     return end
 
 
@@ -257,6 +261,8 @@ class Classifier:
         self.source_lines = source.splitlines()
         self.tree = ast.parse(source)
         self.lines = {}
+        self.stack = []  # header lines of the clauses around the statement being classified
+        self.scopes = [0]  # lines of the enclosing def/class (0: the module)
 
     def text(self, line):
         if 1 <= line <= len(self.source_lines):
@@ -266,6 +272,8 @@ class Classifier:
     def put(self, info):
         # The first statement that starts on a line owns it (`a; b`, `if x: y`).
         if info.line not in self.lines:
+            info.blocks = tuple(self.stack)
+            info.scope = self.scopes[-1]
             self.lines[info.line] = info
 
     def keyword_line(self, after, before, keyword):
@@ -291,9 +299,13 @@ class Classifier:
             )
         )
 
-    def block(self, stmts, in_class=False, in_func=False):
+    def block(self, stmts, in_class=False, in_func=False, owner=None):
+        if owner is not None:
+            self.stack.append(owner)
         for i, stmt in enumerate(stmts):
             self.statement(stmt, docstring_ok=(i == 0), owner_is_module_or_class=not in_func)
+        if owner is not None:
+            self.stack.pop()
 
     def continuation(self, first, last):
         for line in range(first + 1, last + 1):
@@ -324,12 +336,12 @@ class Classifier:
                 )
             )
             self.continuation(stmt.lineno, end - (1 if _stmt_start(stmt.body[0]) == end else 0))
-            self.block(stmt.body)
+            self.block(stmt.body, owner=stmt.lineno)
             if stmt.orelse:
                 line = self.keyword_line(stmt.body[-1].end_lineno, _stmt_start(stmt.orelse[0]), "else")
                 if line:
                     self.clause("else-" + construct, line, stmt.orelse, stmt_span)
-                self.block(stmt.orelse)
+                self.block(stmt.orelse, owner=line or stmt.lineno)
             return
         if isinstance(stmt, (ast.With, ast.AsyncWith)):
             end = _header_end(stmt, stmt.body[0])
@@ -345,29 +357,29 @@ class Classifier:
                 )
             )
             self.continuation(stmt.lineno, end - (1 if _stmt_start(stmt.body[0]) == end else 0))
-            self.block(stmt.body)
+            self.block(stmt.body, owner=stmt.lineno)
             return
         if isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
             stmt_span = _span(stmt.lineno, stmt.end_lineno)
             self.clause("try", stmt.lineno, stmt.body, stmt_span)
-            self.block(stmt.body)
+            self.block(stmt.body, owner=stmt.lineno)
             for handler in stmt.handlers:
                 end = handler.type.end_lineno if handler.type is not None else handler.lineno
                 self.clause("except", handler.lineno, handler.body, stmt_span)
                 self.continuation(handler.lineno, min(end, _stmt_start(handler.body[0]) - 1))
-                self.block(handler.body)
+                self.block(handler.body, owner=handler.lineno)
             prev_end = (stmt.handlers[-1] if stmt.handlers else stmt.body[-1]).end_lineno
             if stmt.orelse:
                 line = self.keyword_line(prev_end, _stmt_start(stmt.orelse[0]), "else")
                 if line:
                     self.clause("else-try", line, stmt.orelse, stmt_span)
-                self.block(stmt.orelse)
+                self.block(stmt.orelse, owner=line or stmt.lineno)
                 prev_end = stmt.orelse[-1].end_lineno
             if stmt.finalbody:
                 line = self.keyword_line(prev_end, _stmt_start(stmt.finalbody[0]), "finally")
                 if line:
                     self.clause("finally", line, stmt.finalbody, stmt_span)
-                self.block(stmt.finalbody)
+                self.block(stmt.finalbody, owner=line or stmt.lineno)
             return
         if type(stmt).__name__ == "Match":
             self.put(LineInfo(stmt.lineno, "simple", [stmt.lineno]))
@@ -376,7 +388,11 @@ class Classifier:
         span = _span(stmt.lineno, stmt.end_lineno)
         if _is_docstring(stmt) and docstring_ok and owner_is_module_or_class:
             construct = "docstring"
-        elif isinstance(stmt, (ast.Global, ast.Nonlocal)):
+        elif isinstance(stmt, (ast.Global, ast.Nonlocal)) or (
+            isinstance(stmt, ast.AnnAssign) and stmt.value is None
+        ):
+            # `global x`, `x: int`: nothing runs (CPython emits no line event for a bare
+            # annotation in a function).
             construct = "declaration"
         elif isinstance(stmt, ast.Return):
             construct = "return"
@@ -413,7 +429,7 @@ class Classifier:
             )
         )
         self.continuation(stmt.lineno, end - (1 if _stmt_start(stmt.body[0]) == end else 0))
-        self.block(stmt.body)
+        self.block(stmt.body, owner=stmt.lineno)
         if not stmt.orelse:
             return
         nxt = stmt.orelse[0]
@@ -427,7 +443,7 @@ class Classifier:
         line = self.keyword_line(stmt.body[-1].end_lineno, _stmt_start(nxt), "else")
         if line:
             self.clause("else-if", line, stmt.orelse)
-        self.block(stmt.orelse)
+        self.block(stmt.orelse, owner=line or stmt.lineno)
 
     def definition(self, stmt):
         decorated = bool(stmt.decorator_list)
@@ -460,16 +476,22 @@ class Classifier:
             )
         )
         self.continuation(stmt.lineno, end - (1 if _stmt_start(stmt.body[0]) == end else 0))
+        self.scopes.append(stmt.lineno)
         if is_class:
-            self.block(stmt.body, in_class=True)
+            self.block(stmt.body, in_class=True, owner=stmt.lineno)
         else:
-            self.block(stmt.body, in_func=True)
+            self.block(stmt.body, in_func=True, owner=stmt.lineno)
+        self.scopes.pop()
 
 
 def classify(source):
     """{line: LineInfo} for every line where a statement, clause or continuation is."""
     c = Classifier(source)
     c.block(c.tree.body)
+    for info in c.lines.values():
+        owner = c.lines.get(info.scope)
+        if owner is not None and info.scope:
+            owner.own.add(info.line)
     return c.lines
 
 
@@ -492,6 +514,7 @@ class Trace:
         for kind, line, exc, count in data["exceptions"]:
             if kind in STATEMENT_FRAMES:
                 self.raised.setdefault(line, []).append((exc, count))
+        self.suspended = {line: n for line, n in data.get("suspended", [])}
         self.calls = {}
         for first, name, count in data["calls"]:
             self.calls[(first, name)] = self.calls.get((first, name), 0) + count
@@ -514,11 +537,11 @@ def m_starts(info, tr):
 
 
 def m_completions(info, tr):
-    raised = sum(
-        c for line in info.span for exc, c in tr.raised.get(line, ()) if exc != "StopIteration"
-        or info.construct != "for"
-    )
-    return m_starts(info, tr) - raised
+    """Starts minus the times the statement did not finish: an exception raised in it (or
+    thrown into a generator suspended in it), or a generator left suspended in it."""
+    raised = sum(c for line in info.span for exc, c in tr.raised.get(line, ()))
+    suspended = sum(tr.suspended.get(line, 0) for line in info.span)
+    return m_starts(info, tr) - raised - suspended
 
 
 def m_zero(info, tr):
@@ -555,10 +578,9 @@ def m_iterations(info, tr):
 
 def m_while_evaluations(info, tr):
     if info.one_line:
-        # Approximation: assumes each run of the loop ends by its condition.
-        raw = sum(c for _, _, _, c in tr.events_on(info.span))
-        entries = sum(c for prev, _, back, c in tr.events_on(info.span) if prev not in info.span and not back)
-        return raw + entries if raw > entries else raw
+        # `while c: x`: 1 + (iterations - 1) events for 1 + iterations evaluations, and 1 for
+        # none: one iteration cannot be told from none.
+        return None
     if _constant_true(info):
         return m_while_iterations(info, tr)
     return m_starts(info, tr)
@@ -597,8 +619,15 @@ def m_calls(info, tr):
     return tr.calls.get((info.code_line, info.name), 0)
 
 
+def m_started_calls(info, tr):
+    """Calls whose body started running: the first line event of a fresh frame (prev 0) on a
+    line of the function's own code. A generator counts when it first runs, not when it is
+    created; one closed or thrown into before it started does not count."""
+    return sum(c for line in info.own for prev, _, c in tr.by_line.get(line, ()) if prev == 0)
+
+
 def m_definitions_plus_calls(info, tr):
-    return m_definitions(info, tr) + m_calls(info, tr)
+    return m_definitions(info, tr) + m_started_calls(info, tr)
 
 
 def m_class_definitions_plus_bodies(info, tr):

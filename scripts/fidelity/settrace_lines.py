@@ -23,6 +23,7 @@ output, on one line that starts with `#settrace `. The JSON:
 * `exceptions`: [[kind, line, exception type, count]]: 'exception' events (an exception raised
   in, or propagating into, a frame at that line).
 * `calls`: [[first line of the code, name, count]]: fresh calls (not generator resumptions).
+* `suspended`: [[line, count]]: generators left suspended at a line when the script ended.
 * `status`: "ok", "exception" or "exit".
 
 Standard library only; CPython 3.11 (the bytecode checks use 3.11's RESUME/YIELD_VALUE).
@@ -75,43 +76,55 @@ class Counter:
             kind = frame_kind(code)
             st = self.state.get(key)
             if st is None:
-                st = self.state[key] = [0, -1]
+                st = self.state[key] = [0, -1, False]
             if kind == "class" and st[0] == 0 and line == code.co_firstlineno:
                 kind = "classhead"
-            back = 1 if st[1] >= 0 and frame.f_lasti <= st[1] else 0
+            # CPython 3.11 fires a second event on the same line only after a backward jump;
+            # on another line, a smaller offset than the previous event's is one too.
+            back = 1 if st[1] >= 0 and (line == st[0] or frame.f_lasti <= st[1]) else 0
             k = (kind, st[0], line, back)
             self.events[k] = self.events.get(k, 0) + 1
             st[0] = line
             st[1] = frame.f_lasti
+            st[2] = False
         elif event == "call":
-            raw = code.co_code
-            lasti = frame.f_lasti
-            resumed = (
-                code.co_flags & GENERATOR_FLAGS
-                and RESUME is not None
-                and 0 <= lasti < len(raw) - 1
-                and raw[lasti] == RESUME
-                and raw[lasti + 1] != 0
-                and key in self.state
-            )
+            # A suspended generator keeps its entry (see 'return'); its frame is alive, so its
+            # id cannot have been reused.
+            resumed = code.co_flags & GENERATOR_FLAGS and key in self.state
             if not resumed:
-                self.state[key] = [0, -1]
+                self.state[key] = [0, -1, False]
                 k = (code.co_firstlineno, code.co_name)
                 self.calls[k] = self.calls.get(k, 0) + 1
         elif event == "return":
             raw = code.co_code
             lasti = frame.f_lasti
+            st = self.state.get(key)
             suspended = (
                 code.co_flags & GENERATOR_FLAGS
                 and 0 <= lasti < len(raw)
                 and raw[lasti] == YIELD_VALUE
+                # An exception not caught since it was raised: the frame is ending, not
+                # yielding (a throw() lands on the YIELD_VALUE too).
+                and not (st is not None and st[2])
             )
             if not suspended:
                 self.state.pop(key, None)
         elif event == "exception":
+            st = self.state.get(key)
+            if st is not None:
+                st[2] = True
             k = (frame_kind(code), frame.f_lineno, arg[0].__name__)
             self.exceptions[k] = self.exceptions.get(k, 0) + 1
         return self.trace
+
+    def suspended(self):
+        """{line: n} of generator frames still suspended at the end (never resumed nor
+        closed); MicroPython never closes an abandoned generator either."""
+        out = {}
+        for prev_line, _, _ in self.state.values():
+            if prev_line:
+                out[prev_line] = out.get(prev_line, 0) + 1
+        return out
 
     def result(self, status):
         return {
@@ -122,6 +135,7 @@ class Counter:
             "events": [list(k) + [v] for k, v in sorted(self.events.items())],
             "exceptions": [list(k) + [v] for k, v in sorted(self.exceptions.items())],
             "calls": [list(k) + [v] for k, v in sorted(self.calls.items())],
+            "suspended": [[k, v] for k, v in sorted(self.suspended().items())],
         }
 
 
