@@ -124,8 +124,12 @@ HL_KEYS = [
 ]
 
 
-def heaplens_cmd(opts, base):
-    return [opts.heaplens, "run", "--board", "sim", "--json", "--timeout", str(opts.timeout), base]
+def heaplens_cmd(opts, base, extra=()):
+    return [opts.heaplens, "run", "--board", "sim", "--json", "--timeout", str(opts.timeout), *extra, base]
+
+
+def variant_args(variant):
+    return [a for a in variant.split() if a]
 
 
 def collect(group, path, opts):
@@ -146,10 +150,20 @@ def collect(group, path, opts):
     with open(path, "rb") as f:
         raw["source"] = f.read().decode("utf-8", "replace")
     plain, hl = [], []
+    variants = {v: [] for v in opts.variant}
     for i in range(opts.repeat):
         plain.append(run([opts.micropython, "-X", f"heapsize={HEAPSIZE}", name], cwd, opts.timeout))
         hl.append(run(heaplens_cmd(opts, name), cwd, opts.timeout + 60))
+        for v in opts.variant:
+            r = run(heaplens_cmd(opts, name, variant_args(v)), cwd, opts.timeout + 60)
+            same = None
+            try:
+                same = json.loads(r["out"]).get("output") == (json.loads(hl[0]["out"]).get("output"))
+            except ValueError:
+                pass
+            variants[v].append({"rc": r["rc"], "time": r["time"], "timed_out": r["timed_out"], "same_output": same})
     raw["plain"] = plain
+    raw["variants"] = variants
     raw["heaplens_runs"] = []
     for i, r in enumerate(hl):
         entry = {"rc": r["rc"], "time": r["time"], "timed_out": r["timed_out"]}
@@ -168,8 +182,12 @@ def collect(group, path, opts):
         if r["rc"] != 0 or report is None:
             entry["stderr_tail"] = r["err"][-4000:]
         raw["heaplens_runs"].append(entry)
-    raw["cpython"] = run([opts.python, name], cwd, opts.timeout)
-    collect_trace(raw, opts)
+    if opts.no_cpython:
+        raw["cpython"] = {"rc": None, "out": None, "err": "", "time": 0, "timed_out": False, "skipped": True}
+        raw["trace"] = None
+    else:
+        raw["cpython"] = run([opts.python, name], cwd, opts.timeout)
+        collect_trace(raw, opts)
     os.makedirs(os.path.dirname(cache), exist_ok=True)
     with open(cache, "w") as f:
         json.dump(raw, f)
@@ -289,6 +307,8 @@ CAUSES = [
     ("micropython.schedule callbacks run at other points (probes are extra pending checks)",
      lambda src, res: "schedule(" in src),
     ("sys.argv is [] under heaplens", lambda src, res: "sys.argv" in src),
+    ("the board runs in a scratch folder: relative paths do not resolve",
+     lambda src, res: "open(" in src and "ENOENT" in (res.get("exception_heaplens") or "")),
 ]
 
 
@@ -404,6 +424,8 @@ ANNOTATION = re.compile(r"#\s*hits:\s*(\d+)")
 def comparable_for_hits(raw, out_cmp):
     """Why the script's hits are not compared, or None."""
     cp, p0 = raw["cpython"], raw["plain"][0]
+    if cp.get("skipped"):
+        return "CPython not run (--no-cpython)"
     if cp["timed_out"] or cp["out"] != p0["out"] or cp["rc"] != p0["rc"]:
         return "CPython output differs"
     if raw.get("trace") is None:
@@ -550,7 +572,12 @@ def times(raw):
     h = [r["time"] for r in raw["heaplens_runs"] if not r.get("timed_out") and r.get("report")]
     if not p or not h or len(p) != len(raw["plain"]) or len(h) != len(raw["heaplens_runs"]):
         return None
-    return {"plain": min(p), "heaplens": min(h), "ratio": min(h) / min(p)}
+    res = {"plain": min(p), "heaplens": min(h), "ratio": min(h) / min(p)}
+    for v, runs in (raw.get("variants") or {}).items():
+        vt = [r["time"] for r in runs if not r["timed_out"] and r["rc"] in (0, 1)]
+        if vt and len(vt) == len(runs):
+            res["variant " + v] = min(vt)
+    return res
 
 
 def fixed_cost(opts, n):
@@ -558,6 +585,7 @@ def fixed_cost(opts, n):
     try:
         open(os.path.join(d, "empty.py"), "w").close()
         plain, hl, elapsed = [], [], []
+        variants = {v: [] for v in opts.variant}
         for _ in range(n):
             plain.append(run([opts.micropython, "-X", f"heapsize={HEAPSIZE}", "empty.py"], d, 60)["time"])
             r = run(heaplens_cmd(opts, "empty.py"), d, 120)
@@ -566,7 +594,17 @@ def fixed_cost(opts, n):
                 elapsed.append(json.loads(r["out"])["elapsed_ms"])
             except (ValueError, KeyError):
                 pass
+            for v in opts.variant:
+                variants[v].append(run(heaplens_cmd(opts, "empty.py", variant_args(v)), d, 120)["time"])
         return {
+            "variants": {
+                v: {
+                    "heaplens_median_ms": 1000 * statistics.median(ts),
+                    "fixed_cost_median_ms": 1000 * (statistics.median(ts) - statistics.median(plain)),
+                    "fixed_cost_min_ms": 1000 * (min(ts) - min(plain)),
+                }
+                for v, ts in variants.items()
+            },
             "runs": n,
             "plain_median_ms": 1000 * statistics.median(plain),
             "plain_min_ms": 1000 * min(plain),
@@ -666,7 +704,23 @@ def summarise(scripts, opts, fixed, meta):
                 "ratio_total": th / tp if tp else None,
                 "ratio_median": statistics.median(ratios),
                 "over_5x": sum(1 for r in ratios if r > 5),
+                "max_ratio": max(ratios),
+                "added_median_ms": 1000 * statistics.median(t["heaplens"] - t["plain"] for t in tm),
             }
+            for key in sorted({k for t in tm for k in t if k.startswith("variant ")}):
+                both = [t for t in tm if key in t]
+                vp = sum(t["plain"] for t in both)
+                vh = sum(t[key] for t in both)
+                vr = [t[key] / t["plain"] for t in both]
+                timing[key] = {
+                    "scripts": len(both),
+                    "total_s": vh,
+                    "ratio_total": vh / vp if vp else None,
+                    "ratio_median": statistics.median(vr),
+                    "over_5x": sum(1 for r in vr if r > 5),
+                    "max_ratio": max(vr),
+                    "added_median_ms": 1000 * statistics.median(t[key] - t["plain"] for t in both),
+                }
         return {
             "scripts": n,
             "identical": ident,
@@ -752,7 +806,7 @@ def markdown(summary, scripts, opts):
                  a["hit_scripts"], a["hit_scripts_all_agree"],
                  ", ".join("%s %d" % kv for kv in sorted(a["hits_not_compared"].items(), key=lambda kv: -kv[1]))))
     L.append("")
-    L.append("| category | lines compared | agree | disagree | of which `current` rules predict | executed lines agree | not comparable | path differs |")
+    L.append("| category | lines compared | agree | disagree | of which the `%s` rules predict | executed lines agree | not comparable | path differs |" % ("current" if opts.rules != "current" else "target"))
     L.append("|---|---|---|---|---|---|---|---|")
     keys = ["lines", "agree", "disagree", "by_design", "executed", "executed_agree", "not_comparable", "path_differs"]
     tot = dict.fromkeys(keys, 0)
@@ -806,14 +860,19 @@ def markdown(summary, scripts, opts):
         L.append("")
     L.append("## Time (wall time of a fresh process, best of %d per side)" % opts.repeat)
     L.append("")
-    L.append("| group | scripts timed | plain total | heaplens total | ratio of totals | median ratio | scripts > 5x |")
-    L.append("|---|---|---|---|---|---|---|")
+    L.append("| group | heaplens arguments | scripts timed | plain total | heaplens total | ratio of totals | median ratio | max ratio | scripts > 5x | median added time |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|")
     for g, s in rows:
         t = s["time"]
         if t:
-            L.append("| %s | %d | %.2f s | %.2f s | %.2fx | %.2fx | %d |" % (
+            L.append("| %s | (default) | %d | %.2f s | %.2f s | %.2fx | %.2fx | %.1fx | %d | %.0f ms |" % (
                 g, t["scripts"], t["plain_total_s"], t["heaplens_total_s"], t["ratio_total"], t["ratio_median"],
-                t["over_5x"]))
+                t["max_ratio"], t["over_5x"], t["added_median_ms"]))
+            for key in sorted(k for k in t if k.startswith("variant ")):
+                v = t[key]
+                L.append("| %s | `%s` | %d | | %.2f s | %.2fx | %.2fx | %.1fx | %d | %.0f ms |" % (
+                    g, key[len("variant "):], v["scripts"], v["total_s"], v["ratio_total"], v["ratio_median"],
+                    v["max_ratio"], v["over_5x"], v["added_median_ms"]))
     L.append("")
     timed = sorted((s for s in scripts if s["time"]), key=lambda s: -s["time"]["ratio"])
     L.append("Worst 10 ratios:")
@@ -841,6 +900,9 @@ def markdown(summary, scripts, opts):
                      f["runs"], f["plain_median_ms"], f["plain_min_ms"], f["heaplens_median_ms"],
                      f["heaplens_min_ms"], f["fixed_cost_median_ms"], f["fixed_cost_min_ms"],
                      f["heaplens_elapsed_ms_median"]))
+        for v, fv in (f.get("variants") or {}).items():
+            L.append("With `%s`: heaplens median %.1f ms: **%.1f ms** per run (min-to-min %.1f ms)." % (
+                v, fv["heaplens_median_ms"], fv["fixed_cost_median_ms"], fv["fixed_cost_min_ms"]))
         L.append("")
     return "\n".join(L) + "\n"
 
@@ -867,6 +929,9 @@ def main():
     ap.add_argument("--rules", default="target", choices=sorted(rules.RULESETS))
     ap.add_argument("--out", default="/tmp/heaplens-fidelity")
     ap.add_argument("--reuse", action="store_true", help="re-analyse raw/ results instead of running again")
+    ap.add_argument("--variant", action="append", default=[],
+                    help="extra heaplens arguments (e.g. '--no-reset'): also time `heaplens run` with them, per script, interleaved; repeatable")
+    ap.add_argument("--no-cpython", action="store_true", help="skip CPython and settrace (outputs and times only)")
     ap.add_argument("--retrace", action="store_true", help="with --reuse: run the settrace side again (after a change to settrace_lines.py)")
     ap.add_argument("--fixed-runs", type=int, default=15, help="empty-script runs for the fixed cost (0 = skip)")
     ap.add_argument("--label", action="append", default=[], help="text for the corpus line of the summary (e.g. its commit)")

@@ -539,7 +539,14 @@ def m_starts(info, tr):
 def m_completions(info, tr):
     """Starts minus the times the statement did not finish: an exception raised in it (or
     thrown into a generator suspended in it), or a generator left suspended in it."""
-    raised = sum(c for line in info.span for exc, c in tr.raised.get(line, ()))
+    delegates = info.node is not None and _contains(info.node, (ast.YieldFrom, ast.Await))
+    raised = sum(
+        c
+        for line in info.span
+        for exc, c in tr.raised.get(line, ())
+        # `yield from` / `await` catch the StopIteration that ends the delegation.
+        if not (delegates and exc in ("StopIteration", "StopAsyncIteration"))
+    )
     suspended = sum(tr.suspended.get(line, 0) for line in info.span)
     return m_starts(info, tr) - raised - suspended
 
