@@ -928,7 +928,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=2, help="runs per side for the time (default %(default)s)")
     ap.add_argument("--rules", default="target", choices=sorted(rules.RULESETS))
     ap.add_argument("--out", default="/tmp/heaplens-fidelity")
-    ap.add_argument("--reuse", action="store_true", help="re-analyse raw/ results instead of running again")
+    ap.add_argument("--reuse", action="store_true", help="re-analyse the scripts already in OUT/raw/ instead of running them again (others are run)")
     ap.add_argument("--variant", action="append", default=[],
                     help="extra heaplens arguments (e.g. '--no-reset'): also time `heaplens run` with them, per script, interleaved; repeatable")
     ap.add_argument("--no-cpython", action="store_true", help="skip CPython and settrace (outputs and times only)")

@@ -18,7 +18,8 @@ output, on one line that starts with `#settrace `. The JSON:
   generator expressions, `lambda`, `classhead` for the event a class body fires on its own
   first line) and by the previous line event of the same frame activation (`prev`, 0 for the
   first event after a call; a resumed generator keeps its previous line), with `back` = 1
-  when the event follows a backward jump (the frame's bytecode offset did not grow). These
+  when the event follows a backward jump (the same line fires again, or the frame's bytecode
+  offset did not grow). These
   let `corpus.py` correct the known settrace artefacts.
 * `exceptions`: [[kind, line, exception type, count]]: 'exception' events (an exception raised
   in, or propagating into, a frame at that line).
