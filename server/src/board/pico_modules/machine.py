@@ -34,7 +34,7 @@ _i2c_devices = {0x3C: bytearray(257), 0x76: bytearray(257)}
 _i2c_devices[0x76][0xD0] = 0x60
 
 
-def _nop(self, *a):
+def _nop(self, a=None, b=None):
     pass
 
 
@@ -47,17 +47,31 @@ def _zero(self=None, a=None):
 
 
 def _hard_call(f, arg):
-    # A hard IRQ handler runs with the heap locked, as on a Pico.
+    # Runs from the scheduler. A hard IRQ handler runs with the heap locked, as on a Pico; if
+    # it raises, its IRQ is turned off and the scheduler prints the traceback after the line a
+    # Pico prints. (`except ... as e` would make the frame too big for the C stack: see _set.)
     heap_lock()
     try:
         f(arg)
-    except Exception as e:
+    except:  # noqa: E722 -- a KeyboardInterrupt must not leave the heap locked either
         heap_unlock()
         print("Uncaught exception in IRQ callback handler")
-        __import__("sys").print_exception(e)
-        return False
+        arg.deinit() if type(arg) is Timer else arg.irq()
+        raise
     heap_unlock()
-    return True
+
+
+def _soft_call(f, arg):
+    try:
+        schedule(f, arg)
+    except RuntimeError:
+        pass  # queue full: a Pico drops the event too
+
+
+def _pin_hard(pin):
+    h = _pin_irq.get(pin._id)
+    if h:
+        _hard_call(h[0], pin)
 
 
 def _level(i):
@@ -71,17 +85,18 @@ def _level(i):
 
 def _set(i, at, v):
     # Writes a latch (at = _LATCH) or an outside level (at = _EXT), then runs the pin's IRQ.
+    # Hot functions keep few locals and no try: a frame of more than 11 words (locals, stack,
+    # 3 a try) is allocated on the heap at each call.
     old = _level(i)
     _pins[at + i] = v
+    if _pin_irq and _level(i) != old:
+        _edge(i, old)
+
+
+def _edge(i, old):
     h = _pin_irq.get(i)
-    if h and _level(i) != old and h[1] & (8 >> old):
-        if h[2]:
-            _hard_call(h[0], _static[i])
-        else:
-            try:
-                schedule(h[0], _static[i])
-            except RuntimeError:
-                pass  # queue full: a Pico drops the event too
+    if h and h[1] & (8 >> old):
+        _soft_call(_pin_hard if h[2] else h[0], _static[i])
 
 
 def _sim_drive(pin, level):
@@ -99,21 +114,10 @@ class Pin:
     IRQ_FALLING = 4
     IRQ_RISING = 8
 
-    def __new__(cls, id, mode=-1, pull=-1, value=None, alt=-1, drive=0):
-        if isinstance(id, Pin):
-            i = id._id
-        elif id == "LED":
-            i = 25
-        elif isinstance(id, str) and id[:2] == "GP":
-            i = int(id[4:] if id[:4] == "GPIO" else id[2:])
-        else:
-            i = id
-        if not 0 <= i < 30:
-            raise ValueError("invalid pin")
-        p = _static.get(i)
+    def __new__(cls, id, mode=-1, pull=-1, value=None):
+        p = _static.get(id)
         if p is None:
-            p = _static[i] = object.__new__(cls)
-            p._id = i
+            p = _new_pin(cls, id)
         if mode != -1 or pull != -1 or value is not None:
             p.init(mode, pull, value)
         return p
@@ -143,7 +147,8 @@ class Pin:
     low = off
 
     def toggle(self):
-        _set(self._id, _LATCH, _pins[_LATCH + self._id] ^ 1)
+        i = self._id
+        _set(i, _LATCH, _pins[_LATCH + i] ^ 1)
 
     def irq(self, handler=None, trigger=12, hard=False):
         if handler is None:
@@ -156,6 +161,24 @@ class Pin:
             self._id,
             ("IN", "OUT", "OPEN_DRAIN", "ALT")[_pins[self._id] & 3],
         )
+
+
+def _new_pin(cls, id):
+    # The pin for a GPIO number, "GPn", "GPIOn", "LED" (GPIO25) or a Pin, made at first use.
+    if isinstance(id, Pin):
+        return id
+    i = id
+    if id == "LED":
+        i = 25
+    elif isinstance(id, str) and id[:2] == "GP":
+        i = int(id[4:] if id[:4] == "GPIO" else id[2:])
+    if not 0 <= i < 30:
+        raise ValueError("invalid pin")
+    p = _static.get(i)
+    if p is None:
+        p = _static[i] = object.__new__(cls)
+        p._id = i
+    return p
 
 
 class Signal:
@@ -246,42 +269,50 @@ class SoftI2C:
             d[256] = at & 255
         return d
 
-    def readfrom_into(self, addr, buf, stop=True, at=None):
-        d = self._dev(addr, at)
-        for k in range(len(buf)):
-            buf[k] = d[d[256]]
-            d[256] = d[256] + 1 & 255
+    def readfrom_into(self, addr, buf, stop=True):
+        _i2c_read(self._dev(addr), buf)
 
-    def readfrom(self, addr, nbytes, stop=True, at=None):
+    def readfrom(self, addr, nbytes, stop=True):
         b = bytearray(nbytes)
-        self.readfrom_into(addr, b, stop, at)
+        _i2c_read(self._dev(addr), b)
         return bytes(b)
 
-    def writevto(self, addr, vector, stop=True, at=None):
-        # The first byte written sets the register pointer, unless `at` did.
-        d = self._dev(addr, at)
-        n = 0 if at is None else 1
-        for buf in vector:
-            for x in buf:
-                if n:
-                    d[d[256]] = x
-                    d[256] = d[256] + 1 & 255
-                else:
-                    d[256] = x
-                n += 1
-        return n - (at is not None)
-
     def writeto(self, addr, buf, stop=True):
-        return self.writevto(addr, (buf,))
+        return _i2c_write(self._dev(addr), buf, 1)
+
+    def writevto(self, addr, vector, stop=True):
+        d = self._dev(addr)
+        n = 0
+        for buf in vector:
+            n += _i2c_write(d, buf, not n)
+        return n
 
     def readfrom_mem_into(self, addr, memaddr, buf, addrsize=8):
-        self.readfrom_into(addr, buf, True, memaddr)
+        _i2c_read(self._dev(addr, memaddr), buf)
 
     def readfrom_mem(self, addr, memaddr, nbytes, addrsize=8):
-        return self.readfrom(addr, nbytes, True, memaddr)
+        self._dev(addr, memaddr)
+        return self.readfrom(addr, nbytes)
 
     def writeto_mem(self, addr, memaddr, buf, addrsize=8):
-        self.writevto(addr, (buf,), True, memaddr)
+        _i2c_write(self._dev(addr, memaddr), buf, 0)
+
+
+def _i2c_read(d, buf):
+    for k in range(len(buf)):
+        buf[k] = d[d[256]]
+        d[256] = d[256] + 1 & 255
+
+
+def _i2c_write(d, buf, first):
+    # Writes buf at the register pointer; with `first`, buf[0] sets the pointer instead.
+    for k in range(len(buf)):
+        if first and not k:
+            d[256] = buf[0]
+        else:
+            d[d[256]] = buf[k]
+            d[256] = d[256] + 1 & 255
+    return len(buf)
 
 
 class I2C(SoftI2C):
@@ -348,11 +379,9 @@ class UART:
         return True
 
     def write(self, buf):
-        b = self._b
-        for x in buf:
-            if self._n < len(b):
-                b[(self._h + self._n) % len(b)] = x
-                self._n += 1
+        for k in range(min(len(buf), len(self._b) - self._n)):
+            self._b[(self._h + self._n) % len(self._b)] = buf[k]
+            self._n += 1
         return len(buf)
 
     def readinto(self, buf, nbytes=None):
@@ -411,8 +440,7 @@ def _fire(i):
     if t is None or cb is None:
         return
     if f & 4:
-        if not _hard_call(cb, t):
-            t.deinit()
+        _hard_call(cb, t)
     else:
         cb(t)
     if not _tflag[i] & 1 and _tobj[i] is t:

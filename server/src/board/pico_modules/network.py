@@ -9,19 +9,6 @@ STAT_GOT_IP = 3
 STAT_CONNECT_FAIL = -1
 STAT_NO_AP_FOUND = -2
 STAT_WRONG_PASSWORD = -3
-_names = ["XX", "PicoW"]  # country, hostname
-
-
-def country(code=None):
-    if code is None:
-        return _names[0]
-    _names[0] = code
-
-
-def hostname(name=None):
-    if name is None:
-        return _names[1]
-    _names[1] = name
 
 
 class WLAN:
@@ -47,6 +34,8 @@ class WLAN:
     def disconnect(self):
         self._polls = -1
 
+    deinit = disconnect
+
     def status(self, param=None):
         if param is not None:
             return 0
@@ -67,7 +56,3 @@ class WLAN:
     def config(self, *args, **kw):
         if args:
             return {"mac": b"\x28\xcd\xc1\x0e\x5a\x01", "channel": 1, "ssid": ""}.get(args[0])
-
-    def deinit(self):
-        self._on = False
-        self._polls = -1
