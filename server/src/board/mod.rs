@@ -7,6 +7,7 @@
 
 pub mod discovery;
 mod error;
+pub mod pico_modules;
 pub mod raw_repl;
 pub mod sim;
 pub mod transport;

@@ -9,8 +9,11 @@
 # micropython.schedule, so the main thread runs it between two bytecodes, in a busy loop or
 # while sleeping in time.sleep*(). The thread allocates nothing and shares only fixed-size
 # tables with the main thread, never a dict or a list that grows.
-from micropython import const, schedule, heap_lock, heap_unlock
-from time import ticks_ms, ticks_us, ticks_diff, sleep_ms, sleep_us
+# Imported names are private (`_x`): `from machine import *` must bring only the Pico's API.
+# const() needs no import: the compiler replaces it.
+from micropython import schedule as _schedule, heap_lock as _heap_lock, heap_unlock as _heap_unlock
+from time import ticks_ms as _ticks_ms, ticks_us as _ticks_us, ticks_diff as _ticks_diff
+from time import sleep_ms as _sleep_ms, sleep_us as _sleep_us
 from utime import sleep_us as _usleep
 import _thread
 
@@ -50,20 +53,20 @@ def _hard_call(f, arg):
     # Runs from the scheduler. A hard IRQ handler runs with the heap locked, as on a Pico; if
     # it raises, its IRQ is turned off and the scheduler prints the traceback after the line a
     # Pico prints. (`except ... as e` would make the frame too big for the C stack: see _set.)
-    heap_lock()
+    _heap_lock()
     try:
         f(arg)
     except:  # noqa: E722 -- a KeyboardInterrupt must not leave the heap locked either
-        heap_unlock()
+        _heap_unlock()
         print("Uncaught exception in IRQ callback handler")
         arg.deinit() if type(arg) is Timer else arg.irq()
         raise
-    heap_unlock()
+    _heap_unlock()
 
 
 def _soft_call(f, arg):
     try:
-        schedule(f, arg)
+        _schedule(f, arg)
     except RuntimeError:
         pass  # queue full: a Pico drops the event too
 
@@ -250,12 +253,18 @@ class PWM:
         self.duty_u16(ns * self._f * 65535 // 1000000000)
 
 
-class SoftI2C:
-    def __init__(self, scl=None, sda=None, freq=400000, timeout=50000):
-        pass
-
-    init = __init__
+class I2C:
+    init = _nopk
     deinit = _nop
+
+    def __init__(self, id, scl=None, sda=None, freq=400000, timeout=50000):
+        # A Pico's I2Cn has SDA on GPIO 4k+2n and SCL on GPIO 4k+2n+1.
+        if id not in (0, 1):
+            raise ValueError("I2C(%d) doesn't exist" % id)
+        if scl is not None and Pin(scl)._id & 3 != 2 * id + 1:
+            raise ValueError("bad SCL pin")
+        if sda is not None and Pin(sda)._id & 3 != 2 * id:
+            raise ValueError("bad SDA pin")
 
     def scan(self):
         return sorted(_i2c_devices)
@@ -315,23 +324,21 @@ def _i2c_write(d, buf, first):
     return len(buf)
 
 
-class I2C(SoftI2C):
-    def __init__(self, id, scl=None, sda=None, freq=400000, timeout=50000):
-        # A Pico's I2Cn has SDA on GPIO 4k+2n and SCL on GPIO 4k+2n+1.
-        if id not in (0, 1):
-            raise ValueError("I2C(%d) doesn't exist" % id)
-        if scl is not None and Pin(scl)._id & 3 != 2 * id + 1:
-            raise ValueError("bad SCL pin")
-        if sda is not None and Pin(sda)._id & 3 != 2 * id:
-            raise ValueError("bad SDA pin")
+class SoftI2C(I2C):
+    __init__ = _nopk
 
 
 # SPI: MISO is as if wired to MOSI: a read returns the bytes written meanwhile.
-class SoftSPI:
+class SPI:
+    CONTROLLER = 0
     MSB = 0
     LSB = 1
-    __init__ = init = _nopk
+    init = _nopk
     deinit = write = _nop
+
+    def __init__(self, id, *a, **k):
+        if id not in (0, 1):
+            raise ValueError("SPI(%d) doesn't exist" % id)
 
     def read(self, nbytes, write=0):
         b = bytearray(nbytes)
@@ -347,12 +354,8 @@ class SoftSPI:
             read_buf[k] = write_buf[k]
 
 
-class SPI(SoftSPI):
-    CONTROLLER = 0
-
-    def __init__(self, id, *a, **k):
-        if id not in (0, 1):
-            raise ValueError("SPI(%d) doesn't exist" % id)
+class SoftSPI(SPI):
+    __init__ = _nopk
 
 
 # UART: TX is as if wired to RX: written bytes are read back, up to rxbuf (256) waiting.
@@ -412,7 +415,7 @@ class UART:
 
 # Timers: a fixed table of slots shared with the thread. _tleft counts down the us to each
 # deadline: each pass of the thread subtracts the time since its last one (_tlast[0]);
-# ticks_us() is a small int where time_ns() would allocate. _tflag bits: 1 armed, 2 callback
+# _ticks_us() is a small int where time_ns() would allocate. _tflag bits: 1 armed, 2 callback
 # scheduled and not yet run, 4 hard. _tstate: [0] thread blocked on _wake, [1] IRQs disabled,
 # [2] slots in use (a high-water mark).
 _NTIMER = const(16)
@@ -453,8 +456,8 @@ def _ticker():
     # _wake, which Timer.init releases.
     while True:
         _lock.acquire()
-        now = ticks_us()
-        dt = ticks_diff(now, _tlast[0])
+        now = _ticks_us()
+        dt = _ticks_diff(now, _tlast[0])
         _tlast[0] = now
         wait = 1000
         armed = 0
@@ -471,7 +474,7 @@ def _ticker():
                         # One write, before the callback can run: see _fire.
                         _tflag[i] = (f if p else f & ~1) | 2
                         try:
-                            schedule(_fire, i)
+                            _schedule(_fire, i)
                         except RuntimeError:
                             _tflag[i] = f  # queue full: a Pico drops the event too
                     if p:
@@ -526,12 +529,12 @@ class Timer:
         _tcb[i] = callback
         _tper[i] = us if mode else 0
         # The thread's next pass subtracts the time since its last one, this included.
-        _tleft[i] = us + ticks_diff(ticks_us(), _tlast[0])
+        _tleft[i] = us + _ticks_diff(_ticks_us(), _tlast[0])
         _tflag[i] = _tflag[i] & 2 | (5 if hard else 1)
         if _tstate[0]:
             # The thread is blocked (no other Timer armed): its count restarts from now.
             _tstate[0] = 0
-            _tlast[0] = ticks_us()
+            _tlast[0] = _ticks_us()
             _tleft[i] = us
             _wake.release()
         _lock.release()
@@ -547,7 +550,7 @@ class Timer:
 
 
 # RTC: starts at 2021-01-01 00:00:00 (a Friday), like a Pico that no host has set.
-_rtc = [1609459200, 0]  # seconds since 1970 at ticks_ms() = _rtc[1]
+_rtc = [1609459200, 0]  # seconds since 1970 at _ticks_ms() = _rtc[1]
 
 
 class RTC:
@@ -556,10 +559,10 @@ class RTC:
     def datetime(self, dt=None):
         t = __import__("time")
         if dt is None:
-            t = t.gmtime(_rtc[0] + ticks_diff(ticks_ms(), _rtc[1]) // 1000)
+            t = t.gmtime(_rtc[0] + _ticks_diff(_ticks_ms(), _rtc[1]) // 1000)
             return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
         _rtc[0] = t.mktime((dt[0], dt[1], dt[2], dt[4], dt[5], dt[6], 0, 0))
-        _rtc[1] = ticks_ms()
+        _rtc[1] = _ticks_ms()
 
     init = datetime
 
@@ -599,14 +602,14 @@ def reset_cause():
 
 
 def idle():
-    sleep_ms(1)
+    _sleep_ms(1)
 
 
 def lightsleep(ms=1):
-    sleep_ms(ms)
+    _sleep_ms(ms)
 
 
-def reset():
+def reset(ms=None):
     # Ends the run like a soft reset: the simulator respawns the interpreter.
     raise SystemExit
 
@@ -627,7 +630,7 @@ def enable_irq(state=0):
 def time_pulse_us(pin, pulse_level, timeout_us=1000000):
     # No pin ever pulses: wait out the timeout, then -1 if the pin sits at pulse_level (the
     # pulse never ended), else -2 (it never began).
-    sleep_us(timeout_us)
+    _sleep_us(timeout_us)
     return -1 if pin.value() == pulse_level else -2
 
 

@@ -1,6 +1,6 @@
 # neopixel for the simulated Pico (HeapLens): the pixels live in .buf in the strip's byte order
 # (GRB, or GRBW with bpp=4); write() hands .buf to machine.bitstream, which sends nothing.
-from machine import bitstream
+from machine import bitstream as _bitstream
 
 
 class NeoPixel:
@@ -38,4 +38,4 @@ class NeoPixel:
             self[i] = value
 
     def write(self):
-        bitstream(self.pin, 0, self.timing, self.buf)
+        _bitstream(self.pin, 0, self.timing, self.buf)

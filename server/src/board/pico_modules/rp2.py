@@ -1,9 +1,9 @@
 # rp2 for the simulated Pico (HeapLens): PIO, StateMachine and the asm_pio assembler. Programs
 # assemble to the words a Pico would load, but no state machine runs them: an active state
 # machine takes every word put() at once, get() returns 0. See README.md beside this file.
-from array import array
+from array import array as _array
 from machine import _static, _nop, _nopk, _zero
-from time import sleep_ms
+from time import sleep_ms as _sleep_ms
 
 
 class PIOASMError(Exception):
@@ -102,7 +102,7 @@ class StateMachine:
         cap = 8 if self._prog and self._prog[5] >> 30 == 1 else 4
         while n:
             while self._tx >= cap and not self._on:
-                sleep_ms(1)
+                _sleep_ms(1)
             if self._on:
                 return
             self._tx += 1
@@ -324,7 +324,7 @@ def asm_pio(
         opt = a.finish(n, None)
         top = a.wrap if a.wrap >= 0 else len(a.words) - 1
         return [
-            array("H", a.words),
+            _array("H", a.words),
             -1,
             -1,
             -1,
