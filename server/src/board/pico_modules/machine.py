@@ -358,22 +358,21 @@ class SoftSPI(SPI):
     __init__ = _nopk
 
 
-# UART: TX is as if wired to RX: written bytes are read back, up to rxbuf (256) waiting.
+# UART: TX is as if wired to RX: written bytes wait in _b (rxbuf bytes, then dropped) until
+# read; _n of them are waiting.
 class UART:
     INV_TX = 1
     INV_RX = 2
     RTS = 4
     CTS = 8
-    init = _nopk
+    init = irq = _nopk
     deinit = sendbreak = flush = _nop
-    irq = _nopk
 
     def __init__(self, id, baudrate=115200, *a, rxbuf=256, **k):
         if id not in (0, 1):
             raise ValueError("UART(%d) doesn't exist" % id)
         self._b = bytearray(rxbuf)
-        self._h = 0  # the first byte waiting
-        self._n = 0  # bytes waiting
+        self._n = 0
 
     def any(self):
         return self._n
@@ -382,35 +381,35 @@ class UART:
         return True
 
     def write(self, buf):
-        for k in range(min(len(buf), len(self._b) - self._n)):
-            self._b[(self._h + self._n) % len(self._b)] = buf[k]
+        b = self._b
+        for k in range(min(len(buf), len(b) - self._n)):
+            b[self._n] = buf[k]
             self._n += 1
         return len(buf)
 
     def readinto(self, buf, nbytes=None):
-        n = min(self._n, len(buf) if nbytes is None else nbytes)
         b = self._b
-        for k in range(n):
-            buf[k] = b[self._h]
-            self._h = (self._h + 1) % len(b)
+        n = min(self._n, len(buf) if nbytes is None else nbytes)
+        for k in range(self._n):
+            if k < n:
+                buf[k] = b[k]
+            else:
+                b[k - n] = b[k]
         self._n -= n
         return n or None
 
-    def read(self, nbytes=None, line=False):
+    def read(self, nbytes=None):
         n = self._n if nbytes is None else min(nbytes, self._n)
-        if line:
-            k = 0
-            while k < n and self._b[(self._h + k) % len(self._b)] != 10:
-                k += 1
-            n = min(k + 1, n)
-        if not n:
-            return None
-        b = bytearray(n)
-        self.readinto(b)
-        return bytes(b)
+        if n:
+            b = bytearray(n)
+            self.readinto(b)
+            return bytes(b)
 
     def readline(self):
-        return self.read(None, True)
+        n = 0
+        while n < self._n and self._b[n] != 10:
+            n += 1
+        return self.read(n + 1)
 
 
 # Timers: a fixed table of slots shared with the thread. _tleft counts down the us to each
