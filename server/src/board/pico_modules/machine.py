@@ -388,13 +388,8 @@ class UART:
         return len(buf)
 
     def readinto(self, buf, nbytes=None):
-        b = self._b
         n = min(self._n, len(buf) if nbytes is None else nbytes)
-        for k in range(self._n):
-            if k < n:
-                buf[k] = b[k]
-            else:
-                b[k - n] = b[k]
+        _take(self._b, buf, n, self._n)
         self._n -= n
         return n or None
 
@@ -410,6 +405,15 @@ class UART:
         while n < self._n and self._b[n] != 10:
             n += 1
         return self.read(n + 1)
+
+
+def _take(b, buf, n, end):
+    # Moves the first n of the `end` bytes of b into buf and the rest to the start of b.
+    for k in range(end):
+        if k < n:
+            buf[k] = b[k]
+        else:
+            b[k - n] = b[k]
 
 
 # Timers: a fixed table of slots shared with the thread. _tleft counts down the us to each
