@@ -422,6 +422,7 @@ def _take(b, buf, n, end):
 # scheduled and not yet run, 4 hard. _tstate: [0] thread blocked on _wake, [1] IRQs disabled,
 # [2] slots in use (a high-water mark).
 _NTIMER = const(16)
+_QUEUE = const(4)
 _tobj = [None] * _NTIMER
 _tcb = [None] * _NTIMER
 _tleft = [0] * _NTIMER
@@ -464,6 +465,13 @@ def _ticker():
         _tlast[0] = now
         wait = 1000
         armed = 0
+        # Callbacks waiting in the scheduler's queue, which holds 4 on this port (8 on a
+        # Pico): past that, schedule() would raise, and allocate the exception.
+        queued = 0
+        i = 0
+        while i < _tstate[2]:
+            queued += _tflag[i] >> 1 & 1
+            i += 1
         i = 0
         while i < _tstate[2]:
             f = _tflag[i]
@@ -471,15 +479,17 @@ def _ticker():
                 armed = 1
                 left = _tleft[i] - dt
                 p = _tper[i]
-                # A one-shot whose last callback has not run yet waits for it.
+                # A one-shot whose last callback has not run yet waits for it, as does one
+                # that finds the queue full; a periodic Timer drops that period.
                 if left <= 0 and not _tstate[1] and (p or not f & 2):
-                    if not f & 2:
+                    if not f & 2 and queued < _QUEUE:
+                        queued += 1
                         # One write, before the callback can run: see _fire.
                         _tflag[i] = (f if p else f & ~1) | 2
                         try:
                             _schedule(_fire, i)
                         except RuntimeError:
-                            _tflag[i] = f  # queue full: a Pico drops the event too
+                            _tflag[i] = f  # full anyway (Pin IRQs, schedule() calls)
                     if p:
                         left += p
                         if left <= 0:
@@ -517,38 +527,45 @@ class Timer:
         else:
             us = (0xFFFFFFFF if period == -1 else period) * 1000000 // tick_hz
         us = max(us, 1)
-        _lock.acquire()
+        per = us if mode else 0
+        flag = 5 if hard else 1
         i = self._i
         if i < 0:
-            i = 0
-            while i < _NTIMER and _tobj[i] is not None:
-                i += 1
-            if i == _NTIMER:
-                _lock.release()
+            try:
+                # Found and claimed with no branch between: see below.
+                i = _tobj.index(None)
+                _tobj[i] = self
+            except ValueError:
                 raise OSError(12)  # ENOMEM: a Pico's alarm pool is full
-            self._i = i
-            _tobj[i] = self
-            _tstate[2] = max(_tstate[2], i + 1)
+        # From acquire to release, no branch: the VM runs scheduled callbacks at branches, and
+        # one that called Timer.init or deinit here would wait for _lock forever.
+        _lock.acquire()
+        _tobj[i] = self
+        self._i = i
         _tcb[i] = callback
-        _tper[i] = us if mode else 0
+        _tper[i] = per
         # The thread's next pass subtracts the time since its last one, this included.
         _tleft[i] = us + _ticks_diff(_ticks_us(), _tlast[0])
-        _tflag[i] = _tflag[i] & 2 | (5 if hard else 1)
+        _tflag[i] = _tflag[i] & 2 | flag
+        _tstate[2] = max(_tstate[2], i + 1)
+        _lock.release()
         if _tstate[0]:
-            # The thread is blocked (no other Timer armed): its count restarts from now.
+            # The thread found no Timer armed (it set [0] holding _lock, so it has not seen
+            # this one) and waits on _wake: its count restarts from now.
             _tstate[0] = 0
             _tlast[0] = _ticks_us()
             _tleft[i] = us
-            _wake.release()
-        _lock.release()
+            if _wake.locked():
+                _wake.release()
 
     def deinit(self):
         i = self._i
         if i >= 0:
-            _lock.acquire()
-            _tflag[i] = 0
-            _tobj[i] = _tcb[i] = None
+            _lock.acquire()  # no branch until the release: see init
             self._i = -1
+            _tflag[i] = 0
+            _tcb[i] = None
+            _tobj[i] = None
             _lock.release()
 
 

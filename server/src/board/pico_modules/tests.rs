@@ -352,6 +352,58 @@ print(len(fired), machine._tobj.count(None))
 }
 
 #[test]
+fn timers_armed_and_stopped_from_callbacks_keep_running() {
+    let Some(pico) = SimulatedPico::new() else {
+        return;
+    };
+    // Callbacks run at branches of the main thread's code, also inside Timer.init: this once
+    // deadlocked on the table's lock (about one run in twelve).
+    let output = pico.output(
+        r#"
+import time, gc, machine
+from machine import Timer
+for round in range(3):
+    ticks = [0]
+    def tick(timer):
+        ticks[0] += 1
+    periodic = [Timer(period=1 + i % 3, callback=tick) for i in range(8)]
+    rearmed = [0]
+    def again(timer):
+        rearmed[0] += 1
+        if rearmed[0] < 10:
+            timer.init(mode=Timer.ONE_SHOT, period=2, callback=again)
+    Timer(mode=Timer.ONE_SHOT, period=2, callback=again)
+    stopped = [0]
+    def stop(timer):
+        stopped[0] += 1
+        timer.deinit()
+    for _ in range(3):
+        Timer(period=3, callback=stop)
+    fired = [0]
+    def once(timer):
+        fired[0] += 1
+    start = time.ticks_ms()
+    made = 0
+    while time.ticks_diff(time.ticks_ms(), start) < 300:
+        if made < 60:
+            Timer(mode=Timer.ONE_SHOT, period=1, callback=once)
+            made += 1
+        gc.collect()
+        time.sleep_ms(1)
+    for timer in periodic:
+        timer.deinit()
+    time.sleep_ms(20)
+    print(ticks[0] > 100, rearmed[0], stopped[0], made, fired[0], machine._tobj.count(None))
+"#,
+    );
+    insta::assert_snapshot!(output, @r"
+    True 10 3 60 60 16
+    True 10 3 60 60 16
+    True 10 3 60 60 16
+    ");
+}
+
+#[test]
 fn hard_timer_callbacks_cannot_allocate() {
     let Some(pico) = SimulatedPico::new() else {
         return;
