@@ -1,7 +1,7 @@
 # machine for the simulated Pico (HeapLens): a Raspberry Pi Pico's API on the MicroPython unix
 # port, loaded at boot in place of the unix port's own. Its code and objects are in the heap
-# every run starts from, so it is kept small: each function costs ~200 bytes, hence shared
-# no-op methods and short private names. README.md beside this file says what each call does
+# every run starts from, so it is kept small: each function costs ~200 bytes, hence few
+# functions and shared no-op methods. README.md beside this file says what each call does
 # here and where it allocates differently from a Pico.
 #
 # Timer and Pin.irq callbacks run like a Pico's soft IRQs: one thread (started here, blocked
@@ -9,9 +9,11 @@
 # micropython.schedule, so the main thread runs it between two bytecodes, in a busy loop or
 # while sleeping in time.sleep*(). The thread allocates nothing and shares only fixed-size
 # tables with the main thread, never a dict or a list that grows.
+
 # Imported names are private (`_x`): `from machine import *` must bring only the Pico's API.
 # const() needs no import: the compiler replaces it.
-from micropython import schedule as _schedule, heap_lock as _heap_lock, heap_unlock as _heap_unlock
+from micropython import schedule as _schedule
+from micropython import heap_lock as _heap_lock, heap_unlock as _heap_unlock
 from time import ticks_ms as _ticks_ms, ticks_us as _ticks_us, ticks_diff as _ticks_diff
 from time import sleep_ms as _sleep_ms, sleep_us as _sleep_us
 from utime import sleep_us as _usleep
@@ -23,7 +25,7 @@ _PULL = const(30)
 _LATCH = const(60)
 _EXT = const(90)
 _pins = bytearray(120)
-# Objects that a Pico keeps in static tables (Pin, PIO, StateMachine), made at first use.
+# GPIO -> its Pin, made at first use (a Pico's Pins are static).
 _static = {}
 # GPIO -> (handler, trigger, hard) of Pin.irq.
 _pin_irq = {}
@@ -56,7 +58,7 @@ def _hard_call(f, arg):
     _heap_lock()
     try:
         f(arg)
-    except:  # noqa: E722 -- a KeyboardInterrupt must not leave the heap locked either
+    except:  # anything: a KeyboardInterrupt must not leave the heap locked either
         _heap_unlock()
         print("Uncaught exception in IRQ callback handler")
         arg.deinit() if type(arg) is Timer else arg.irq()

@@ -2,8 +2,12 @@
 # assemble to the words a Pico would load, but no state machine runs them: an active state
 # machine takes every word put() at once, get() returns 0. See README.md beside this file.
 from array import array as _array
-from machine import _static, _nop, _nopk, _zero
+from machine import _nop, _nopk, _zero
 from time import sleep_ms as _sleep_ms
+
+
+# PIO(0), PIO(1), then StateMachine(0..7), made at first use (a Pico's are static).
+_objs = [None] * 10
 
 
 class PIOASMError(Exception):
@@ -28,9 +32,9 @@ class PIO:
     def __new__(cls, id):
         if id not in (0, 1):
             raise ValueError("invalid PIO")
-        p = _static.get(100 + id)
+        p = _objs[id]
         if p is None:
-            p = _static[100 + id] = object.__new__(cls)
+            p = _objs[id] = object.__new__(cls)
             p._id = id
             p._used = 0  # words of the 32-word instruction memory in use
         return p
@@ -67,9 +71,9 @@ class StateMachine:
     def __new__(cls, id, *args, **kw):
         if not 0 <= id < 8:
             raise ValueError("invalid StateMachine")
-        sm = _static.get(110 + id)
+        sm = _objs[2 + id]
         if sm is None:
-            sm = _static[110 + id] = object.__new__(cls)
+            sm = _objs[2 + id] = object.__new__(cls)
             sm._id = id
             sm._prog = None
             sm._on = False
