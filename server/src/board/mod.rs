@@ -8,6 +8,7 @@
 pub mod connector;
 pub(crate) mod discovery;
 mod error;
+pub mod pico_modules;
 pub mod raw_repl;
 mod sim;
 mod spec;
