@@ -572,23 +572,3 @@ mod tests {
     }
 }
 
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    #[ignore]
-    fn dump_prologue() {
-        let nonce = super::Nonce::from_hex("0123456789abcdef0123456789abcdef");
-        let p = super::prologue(
-            "import gc\ngc.disable()\nx = 1\n",
-            &super::HarnessOptions {
-                slots: 3,
-                budget: Some(64),
-                exact: false,
-                trace_allocations: false,
-                counts_allocations: true,
-            },
-            &nonce,
-        );
-        std::fs::write("/tmp/prologue.py", p).unwrap();
-    }
-}

@@ -620,3 +620,33 @@ proptest! {
         }
     }
 }
+
+/// What the harness costs the script: the heap it holds while the script runs (its functions,
+/// counters and names), measured on the interpreter. On a 64-bit build; a Pico's 32-bit words
+/// halve most of it.
+#[test]
+fn the_harness_costs_little_heap() {
+    if !interpreter_present("the_harness_costs_little_heap") {
+        return;
+    }
+    let nonce = Nonce::random();
+    let options = HarnessOptions {
+        slots: 10,
+        budget: Some(64),
+        exact: false,
+        trace_allocations: false,
+        counts_allocations: true,
+    };
+    let prologue = harness::prologue("x = 1\n", &options, &nonce);
+    let script = format!(
+        "import gc\ngc.collect()\na = gc.mem_alloc()\n{prologue}gc.collect()\nprint('cost', gc.mem_alloc() - a)\n"
+    );
+    let run = run_on_interpreter(&script);
+    let cost: u64 = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("cost "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{}{}", run.stdout, run.stderr));
+    assert!(cost <= 6_500, "the harness holds {cost} bytes");
+}
