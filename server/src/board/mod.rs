@@ -115,10 +115,14 @@ pub struct Board {
     repl: Option<RawRepl>,
     /// Whether `micropython.mem_total()` exists, once asked (see [`Board::counts_allocations`]).
     counts_allocations: Option<bool>,
+    /// The board is as a soft reset leaves it: nothing but HeapLens's own queries ran since
+    /// (see [`Board::is_fresh`]).
+    fresh: bool,
 }
 
 /// Code that prints `name|version|machine|block bytes` on one line.
-const IDENTIFY_CODE: &str = "import sys\ni=sys.implementation\nprint(i.name,'.'.join(str(x) for x in i.version[:3]),getattr(i,'_machine',sys.platform),32 if sys.maxsize>2**32 else 16,sep='|')";
+/// One expression statement: it leaves no name in the board's globals (the user's namespace).
+const IDENTIFY_CODE: &str = "print(__import__('sys').implementation.name,'.'.join(str(x) for x in __import__('sys').implementation.version[:3]),getattr(__import__('sys').implementation,'_machine',__import__('sys').platform),32 if __import__('sys').maxsize>2**32 else 16,sep='|')";
 
 impl Board {
     /// Opens the board `spec` names and enters the raw REPL (no soft reset). `sim` says how
@@ -147,8 +151,11 @@ impl Board {
             opts: opts.clone(),
             repl: None,
             counts_allocations: None,
+            fresh: false,
         };
         board.reconnect()?;
+        // A simulated Pico's interpreter was just started: as fresh as after a soft reset.
+        board.fresh = board.info.kind == BoardKind::Simulated;
         if opts.identify_on_open {
             board.identify()?;
         }
@@ -167,8 +174,7 @@ impl Board {
         if let Some(known) = self.counts_allocations {
             return Ok(known);
         }
-        let outcome =
-            self.exec_capture("import micropython\nprint(hasattr(micropython, 'mem_total'))")?;
+        let outcome = self.exec_query("print(hasattr(__import__('micropython'), 'mem_total'))")?;
         let known = String::from_utf8_lossy(&outcome.stdout).trim() == "True";
         if outcome.traceback.is_none() {
             self.counts_allocations = Some(known);
@@ -178,7 +184,7 @@ impl Board {
 
     /// Asks the board for its firmware and block size and records them in `info`.
     pub fn identify(&mut self) -> Result<&BoardInfo, LinkError> {
-        let outcome = self.exec_capture(IDENTIFY_CODE)?;
+        let outcome = self.exec_query(IDENTIFY_CODE)?;
         let text = String::from_utf8_lossy(&outcome.stdout);
         let parts: Vec<&str> = text.trim().split('|').collect();
         if let [name, version, machine, block] = parts[..] {
@@ -211,6 +217,7 @@ impl Board {
         on_output: &mut dyn FnMut(&[u8]),
         cancel: &CancelToken,
     ) -> Result<ExecOutcome, LinkError> {
+        self.fresh = false;
         let result = self.repl()?.exec(code.as_bytes(), on_output, cancel);
         self.after(result)
     }
@@ -224,10 +231,27 @@ impl Board {
         on_output: &mut dyn FnMut(&[u8]) -> Option<Vec<u8>>,
         cancel: &CancelToken,
     ) -> Result<ExecOutcome, LinkError> {
+        self.fresh = false;
         let result = self
             .repl()?
             .exec_framed(code.as_bytes(), done, on_output, cancel);
         self.after(result)
+    }
+
+    /// Whether the board is as a soft reset leaves it: just reset (or, for the simulated Pico,
+    /// just started), with only HeapLens's own queries and captures run since. A run need not
+    /// reset such a board again (saving a simulated interpreter's start-up).
+    pub fn is_fresh(&self) -> bool {
+        self.fresh
+    }
+
+    /// Runs one of HeapLens's own small queries (identification, a capture): what they leave
+    /// is garbage a collection removes, so the board stays as fresh as it was.
+    fn exec_query(&mut self, code: &str) -> Result<ExecOutcome, LinkError> {
+        let fresh = self.fresh;
+        let outcome = self.exec_capture(code);
+        self.fresh = fresh && outcome.is_ok();
+        outcome
     }
 
     /// Runs `code` and returns its output at the end.
@@ -238,17 +262,19 @@ impl Board {
     /// Soft-resets the board (fresh heap, globals gone), staying in raw mode.
     pub fn soft_reset(&mut self) -> Result<(), LinkError> {
         let result = self.repl()?.soft_reset(&CancelToken::new());
+        self.fresh = result.is_ok();
         self.after(result)
     }
 
     /// The raw text of `micropython.mem_info(1)`, after `gc.collect()` when asked.
     pub fn capture_mem_info(&mut self, gc: bool) -> Result<Vec<u8>, LinkError> {
+        // Expression statements only: a capture leaves no name in the user's namespace.
         let code = if gc {
-            "import gc,micropython\ngc.collect()\nmicropython.mem_info(1)"
+            "__import__('gc').collect()\n__import__('micropython').mem_info(1)"
         } else {
-            "import micropython\nmicropython.mem_info(1)"
+            "__import__('micropython').mem_info(1)"
         };
-        let outcome = self.exec_capture(code)?;
+        let outcome = self.exec_query(code)?;
         match outcome.traceback {
             None => Ok(outcome.stdout),
             Some(traceback) => Err(LinkError::raised("capturing mem_info", traceback)),

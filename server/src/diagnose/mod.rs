@@ -217,7 +217,7 @@ fn exception_diagnostic(tb: &Traceback, facts: &RunFacts<'_>) -> Diagnostic {
                 }
                 (heap, _) => memory_error_message(&tb.message, heap),
             };
-            related.extend(largest_live_lines(facts, line));
+            related.extend(largest_live_lines(facts));
             (code, message)
         }
         "SyntaxError" | "IndentationError" => (Code::SyntaxError, tb.exception_line()),
@@ -369,14 +369,15 @@ impl FailureVerdict {
 /// The likeliest holders of what filled the heap, as related information: the lines whose
 /// allocations are still alive after the final `gc.collect()` (allocation tracing), largest
 /// first, else the lines the probes saw grow the heap most (net bytes; objects a later
-/// collection freed may still be counted). Never a line holding under 1 % of the heap.
-fn largest_live_lines(facts: &RunFacts<'_>, error_line: u32) -> Vec<Related> {
+/// collection freed may still be counted). Never a line holding under 1 % of the heap. The
+/// failing line itself can be one (the Parrot's doubling line holds the string it doubles).
+fn largest_live_lines(facts: &RunFacts<'_>) -> Vec<Related> {
     let floor = facts.heap_bytes.map_or(1, |heap| (heap / 100).max(1));
     if !facts.retained.is_empty() {
         return facts
             .retained
             .iter()
-            .filter(|r| r.bytes >= floor && r.line != error_line)
+            .filter(|r| r.bytes >= floor)
             .take(3)
             .map(|r| Related {
                 line: r.line,
@@ -390,7 +391,7 @@ fn largest_live_lines(facts: &RunFacts<'_>, error_line: u32) -> Vec<Related> {
     let mut holders: Vec<&LineUsage> = facts
         .lines
         .iter()
-        .filter(|l| l.net_bytes > 0 && l.net_bytes as u64 >= floor && l.line != error_line)
+        .filter(|l| l.net_bytes > 0 && l.net_bytes as u64 >= floor)
         .collect();
     holders.sort_by(|a, b| b.net_bytes.cmp(&a.net_bytes).then(a.line.cmp(&b.line)));
     holders

@@ -160,9 +160,13 @@ impl Nonce {
         format!("{}H({slot})", self.names)
     }
 
-    /// The one-line exec that runs the script once the prologue ran.
+    /// The one-line exec that runs the script once the prologue ran. The `try` that catches
+    /// whatever ends the script is in a harness function, whose locals need no heap: a name
+    /// bound at the top level of the exec would be a new global, which a full heap cannot
+    /// hold. (That costs the script a frame of depth: its recursion limit is about three
+    /// frames below a plain run's, with the probe's own.)
     pub fn run_call(&self) -> String {
-        format!("{}R()", self.names)
+        format!("{}R()\n", self.names)
     }
 }
 
@@ -188,7 +192,8 @@ pub struct HarnessOptions {
 
 /// Traces a run prints at most (each is a whole heap dump on the wire).
 pub const TRACE_BUDGET: usize = 64;
-/// Traces one line prints at most (its first allocating executions).
+/// Traces one line prints for its first allocating executions (later, only for an
+/// allocation bigger than any before on that line: the one most likely to still be held).
 pub const TRACE_PER_LINE: usize = 3;
 /// Estimated intervals between two real `gc.mem_alloc()` readings that keep the peak current.
 pub const PEAK_EVERY: usize = 64;
@@ -224,7 +229,7 @@ ma = gc.mem_alloc
 pe = sys.print_exception
 ex = exec
 co = compile
-rd = sys.stdin.readline
+rd = sys.stdin.read
 BI = builtins
 lock = micropython.heap_lock
 unlock = micropython.heap_unlock
@@ -286,7 +291,7 @@ EXACT = {exact}
     if options.trace_allocations {
         let _ = write!(
             s,
-            "        if d > 0 and TB[0] > 0 and TC[c] < {TRACE_PER_LINE}:
+            "        if d > 0 and TB[0] > 0 and (TC[c] < {TRACE_PER_LINE} or d >= x[c]):
             TB[0] -= 1
             TC[c] += 1
             pr(M, 'T', c)
@@ -375,10 +380,14 @@ def inp(prompt=''):
     if prompt:
         pr(prompt, end='')
     pr(M, 'I')
-    line = rd()
-    if not line or line[0] == '\\x04':
-        raise EOF
-    return line.rstrip('\\r\\n')
+    s = ''
+    while True:
+        c = rd(1)
+        if not c or c == '\\x04':
+            raise EOF
+        if c == '\\n' or c == '\\r':
+            return s
+        s += c
 def out():
     pr(M, 'R', MT and 1 or 0, EXACT, N)
     k = 0
@@ -543,7 +552,7 @@ mod tests {
         assert!(a.names.starts_with("_h") && a.names.len() == 2 + NAME_HEX);
         let fixed = Nonce::from_hex("0123456789abcdef0123456789abcdef");
         assert_eq!(fixed.statement(7), "_hcdefS(7)");
-        assert_eq!(fixed.run_call(), "_hcdefR()");
+        assert_eq!(fixed.run_call(), "_hcdefR()\n");
     }
 
     #[test]
@@ -571,4 +580,3 @@ mod tests {
         assert_eq!(Ending::parse(""), None);
     }
 }
-

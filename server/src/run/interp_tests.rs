@@ -172,10 +172,7 @@ fn run_harnessed(source: &str, opts: Opts) -> (Harnessed, Instrumented) {
             Piece::Record(record) => match record.kind {
                 kind::EXCEPTION => {
                     let text = String::from_utf8_lossy(&record.body).into_owned();
-                    result.traceback = text
-                        .split_inclusive('\n')
-                        .filter(|l| !l.trim_start().starts_with("File \"<heaplens>\""))
-                        .collect();
+                    result.traceback = super::runner::without_harness_frames(&text);
                 }
                 kind::READOUT => {
                     result.report = parse_readout(

@@ -306,7 +306,8 @@ pub fn run_script(
         }),
     };
     loop {
-        if options.soft_reset {
+        // A board already as a reset leaves it (a simulated Pico just started) needs none.
+        if options.soft_reset && !board.is_fresh() {
             events(RunEvent::Phase(Phase::SoftReset));
             board.soft_reset()?;
         }
@@ -321,7 +322,7 @@ pub fn run_script(
                 Plan::Probed(_) => plan = Plan::Plain(TOO_BIG_TO_COMPILE.to_string()),
                 // Even the harness does not fit beside the script: run it as mpremote would.
                 Plan::Plain(_) => {
-                    if options.soft_reset {
+                    if options.soft_reset && !board.is_fresh() {
                         events(RunEvent::Phase(Phase::SoftReset));
                         board.soft_reset()?;
                     }
@@ -754,7 +755,7 @@ fn take_record(
 }
 
 /// A traceback as the script would see it: the harness's own frames removed.
-fn without_harness_frames(text: &str) -> String {
+pub(crate) fn without_harness_frames(text: &str) -> String {
     let harness_frame = format!("File \"{HARNESS_FILE}\"");
     text.split_inclusive('\n')
         .filter(|line| !line.trim_start().starts_with(&harness_frame))
