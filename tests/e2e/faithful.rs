@@ -93,7 +93,7 @@ fn system_exit_is_a_normal_end_with_its_code() {
             "{}",
             String::from_utf8_lossy(text)
         );
-        assert_eq!(code, Some(want as i32));
+        assert_eq!(code, Some(want));
     }
 }
 
