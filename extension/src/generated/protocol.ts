@@ -305,11 +305,10 @@ export interface Settings {
    */
   runTimeoutSeconds: number;
   /**
-   * Probe each loop body and function body for its first *N* executions only (`heaplens
-   * run --sample=N`): hot loops then run close to full speed, and a loop's later
-   * iterations are measured as a whole. `0` probes every execution (exact per-line figures,
-   * slower). `"auto"`: every execution where probes are cheap (the simulated Pico), 64 on
-   * a real board, where each probe has to scan the heap.
+   * Measure each line's first *N* allocating executions exactly and estimate the later ones
+   * from the bytes they requested (`heaplens run --sample=N`): hot loops then run close to
+   * full speed. Hits are always exact. `0` measures every execution (exact bytes, slower
+   * for hot loops); `"auto"` is 64.
    */
   sampleExecutions: "auto" | number;
   /**

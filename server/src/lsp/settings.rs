@@ -51,11 +51,10 @@ pub struct Settings {
     /// Record which line made each allocation of a run, so clicking a block in the heap map
     /// jumps to its line. Costs a heap dump for each line's first allocating executions.
     pub trace_allocations: bool,
-    /// Probe each loop body and function body for its first *N* executions only (`heaplens
-    /// run --sample=N`): hot loops then run close to full speed, and a loop's later
-    /// iterations are measured as a whole. `0` probes every execution (exact per-line figures,
-    /// slower). `"auto"`: every execution where probes are cheap (the simulated Pico), 64 on
-    /// a real board, where each probe has to scan the heap.
+    /// Measure each line's first *N* allocating executions exactly and estimate the later ones
+    /// from the bytes they requested (`heaplens run --sample=N`): hot loops then run close to
+    /// full speed. Hits are always exact. `0` measures every execution (exact bytes, slower
+    /// for hot loops); `"auto"` is 64.
     pub sample_executions: SampleExecutions,
     /// When diagnostics and editor marks appear.
     pub thresholds: ThresholdSettings,
@@ -259,7 +258,7 @@ fn set_path(root: &mut Value, path: &[String], value: Value) -> bool {
     }
 }
 
-/// `heaplens.sampleExecutions`: `"auto"` or a number of probed executions (0 = every one).
+/// `heaplens.sampleExecutions`: `"auto"` or a number of measured executions (0 = every one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SampleExecutions {
     #[default]
