@@ -107,12 +107,19 @@ fn garbage_is_an_error_on_stderr_not_a_panic() {
     );
     assert!(output.stdout.is_empty());
 
+    // A map whose only row is damaged leaves nothing to read.
     let bad_row = run(
         &["map", "-"],
-        Some(b"GC memory layout; from 0:\n00000000: h=\n00000400: h?\n"),
+        Some(b"GC memory layout; from 0:\n00000000: h=\n00000400: h?\n00000800: h\n"),
     );
-    assert_eq!(bad_row.status.code(), Some(2));
+    assert_eq!(bad_row.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&bad_row.stderr).contains("line 3, column 12"));
+    let only_bad_row = run(
+        &["map", "-"],
+        Some(b"GC memory layout; from 0:\n00000400: h?\n"),
+    );
+    assert_eq!(only_bad_row.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&only_bad_row.stderr).contains("line 2, column 12"));
 
     let missing = run(&["diff", "/nonexistent/before.txt", &path(PICO)], None);
     assert_eq!(missing.status.code(), Some(2));
@@ -149,7 +156,7 @@ fn map_draws_rows_legend_and_header() {
 }
 
 #[test]
-fn diff_json_has_totals_and_allocations() {
+fn diff_json_has_totals_allocations_and_runs_of_changes() {
     let output = run(&["diff", &path(PARROT), &path(COLLECTED), "--json"], None);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -157,17 +164,26 @@ fn diff_json_has_totals_and_allocations() {
         "allocated_bytes",
         "freed_bytes",
         "net_bytes",
-        "new_allocations",
-        "freed_allocations",
+        "allocated_blocks",
+        "freed_blocks",
+        "new_allocation_count",
+        "freed_allocation_count",
+        "largest_new_allocations",
+        "largest_freed_allocations",
         "max_free_blocks_before",
         "max_free_blocks_after",
+        "areas",
     ] {
         assert!(json.get(key).is_some(), "missing {key}");
     }
     assert_eq!(json["net_bytes"], 50_848 - 101_024);
-    let freed = &json["freed_allocations"][0];
-    for key in ["offset", "blocks", "bytes", "kind", "area"] {
+    let freed = &json["largest_freed_allocations"][0];
+    for key in ["block", "offset", "blocks", "bytes", "kind", "area"] {
         assert!(freed.get(key).is_some(), "{key}");
+    }
+    let run_of_changes = &json["areas"][0]["changes"][0];
+    for key in ["start", "blocks", "change"] {
+        assert!(run_of_changes.get(key).is_some(), "{key}");
     }
 
     let text = run(

@@ -1,16 +1,28 @@
 //! The heap model: reading `micropython.mem_info(1)` dumps, snapshots, statistics, diffs.
 //! Pure: no I/O, no board, no LSP.
 //!
-//! - [`read`]: text (bytes, any noise around it) → [`Snapshot`] or a typed [`DumpError`].
+//! - [`read`]: text (bytes, any noise around it) → the [`Dump`]s it holds, each a [`Snapshot`],
+//!   or a typed [`DumpError`] when nothing in it is readable.
 //! - this module: the model — [`Snapshot`], [`Area`], [`BlockKind`], the allocation view
 //!   ([`Allocation`]) and the figures recomputed from the map ([`MapFigures`]).
-//! - [`stats`]: [`Stats`] (the `stats --json` object), free-run histogram, [`Fit`].
-//! - [`diff`](mod@diff): block-by-block and allocation-by-allocation difference of two snapshots.
+//! - [`stats`]: [`Stats`] (the `stats --json` object), where each figure comes from
+//!   ([`Figures`]), free-run histogram, [`Fit`].
+//! - [`diff`](mod@diff): block-by-block and allocation-by-allocation difference of two snapshots,
+//!   described in JSON as runs of changed blocks.
 //! - [`render`]: terminal rendering of maps, diffs and stats (strings only, no printing).
 //! - [`write`]: the inverse of the reader, used by tests and benchmarks.
 //!
-//! Architecture invariant: one byte per block in memory (`BlockKind` is `repr(u8)`), so an
-//! 8 MiB heap of 16-byte blocks costs 512 KiB.
+//! What a figure is: what the dump states (its header), or what a complete map proves, or
+//! unknown — never a number that is neither. The header's figures ([`Header`]) and the map's
+//! ([`MapFigures`]) are kept apart; [`Snapshot::figures`] combines them (the header wins, a
+//! map fills in only what the header lacks and only when it is complete) and says where each
+//! came from. A figure nothing determines is `None` (null in JSON, "unknown" in text) and a
+//! warning says why.
+//!
+//! Architecture invariants: one byte per block in memory (`BlockKind` is `repr(u8)`), so an
+//! 8 MiB heap of 16-byte blocks costs 512 KiB; and reading costs at most 25 bytes of memory
+//! per byte of dump text on top of that one byte per block (`tests/heap_memory.rs` counts the
+//! model's allocations).
 
 use serde::Serialize;
 
@@ -23,9 +35,9 @@ pub mod write;
 #[cfg(test)]
 mod fixture_tests;
 
-pub use diff::{diff, AllocationChange, BlockChange, Diff, DiffArea};
-pub use read::{parse_dump, parse_dump_str, DumpError};
-pub use stats::{Fit, FitVerdict, FreeRunBucket, Stats};
+pub use diff::{diff, AllocationChange, BlockChange, ChangeRun, Diff, DiffArea};
+pub use read::{parse_dump, parse_dump_str, parse_dumps, parse_dumps_with_rows, Dump, DumpError};
+pub use stats::{Figures, Fit, FitVerdict, FreeRunBucket, Source, Stats};
 
 /// Blocks printed per map row by `gc_dump_alloc_table` (`DUMP_BYTES_PER_LINE`, which counts
 /// blocks, not bytes).
@@ -228,25 +240,23 @@ impl Area {
     }
 }
 
-/// Something odd about a dump that did not stop it from being read.
+/// Something odd about a dump that did not stop it from being read. Line numbers are 1-based
+/// lines of the whole input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Warning {
-    /// A header figure disagrees with what the map shows (e.g. a map cut short).
-    #[error("header says {figure} = {header}, the map gives {map}")]
+    /// A header figure disagrees with what a complete map shows. The header's figure is used.
+    #[error("header says {figure} = {header}, the map gives {map}; the header's figure is used")]
     HeaderMismatch {
         figure: &'static str,
         header: u64,
         map: u64,
     },
-    /// The block size could not be read from the dump.
-    #[error("block size not derivable from the dump ({reason}); assumed {block_bytes} bytes")]
-    BlockSizeAssumed {
-        block_bytes: u32,
-        reason: &'static str,
-    },
-    /// The offsets and the totals imply different block sizes.
-    #[error("map offsets imply {from_offsets}-byte blocks but GC total / blocks gives {from_totals}; used {from_offsets}")]
-    BlockSizeDisagrees { from_offsets: u32, from_totals: u32 },
+    /// Nothing in the dump determines the block size; byte figures that need it are unknown.
+    #[error("block size unknown: {reason}")]
+    BlockSizeUnknown { reason: &'static str },
+    /// The map's offsets imply a block size that the header's figures do not fit.
+    #[error("map offsets imply {from_offsets}-byte blocks, but the header's figures are not consistent with it; used {from_offsets}")]
+    BlockSizeDisagrees { from_offsets: u32 },
     /// A map row does not start where the rows before it end (lost or repeated text).
     #[error("line {line}: row at offset {offset:#x} expected at block {expected} of area {area}, found block {found}; {action}")]
     RowMisplaced {
@@ -257,6 +267,31 @@ pub enum Warning {
         found: usize,
         action: &'static str,
     },
+    /// A line inside a map holds a character that is not a block letter: the row is left out
+    /// and the map counts as partial.
+    #[error("line {line}, column {column}: expected a block letter (one of `.=hTLDSAFBMm`), found `{found}`; the row is left out")]
+    BadRow {
+        line: usize,
+        column: usize,
+        found: String,
+    },
+    /// The map stops before the block count the header promises.
+    #[error("the map ends early: its last row is `{row}` (line {line}), {blocks} of {expected} blocks; the header's figures are used, not the partial map's")]
+    MapTruncated {
+        line: usize,
+        row: String,
+        blocks: u64,
+        expected: u64,
+    },
+    /// A `GC memory layout` line with no rows after it.
+    #[error("line {line}: the heap map has no rows; the header's figures are used")]
+    MapEmpty { line: usize },
+    /// The map's block count cannot be checked against `GC: total` (the block size is unknown).
+    #[error("the map's {blocks} blocks cannot be checked against GC total {total} (block size unknown); the map's counts are not used")]
+    MapUnverifiable { blocks: u64, total: u64 },
+    /// A map with no `GC:` line to check it against: its figures are used as printed.
+    #[error("no `GC: total` line to check the map against: figures come from the map as printed, which may have been cut")]
+    MapUnchecked,
     /// Tail blocks with no head before them.
     #[error(
         "area {area}: tail block at block {offset} has no head (counted as its own allocation)"
@@ -265,23 +300,100 @@ pub enum Warning {
     /// `m` blocks: the dump was taken while a collection was marking.
     #[error("{count} marked block(s): the dump was taken during a garbage collection")]
     MarkedBlocks { count: usize },
-    /// The input held more than one dump; only the first was read.
-    #[error("line {line}: a second dump starts here; only the first was read")]
-    ExtraDump { line: usize },
+    /// A known line (`GC:`, `No. of 1-blocks`) whose figures could not all be read.
+    #[error("line {line}: {figures} not readable in `{text}`")]
+    UnreadableFigures {
+        line: usize,
+        figures: String,
+        text: String,
+    },
+    /// A line inside a dump that no released `mem_info` format prints.
+    #[error("line {line}: `{text}` is not part of any released mem_info format; ignored")]
+    UnknownLine { line: usize, text: String },
+    /// The input held more than one dump and only the first was read.
+    #[error("line {line}: this capture holds {count} dumps and only the first was read (`--all` or `--index N` reads the others)")]
+    ExtraDump { line: usize, count: usize },
+    /// Figures nothing in the dump determines.
+    #[error("unknown: {figures} ({reason})")]
+    FiguresUnknown { figures: String, reason: String },
     /// The map area count or addresses differ between two snapshots being compared.
     #[error("{0}")]
     Diff(String),
 }
 
+impl Warning {
+    /// The 1-based input line the warning is about, when it is about one line.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            Warning::RowMisplaced { line, .. }
+            | Warning::BadRow { line, .. }
+            | Warning::MapTruncated { line, .. }
+            | Warning::MapEmpty { line }
+            | Warning::UnreadableFigures { line, .. }
+            | Warning::UnknownLine { line, .. }
+            | Warning::ExtraDump { line, .. } => Some(*line),
+            _ => None,
+        }
+    }
+}
+
+/// How [`Snapshot::block_bytes`] was established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockBytesSource {
+    /// From the map's offset column (how far apart consecutive rows are).
+    MapOffsets,
+    /// From `GC: total` divided by the blocks of the map.
+    GcTotal,
+    /// From the header alone: of the block sizes MicroPython uses (16 bytes on 32-bit ports,
+    /// 32 on 64-bit builds), exactly one fits the header's figures.
+    HeaderArithmetic,
+    /// Set by whoever built the snapshot in code (tests, generated heaps).
+    Given,
+    /// Nothing determines it.
+    Unknown,
+}
+
+/// How much of the heap the dump's map shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MapState {
+    /// No map: `mem_info()` without an argument.
+    Absent,
+    /// Every block the header promises is there, in place.
+    Complete,
+    /// A map with no `GC: total` to check it against; read as printed.
+    Unchecked,
+    /// Cut short, empty, or damaged (rows lost or unreadable): its counts are not figures.
+    Partial,
+}
+
+impl MapState {
+    /// True when the map's counts may stand for the heap's figures.
+    pub fn is_usable(self) -> bool {
+        matches!(self, MapState::Complete | MapState::Unchecked)
+    }
+}
+
 /// A parsed `mem_info` dump.
+///
+/// Snapshots taken from a live board (the runner, the language server's captures) always
+/// have a complete map and a known block size; code that reads them unwraps nothing: it
+/// passes the `Option`s of [`Snapshot::figures`] on (the diagnostics already take optional
+/// facts), so a capture damaged on the wire degrades to "unknown", never to a wrong figure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     /// The figures printed before the map.
     pub header: Header,
     /// Heap areas with one entry per block; empty for `mem_info()` without the map.
     pub areas: Vec<Area>,
-    /// Bytes per block (16 on 32-bit ports, 32 on 64-bit builds).
-    pub block_bytes: u32,
+    /// Bytes per block (16 on 32-bit ports, 32 on 64-bit builds); `None` when nothing in the
+    /// dump determines it.
+    pub block_bytes: Option<u32>,
+    /// Where `block_bytes` came from.
+    pub block_bytes_source: BlockBytesSource,
+    /// How much of the heap the map shows.
+    pub map: MapState,
     /// Oddities found while reading and cross-checking.
     pub warnings: Vec<Warning>,
 }
@@ -421,22 +533,37 @@ impl Snapshot {
     /// A snapshot built from dump letters, one string per area (16-byte blocks, no header):
     /// the fixture shape of the heap module's unit tests.
     pub(crate) fn from_letters(areas: &[&str]) -> Snapshot {
-        Snapshot {
-            header: Header::default(),
-            areas: areas
+        Snapshot::from_areas(
+            areas
                 .iter()
                 .map(|text| Area {
                     address: None,
                     blocks: text.bytes().filter_map(BlockKind::from_byte).collect(),
                 })
                 .collect(),
-            block_bytes: 16,
-            warnings: Vec::new(),
-        }
+            16,
+        )
     }
 }
 
 impl Snapshot {
+    /// A snapshot of complete areas built in code (tests, generated heaps): no header, the
+    /// given block size, the map complete by construction.
+    pub fn from_areas(areas: Vec<Area>, block_bytes: u32) -> Snapshot {
+        Snapshot {
+            header: Header::default(),
+            map: if areas.is_empty() {
+                MapState::Absent
+            } else {
+                MapState::Complete
+            },
+            areas,
+            block_bytes: Some(block_bytes),
+            block_bytes_source: BlockBytesSource::Given,
+            warnings: Vec::new(),
+        }
+    }
+
     /// True when the dump carried the block map (`mem_info(1)`), not only the summary.
     pub fn has_map(&self) -> bool {
         !self.areas.is_empty()
@@ -495,27 +622,29 @@ impl Snapshot {
     }
 
     /// Compare the header with the map and return one warning per disagreeing figure.
-    /// Empty for dumps without a map.
+    /// Empty for dumps without a map; byte figures are compared only when the block size is
+    /// known.
     pub fn cross_check(&self) -> Vec<Warning> {
         if !self.has_map() {
             return Vec::new();
         }
         let figures = self.map_figures();
-        let bytes = u64::from(self.block_bytes);
+        let bytes = self.block_bytes.map(u64::from);
         let header = &self.header;
-        let pairs: [(&'static str, Option<u64>, u64); 7] = [
-            ("GC total", header.gc_total, figures.blocks_total * bytes),
-            ("used", header.gc_used, figures.used_blocks * bytes),
-            ("free", header.gc_free, figures.free_blocks * bytes),
-            ("1-blocks", header.one_blocks, figures.one_blocks),
-            ("2-blocks", header.two_blocks, figures.two_blocks),
-            ("max blk sz", header.max_block, figures.max_block),
-            ("max free sz", header.max_free, figures.max_free),
+        let in_bytes = |n: u64| bytes.map(|b| n * b);
+        let pairs: [(&'static str, Option<u64>, Option<u64>); 7] = [
+            ("GC total", header.gc_total, in_bytes(figures.blocks_total)),
+            ("used", header.gc_used, in_bytes(figures.used_blocks)),
+            ("free", header.gc_free, in_bytes(figures.free_blocks)),
+            ("1-blocks", header.one_blocks, Some(figures.one_blocks)),
+            ("2-blocks", header.two_blocks, Some(figures.two_blocks)),
+            ("max blk sz", header.max_block, Some(figures.max_block)),
+            ("max free sz", header.max_free, Some(figures.max_free)),
         ];
         pairs
             .into_iter()
-            .filter_map(|(figure, header, map)| match header {
-                Some(header) if header != map => Some(Warning::HeaderMismatch {
+            .filter_map(|(figure, header, map)| match (header, map) {
+                (Some(header), Some(map)) if header != map => Some(Warning::HeaderMismatch {
                     figure,
                     header,
                     map,

@@ -330,7 +330,7 @@ impl Backend {
         let params = {
             let mut st = self.state();
             let stats = snapshot.stats();
-            st.last_free = Some((stats.free as u64, stats.max_free_bytes as u64));
+            st.last_free = stats.free.zip(stats.max_free_bytes);
             st.snapshots.add_capture(snapshot)
         };
         let id = params.id.clone();
@@ -341,8 +341,11 @@ impl Backend {
         Ok(json!({ "id": id }))
     }
 
-    /// Reads a heap dump document (open or on disk) into a stored snapshot for the heap map.
-    fn open_dump(&self, uri: &str) -> RpcResult<ext::SnapshotParams> {
+    /// Reads a heap dump document (open or on disk) into stored snapshots for the heap map:
+    /// dump `index` (0-based) alone, or, without an index, every dump of the document in
+    /// order (a series of dumps is a timeline). Returns the payload of the one dump, or of the
+    /// first of the series.
+    fn open_dump(&self, uri: &str, index: Option<usize>) -> RpcResult<ext::SnapshotParams> {
         let parsed: Uri = uri
             .parse()
             .map_err(|_| invalid(format!("not a URI: {uri}")))?;
@@ -361,9 +364,27 @@ impl Backend {
                     .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?
             }
         };
-        let snapshot =
-            crate::heap::parse_dump(&bytes).map_err(|e| invalid(format!("{uri}: {e}")))?;
-        Ok(self.state().snapshots.add_dump(uri, snapshot))
+        let dumps = crate::heap::parse_dumps(&bytes).map_err(|e| invalid(format!("{uri}: {e}")))?;
+        let count = dumps.len();
+        let chosen: Vec<(usize, crate::heap::Dump)> = match index {
+            Some(index) => {
+                let dump = dumps.into_iter().nth(index).ok_or_else(|| {
+                    invalid(format!(
+                        "{uri} holds {count} dump(s); there is no dump {index}"
+                    ))
+                })?;
+                vec![(index, dump)]
+            }
+            None => dumps.into_iter().enumerate().collect(),
+        };
+        let mut st = self.state();
+        let mut first = None;
+        for (index, dump) in chosen {
+            let number = (count > 1).then_some(index + 1);
+            let params = st.snapshots.add_dump(uri, number, dump.snapshot);
+            first.get_or_insert(params);
+        }
+        first.ok_or_else(|| invalid(format!("{uri}: no dump")))
     }
 
     fn diff(&self, before: &str, after: &str) -> RpcResult<ext::DiffResult> {
@@ -455,8 +476,8 @@ fn file_run_of(report: &RunReport, run_id: u64) -> FileRun {
             .snapshots
             .after_gc
             .as_ref()
-            .map(|s| s.stats().max_free_blocks),
-        block_bytes: Some(u64::from(report.snapshots.before.block_bytes)),
+            .and_then(|s| s.figures().max_free_blocks),
+        block_bytes: report.snapshots.before.block_bytes.map(u64::from),
         gc_collections: report.gc_collections,
         exact: report.exact,
     }
@@ -547,7 +568,7 @@ async fn forward_events(
                         .filter(|c| c.run_id == run_id)
                         .map(|c| c.uri.as_str().to_string());
                     let stats = snapshot.stats();
-                    st.last_free = Some((stats.free, stats.max_free_bytes));
+                    st.last_free = stats.free.zip(stats.max_free_bytes);
                     st.snapshots.add_run_snapshot(
                         label,
                         file.as_deref(),
@@ -819,7 +840,8 @@ impl LanguageServer for Backend {
             "heaplens.openDump" => {
                 let uri: String = arg(&args, 0)
                     .ok_or_else(|| invalid("heaplens.openDump needs a document URI"))?;
-                serde_json::to_value(self.open_dump(&uri)?).unwrap_or(Value::Null)
+                let index: Option<usize> = arg(&args, 1);
+                serde_json::to_value(self.open_dump(&uri, index)?).unwrap_or(Value::Null)
             }
             "heaplens.compareSnapshots" => {
                 let (Some(before), Some(after)) =
@@ -922,6 +944,13 @@ impl Backend {
 
     fn code_lenses(&self, uri: Uri) -> Option<Vec<CodeLens>> {
         let st = self.state();
+        if let Some(doc) = st
+            .documents
+            .get(&uri)
+            .filter(|d| mpheap::is_heap_dump(&uri, &d.language_id))
+        {
+            return Some(mpheap::code_lenses(&uri, &doc.text));
+        }
         if !uri.path().as_str().ends_with(".py")
             && st
                 .documents

@@ -464,18 +464,20 @@ fn run(
     let facts = RunFacts {
         traceback: traceback.as_ref(),
         script_file: SCRIPT_FILE,
-        heap_at_failure: after.as_ref().map(|after| {
-            let stats = after.stats();
-            HeapAtFailure {
-                block_bytes: u64::from(after.block_bytes),
-                max_free_blocks: stats.max_free_blocks,
-                free_bytes: stats.free,
-            }
+        // A live capture has every figure; one damaged on the wire gives no verdict rather
+        // than one built on a guess.
+        heap_at_failure: after.as_ref().and_then(|after| {
+            let figures = after.figures();
+            Some(HeapAtFailure {
+                block_bytes: u64::from(figures.block_bytes?),
+                max_free_blocks: figures.max_free_blocks?,
+                free_bytes: figures.free?,
+            })
         }),
         lines: &usage,
-        max_free_blocks_before: Some(before.stats().max_free_blocks),
-        max_free_blocks_after_gc: after_gc.as_ref().map(|s| s.stats().max_free_blocks),
-        block_bytes: Some(u64::from(before.block_bytes)),
+        max_free_blocks_before: before.figures().max_free_blocks,
+        max_free_blocks_after_gc: after_gc.as_ref().and_then(|s| s.figures().max_free_blocks),
+        block_bytes: before.block_bytes.map(u64::from),
         interrupted,
         heap_exhausted: after.is_none(),
     };

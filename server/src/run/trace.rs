@@ -174,7 +174,10 @@ pub fn attribute(
         previous = current;
     }
     let existed: HashSet<Allocation> = before.allocations().collect();
-    let block_bytes = after.block_bytes as usize;
+    // A live capture always has its block size; without one no offset can be named.
+    let Some(block_bytes) = after.block_bytes.map(|b| b as usize) else {
+        return Vec::new();
+    };
     let mut lines: Vec<AllocationLine> = after
         .allocations()
         .filter(|allocation| !existed.contains(allocation))
@@ -281,7 +284,7 @@ mod tests {
         ];
         // After: the str is gone, a dict nobody traced appeared.
         let after = snapshot("hhMB==L=.D");
-        let block = before.block_bytes as usize;
+        let block = before.block_bytes.expect("map offsets give the block size") as usize;
         assert_eq!(
             attribute(&before, &traces, &after),
             vec![
