@@ -214,7 +214,7 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Diff {
         ));
     }
     for (side, snapshot) in [("before", before), ("after", after)] {
-        if snapshot.has_map() && !snapshot.map.is_usable() {
+        if snapshot.has_map() && snapshot.map == super::MapState::Partial {
             warnings.push(format!(
                 "the {side} map is partial: blocks it does not show count as free"
             ));

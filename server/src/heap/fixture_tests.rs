@@ -171,7 +171,7 @@ fn block_size_comes_from_offsets() {
     assert_eq!(unix.block_bytes, Some(32));
     // One row only, no offsets to compare: the GC total decides.
     let tiny = parse_dump(
-        b"GC: total: 128, used: 32, free: 96\nGC memory layout; from 0:\n00000000: h===....\n",
+        b"GC: total: 128, used: 64, free: 64\nGC memory layout; from 0:\n00000000: h===....\n",
     )
     .unwrap();
     assert_eq!(

@@ -34,6 +34,8 @@ pub mod write;
 
 #[cfg(test)]
 mod fixture_tests;
+#[cfg(test)]
+mod realworld_tests;
 
 pub use diff::{diff, AllocationChange, BlockChange, ChangeRun, Diff, DiffArea};
 pub use read::{parse_dump, parse_dump_str, parse_dumps, parse_dumps_with_rows, Dump, DumpError};
@@ -289,8 +291,9 @@ pub enum Warning {
     /// The map's block count cannot be checked against `GC: total` (the block size is unknown).
     #[error("the map's {blocks} blocks cannot be checked against GC total {total} (block size unknown); the map's counts are not used")]
     MapUnverifiable { blocks: u64, total: u64 },
-    /// A map with no `GC:` line to check it against: its figures are used as printed.
-    #[error("no `GC: total` line to check the map against: figures come from the map as printed, which may have been cut")]
+    /// A map with no `GC: total` to check it against: it may have been cut, so its counts are
+    /// not figures of the heap.
+    #[error("no `GC: total` line to check the map against: it may have been cut, so its counts are not used as the heap's figures")]
     MapUnchecked,
     /// Tail blocks with no head before them.
     #[error(
@@ -362,16 +365,18 @@ pub enum MapState {
     Absent,
     /// Every block the header promises is there, in place.
     Complete,
-    /// A map with no `GC: total` to check it against; read as printed.
+    /// A map with no `GC: total` to check it against: drawn as printed, but it may have been
+    /// cut, so its counts are not figures.
     Unchecked,
     /// Cut short, empty, or damaged (rows lost or unreadable): its counts are not figures.
     Partial,
 }
 
 impl MapState {
-    /// True when the map's counts may stand for the heap's figures.
+    /// True when the map's counts may stand for the heap's figures: only a map proven
+    /// complete.
     pub fn is_usable(self) -> bool {
-        matches!(self, MapState::Complete | MapState::Unchecked)
+        self == MapState::Complete
     }
 }
 
@@ -431,6 +436,54 @@ pub struct MapFigures {
     pub two_blocks: u64,
     pub max_block: u64,
     pub max_free: u64,
+}
+
+impl MapFigures {
+    /// The figures of areas given as block slices, as `gc_info` computes them.
+    pub fn of<'a>(areas: impl IntoIterator<Item = &'a [BlockKind]>) -> MapFigures {
+        let mut figures = MapFigures::default();
+        // One walk over runs per area: free run, then allocations (head + tails), repeat.
+        for blocks in areas {
+            figures.blocks_total += blocks.len() as u64;
+            let mut pos = 0;
+            while pos < blocks.len() {
+                let free = run_length(&blocks[pos..], BlockKind::Free);
+                figures.free_blocks += free as u64;
+                figures.max_free = figures.max_free.max(free as u64);
+                pos += free;
+                while pos < blocks.len() && blocks[pos] != BlockKind::Free {
+                    let len = 1 + run_length(&blocks[pos + 1..], BlockKind::Tail);
+                    match len {
+                        1 => figures.one_blocks += 1,
+                        2 => figures.two_blocks += 1,
+                        _ => {}
+                    }
+                    figures.max_block = figures.max_block.max(len as u64);
+                    pos += len;
+                }
+            }
+        }
+        figures.used_blocks = figures.blocks_total - figures.free_blocks;
+        figures
+    }
+
+    /// Whether these figures are the ones `header` states with blocks of `size` bytes: every
+    /// stated figure agrees. A map cut short almost never agrees on all of them.
+    pub fn agree_with(&self, header: &Header, size: u32) -> bool {
+        let size = u64::from(size);
+        let pairs = [
+            (header.gc_total, self.blocks_total * size),
+            (header.gc_used, self.used_blocks * size),
+            (header.gc_free, self.free_blocks * size),
+            (header.one_blocks, self.one_blocks),
+            (header.two_blocks, self.two_blocks),
+            (header.max_block, self.max_block),
+            (header.max_free, self.max_free),
+        ];
+        pairs
+            .iter()
+            .all(|&(stated, counted)| stated.is_none_or(|s| s == counted))
+    }
 }
 
 /// Number of consecutive `kind` blocks at the start of `blocks`. Compares 32 blocks at a time
@@ -594,31 +647,7 @@ impl Snapshot {
 
     /// Recompute the `gc_info` figures from the map.
     pub fn map_figures(&self) -> MapFigures {
-        let mut figures = MapFigures::default();
-        // One walk over runs per area: free run, then allocations (head + tails), repeat.
-        for area in &self.areas {
-            let blocks = &area.blocks[..];
-            figures.blocks_total += blocks.len() as u64;
-            let mut pos = 0;
-            while pos < blocks.len() {
-                let free = run_length(&blocks[pos..], BlockKind::Free);
-                figures.free_blocks += free as u64;
-                figures.max_free = figures.max_free.max(free as u64);
-                pos += free;
-                while pos < blocks.len() && blocks[pos] != BlockKind::Free {
-                    let len = 1 + run_length(&blocks[pos + 1..], BlockKind::Tail);
-                    match len {
-                        1 => figures.one_blocks += 1,
-                        2 => figures.two_blocks += 1,
-                        _ => {}
-                    }
-                    figures.max_block = figures.max_block.max(len as u64);
-                    pos += len;
-                }
-            }
-        }
-        figures.used_blocks = figures.blocks_total - figures.free_blocks;
-        figures
+        MapFigures::of(self.areas.iter().map(|a| &a.blocks[..]))
     }
 
     /// Compare the header with the map and return one warning per disagreeing figure.

@@ -27,7 +27,7 @@
 use std::borrow::Cow;
 
 use super::{
-    Area, BlockBytesSource, BlockKind, Header, MapState, QstrPool, Snapshot, Warning,
+    Area, BlockBytesSource, BlockKind, Header, MapFigures, MapState, QstrPool, Snapshot, Warning,
     BLOCKS_PER_ROW,
 };
 
@@ -849,11 +849,14 @@ impl DumpBuilder {
             return (Some(unit), BlockBytesSource::MapOffsets);
         }
         if let (Some(total), true) = (header.gc_total, printed > 0 && !self.bad_rows) {
+            // Only a map that agrees with every stated figure at that size: a map cut short
+            // could divide the total into a wrong size by chance.
+            let map = MapFigures::of(self.areas.iter().map(|a| &a.blocks[..]));
             let size = Some(total)
                 .filter(|total| total % printed as u64 == 0)
                 .and_then(|total| u32::try_from(total / printed as u64).ok())
                 .filter(|&size| size != 1 && OFFSET_UNITS.contains(&size))
-                .filter(|&size| header_fits(header, size));
+                .filter(|&size| header_fits(header, size) && map.agree_with(header, size));
             if let Some(size) = size {
                 return (Some(size), BlockBytesSource::GcTotal);
             }
@@ -869,8 +872,7 @@ impl DumpBuilder {
             match fitting[..] {
                 [size] => return (Some(size), BlockBytesSource::HeaderArithmetic),
                 [] => "the header's figures fit neither 16- nor 32-byte blocks",
-                _ if printed > 0 => "16- and 32-byte blocks both fit the header's figures, and the map's offsets do not tell them apart",
-                _ => "16- and 32-byte blocks both fit the header's figures and there is no map (a `mem:` line says nothing about it)",
+                _ => "16- and 32-byte blocks both fit the header's figures, and nothing else in the dump tells them apart",
             }
         } else {
             "no `GC:` line, and the map has no two rows in one area to measure"

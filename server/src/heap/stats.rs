@@ -240,7 +240,10 @@ impl Snapshot {
             match self.map {
                 MapState::Absent => format!("{what}, and there is no map"),
                 MapState::Partial => format!("{what}, and the map is partial"),
-                MapState::Complete | MapState::Unchecked => format!("{what}, and {no_bytes}"),
+                MapState::Unchecked => {
+                    format!("{what}, and the map has no GC total to check it against")
+                }
+                MapState::Complete => format!("{what}, and {no_bytes}"),
             }
         };
         let gc_line = || lacking("the dump has no readable `GC:` figure for it");

@@ -117,7 +117,11 @@ impl Snapshot {
             }
             _ => {}
         }
-        if figures.gc_total.is_some() || figures.used.is_some() || figures.free.is_some() {
+        if figures.gc_total.is_some()
+            || figures.used.is_some()
+            || figures.free.is_some()
+            || header.max_new_split.is_some()
+        {
             let _ = write!(
                 out,
                 "GC: total: {}, used: {}, free: {}",
@@ -130,7 +134,11 @@ impl Snapshot {
             }
             out.push('\n');
         }
-        if figures.one_blocks.is_some() || figures.max_block_blocks.is_some() {
+        if figures.one_blocks.is_some()
+            || figures.two_blocks.is_some()
+            || figures.max_block_blocks.is_some()
+            || figures.max_free_blocks.is_some()
+        {
             let _ = write!(
                 out,
                 " No. of 1-blocks: {}, 2-blocks: {}, max blk sz: {}",
