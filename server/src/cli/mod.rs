@@ -89,9 +89,13 @@ pub enum Command {
     },
     /// Difference between two dumps: coloured map plus totals.
     Diff {
-        /// Dump file (`-` for stdin); `FILE#N` takes dump N (from 1) of a capture of several.
+        /// Dump file (`-` for stdin); `FILE#N` takes dump N (from 1) of a capture of several
+        /// (`-#N` of stdin).
+        #[arg(allow_hyphen_values = true)]
         before: PathBuf,
-        /// Dump file (`-` for stdin); `FILE#N` takes dump N (from 1) of a capture of several.
+        /// Dump file (`-` for stdin); `FILE#N` takes dump N (from 1) of a capture of several
+        /// (`-#N` of stdin).
+        #[arg(allow_hyphen_values = true)]
         after: PathBuf,
         /// Print the difference as JSON: totals, the largest new and freed allocations, and
         /// per area the runs of changed blocks (`start`, `blocks`, `change`).
