@@ -15,20 +15,20 @@ fuzz_target!(|data: &[u8]| {
             let header = &snapshot.header;
             // The header wins: a stated figure is the figure.
             for (stated, figure) in [
-                (header.gc_total, stats.gc_total),
-                (header.gc_used, stats.used),
-                (header.gc_free, stats.free),
-                (header.one_blocks, stats.one_blocks),
-                (header.two_blocks, stats.two_blocks),
-                (header.max_block, stats.max_block_blocks),
-                (header.max_free, stats.max_free_blocks),
+                (header.gc_total(), stats.gc_total),
+                (header.gc_used(), stats.used),
+                (header.gc_free(), stats.free),
+                (header.one_blocks(), stats.one_blocks),
+                (header.two_blocks(), stats.two_blocks),
+                (header.max_block(), stats.max_block_blocks),
+                (header.max_free(), stats.max_free_blocks),
             ] {
                 if stated.is_some() {
                     assert_eq!(stated, figure);
                 }
             }
             // A figure the header lacks comes only from a complete map.
-            if header.max_free.is_none() && snapshot.map != MapState::Complete {
+            if header.max_free().is_none() && snapshot.map != MapState::Complete {
                 assert_eq!(stats.max_free_blocks, None);
             }
             if let Some(free) = stats.free {

@@ -180,36 +180,91 @@ impl Serialize for BlockKind {
 
 /// The figures `mem_info` prints before the map. Every figure is optional: ports and versions
 /// differ in which lines they print, and a capture may have lost some.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+///
+/// Stored as one word per figure and a bit saying whether the dump stated it, rather than
+/// thirteen `Option<u64>`s: a capture can hold a dump per line of text, and the reader
+/// promises at most 25 bytes of memory per byte of text.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Header {
-    /// `mem: total=` — bytes ever allocated (only with `MICROPY_MEM_STATS`, e.g. unix port).
-    pub mem_total: Option<u64>,
-    /// `mem: current=` — bytes allocated now.
-    pub mem_current: Option<u64>,
-    /// `mem: peak=` — peak bytes allocated.
-    pub mem_peak: Option<u64>,
-    /// `stack: U` — C stack bytes in use.
-    pub stack_used: Option<u64>,
-    /// `stack: U out of L` — C stack limit (only with stack checking).
-    pub stack_limit: Option<u64>,
-    /// `GC: total:` — heap bytes over all areas.
-    pub gc_total: Option<u64>,
-    /// `GC: used:` — bytes in used blocks.
-    pub gc_used: Option<u64>,
-    /// `GC: free:` — bytes in free blocks.
-    pub gc_free: Option<u64>,
-    /// `max new split:` — bytes a split-heap-auto port could still add as a new area.
-    pub max_new_split: Option<u64>,
-    /// `No. of 1-blocks:` — allocations exactly one block long.
-    pub one_blocks: Option<u64>,
-    /// `2-blocks:` — allocations exactly two blocks long.
-    pub two_blocks: Option<u64>,
-    /// `max blk sz:` — longest allocation, in blocks.
-    pub max_block: Option<u64>,
-    /// `max free sz:` — longest run of free blocks in one area, in blocks.
-    pub max_free: Option<u64>,
+    values: [u64; HEADER_FIGURES],
+    stated: u16,
     /// `qstr pool:` line of `micropython.qstr_info()`, when the capture carried one.
-    pub qstr: Option<QstrPool>,
+    pub qstr: Option<Box<QstrPool>>,
+}
+
+/// Number of figures a [`Header`] holds.
+const HEADER_FIGURES: usize = 13;
+
+impl Header {
+    fn get(&self, index: usize) -> Option<u64> {
+        (self.stated & (1 << index) != 0).then(|| self.values[index])
+    }
+
+    fn set(&mut self, index: usize, value: Option<u64>) {
+        // Unstated figures are kept as 0 so that equal headers compare equal.
+        self.values[index] = value.unwrap_or(0);
+        match value {
+            Some(_) => self.stated |= 1 << index,
+            None => self.stated &= !(1 << index),
+        }
+    }
+}
+
+/// Getters and setters of the header's figures, and its `Debug`, from one list.
+macro_rules! header_figures {
+    ($($(#[$doc:meta])* $name:ident / $set:ident = $index:expr;)*) => {
+        impl Header {
+            $(
+                $(#[$doc])*
+                pub fn $name(&self) -> Option<u64> {
+                    self.get($index)
+                }
+
+                #[doc = concat!("Sets [`Header::", stringify!($name), "`].")]
+                pub fn $set(&mut self, value: Option<u64>) {
+                    self.set($index, value)
+                }
+            )*
+        }
+
+        impl std::fmt::Debug for Header {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct("Header")
+                    $(.field(stringify!($name), &self.$name()))*
+                    .field("qstr", &self.qstr)
+                    .finish()
+            }
+        }
+    };
+}
+
+header_figures! {
+    /// `mem: total=` — bytes ever allocated (only with `MICROPY_MEM_STATS`, e.g. unix port).
+    mem_total / set_mem_total = 0;
+    /// `mem: current=` — bytes allocated now.
+    mem_current / set_mem_current = 1;
+    /// `mem: peak=` — peak bytes allocated.
+    mem_peak / set_mem_peak = 2;
+    /// `stack: U` — C stack bytes in use.
+    stack_used / set_stack_used = 3;
+    /// `stack: U out of L` — C stack limit (only with stack checking).
+    stack_limit / set_stack_limit = 4;
+    /// `GC: total:` — heap bytes over all areas.
+    gc_total / set_gc_total = 5;
+    /// `GC: used:` — bytes in used blocks.
+    gc_used / set_gc_used = 6;
+    /// `GC: free:` — bytes in free blocks.
+    gc_free / set_gc_free = 7;
+    /// `max new split:` — bytes a split-heap-auto port could still add as a new area.
+    max_new_split / set_max_new_split = 8;
+    /// `No. of 1-blocks:` — allocations exactly one block long.
+    one_blocks / set_one_blocks = 9;
+    /// `2-blocks:` — allocations exactly two blocks long.
+    two_blocks / set_two_blocks = 10;
+    /// `max blk sz:` — longest allocation, in blocks.
+    max_block / set_max_block = 11;
+    /// `max free sz:` — longest run of free blocks in one area, in blocks.
+    max_free / set_max_free = 12;
 }
 
 /// Figures of a `qstr pool: n_pool=…, n_qstr=…, n_str_data_bytes=…, n_total_bytes=…` line.
@@ -277,11 +332,14 @@ pub enum Warning {
         column: usize,
         found: String,
     },
-    /// The map stops before the block count the header promises.
-    #[error("the map ends early: its last row is `{row}` (line {line}), {blocks} of {expected} blocks; the header's figures are used, not the partial map's")]
+    /// The map stops before the block count the header promises. `row` is the last row's
+    /// offset as printed (`digits` hex digits; 0 digits: the last line was
+    /// `(N lines all free)`).
+    #[error("the map ends early: its last row is `{}` (line {line}), {blocks} of {expected} blocks; the header's figures are used, not the partial map's", row_label(*row, *digits))]
     MapTruncated {
         line: usize,
-        row: String,
+        row: u64,
+        digits: u8,
         blocks: u64,
         expected: u64,
     },
@@ -303,12 +361,13 @@ pub enum Warning {
     /// `m` blocks: the dump was taken while a collection was marking.
     #[error("{count} marked block(s): the dump was taken during a garbage collection")]
     MarkedBlocks { count: usize },
-    /// A known line (`GC:`, `No. of 1-blocks`) whose figures could not all be read.
-    #[error("line {line}: {figures} not readable in `{text}`")]
+    /// A known line (`GC:`, `No. of 1-blocks`) whose figures could not all be read: `missing`
+    /// has bit i set for the i-th of `names`.
+    #[error("line {line}: {} not readable", missing_names(names, *missing))]
     UnreadableFigures {
         line: usize,
-        figures: String,
-        text: String,
+        names: &'static [&'static str],
+        missing: u8,
     },
     /// A line inside a dump that no released `mem_info` format prints.
     #[error("line {line}: `{text}` is not part of any released mem_info format; ignored")]
@@ -322,6 +381,26 @@ pub enum Warning {
     /// The map area count or addresses differ between two snapshots being compared.
     #[error("{0}")]
     Diff(String),
+}
+
+/// `00002c00`, or `(N lines all free)` for a free-lines line (0 digits, `row` = N).
+fn row_label(row: u64, digits: u8) -> String {
+    if digits == 0 {
+        format!("({row} lines all free)")
+    } else {
+        format!("{row:0width$x}", width = usize::from(digits))
+    }
+}
+
+/// The names whose bits are set in `missing`.
+fn missing_names(names: &[&str], missing: u8) -> String {
+    names
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| missing & (1 << i) != 0)
+        .map(|(_, name)| *name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Warning {
@@ -472,13 +551,13 @@ impl MapFigures {
     pub fn agree_with(&self, header: &Header, size: u32) -> bool {
         let size = u64::from(size);
         let pairs = [
-            (header.gc_total, self.blocks_total * size),
-            (header.gc_used, self.used_blocks * size),
-            (header.gc_free, self.free_blocks * size),
-            (header.one_blocks, self.one_blocks),
-            (header.two_blocks, self.two_blocks),
-            (header.max_block, self.max_block),
-            (header.max_free, self.max_free),
+            (header.gc_total(), self.blocks_total * size),
+            (header.gc_used(), self.used_blocks * size),
+            (header.gc_free(), self.free_blocks * size),
+            (header.one_blocks(), self.one_blocks),
+            (header.two_blocks(), self.two_blocks),
+            (header.max_block(), self.max_block),
+            (header.max_free(), self.max_free),
         ];
         pairs
             .iter()
@@ -662,13 +741,17 @@ impl Snapshot {
         let header = &self.header;
         let in_bytes = |n: u64| bytes.map(|b| n * b);
         let pairs: [(&'static str, Option<u64>, Option<u64>); 7] = [
-            ("GC total", header.gc_total, in_bytes(figures.blocks_total)),
-            ("used", header.gc_used, in_bytes(figures.used_blocks)),
-            ("free", header.gc_free, in_bytes(figures.free_blocks)),
-            ("1-blocks", header.one_blocks, Some(figures.one_blocks)),
-            ("2-blocks", header.two_blocks, Some(figures.two_blocks)),
-            ("max blk sz", header.max_block, Some(figures.max_block)),
-            ("max free sz", header.max_free, Some(figures.max_free)),
+            (
+                "GC total",
+                header.gc_total(),
+                in_bytes(figures.blocks_total),
+            ),
+            ("used", header.gc_used(), in_bytes(figures.used_blocks)),
+            ("free", header.gc_free(), in_bytes(figures.free_blocks)),
+            ("1-blocks", header.one_blocks(), Some(figures.one_blocks)),
+            ("2-blocks", header.two_blocks(), Some(figures.two_blocks)),
+            ("max blk sz", header.max_block(), Some(figures.max_block)),
+            ("max free sz", header.max_free(), Some(figures.max_free)),
         ];
         pairs
             .into_iter()

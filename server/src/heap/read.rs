@@ -140,8 +140,12 @@ pub fn parse_dump_str(input: &str) -> Result<Snapshot, DumpError> {
 }
 
 fn read(input: &[u8], keep_rows: bool) -> Result<Vec<Dump>, DumpError> {
+    // Room for every dump with a GC line from the start: a capture can hold a dump per line,
+    // and doubling a vector of them would cost twice the memory.
+    let dumps_with_gc_line = memchr::memmem::find_iter(input, b"GC: total").count();
     let mut reader = Reader {
         keep_rows,
+        dumps: Vec::with_capacity(dumps_with_gc_line),
         ..Reader::default()
     };
     let mut lines = 0;
@@ -260,6 +264,8 @@ struct AreaBuilder {
 struct DumpBuilder {
     header: Header,
     areas: Vec<AreaBuilder>,
+    /// Addresses of the areas, to see a map start again in one look-up.
+    addresses: std::collections::HashSet<u64>,
     items: Vec<Item>,
     stage: Stage,
     warnings: Vec<Warning>,
@@ -330,13 +336,13 @@ impl DumpBuilder {
     fn has_figures(&self) -> bool {
         let h = &self.header;
         [
-            h.gc_total,
-            h.gc_used,
-            h.gc_free,
-            h.one_blocks,
-            h.two_blocks,
-            h.max_block,
-            h.max_free,
+            h.gc_total(),
+            h.gc_used(),
+            h.gc_free(),
+            h.one_blocks(),
+            h.two_blocks(),
+            h.max_block(),
+            h.max_free(),
         ]
         .iter()
         .any(Option::is_some)
@@ -350,6 +356,8 @@ struct Reader {
     current: DumpBuilder,
     /// Blocks held so far, over all dumps.
     total_blocks: usize,
+    /// Blocks of the dumps already finished.
+    placed_blocks: usize,
     /// The first reason a line could not be read, reported when nothing could.
     first_error: Option<DumpError>,
 }
@@ -434,18 +442,18 @@ impl Reader {
         }
         match classify(line) {
             LineKind::Layout { address, numbered } => {
-                let restarts = match numbered {
-                    Some((Some(0), _)) => !self.current.areas.is_empty(),
-                    _ => {
-                        address.is_some() && self.current.areas.iter().any(|a| a.address == address)
-                    }
-                };
+                // A map starts again (a new dump) at area #0 of the numbered form, or at an
+                // address this dump already printed an area for.
+                let first_of_numbered = matches!(numbered, Some((Some(0), _)));
+                let repeated = address.is_some_and(|a| self.current.addresses.contains(&a));
+                let restarts = !self.current.areas.is_empty() && (first_of_numbered || repeated);
                 if restarts {
                     self.finish_current()?;
                 }
                 let dump = &mut self.current;
                 dump.stage = Stage::Map;
                 dump.note_line(number);
+                dump.addresses.extend(address);
                 dump.areas.push(AreaBuilder {
                     address,
                     declared_bytes: numbered.and_then(|(_, size)| size),
@@ -469,15 +477,15 @@ impl Reader {
             }
             LineKind::Stack { used, limit } => {
                 self.enter(Stage::Stack, number)?;
-                self.current.header.stack_used = Some(used);
-                self.current.header.stack_limit = limit;
+                self.current.header.set_stack_used(Some(used));
+                self.current.header.set_stack_limit(limit);
             }
             LineKind::Mem => {
                 self.enter(Stage::Mem, number)?;
                 let header = &mut self.current.header;
-                header.mem_total = value_after(line, b"total=");
-                header.mem_current = value_after(line, b"current=");
-                header.mem_peak = value_after(line, b"peak=");
+                header.set_mem_total(value_after(line, b"total="));
+                header.set_mem_current(value_after(line, b"current="));
+                header.set_mem_peak(value_after(line, b"peak="));
             }
             LineKind::Qstr => {
                 let fields = [b"n_pool=".as_slice(), b"n_qstr=", b"n_str_data_bytes="];
@@ -485,12 +493,12 @@ impl Reader {
                     fields.map(|key| value_after(line, key)),
                     value_after(line, b"n_total_bytes="),
                 ) {
-                    self.current.header.qstr = Some(QstrPool {
+                    self.current.header.qstr = Some(Box::new(QstrPool {
                         n_pool,
                         n_qstr,
                         n_str_data_bytes,
                         n_total_bytes: n_total,
-                    });
+                    }));
                 }
             }
             LineKind::Other => self.current.remember(Pending {
@@ -520,9 +528,18 @@ impl Reader {
         let text = &line[..end];
         let figures = [b"total:".as_slice(), b"used:", b"free:"].map(|key| value_after(text, key));
         let header = &mut self.current.header;
-        [header.gc_total, header.gc_used, header.gc_free] = figures;
-        header.max_new_split = value_after(text, b"max new split:");
-        self.figures_read(number, line, &figures, &["total", "used", "free"], EXPECTED);
+        let [total, used, free] = figures;
+        header.set_gc_total(total);
+        header.set_gc_used(used);
+        header.set_gc_free(free);
+        header.set_max_new_split(value_after(text, b"max new split:"));
+        self.figures_read(
+            number,
+            line,
+            &figures,
+            &["GC total", "used", "free"],
+            EXPECTED,
+        );
     }
 
     fn one_blocks_line(&mut self, number: usize, line: &[u8]) {
@@ -532,9 +549,12 @@ impl Reader {
         let figures = [b"1-blocks:".as_slice(), b"2-blocks:", b"max blk sz:"]
             .map(|key| value_after(text, key));
         let header = &mut self.current.header;
-        [header.one_blocks, header.two_blocks, header.max_block] = figures;
+        let [one, two, max_block] = figures;
+        header.set_one_blocks(one);
+        header.set_two_blocks(two);
+        header.set_max_block(max_block);
         // Firmware before v1.8.2 prints no `max free sz`: unknown, not an unreadable line.
-        header.max_free = value_after(text, b"max free sz:");
+        header.set_max_free(value_after(text, b"max free sz:"));
         self.figures_read(
             number,
             line,
@@ -551,19 +571,18 @@ impl Reader {
         number: usize,
         line: &[u8],
         figures: &[Option<u64>],
-        names: &[&str],
+        names: &'static [&'static str],
         expected: &'static str,
     ) {
-        let missing: Vec<&str> = figures
+        let missing = figures
             .iter()
-            .zip(names)
-            .filter(|(figure, _)| figure.is_none())
-            .map(|(_, name)| *name)
-            .collect();
-        if missing.is_empty() {
+            .enumerate()
+            .filter(|(_, figure)| figure.is_none())
+            .fold(0u8, |bits, (i, _)| bits | 1 << i);
+        if missing == 0 {
             return;
         }
-        if missing.len() == figures.len() {
+        if missing.count_ones() as usize == figures.len() {
             self.current.unreadable = true;
             if self.first_error.is_none() {
                 self.first_error = Some(malformed(number, expected, line));
@@ -571,8 +590,8 @@ impl Reader {
         }
         self.current.warn_line(Warning::UnreadableFigures {
             line: number,
-            figures: missing.join(", "),
-            text: shown(line),
+            names,
+            missing,
         });
     }
 
@@ -676,8 +695,8 @@ impl Reader {
     /// Close the current dump and keep it when anything in it was readable.
     fn finish_current(&mut self) -> Result<(), DumpError> {
         let builder = std::mem::take(&mut self.current);
-        let placed_elsewhere: usize = self.dumps.iter().map(|d| d.snapshot.blocks_total()).sum();
-        if let Some(dump) = builder.finish(self.keep_rows, placed_elsewhere)? {
+        if let Some(dump) = builder.finish(self.keep_rows, self.placed_blocks)? {
+            self.placed_blocks += dump.snapshot.blocks_total();
             self.dumps.push(dump);
         }
         Ok(())
@@ -714,6 +733,7 @@ impl DumpBuilder {
         let unit = unit.or(block_bytes);
 
         let mut warnings = std::mem::take(&mut self.warnings);
+        warnings.shrink_to_fit();
         let mut row_warnings = 0;
         let mut misplaced = false;
         let mut rows = Vec::new();
@@ -848,7 +868,7 @@ impl DumpBuilder {
             }
             return (Some(unit), BlockBytesSource::MapOffsets);
         }
-        if let (Some(total), true) = (header.gc_total, printed > 0 && !self.bad_rows) {
+        if let (Some(total), true) = (header.gc_total(), printed > 0 && !self.bad_rows) {
             // Only a map that agrees with every stated figure at that size: a map cut short
             // could divide the total into a wrong size by chance.
             let map = MapFigures::of(self.areas.iter().map(|a| &a.blocks[..]));
@@ -861,24 +881,40 @@ impl DumpBuilder {
                 return (Some(size), BlockBytesSource::GcTotal);
             }
         }
-        let stated = [header.gc_total, header.gc_used, header.gc_free]
-            .iter()
-            .any(Option::is_some);
-        let reason = if stated {
-            let fitting: Vec<u32> = HEADER_BLOCK_SIZES
-                .into_iter()
-                .filter(|&size| header_fits(header, size))
-                .collect();
-            match fitting[..] {
-                [size] => return (Some(size), BlockBytesSource::HeaderArithmetic),
-                [] => "the header's figures fit neither 16- nor 32-byte blocks",
-                _ => "16- and 32-byte blocks both fit the header's figures, and nothing else in the dump tells them apart",
-            }
-        } else {
-            "no `GC:` line, and the map has no two rows in one area to measure"
-        };
-        self.warnings.push(Warning::BlockSizeUnknown { reason });
-        (None, BlockBytesSource::Unknown)
+        match header_sizes(header)[..] {
+            [size] => (Some(size), BlockBytesSource::HeaderArithmetic),
+            // The warning is made with the figures it leaves unknown (see
+            // `block_size_unknown_reason`), not stored with every dump.
+            _ => (None, BlockBytesSource::Unknown),
+        }
+    }
+}
+
+/// The block sizes MicroPython uses that the header's figures allow; none when the header
+/// states no byte figure.
+fn header_sizes(header: &Header) -> Vec<u32> {
+    let stated = [header.gc_total(), header.gc_used(), header.gc_free()]
+        .iter()
+        .any(Option::is_some);
+    if !stated {
+        return Vec::new();
+    }
+    HEADER_BLOCK_SIZES
+        .into_iter()
+        .filter(|&size| header_fits(header, size))
+        .collect()
+}
+
+/// Why nothing in a dump determines its block size (for a snapshot whose `block_bytes` is
+/// `None`).
+pub(crate) fn block_size_unknown_reason(header: &Header) -> &'static str {
+    let stated = [header.gc_total(), header.gc_used(), header.gc_free()]
+        .iter()
+        .any(Option::is_some);
+    match (stated, header_sizes(header).len()) {
+        (false, _) => "no `GC:` line, and the map has no two rows in one area to measure",
+        (true, 0) => "the header's figures fit neither 16- nor 32-byte blocks",
+        _ => "16- and 32-byte blocks both fit the header's figures, and nothing else in the dump tells them apart",
     }
 }
 
@@ -893,18 +929,18 @@ fn header_fits(header: &Header, size: u32) -> bool {
         _ => true,
     };
     // The 1- and 2-block allocations, plus the longest one when it is neither.
-    let counted = match (header.one_blocks, header.two_blocks, header.max_block) {
+    let counted = match (header.one_blocks(), header.two_blocks(), header.max_block()) {
         (Some(one), Some(two), max) => Some(
             one.saturating_add(two.saturating_mul(2))
                 .saturating_add(max.filter(|&m| m > 2).unwrap_or(0)),
         ),
-        _ => header.max_block,
+        _ => header.max_block(),
     };
-    multiple(header.gc_total)
-        && multiple(header.gc_used)
-        && multiple(header.gc_free)
-        && within(header.max_free, header.gc_free)
-        && within(counted, header.gc_used)
+    multiple(header.gc_total())
+        && multiple(header.gc_used())
+        && multiple(header.gc_free())
+        && within(header.max_free(), header.gc_free())
+        && within(counted, header.gc_used())
 }
 
 /// Where an area's offset column counts from: 0, or, in the v1.4–v1.8 format that prints
@@ -1062,7 +1098,7 @@ fn map_state(
         return MapState::Partial;
     }
     match (
-        snapshot.header.gc_total.or(declared_bytes),
+        snapshot.header.gc_total().or(declared_bytes),
         snapshot.block_bytes,
     ) {
         (Some(total), Some(size)) => {
@@ -1071,20 +1107,19 @@ fn map_state(
                 // More blocks than promised shows as a GC total mismatch in the cross-check.
                 return MapState::Complete;
             }
-            let (line, row) = match items.last() {
-                Some(item) if item.is_row() => (
-                    item.line as usize,
-                    format!("{:0width$x}", item.offset, width = usize::from(item.digits)),
-                ),
+            let (line, row, digits) = match items.last() {
+                Some(item) if item.is_row() => (item.line as usize, item.offset, item.digits),
                 Some(item) => (
                     item.line as usize,
-                    format!("({} lines all free)", item.len as usize / BLOCKS_PER_ROW),
+                    u64::from(item.len) / BLOCKS_PER_ROW as u64,
+                    0,
                 ),
-                None => (0, String::new()),
+                None => (0, 0, 0),
             };
             snapshot.warnings.push(Warning::MapTruncated {
                 line,
                 row,
+                digits,
                 blocks,
                 expected,
             });

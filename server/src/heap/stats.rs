@@ -168,37 +168,41 @@ impl Snapshot {
         };
         let gc_total = pick(
             "gc_total",
-            header.gc_total,
+            header.gc_total(),
             map.and_then(|m| in_bytes(m.blocks_total)),
         );
         let used = pick(
             "used",
-            header.gc_used,
+            header.gc_used(),
             map.and_then(|m| in_bytes(m.used_blocks)),
         );
         let free = pick(
             "free",
-            header.gc_free,
+            header.gc_free(),
             map.and_then(|m| in_bytes(m.free_blocks)),
         );
         let blocks_total = pick(
             "blocks_total",
-            per_block(header.gc_total),
+            per_block(header.gc_total()),
             map.map(|m| m.blocks_total),
         );
         let free_blocks = pick(
             "free_blocks",
-            per_block(header.gc_free),
+            per_block(header.gc_free()),
             map.map(|m| m.free_blocks),
         );
-        let one_blocks = pick("one_blocks", header.one_blocks, map.map(|m| m.one_blocks));
-        let two_blocks = pick("two_blocks", header.two_blocks, map.map(|m| m.two_blocks));
+        let one_blocks = pick("one_blocks", header.one_blocks(), map.map(|m| m.one_blocks));
+        let two_blocks = pick("two_blocks", header.two_blocks(), map.map(|m| m.two_blocks));
         let max_block_blocks = pick(
             "max_block_blocks",
-            header.max_block,
+            header.max_block(),
             map.map(|m| m.max_block),
         );
-        let max_free_blocks = pick("max_free_blocks", header.max_free, map.map(|m| m.max_free));
+        let max_free_blocks = pick(
+            "max_free_blocks",
+            header.max_free(),
+            map.map(|m| m.max_free),
+        );
         let max_free_bytes = max_free_blocks.and_then(in_bytes);
         if max_free_bytes.is_some() {
             if let Some(&source) = sources.get("max_free_blocks") {
@@ -232,8 +236,15 @@ impl Snapshot {
         figures
     }
 
-    /// Why each unknown figure is unknown, one warning per reason.
+    /// Why each unknown figure is unknown, one warning per reason; first, why the block size
+    /// is, when it is.
     fn unknown_figures(&self, figures: &Figures) -> Vec<Warning> {
+        let mut warnings = Vec::new();
+        if self.block_bytes.is_none() {
+            warnings.push(Warning::BlockSizeUnknown {
+                reason: super::read::block_size_unknown_reason(&self.header),
+            });
+        }
         let header = &self.header;
         let no_bytes = "the block size is unknown";
         let lacking = |what: &str| -> String {
@@ -249,7 +260,7 @@ impl Snapshot {
         let gc_line = || lacking("the dump has no readable `GC:` figure for it");
         let one_blocks_line = || lacking("the dump has no readable `No. of 1-blocks` line");
         let max_free_reason = || {
-            if header.one_blocks.is_some() || header.max_block.is_some() {
+            if header.one_blocks().is_some() || header.max_block().is_some() {
                 lacking("the `No. of 1-blocks` line has no `max free sz` (firmware before v1.8.2)")
             } else {
                 one_blocks_line()
@@ -283,7 +294,7 @@ impl Snapshot {
         unknown("used", figures.used.is_some(), &|| counted_or(&gc_line));
         unknown("free", figures.free.is_some(), &|| counted_or(&gc_line));
         unknown("blocks_total", figures.blocks_total.is_some(), &|| {
-            bytes_or(header.gc_total, &gc_line)
+            bytes_or(header.gc_total(), &gc_line)
         });
         unknown("one_blocks", figures.one_blocks.is_some(), &one_blocks_line);
         unknown("two_blocks", figures.two_blocks.is_some(), &one_blocks_line);
@@ -308,7 +319,7 @@ impl Snapshot {
             if figures.free_blocks.is_some() {
                 max_free_reason()
             } else {
-                bytes_or(header.gc_free, &gc_line)
+                bytes_or(header.gc_free(), &gc_line)
             }
         });
         let mut grouped: Vec<(String, Vec<&'static str>)> = Vec::new();
@@ -318,13 +329,15 @@ impl Snapshot {
                 None => grouped.push((reason, vec![name])),
             }
         }
-        grouped
-            .into_iter()
-            .map(|(reason, names)| Warning::FiguresUnknown {
-                figures: names.join(", "),
-                reason,
-            })
-            .collect()
+        warnings.extend(
+            grouped
+                .into_iter()
+                .map(|(reason, names)| Warning::FiguresUnknown {
+                    figures: names.join(", "),
+                    reason,
+                }),
+        );
+        warnings
     }
 
     /// The free-run histogram (see [`Stats::free_runs`]).
@@ -360,7 +373,7 @@ impl Snapshot {
     /// Can an allocation of `request_bytes` succeed without the heap growing? Answered from
     /// the figures (the header's `max free sz`, or a complete map); `None` when they or the
     /// block size are unknown. Split-heap-auto ports may still add an area (see
-    /// `header.max_new_split`); this answer ignores that.
+    /// `header.max_new_split()`); this answer ignores that.
     pub fn fit(&self, request_bytes: u64) -> Option<Fit> {
         let figures = self.figures();
         let bytes = u64::from(figures.block_bytes?).max(1);
@@ -428,13 +441,13 @@ impl Snapshot {
             } else {
                 BTreeMap::new()
             },
-            stack_used: self.header.stack_used,
-            stack_total: self.header.stack_limit,
+            stack_used: self.header.stack_used(),
+            stack_total: self.header.stack_limit(),
             warnings,
             areas: self.areas.len(),
             allocations: complete.then(|| self.allocations().count() as u64),
             free_run_count: complete.then(|| self.free_runs().count() as u64),
-            max_new_split: self.header.max_new_split,
+            max_new_split: self.header.max_new_split(),
             map: self.map,
             block_bytes_source: self.block_bytes_source,
             sources: figures.sources,

@@ -104,11 +104,11 @@ impl Snapshot {
         let blocks_total = self.blocks_total();
         let mut out = String::with_capacity(blocks_total * 12 / 10 + 256);
         if let (Some(total), Some(current), Some(peak)) =
-            (header.mem_total, header.mem_current, header.mem_peak)
+            (header.mem_total(), header.mem_current(), header.mem_peak())
         {
             let _ = writeln!(out, "mem: total={total}, current={current}, peak={peak}");
         }
-        match (header.stack_used, header.stack_limit) {
+        match (header.stack_used(), header.stack_limit()) {
             (Some(used), Some(limit)) => {
                 let _ = writeln!(out, "stack: {used} out of {limit}");
             }
@@ -120,7 +120,7 @@ impl Snapshot {
         if figures.gc_total.is_some()
             || figures.used.is_some()
             || figures.free.is_some()
-            || header.max_new_split.is_some()
+            || header.max_new_split().is_some()
         {
             let _ = write!(
                 out,
@@ -129,7 +129,7 @@ impl Snapshot {
                 show(figures.used),
                 show(figures.free),
             );
-            if let Some(split) = header.max_new_split {
+            if let Some(split) = header.max_new_split() {
                 let _ = write!(out, ", max new split: {split}");
             }
             out.push('\n');
