@@ -27,19 +27,23 @@ export type KindName =
   | "module"
   | "marked";
 
-/** Exactly the object printed by `heaplens stats --json` (snake_case keys on purpose). */
+/**
+ * Exactly the object printed by `heaplens stats --json` (snake_case keys on purpose). A figure
+ * the dump does not determine is null (a header without `max free sz`, a block size nothing
+ * fixes, a partial map); `warnings` says why. Snapshots of a live board have every figure.
+ */
 export interface Stats {
-  gc_total: number;
-  used: number;
-  free: number;
-  block_bytes: number;
-  blocks_total: number;
-  one_blocks: number;
-  two_blocks: number;
-  max_block_blocks: number;
-  max_free_blocks: number;
-  max_free_bytes: number;
-  fragmentation: number;
+  gc_total: number | null;
+  used: number | null;
+  free: number | null;
+  block_bytes: number | null;
+  blocks_total: number | null;
+  one_blocks: number | null;
+  two_blocks: number | null;
+  max_block_blocks: number | null;
+  max_free_blocks: number | null;
+  max_free_bytes: number | null;
+  fragmentation: number | null;
   free_runs: FreeRunBucket[];
   by_kind: Partial<Record<KindName, number>>;
   stack_used: number | null;
@@ -74,8 +78,11 @@ export interface Snapshot {
   runId: number | null;
   /** RFC 3339. */
   time: string;
+  /** 1-based number of the dump in its document, when the document holds several. */
+  dump?: number;
   stats: Stats;
-  blockBytes: number;
+  /** null when nothing in the dump determines the block size. */
+  blockBytes: number | null;
   areas: SnapshotArea[];
   allocationLines?: AllocationLine[];
 }
@@ -122,6 +129,11 @@ export interface SnapshotSummary {
   file: string | null;
   runId: number | null;
   time: string;
+  /** 1-based number of the dump in its document, when the document holds several. */
+  dump?: number;
+  /** `Stats.used` and `Stats.gc_total`, so a timeline can plot a series; null when unknown. */
+  used: number | null;
+  gcTotal: number | null;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
@@ -161,7 +173,8 @@ export interface DiffArea {
 export interface DiffResult {
   before: string;
   after: string;
-  blockBytes: number;
+  /** null when neither snapshot's block size is known. */
+  blockBytes: number | null;
   areas: DiffArea[];
   totals: Record<string, unknown>;
 }

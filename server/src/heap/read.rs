@@ -272,8 +272,6 @@ struct DumpBuilder {
     line_warnings: usize,
     first_line: usize,
     last_line: usize,
-    /// A header line whose figures all failed to read, for the error when nothing else reads.
-    unreadable: bool,
     /// Some map row was left out (bad letters).
     bad_rows: bool,
     /// Unknown lines since the last line of this dump: warned about only if the dump goes on.
@@ -583,7 +581,6 @@ impl Reader {
             return;
         }
         if missing.count_ones() as usize == figures.len() {
-            self.current.unreadable = true;
             if self.first_error.is_none() {
                 self.first_error = Some(malformed(number, expected, line));
             }
