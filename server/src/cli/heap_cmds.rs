@@ -118,16 +118,28 @@ pub(super) fn use_color(no_color: bool) -> bool {
     !no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
 }
 
-fn pretty_json(value: &impl serde::Serialize) -> anyhow::Result<String> {
-    let mut text = serde_json::to_string_pretty(value)?;
-    text.push('\n');
-    Ok(text)
+/// Write `value` as pretty JSON to stdout as it is serialised, never as one string in
+/// memory: a diff of two big heaps that differ everywhere is large. A closed pipe is not an
+/// error.
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let stdout = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout);
+    let written = serde_json::to_writer_pretty(&mut out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    match written {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(err).context("cannot write to stdout")
+        }
+        _ => Ok(()),
+    }
 }
 
 pub fn stats(dump: &Path, pick: Pick, json: bool) -> anyhow::Result<ExitCode> {
     let dumps = read_capture(dump)?.pick(pick)?;
     if json {
-        let text = match pick {
+        match pick {
             Pick::All => {
                 // A list of stats objects, each with its dump number.
                 let list: Vec<serde_json::Value> = dumps
@@ -138,11 +150,10 @@ pub fn stats(dump: &Path, pick: Pick, json: bool) -> anyhow::Result<ExitCode> {
                         Ok(value)
                     })
                     .collect::<anyhow::Result<_>>()?;
-                pretty_json(&list)?
+                print_json(&list)?;
             }
-            Pick::One(_) => pretty_json(&dumps[0].1.stats())?,
-        };
-        print(&text)?;
+            Pick::One(_) => print_json(&dumps[0].1.stats())?,
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let several = dumps.len() > 1;
@@ -232,7 +243,7 @@ pub fn diff(before: &Path, after: &Path, json: bool, no_color: bool) -> anyhow::
             .collect();
         warnings.append(&mut diff.warnings);
         diff.warnings = warnings;
-        print(&pretty_json(&diff)?)?;
+        print_json(&diff)?;
     } else {
         for (side, warnings) in [("before", &before_warnings), ("after", &after_warnings)] {
             for warning in warnings {

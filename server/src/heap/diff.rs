@@ -198,8 +198,31 @@ pub struct Diff {
     pub block_bytes: Option<u32>,
     /// Notes such as "the maps differ in length".
     pub warnings: Vec<String>,
-    /// Per-area block changes; in JSON, the runs of changed blocks.
+    /// Per-area block changes; in JSON, only the areas that changed, each with its index
+    /// (`area`) and its runs of changed blocks.
+    #[serde(serialize_with = "changed_areas")]
     pub areas: Vec<DiffArea>,
+}
+
+/// The areas with at least one changed block, as `{area, address, blocks, changes}`: a heap
+/// of many areas that changed in few costs JSON for the few.
+fn changed_areas<S: serde::Serializer>(
+    areas: &[DiffArea],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Changed<'a> {
+        area: usize,
+        #[serde(flatten)]
+        changes: &'a DiffArea,
+    }
+    serializer.collect_seq(
+        areas
+            .iter()
+            .enumerate()
+            .filter(|(_, area)| area.blocks.iter().any(|c| c.is_change()))
+            .map(|(area, changes)| Changed { area, changes }),
+    )
 }
 
 /// Compare `before` with `after`.
@@ -490,6 +513,22 @@ mod tests {
         assert_eq!(diff.largest_new_allocations.len(), LISTED_ALLOCATIONS);
         let json = serde_json::to_string(&diff).unwrap();
         assert!(json.len() < 4096, "{} bytes of JSON", json.len());
+
+        // 10,000 areas, one of which changed: one area in the JSON, named by its index.
+        let mut letters = vec!["h=.."; 10_000];
+        let before = Snapshot::from_letters(&letters);
+        letters[7_000] = "h=h.";
+        let after = Snapshot::from_letters(&letters);
+        let json = serde_json::to_value(super::diff(&before, &after)).unwrap();
+        assert_eq!(
+            json["areas"],
+            serde_json::json!([{
+                "area": 7000,
+                "address": null,
+                "blocks": 4,
+                "changes": [{"start": 2, "blocks": 1, "change": "allocated"}]
+            }])
+        );
     }
 
     #[test]
@@ -499,7 +538,7 @@ mod tests {
         assert_eq!(codes(&diff), vec!["111100111"]);
         assert_eq!((diff.allocated_bytes, diff.freed_bytes), (Some(0), Some(0)));
         assert_eq!(
-            serde_json::to_value(&diff).unwrap()["areas"][0]["changes"],
+            serde_json::to_value(&diff).unwrap()["areas"],
             serde_json::json!([])
         );
     }
