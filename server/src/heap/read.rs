@@ -580,10 +580,9 @@ impl Reader {
         if missing == 0 {
             return;
         }
-        if missing.count_ones() as usize == figures.len() {
-            if self.first_error.is_none() {
-                self.first_error = Some(malformed(number, expected, line));
-            }
+        // The line is the error to report if nothing else in the input reads.
+        if missing.count_ones() as usize == figures.len() && self.first_error.is_none() {
+            self.first_error = Some(malformed(number, expected, line));
         }
         self.current.warn_line(Warning::UnreadableFigures {
             line: number,
