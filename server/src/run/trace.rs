@@ -261,11 +261,11 @@ mod tests {
         assert_eq!(traces[0].slot, None);
     }
 
-    /// A 64-block dump whose first row is `row` (free elsewhere).
+    /// A 64-block dump of 32-byte blocks whose first row is `row` (free elsewhere). Only the
+    /// total is stated, so the map (complete) gives every other figure.
     fn snapshot(row: &str) -> Snapshot {
-        let text = format!(
-            "GC: total: 2048, used: 0, free: 2048\n No. of 1-blocks: 0, 2-blocks: 0, max blk sz: 0, max free sz: 0\nGC memory layout; from 20000000:\n00000000: {row:.<64}\n"
-        );
+        let text =
+            format!("GC: total: 2048\nGC memory layout; from 20000000:\n00000000: {row:.<64}\n");
         let parsed = parse_dump_str(&text).expect("fixture dump");
         // Round-trip through the writer, as the board's text would look.
         parse_dump_str(&parsed.to_dump_text()).expect("fixture dump round trip")
