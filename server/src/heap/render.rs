@@ -474,10 +474,13 @@ pub fn render_stats(stats: &Stats) -> String {
             "GC total",
             match stats.gc_total {
                 Some(total) => format!(
-                    "{} bytes ({} blocks of {} bytes{})",
+                    "{} bytes ({}{})",
                     thousands(total),
-                    figure(stats.blocks_total),
-                    figure(bytes),
+                    match (stats.blocks_total, bytes) {
+                        (Some(blocks), Some(b)) =>
+                            format!("{} blocks of {b} bytes", thousands(blocks)),
+                        _ => "block size unknown".to_string(),
+                    },
                     match stats.areas {
                         0 | 1 => String::new(),
                         n => format!(", {n} areas"),
