@@ -421,12 +421,21 @@ function registerCommands(
       showHeapMap();
       return Promise.resolve();
     }),
-    run("heaplens.openAsHeapMap", async (target?: unknown) => {
-      const uri = target instanceof vscode.Uri ? target : vscode.window.activeTextEditor?.document.uri;
+    // From the explorer or editor title: the document (every dump of it, a timeline when it
+    // holds several). From the server's code lenses: `[uri, index?]`, one dump or all.
+    run("heaplens.openAsHeapMap", async (target?: unknown, index?: unknown) => {
+      const uri =
+        target instanceof vscode.Uri
+          ? target.toString()
+          : typeof target === "string"
+            ? target
+            : vscode.window.activeTextEditor?.document.uri.toString();
       if (uri === undefined) throw new Error("open a .mpheap dump first");
-      // The server parses the dump; the client only shows the snapshot it returns.
-      const snapshot = await serverCommand<Snapshot | null>(ServerCommand.openDump, uri.toString());
+      // The server parses the dump; the client only shows the snapshots it stores.
+      const args: unknown[] = typeof index === "number" ? [uri, index] : [uri];
+      const snapshot = await serverCommand<Snapshot | null>(ServerCommand.openDump, ...args);
       const panel = showHeapMap();
+      panel.post({ type: "snapshots", list: await bridgeServer.listSnapshots() });
       if (snapshot !== null && snapshot !== undefined) panel.post({ type: "snapshot", snapshot });
     }),
   );

@@ -367,3 +367,59 @@ fn heaplens_ports_lists_the_simulated_board() {
         .expect("run heaplens ports");
     assert!(text(&out.stdout).contains("sim: Simulated Pico"));
 }
+
+/// `capture --raw` prints the board's dump text exactly as received and `--save` writes the
+/// same bytes to a file; `stats`, `map` and `diff` read it back without a warning.
+#[test]
+fn capture_raw_and_save_write_a_dump_that_reads_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let saved = dir.path().join("heap.mpheap");
+    let out = Command::new(heaplens_bin())
+        .args(["capture", "--board", "sim", "--raw", "--save"])
+        .arg(&saved)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run heaplens capture");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let raw = out.stdout;
+    assert_eq!(
+        std::fs::read(&saved).expect("saved"),
+        raw,
+        "saved = printed"
+    );
+    let shown = text(&raw);
+    assert!(
+        shown.contains("GC: total: ") && shown.contains("GC memory layout; from "),
+        "{shown}"
+    );
+    assert!(!shown.contains("legend:"), "raw text, not a drawn map");
+
+    let stats = Command::new(heaplens_bin())
+        .args(["stats", "--json"])
+        .arg(&saved)
+        .output()
+        .expect("stats");
+    assert_eq!(stats.status.code(), Some(0), "{stats:?}");
+    let json: serde_json::Value = serde_json::from_slice(&stats.stdout).expect("JSON");
+    assert_eq!(json["block_bytes"], 32);
+    assert_eq!(json["map"], "complete");
+    assert_eq!(json["warnings"], serde_json::json!([]));
+
+    let map = Command::new(heaplens_bin())
+        .args(["map", "--no-color"])
+        .arg(&saved)
+        .output()
+        .expect("map");
+    assert_eq!(map.status.code(), Some(0), "{map:?}");
+    assert!(map.stderr.is_empty(), "{}", text(&map.stderr));
+
+    let diff = Command::new(heaplens_bin())
+        .args(["diff", "--json"])
+        .arg(&saved)
+        .arg(&saved)
+        .output()
+        .expect("diff");
+    assert_eq!(diff.status.code(), Some(0), "{diff:?}");
+    let json: serde_json::Value = serde_json::from_slice(&diff.stdout).expect("JSON");
+    assert_eq!(json["net_bytes"], 0);
+}

@@ -251,6 +251,39 @@ async def test_heap_dump_documents(client: LanguageClient):
     assert client.diagnostics[bad_uri][0].severity == types.DiagnosticSeverity.Error
 
 
+async def test_a_dump_log_shows_each_dump_and_opens_any_of_them(client: LanguageClient):
+    fixtures = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "meminfo" / "real-world"
+    text = (fixtures / "pyboard-v1.6-issue1877-series.txt").read_text()
+    path = client.workspace_dir / "log.mpheap"  # type: ignore[attr-defined]
+    path.write_text(text)
+    uri = open_doc(client, "log.mpheap", language="mpheap")
+    symbols = await client.text_document_document_symbol_async(
+        types.DocumentSymbolParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    assert [s.name for s in symbols] == [f"Dump {n}" for n in range(1, 6)]
+    lenses = await client.text_document_code_lens_async(
+        types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    assert [lens.command.title for lens in lenses][:2] == ["Open all 5 dumps as a timeline", "Open dump 1 of 5 as heap map"]
+    assert list(lenses[3].command.arguments) == [uri, 2]
+    # The old header has no `max free sz`: a warning on each dump's GC line, not a 0.
+    await wait_until(lambda: len(client.diagnostics.get(uri, [])) >= 5)
+    assert all("max free sz" in d.message for d in client.diagnostics[uri] if "unknown" in d.message)
+    third = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="heaplens.openDump", arguments=[uri, 2])
+    )
+    assert third["dump"] == 3
+    assert third["stats"]["used"] == 8896 and third["stats"]["max_free_blocks"] is None
+    series = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="heaplens.openDump", arguments=[uri])
+    )
+    assert series["dump"] == 1
+    listed = await client.protocol.send_request_async("heaplens/listSnapshots", {})
+    mine = [s for s in listed.snapshots if s.file == uri]
+    assert [s.dump for s in mine] == [3, 1, 2, 3, 4, 5]
+    assert [s.used for s in mine[1:]] == [8768, 8832, 8896, 8960, 9024]
+
+
 async def test_bad_settings_are_reported(client: LanguageClient):
     client.workspace_did_change_configuration(
         types.DidChangeConfigurationParams(settings={"heaplens": {"board": "banana", "simulatedHeapBytes": "big"}})

@@ -62,6 +62,27 @@ export type JobKind = "run" | "capture" | "softReset" | "selectBoard";
  * via the `definition` "OutputStream".
  */
 export type OutputStream = "stdout" | "traceback";
+/**
+ * How [`Snapshot::block_bytes`] was established.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "BlockBytesSource".
+ */
+export type BlockBytesSource = "map_offsets" | "gc_total" | "header_arithmetic" | "given" | "unknown";
+/**
+ * How much of the heap the dump's map shows.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "MapState".
+ */
+export type MapState = "absent" | "complete" | "unchecked" | "partial";
+/**
+ * Where a figure comes from.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "Source".
+ */
+export type Source = "header" | "map";
 
 /**
  * Generated from server/src/lsp/ext.rs and settings.rs by `UPDATE_GENERATED=1 cargo test --lib generated`. Do not edit.
@@ -169,7 +190,10 @@ export interface DiffResult {
   after: string;
   areas: DiffArea[];
   before: string;
-  blockBytes: number;
+  /**
+   * `None` when neither snapshot's block size is known.
+   */
+  blockBytes: number | null;
   /**
    * The object of `heaplens diff --json`.
    */
@@ -195,35 +219,54 @@ export interface DiffArea {
  */
 export interface Diff {
   /**
-   * Bytes of allocations present after but not before.
+   * Blocks of allocations present after but not before.
    */
-  allocated_bytes: number;
+  allocated_blocks: number;
   /**
-   * Block size of the after snapshot.
+   * Bytes of allocations present after but not before (`None`: block size unknown).
    */
-  block_bytes: number;
+  allocated_bytes: number | null;
   /**
-   * Allocations present before but not after, in address order.
+   * Block size of the after snapshot (else of the before one).
    */
-  freed_allocations: AllocationChange[];
+  block_bytes: number | null;
+  /**
+   * Number of allocations present before but not after.
+   */
+  freed_allocation_count: number;
+  /**
+   * Blocks of allocations present before but not after.
+   */
+  freed_blocks: number;
   /**
    * Bytes of allocations present before but not after.
    */
-  freed_bytes: number;
+  freed_bytes: number | null;
+  /**
+   * The largest freed allocations (at most [`LISTED_ALLOCATIONS`]), largest first.
+   */
+  largest_freed_allocations: AllocationChange[];
   /**
    * The largest new allocation.
    */
   largest_new_allocation: AllocationChange | null;
-  max_free_blocks_after: number;
-  max_free_blocks_before: number;
+  /**
+   * The largest new allocations (at most [`LISTED_ALLOCATIONS`]), largest first.
+   */
+  largest_new_allocations: AllocationChange[];
+  max_free_blocks_after: number | null;
+  /**
+   * Longest free run of each side (its figure: header, else complete map).
+   */
+  max_free_blocks_before: number | null;
   /**
    * allocated − freed.
    */
-  net_bytes: number;
+  net_bytes: number | null;
   /**
-   * Allocations present after but not before, in address order.
+   * Number of allocations present after but not before.
    */
-  new_allocations: AllocationChange[];
+  new_allocation_count: number;
   /**
    * Notes such as "the maps differ in length".
    */
@@ -237,13 +280,20 @@ export interface Diff {
  */
 export interface AllocationChange {
   area: number;
+  /**
+   * Block index of the head within its area.
+   */
+  block: number;
   blocks: number;
-  bytes: number;
+  /**
+   * `None` when the block size is unknown.
+   */
+  bytes: number | null;
   kind: BlockKind;
   /**
-   * Byte offset of the head within its area.
+   * Byte offset of the head within its area (`None` when the block size is unknown).
    */
-  offset: number;
+  offset: number | null;
 }
 /**
  * `heaplens/getSnapshot` params.
@@ -527,11 +577,21 @@ export interface ListSnapshotsResult {
  * via the `definition` "SnapshotSummary".
  */
 export interface SnapshotSummary {
+  /**
+   * 1-based number of the dump in its document, when the document holds several.
+   */
+  dump?: number | null;
   file: string | null;
+  gcTotal: number | null;
   id: string;
   label: SnapshotLabel;
   runId: number | null;
   time: string;
+  /**
+   * Bytes in use and heap size (`Stats.used`, `Stats.gc_total`), so a timeline can plot a
+   * series without fetching every snapshot; `None` where the dump does not determine them.
+   */
+  used: number | null;
 }
 /**
  * `heaplens/output` params.
@@ -556,7 +616,14 @@ export interface OutputParams {
 export interface SnapshotParams {
   allocationLines?: AllocationLine[];
   areas: SnapshotArea[];
-  blockBytes: number;
+  /**
+   * `None` for a dump whose block size nothing determines.
+   */
+  blockBytes: number | null;
+  /**
+   * 1-based number of the dump in its document, when the document holds several.
+   */
+  dump?: number | null;
   /**
    * Document URI of the run (or of the dump document), null for a manual capture.
    */
@@ -604,29 +671,33 @@ export interface SnapshotArea {
  * The figures of a snapshot, as `heaplens stats --json` prints them (keys are part of the
  * protocol: see `server/PROTOCOL.md`).
  *
- * `gc_total`, `used` and `free` are the header's bytes when the dump has them, else the map's.
- * `one_blocks`, `two_blocks`, `max_block_blocks` and `max_free_blocks` are recomputed from the
- * map (summed over areas; the longest free run is the maximum over areas), or taken from the
- * header when the dump has no map.
+ * Every figure is what the dump's header states, else what a complete map proves, else
+ * `null` (see [`Snapshot::figures`]); `sources` says which, and `warnings` says why a figure
+ * is `null`. `free_runs`, `by_kind`, `allocations` and `free_run_count` come from the map
+ * alone and only from a complete one. Snapshots of a live board always have every figure.
  *
  * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
  * via the `definition` "Stats".
  */
 export interface Stats {
   /**
-   * Number of allocations in the map.
+   * Number of allocations in a complete map.
    */
-  allocations: number;
+  allocations: number | null;
   /**
    * Number of heap areas in the map (0 without a map).
    */
   areas: number;
-  block_bytes: number;
-  blocks_total: number;
+  block_bytes: number | null;
+  /**
+   * Where `block_bytes` came from.
+   */
+  block_bytes_source: BlockBytesSource;
+  blocks_total: number | null;
   /**
    * Blocks per kind name: an allocation's blocks (head and tails) count for its head's
    * kind; `free` counts free blocks; `tail` only appears for tails with no head. Only
-   * kinds present are listed; empty without a map.
+   * kinds present are listed; empty without a complete map.
    */
   by_kind: {
     [k: string]: number;
@@ -634,29 +705,39 @@ export interface Stats {
   /**
    * 1 − longest free run / all free blocks (0 when nothing or everything is in one run).
    */
-  fragmentation: number;
-  free: number;
+  fragmentation: number | null;
+  free: number | null;
   /**
-   * Number of free runs in the map.
+   * Number of free runs in a complete map.
    */
-  free_run_count: number;
+  free_run_count: number | null;
   /**
-   * Histogram of free runs by size class (1, 2, 3–4, 5–8, …); empty without a map.
+   * Histogram of free runs by size class (1, 2, 3–4, 5–8, …); empty without a complete map.
    */
   free_runs: FreeRunBucket[];
-  gc_total: number;
-  max_block_blocks: number;
-  max_free_blocks: number;
-  max_free_bytes: number;
+  gc_total: number | null;
+  /**
+   * How much of the heap the map shows.
+   */
+  map: MapState;
+  max_block_blocks: number | null;
+  max_free_blocks: number | null;
+  max_free_bytes: number | null;
   /**
    * Bytes a split-heap-auto port can still add as a new area (`max new split`).
    */
   max_new_split: number | null;
-  one_blocks: number;
+  one_blocks: number | null;
+  /**
+   * Where each known figure came from: the dump's header or its map.
+   */
+  sources: {
+    [k: string]: Source;
+  };
   stack_total: number | null;
   stack_used: number | null;
-  two_blocks: number;
-  used: number;
+  two_blocks: number | null;
+  used: number | null;
   warnings: string[];
 }
 /**

@@ -77,8 +77,18 @@ function rgbCss(colour: Rgb): string {
   return `rgb(${colour[0]}, ${colour[1]}, ${colour[2]})`;
 }
 
-function percent(part: number, whole: number): string {
-  return whole > 0 ? `${((100 * part) / whole).toFixed(1)}%` : "–";
+function percent(part: number | null, whole: number | null): string {
+  return part !== null && whole !== null && whole > 0 ? `${((100 * part) / whole).toFixed(1)}%` : "–";
+}
+
+/** A figure the dump does not determine (null) shows as "unknown"; the warnings say why. */
+function figure(value: number | null, unit = ""): string {
+  return value === null ? "unknown" : `${value}${unit}`;
+}
+
+/** `N blocks (B B)`, with whichever part is unknown said so. */
+function blocksAndBytes(blocks: number | null, bytes: number | null): string {
+  return blocks === null ? "unknown" : `${blocks} blocks (${figure(bytes, " B")})`;
 }
 
 // ---- Page skeleton ------------------------------------------------------------------------
@@ -115,6 +125,7 @@ const tooltip = element("div", { id: "tooltip", className: "tooltip" });
 tooltip.hidden = true;
 const histogram = element("div", { id: "histogram", className: "histogram" });
 const timeline = element("ol", { id: "timeline", className: "timeline" });
+const timelinePlot = element("div", { id: "timeline-plot", className: "timeline-plot" });
 const compareButton = element("button", { id: "compare", text: "Compare A → B" });
 compareButton.disabled = true;
 
@@ -131,7 +142,7 @@ document.body.appendChild(
       "section",
       { className: "panels" },
       element("div", {}, element("h2", { text: "Free runs" }), histogram),
-      element("div", {}, element("h2", { text: "Snapshots" }), timeline, compareButton),
+      element("div", {}, element("h2", { text: "Snapshots" }), timelinePlot, timeline, compareButton),
     ),
     tooltip,
   ),
@@ -143,6 +154,8 @@ function renderStats(stats: Stats | null): void {
   statsGrid.replaceChildren();
   if (stats === null) return;
   const block = stats.block_bytes;
+  const largestBytes = stats.max_block_blocks !== null && block !== null ? stats.max_block_blocks * block : null;
+  const fragmentation = stats.fragmentation;
   const rows: [string, string, string][] = [
     [
       "stack",
@@ -153,14 +166,18 @@ function renderStats(stats: Stats | null): void {
     ],
     [
       "memory",
-      `${stats.used} / ${stats.gc_total} B used · ${stats.free} B free (${percent(stats.free, stats.gc_total)})`,
+      `${figure(stats.used)} / ${figure(stats.gc_total, " B")} used · ${figure(stats.free, " B")} free (${percent(stats.free, stats.gc_total)})`,
       "memory",
     ],
-    ["1-blocks", String(stats.one_blocks), "one-blocks"],
-    ["2-blocks", String(stats.two_blocks), "two-blocks"],
-    ["largest block", `${stats.max_block_blocks} blocks (${stats.max_block_blocks * block} B)`, "largest-block"],
-    ["longest free run", `${stats.max_free_blocks} blocks (${stats.max_free_bytes} B)`, "longest-free"],
-    ["fragmentation", `${(stats.fragmentation * (stats.fragmentation <= 1 ? 100 : 1)).toFixed(1)}%`, "fragmentation"],
+    ["1-blocks", figure(stats.one_blocks), "one-blocks"],
+    ["2-blocks", figure(stats.two_blocks), "two-blocks"],
+    ["largest block", blocksAndBytes(stats.max_block_blocks, largestBytes), "largest-block"],
+    ["longest free run", blocksAndBytes(stats.max_free_blocks, stats.max_free_bytes), "longest-free"],
+    [
+      "fragmentation",
+      fragmentation === null ? "unknown" : `${(fragmentation * (fragmentation <= 1 ? 100 : 1)).toFixed(1)}%`,
+      "fragmentation",
+    ],
   ];
   for (const [name, value, key] of rows) {
     statsGrid.appendChild(element("dt", { text: name }));
@@ -216,10 +233,39 @@ function describe(summary: SnapshotSummary): string {
   const time = summary.time.length >= 19 ? summary.time.slice(11, 19) : summary.time;
   const run = summary.runId === null ? "capture" : `run ${summary.runId} · ${summary.label}`;
   const file = summary.file === null ? "" : ` · ${summary.file.split("/").pop() ?? ""}`;
-  return `${time} ${run}${file}`;
+  const dump = summary.dump === undefined ? "" : ` #${summary.dump}`;
+  return `${time} ${run}${file}${dump}`;
+}
+
+/**
+ * The series as a plot: one bar per snapshot, its height the share of the heap in use (a
+ * dump log, a run's before/after/after-gc). Snapshots whose figures are unknown leave a gap.
+ * Hidden with fewer than two points.
+ */
+function renderTimelinePlot(): void {
+  timelinePlot.replaceChildren();
+  const points = state.list.filter((s) => s.used !== null && s.gcTotal !== null && s.gcTotal > 0);
+  timelinePlot.hidden = points.length < 2;
+  if (timelinePlot.hidden) return;
+  for (const summary of state.list) {
+    const bar = element("span", { className: "plot-bar" });
+    const { used, gcTotal } = summary;
+    if (used !== null && gcTotal !== null && gcTotal > 0) {
+      bar.style.height = `${Math.max(2, Math.round((100 * used) / gcTotal))}%`;
+      bar.title = `${describe(summary)}: ${used} / ${gcTotal} B used`;
+    } else {
+      bar.classList.add("unknown");
+      bar.title = `${describe(summary)}: used unknown`;
+    }
+    bar.dataset.id = summary.id;
+    bar.classList.toggle("current", state.snapshot?.id === summary.id);
+    bar.addEventListener("click", () => post({ type: "select", id: summary.id }));
+    timelinePlot.appendChild(bar);
+  }
 }
 
 function renderTimeline(): void {
+  renderTimelinePlot();
   timeline.replaceChildren();
   for (const summary of state.list) {
     const show = element("button", { className: "show", text: describe(summary) });
@@ -322,12 +368,12 @@ function hoverInfo(x: number, y: number): HoverInfo | null {
   const areas = currentAreas();
   const area = areas[hit.area];
   if (area === undefined) return null;
-  const blockBytes = state.options.mode === "diff" ? (state.diff?.blockBytes ?? 0) : (state.snapshot?.blockBytes ?? 0);
-  const offset = hit.index * blockBytes;
-  const lines = [
-    `block ${hit.index} · offset ${hex(offset)} · address ${addressPlus(area.address, offset)}` +
-      (areas.length > 1 ? ` · area ${hit.area}` : ""),
-  ];
+  const blockBytes = state.options.mode === "diff" ? (state.diff?.blockBytes ?? null) : (state.snapshot?.blockBytes ?? null);
+  const place =
+    blockBytes === null
+      ? "offset unknown (block size unknown)"
+      : `offset ${hex(hit.index * blockBytes)} · address ${addressPlus(area.address, hit.index * blockBytes)}`;
+  const lines = [`block ${hit.index} · ${place}` + (areas.length > 1 ? ` · area ${hit.area}` : "")];
   let reveal: HoverInfo["reveal"] = null;
   if (state.options.mode === "diff") {
     lines.push(`diff: ${DIFF_NAMES[area.bytes[hit.index] ?? 0] ?? "?"}`);
@@ -342,10 +388,12 @@ function hoverInfo(x: number, y: number): HoverInfo | null {
     } else {
       const name = KIND_NAMES[allocation.letter] ?? "unknown";
       lines.push(
-        `${name} (${allocation.letter}) · allocation ${allocation.blocks} blocks = ${allocation.blocks * blockBytes} bytes` +
-          ` · head at ${hex(allocation.head * blockBytes)}`,
+        blockBytes === null
+          ? `${name} (${allocation.letter}) · allocation ${allocation.blocks} blocks · head at block ${allocation.head}`
+          : `${name} (${allocation.letter}) · allocation ${allocation.blocks} blocks = ${allocation.blocks * blockBytes} bytes` +
+              ` · head at ${hex(allocation.head * blockBytes)}`,
       );
-      const line = state.lines.get(`${hit.area}:${allocation.head * blockBytes}`);
+      const line = blockBytes === null ? undefined : state.lines.get(`${hit.area}:${allocation.head * blockBytes}`);
       const file = state.snapshot?.file ?? null;
       if (line !== undefined && file !== null) {
         lines.push(`allocated by line ${line + 1} — click to go there`);
@@ -437,8 +485,10 @@ window.addEventListener("message", (event: MessageEvent<ToWebview>) => {
       state.lines = allocationLineIndex(message.snapshot.allocationLines);
       if (state.options.mode === "diff" && state.diff?.after !== message.snapshot.id) state.options.mode = "kinds";
       if (!state.list.some((summary) => summary.id === message.snapshot.id)) {
-        const { id, label, file, runId, time } = message.snapshot;
-        state.list = [...state.list, { id, label, file, runId, time }];
+        const { id, label, file, runId, time, dump, stats } = message.snapshot;
+        const summary: SnapshotSummary = { id, label, file, runId, time, used: stats.used, gcTotal: stats.gc_total };
+        if (dump !== undefined) summary.dump = dump;
+        state.list = [...state.list, summary];
       }
       break;
     case "snapshots":

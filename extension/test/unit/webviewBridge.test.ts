@@ -13,7 +13,7 @@ function harness(failing = false) {
   const revealed: [string, number][] = [];
   const errors: string[] = [];
   const server: BridgeServer = {
-    listSnapshots: () => Promise.resolve([{ id: "a", label: "before", file: null, runId: 1, time: "t" }]),
+    listSnapshots: () => Promise.resolve([{ id: "a", label: "before", file: null, runId: 1, time: "t", used: 1, gcTotal: 2 }]),
     getSnapshot: (id: string): Promise<Snapshot> =>
       failing ? Promise.reject(new Error(`unknown snapshot ${id}`)) : Promise.resolve(id === "a" ? before : after),
     diff: (b: string, a: string): Promise<DiffResult> => Promise.resolve({ ...diffOf(before, after), before: b, after: a }),

@@ -191,11 +191,17 @@ test("clicking an allocation with a known line posts revealLine", async () => {
 test("the timeline selects snapshots and compares any two", async () => {
   const { page } = await openMap(browser);
   const list = [
-    { id: "r1-before", label: "before", file: "file:///w/parrot.py", runId: 1, time: "2026-11-26T18:00:01Z" },
-    { id: "r1-after", label: "after", file: "file:///w/parrot.py", runId: 1, time: "2026-11-26T18:00:02Z" },
-    { id: "c1", label: "capture", file: null, runId: null, time: "2026-11-26T18:01:00Z" },
+    { id: "r1-before", label: "before", file: "file:///w/parrot.py", runId: 1, time: "2026-11-26T18:00:01Z", used: 4896, gcTotal: 192064 },
+    { id: "r1-after", label: "after", file: "file:///w/parrot.py", runId: 1, time: "2026-11-26T18:00:02Z", used: 101024, gcTotal: 192000 },
+    { id: "c1", label: "capture", file: null, runId: null, time: "2026-11-26T18:01:00Z", used: null, gcTotal: null },
   ] as const;
   await send(page, { type: "snapshots", list: [...list] });
+  // The series is plotted: a bar per snapshot, its height the share in use; unknown: a gap.
+  const bars = page.locator("#timeline-plot .plot-bar");
+  assert.equal(await bars.count(), 3);
+  const heights = await bars.evaluateAll((nodes) => nodes.map((node) => (node as HTMLElement).style.height));
+  assert.deepEqual(heights.slice(0, 2), ["3%", "53%"]);
+  assert.match((await bars.nth(2).getAttribute("class")) ?? "", /unknown/);
   const rows = page.locator("#timeline li");
   assert.equal(await rows.count(), 3);
   assert.match((await rows.nth(0).innerText()) ?? "", /18:00:01 run 1 · before · parrot\.py/);
@@ -210,6 +216,36 @@ test("the timeline selects snapshots and compares any two", async () => {
     { type: "select", id: "r1-after" },
   ]);
   assert.deepEqual(messages[0], { type: "ready" });
+  await page.close();
+});
+
+test("figures a dump does not determine show as unknown, and offsets without a block size", async () => {
+  const { page, problems } = await openMap(browser);
+  const snapshot: Snapshot = {
+    ...pico,
+    blockBytes: null,
+    dump: 2,
+    stats: {
+      ...pico.stats,
+      block_bytes: null,
+      blocks_total: null,
+      max_free_blocks: null,
+      max_free_bytes: null,
+      fragmentation: null,
+      warnings: ["unknown: max_free_blocks, max_free_bytes, fragmentation (no `max free sz`)"],
+    },
+  };
+  await send(page, { type: "snapshot", snapshot });
+  const stats = (await page.locator("#stats").innerText()) ?? "";
+  assert.match(stats, /longest free run\s+unknown/);
+  assert.match(stats, /fragmentation\s+unknown/);
+  assert.match(stats, /no `max free sz`/);
+  assert.match((await page.locator("#timeline li").innerText()) ?? "", /#2/);
+  const box = await page.locator("#map").boundingBox();
+  assert.ok(box !== null);
+  await page.mouse.move(box.x + 2, box.y + 2);
+  assert.match(await page.locator("#tooltip").innerText(), /offset unknown/);
+  assert.deepEqual(problems, []);
   await page.close();
 });
 
@@ -243,7 +279,15 @@ test("overview screenshot: a run's snapshots with a tooltip (docs/heap-map.png)"
     page,
     {
       type: "snapshots",
-      list: [fresh, parrot, afterGc].map(({ id, label, file, runId, time }) => ({ id, label, file, runId, time })),
+      list: [fresh, parrot, afterGc].map(({ id, label, file, runId, time, stats }) => ({
+        id,
+        label,
+        file,
+        runId,
+        time,
+        used: stats.used,
+        gcTotal: stats.gc_total,
+      })),
     },
     { type: "options", mode: "kinds", zoom: 6, columns: 128, showFree: true },
     { type: "snapshot", snapshot: parrot },

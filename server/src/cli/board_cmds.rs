@@ -93,12 +93,21 @@ pub fn exec(board: &BoardArgs, code: &str, timeout: Option<Duration>) -> anyhow:
     }
 }
 
+/// What `heaplens capture` prints and saves.
+pub struct CaptureOutput {
+    pub json: bool,
+    /// Print the dump text exactly as received instead of a map.
+    pub raw: bool,
+    /// Also write the dump text exactly as received to this file.
+    pub save: Option<std::path::PathBuf>,
+    pub no_color: bool,
+}
+
 pub fn capture(
     board: &BoardArgs,
-    json: bool,
+    output: CaptureOutput,
     gc: bool,
     reset: bool,
-    no_color: bool,
 ) -> anyhow::Result<ExitCode> {
     // Hidden knob for the benchmark: repeat the capture on the open link N times and report
     // the time per capture on stderr.
@@ -121,11 +130,21 @@ pub fn capture(
         eprintln!("heaplens: {repeat} captures, {per:?} per capture on the open link");
     }
     board.close();
-    show_capture(&text, json, no_color)?;
+    if let Some(path) = &output.save {
+        std::fs::write(path, &text)
+            .with_context(|| format!("cannot write the dump to {}", path.display()))?;
+        eprintln!("heaplens: dump saved to {}", path.display());
+    }
+    if output.raw {
+        super::heap_cmds::print_bytes(&text)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    show_capture(&text, output.json, output.no_color)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Shows a capture as `heaplens map` does, or as the stats JSON plus the raw text.
+/// Shows a capture as `heaplens map` does (warnings on stderr), or as the stats JSON plus
+/// the raw text.
 fn show_capture(text: &[u8], json: bool, no_color: bool) -> anyhow::Result<()> {
     let snapshot =
         crate::heap::parse_dump(text).context("reading the board's mem_info(1) output")?;
@@ -141,7 +160,10 @@ fn show_capture(text: &[u8], json: bool, no_color: bool) -> anyhow::Result<()> {
             show_free: false,
             color: super::heap_cmds::use_color(no_color),
         };
-        print!("{}", crate::heap::render::render_map(&snapshot, &options));
+        super::heap_cmds::print_bytes(
+            crate::heap::render::render_map(&snapshot, &options).as_bytes(),
+        )?;
+        super::heap_cmds::warn(&snapshot.stats().warnings, None);
     }
     Ok(())
 }

@@ -50,18 +50,49 @@ impl HeapArg {
     }
 }
 
+/// Which dumps of a capture to show: a capture (a device log, a series of REPL calls) may
+/// hold several.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct DumpPick {
+    /// Show every dump of the capture (JSON: a list, each object with its `dump` number).
+    #[arg(long, conflicts_with = "index")]
+    pub all: bool,
+    /// Show dump N of the capture (numbered from 1); without it, the first, with a warning
+    /// when there are more.
+    #[arg(long, value_name = "N")]
+    pub index: Option<usize>,
+}
+
+impl DumpPick {
+    fn pick(self) -> heap_cmds::Pick {
+        if self.all {
+            heap_cmds::Pick::All
+        } else {
+            heap_cmds::Pick::One(self.index)
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Figures of a mem_info(1) dump: header, recomputed counts, fragmentation.
+    /// Figures of a mem_info dump: header, recomputed counts, fragmentation. A figure the
+    /// dump does not determine is "unknown" (null in JSON), with a warning saying why.
     Stats {
-        /// Dump file, or `-` for stdin.
+        /// Dump file (any capture or paste of mem_info output), or `-` for stdin.
         dump: PathBuf,
+        #[command(flatten)]
+        pick: DumpPick,
+        /// Print the figures as JSON (the `Stats` object of server/PROTOCOL.md) instead of a
+        /// table; warnings go into its `warnings` instead of stderr.
         #[arg(long)]
         json: bool,
     },
     /// Terminal heap map of a dump, with legend and stats header.
     Map {
+        /// Dump file, or `-` for stdin.
         dump: PathBuf,
+        #[command(flatten)]
+        pick: DumpPick,
         /// Blocks per row.
         #[arg(long, default_value_t = 64)]
         columns: usize,
@@ -71,20 +102,31 @@ pub enum Command {
         /// Draw free blocks visibly.
         #[arg(long)]
         show_free: bool,
+        /// No ANSI colours (also when NO_COLOR is set or stdout is not a terminal).
         #[arg(long)]
         no_color: bool,
     },
     /// Difference between two dumps: coloured map plus totals.
     Diff {
+        /// Dump file (`-` for stdin); `FILE#N` takes dump N (from 1) of a capture of several
+        /// (`-#N` of stdin).
+        #[arg(allow_hyphen_values = true)]
         before: PathBuf,
+        /// Dump file (`-` for stdin); `FILE#N` takes dump N (from 1) of a capture of several
+        /// (`-#N` of stdin).
+        #[arg(allow_hyphen_values = true)]
         after: PathBuf,
+        /// Print the difference as JSON: totals, the largest new and freed allocations, and
+        /// per area the runs of changed blocks (`start`, `blocks`, `change`).
         #[arg(long)]
         json: bool,
+        /// No ANSI colours (also when NO_COLOR is set or stdout is not a terminal).
         #[arg(long)]
         no_color: bool,
     },
     /// Detected boards, and the simulated one.
     Ports {
+        /// Print the list as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -102,14 +144,23 @@ pub enum Command {
     Capture {
         #[command(flatten)]
         board: BoardArgs,
-        #[arg(long)]
+        /// Print the stats JSON (as `stats --json`) plus the dump text under `raw`.
+        #[arg(long, conflicts_with = "raw")]
         json: bool,
+        /// Print the board's dump text exactly as received instead of a map; `stats`, `map`,
+        /// `diff` and the editor read it back.
+        #[arg(long)]
+        raw: bool,
+        /// Also write the board's dump text, exactly as received, to FILE.
+        #[arg(long, value_name = "FILE")]
+        save: Option<PathBuf>,
         /// Run gc.collect() first.
         #[arg(long)]
         gc: bool,
         /// Soft-reset the board first.
         #[arg(long)]
         reset: bool,
+        /// No ANSI colours (also when NO_COLOR is set or stdout is not a terminal).
         #[arg(long)]
         no_color: bool,
     },
@@ -171,14 +222,24 @@ pub fn main() -> ExitCode {
 
 fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Stats { dump, json } => heap_cmds::stats(&dump, json),
+        Command::Stats { dump, pick, json } => heap_cmds::stats(&dump, pick.pick(), json),
         Command::Map {
             dump,
+            pick,
             columns,
             rainbow,
             show_free,
             no_color,
-        } => heap_cmds::map(&dump, columns, rainbow, show_free, no_color),
+        } => heap_cmds::map(
+            &dump,
+            pick.pick(),
+            crate::heap::render::MapOptions {
+                columns,
+                rainbow,
+                show_free,
+                color: heap_cmds::use_color(no_color),
+            },
+        ),
         Command::Diff {
             before,
             after,
@@ -194,10 +255,22 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Capture {
             board,
             json,
+            raw,
+            save,
             gc,
             reset,
             no_color,
-        } => board_cmds::capture(&board, json, gc, reset, no_color),
+        } => board_cmds::capture(
+            &board,
+            board_cmds::CaptureOutput {
+                json,
+                raw,
+                save,
+                no_color,
+            },
+            gc,
+            reset,
+        ),
         Command::Sim { link, heap } => board_cmds::sim(link.as_deref(), heap),
         Command::Run {
             script,

@@ -234,24 +234,31 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
         out.push_str(&format!("{name:>14}"));
     }
     out.push('\n');
-    type Row = (&'static str, fn(&Stats) -> String);
+    // A live capture has every figure; one damaged on the wire shows "?" where it lacks one.
+    let known = |figure: Option<String>| figure.unwrap_or_else(|| "?".to_string());
+    type Row = (&'static str, fn(&Stats) -> Option<String>);
     let rows: [Row; 7] = [
-        ("used", |st| human_bytes(st.used)),
-        ("free", |st| human_bytes(st.free)),
-        ("1-blocks", |st| st.one_blocks.to_string()),
-        ("2-blocks", |st| st.two_blocks.to_string()),
-        ("largest alloc", |st| format!("{} blk", st.max_block_blocks)),
+        ("used", |st| st.used.map(human_bytes)),
+        ("free", |st| st.free.map(human_bytes)),
+        ("1-blocks", |st| st.one_blocks.map(|n| n.to_string())),
+        ("2-blocks", |st| st.two_blocks.map(|n| n.to_string())),
+        ("largest alloc", |st| {
+            st.max_block_blocks.map(|n| format!("{n} blk"))
+        }),
         ("longest free run", |st| {
-            format!("{} blk", st.max_free_blocks)
+            st.max_free_blocks.map(|n| format!("{n} blk"))
         }),
         ("fragmentation", |st| {
-            format!("{:.0}%", st.fragmentation * 100.0)
+            st.fragmentation.map(|f| format!("{:.0}%", f * 100.0))
         }),
     ];
     for (name, f) in rows {
         out.push_str(&format!("{name:<18}"));
         for (_, st) in &cols {
-            out.push_str(&format!("{:>14}", st.as_ref().map_or("—".to_string(), f)));
+            out.push_str(&format!(
+                "{:>14}",
+                st.as_ref().map_or("—".to_string(), |st| known(f(st)))
+            ));
         }
         out.push('\n');
     }
@@ -264,11 +271,11 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
     } else {
         out.push_str(&format!(
         "before → after gc: +{} allocated, −{} freed, net {}; longest free run {} → {} blocks\n",
-        human_bytes(d.allocated_bytes),
-        human_bytes(d.freed_bytes),
-        signed(d.net_bytes),
-        d.max_free_blocks_before,
-        d.max_free_blocks_after
+        known(d.allocated_bytes.map(human_bytes)),
+        known(d.freed_bytes.map(human_bytes)),
+        known(d.net_bytes.map(signed)),
+        known(d.max_free_blocks_before.map(|n| n.to_string())),
+        known(d.max_free_blocks_after.map(|n| n.to_string())),
     ));
     }
 
@@ -307,11 +314,13 @@ fn render_allocation_lines(report: &RunReport, source_lines: &[&str]) -> String 
     if report.allocation_lines.is_empty() {
         return String::new();
     }
-    let block = u64::from(after.block_bytes);
+    let Some(block) = after.block_bytes.map(u64::from) else {
+        return String::new();
+    };
     let mut rows: Vec<(u64, &str, u32)> = after
         .allocations()
         .filter_map(|a| {
-            let offset = a.offset * after.block_bytes as usize;
+            let offset = a.offset * block as usize;
             report
                 .allocation_lines
                 .iter()

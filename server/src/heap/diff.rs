@@ -3,10 +3,19 @@
 //! Areas are compared by position (area 0 with area 0, …). Blocks beyond the end of one side
 //! count as free on that side, so maps of different lengths or area counts compare without
 //! error; a note about it goes into [`Diff::warnings`].
+//!
+//! Size stays proportional to what changed: in memory a diff holds one byte per block (like
+//! a snapshot) and the few largest allocations of each side; in JSON (`heaplens diff --json`)
+//! it is totals plus, per area, the runs of changed blocks (`start`, `blocks`, `change`), so
+//! two big dumps that differ little make a small document.
 
+use serde::ser::SerializeStruct;
 use serde::Serialize;
 
 use super::{Allocation, BlockKind, Snapshot, Warning};
+
+/// How many of the largest new and freed allocations a diff keeps.
+pub const LISTED_ALLOCATIONS: usize = 10;
 
 /// What happened to one block. The discriminants are the codes of the `heaplens/diff`
 /// protocol message.
@@ -30,6 +39,40 @@ impl BlockChange {
     pub fn code(self) -> u8 {
         self as u8
     }
+
+    /// The name used in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            BlockChange::Free => "free",
+            BlockChange::SameAlloc => "same",
+            BlockChange::Allocated => "allocated",
+            BlockChange::Freed => "freed",
+            BlockChange::ChangedKind => "changed",
+        }
+    }
+
+    /// True for blocks that differ between the two sides.
+    pub fn is_change(self) -> bool {
+        matches!(
+            self,
+            BlockChange::Allocated | BlockChange::Freed | BlockChange::ChangedKind
+        )
+    }
+}
+
+impl Serialize for BlockChange {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+/// A run of consecutive blocks with the same change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ChangeRun {
+    /// Block index of the first block of the run within its area.
+    pub start: usize,
+    pub blocks: usize,
+    pub change: BlockChange,
 }
 
 /// Block changes of one area.
@@ -41,67 +84,167 @@ pub struct DiffArea {
     pub blocks: Vec<BlockChange>,
 }
 
+impl DiffArea {
+    /// The blocks as runs of equal changes, in address order.
+    pub fn runs(&self) -> impl Iterator<Item = ChangeRun> + '_ {
+        let mut start = 0;
+        std::iter::from_fn(move || {
+            let change = *self.blocks.get(start)?;
+            let len = self.blocks[start..]
+                .iter()
+                .take_while(|&&c| c == change)
+                .count();
+            let run = ChangeRun {
+                start,
+                blocks: len,
+                change,
+            };
+            start += len;
+            Some(run)
+        })
+    }
+}
+
+/// JSON: `{address, blocks, changes: [ChangeRun]}`, listing only runs that changed.
+impl Serialize for DiffArea {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct Changes<'a>(&'a DiffArea);
+        impl Serialize for Changes<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(self.0.runs().filter(|run| run.change.is_change()))
+            }
+        }
+        let mut area = serializer.serialize_struct("DiffArea", 3)?;
+        area.serialize_field("address", &self.address.map(|a| format!("{a:x}")))?;
+        area.serialize_field("blocks", &self.blocks.len())?;
+        area.serialize_field("changes", &Changes(self))?;
+        area.end()
+    }
+}
+
 /// An allocation that exists on only one side.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
 )]
 pub struct AllocationChange {
     pub area: usize,
-    /// Byte offset of the head within its area.
-    pub offset: u64,
+    /// Block index of the head within its area.
+    pub block: u64,
+    /// Byte offset of the head within its area (`None` when the block size is unknown).
+    pub offset: Option<u64>,
     pub blocks: u64,
-    pub bytes: u64,
+    /// `None` when the block size is unknown.
+    pub bytes: Option<u64>,
     pub kind: BlockKind,
 }
 
 impl AllocationChange {
-    fn new(allocation: Allocation, block_bytes: u32) -> AllocationChange {
-        let bytes = u64::from(block_bytes);
+    fn new(allocation: Allocation, block_bytes: Option<u32>) -> AllocationChange {
+        let bytes = block_bytes.map(u64::from);
         AllocationChange {
             area: allocation.area,
-            offset: allocation.offset as u64 * bytes,
+            block: allocation.offset as u64,
+            offset: bytes.map(|b| allocation.offset as u64 * b),
             blocks: allocation.blocks as u64,
-            bytes: allocation.blocks as u64 * bytes,
+            bytes: bytes.map(|b| allocation.blocks as u64 * b),
             kind: allocation.kind,
         }
+    }
+}
+
+/// The largest allocations seen, largest first (the earliest of equally large ones first).
+#[derive(Debug, Default)]
+struct Largest(Vec<AllocationChange>);
+
+impl Largest {
+    fn offer(&mut self, change: AllocationChange) {
+        let key = |a: &AllocationChange| (std::cmp::Reverse(a.blocks), a.area, a.block);
+        if self.0.len() == LISTED_ALLOCATIONS
+            && self.0.last().is_some_and(|last| key(last) <= key(&change))
+        {
+            return;
+        }
+        let at = self.0.partition_point(|a| key(a) <= key(&change));
+        self.0.insert(at, change);
+        self.0.truncate(LISTED_ALLOCATIONS);
     }
 }
 
 /// The difference between two snapshots. Serialises to the `heaplens diff --json` object.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Diff {
-    /// Bytes of allocations present after but not before.
-    pub allocated_bytes: u64,
+    /// Bytes of allocations present after but not before (`None`: block size unknown).
+    pub allocated_bytes: Option<u64>,
     /// Bytes of allocations present before but not after.
-    pub freed_bytes: u64,
+    pub freed_bytes: Option<u64>,
     /// allocated − freed.
-    pub net_bytes: i64,
-    /// Allocations present after but not before, in address order.
-    pub new_allocations: Vec<AllocationChange>,
-    /// Allocations present before but not after, in address order.
-    pub freed_allocations: Vec<AllocationChange>,
+    pub net_bytes: Option<i64>,
+    /// Blocks of allocations present after but not before.
+    pub allocated_blocks: u64,
+    /// Blocks of allocations present before but not after.
+    pub freed_blocks: u64,
+    /// Number of allocations present after but not before.
+    pub new_allocation_count: u64,
+    /// Number of allocations present before but not after.
+    pub freed_allocation_count: u64,
+    /// The largest new allocations (at most [`LISTED_ALLOCATIONS`]), largest first.
+    pub largest_new_allocations: Vec<AllocationChange>,
+    /// The largest freed allocations (at most [`LISTED_ALLOCATIONS`]), largest first.
+    pub largest_freed_allocations: Vec<AllocationChange>,
     /// The largest new allocation.
     pub largest_new_allocation: Option<AllocationChange>,
-    pub max_free_blocks_before: u64,
-    pub max_free_blocks_after: u64,
-    /// Block size of the after snapshot.
-    pub block_bytes: u32,
+    /// Longest free run of each side (its figure: header, else complete map).
+    pub max_free_blocks_before: Option<u64>,
+    pub max_free_blocks_after: Option<u64>,
+    /// Block size of the after snapshot (else of the before one).
+    pub block_bytes: Option<u32>,
     /// Notes such as "the maps differ in length".
     pub warnings: Vec<String>,
-    /// Per-area block changes (not serialised: the protocol sends them as base64 codes).
-    #[serde(skip)]
+    /// Per-area block changes; in JSON, only the areas that changed, each with its index
+    /// (`area`) and its runs of changed blocks.
+    #[serde(serialize_with = "changed_areas", skip_deserializing)]
     #[schemars(skip)]
     pub areas: Vec<DiffArea>,
+}
+
+/// The areas with at least one changed block, as `{area, address, blocks, changes}`: a heap
+/// of many areas that changed in few costs JSON for the few.
+fn changed_areas<S: serde::Serializer>(
+    areas: &[DiffArea],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Changed<'a> {
+        area: usize,
+        #[serde(flatten)]
+        changes: &'a DiffArea,
+    }
+    serializer.collect_seq(
+        areas
+            .iter()
+            .enumerate()
+            .filter(|(_, area)| area.blocks.iter().any(|c| c.is_change()))
+            .map(|(area, changes)| Changed { area, changes }),
+    )
 }
 
 /// Compare `before` with `after`.
 pub fn diff(before: &Snapshot, after: &Snapshot) -> Diff {
     let mut warnings = Vec::new();
     if before.block_bytes != after.block_bytes {
+        let show = |b: Option<u32>| b.map_or("unknown".to_string(), |b| b.to_string());
         warnings.push(format!(
             "block sizes differ: {} bytes before, {} after",
-            before.block_bytes, after.block_bytes
+            show(before.block_bytes),
+            show(after.block_bytes)
         ));
+    }
+    for (side, snapshot) in [("before", before), ("after", after)] {
+        if snapshot.has_map() && snapshot.map == super::MapState::Partial {
+            warnings.push(format!(
+                "the {side} map is partial: blocks it does not show count as free"
+            ));
+        }
     }
     if before.areas.len() != after.areas.len() {
         warnings.push(format!(
@@ -133,13 +276,9 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Diff {
         });
     }
 
-    // Allocations of both sides are in (area, offset) order: merge them. The gaps between
-    // consecutive allocations of a side are its free runs, so the longest free run of each
-    // side is tracked here too instead of walking the maps again.
-    let mut old_gaps = GapTracker::new(before);
-    let mut new_gaps = GapTracker::new(after);
-    let mut new_allocations = Vec::new();
-    let mut freed_allocations = Vec::new();
+    let block_bytes = after.block_bytes.or(before.block_bytes);
+    let mut totals = Totals::default();
+    // Allocations of both sides are in (area, offset) order: merge them.
     let mut old_iter = before.allocations().peekable();
     let mut new_iter = after.allocations().peekable();
     loop {
@@ -147,29 +286,23 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Diff {
         match (old_iter.peek().copied(), new_iter.peek().copied()) {
             (None, None) => break,
             (Some(old), None) => {
-                freed_allocations.push(AllocationChange::new(old, before.block_bytes));
-                old_gaps.visit(&old);
+                totals.freed(old, block_bytes);
                 old_iter.next();
             }
             (None, Some(new)) => {
-                new_allocations.push(AllocationChange::new(new, after.block_bytes));
-                new_gaps.visit(&new);
+                totals.allocated(new, block_bytes);
                 new_iter.next();
             }
             (Some(old), Some(new)) => match key(&old).cmp(&key(&new)) {
                 std::cmp::Ordering::Less => {
-                    freed_allocations.push(AllocationChange::new(old, before.block_bytes));
-                    old_gaps.visit(&old);
+                    totals.freed(old, block_bytes);
                     old_iter.next();
                 }
                 std::cmp::Ordering::Greater => {
-                    new_allocations.push(AllocationChange::new(new, after.block_bytes));
-                    new_gaps.visit(&new);
+                    totals.allocated(new, block_bytes);
                     new_iter.next();
                 }
                 std::cmp::Ordering::Equal => {
-                    old_gaps.visit(&old);
-                    new_gaps.visit(&new);
                     if old == new {
                         if let Some(area) = areas.get_mut(old.area) {
                             if let Some(blocks) =
@@ -179,8 +312,8 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Diff {
                             }
                         }
                     } else {
-                        freed_allocations.push(AllocationChange::new(old, before.block_bytes));
-                        new_allocations.push(AllocationChange::new(new, after.block_bytes));
+                        totals.freed(old, block_bytes);
+                        totals.allocated(new, block_bytes);
                     }
                     old_iter.next();
                     new_iter.next();
@@ -189,73 +322,54 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Diff {
         }
     }
 
-    let allocated_bytes: u64 = new_allocations.iter().map(|a| a.bytes).sum();
-    let freed_bytes: u64 = freed_allocations.iter().map(|a| a.bytes).sum();
-    let largest_new_allocation = new_allocations
-        .iter()
-        // Earliest of equally large ones, for a stable answer.
-        .max_by(|a, b| a.bytes.cmp(&b.bytes).then(b.offset.cmp(&a.offset)))
-        .copied();
+    let bytes = block_bytes.map(u64::from);
+    let allocated_bytes = bytes.map(|b| totals.allocated_blocks * b);
+    let freed_bytes = bytes.map(|b| totals.freed_blocks * b);
     Diff {
         allocated_bytes,
         freed_bytes,
-        net_bytes: allocated_bytes as i64 - freed_bytes as i64,
-        new_allocations,
-        freed_allocations,
-        largest_new_allocation,
-        max_free_blocks_before: old_gaps.finish(),
-        max_free_blocks_after: new_gaps.finish(),
-        block_bytes: after.block_bytes,
+        net_bytes: allocated_bytes
+            .zip(freed_bytes)
+            .map(|(a, f)| a as i64 - f as i64),
+        allocated_blocks: totals.allocated_blocks,
+        freed_blocks: totals.freed_blocks,
+        new_allocation_count: totals.new_count,
+        freed_allocation_count: totals.freed_count,
+        largest_new_allocation: totals.new_largest.0.first().copied(),
+        largest_new_allocations: totals.new_largest.0,
+        largest_freed_allocations: totals.freed_largest.0,
+        max_free_blocks_before: before.figures().max_free_blocks,
+        max_free_blocks_after: after.figures().max_free_blocks,
+        block_bytes,
         warnings,
         areas,
     }
 }
 
-/// Longest free run of one snapshot, from the gaps between its allocations visited in order.
-struct GapTracker<'a> {
-    snapshot: &'a Snapshot,
-    area: usize,
-    /// End (block index) of the last allocation seen in `area`.
-    end: usize,
-    longest: usize,
+/// Running totals of the allocations found on one side only.
+#[derive(Debug, Default)]
+struct Totals {
+    allocated_blocks: u64,
+    freed_blocks: u64,
+    new_count: u64,
+    freed_count: u64,
+    new_largest: Largest,
+    freed_largest: Largest,
 }
 
-impl<'a> GapTracker<'a> {
-    fn new(snapshot: &'a Snapshot) -> Self {
-        GapTracker {
-            snapshot,
-            area: 0,
-            end: 0,
-            longest: 0,
-        }
+impl Totals {
+    fn allocated(&mut self, allocation: Allocation, block_bytes: Option<u32>) {
+        self.allocated_blocks += allocation.blocks as u64;
+        self.new_count += 1;
+        self.new_largest
+            .offer(AllocationChange::new(allocation, block_bytes));
     }
 
-    /// Close areas before `area`: the rest of each is one free run.
-    fn close_areas_before(&mut self, area: usize) {
-        while self.area < area {
-            let len = self
-                .snapshot
-                .areas
-                .get(self.area)
-                .map_or(0, |a| a.blocks.len());
-            self.longest = self.longest.max(len.saturating_sub(self.end));
-            self.area += 1;
-            self.end = 0;
-        }
-    }
-
-    fn visit(&mut self, allocation: &Allocation) {
-        self.close_areas_before(allocation.area);
-        self.longest = self.longest.max(allocation.offset.saturating_sub(self.end));
-        self.end = allocation.offset + allocation.blocks;
-    }
-
-    fn finish(mut self) -> u64 {
-        if !self.snapshot.has_map() {
-            return self.snapshot.header.max_free.unwrap_or(0);
-        }
-        self.close_areas_before(self.snapshot.areas.len());
-        self.longest as u64
+    fn freed(&mut self, allocation: Allocation, block_bytes: Option<u32>) {
+        self.freed_blocks += allocation.blocks as u64;
+        self.freed_count += 1;
+        self.freed_largest
+            .offer(AllocationChange::new(allocation, block_bytes));
     }
 }
 
@@ -298,8 +412,8 @@ impl Diff {
     pub fn change_counts(&self) -> [u64; 5] {
         let mut counts = [0u64; 5];
         for area in &self.areas {
-            for &change in &area.blocks {
-                counts[change.code() as usize] += 1;
+            for run in area.runs() {
+                counts[run.change.code() as usize] += run.blocks as u64;
             }
         }
         counts
@@ -330,27 +444,45 @@ mod tests {
         // h= same; L freed; S= replaced by T== (changed, changed, allocated).
         assert_eq!(codes(&diff), vec!["11304420"]);
         assert_eq!(
-            diff.new_allocations
+            diff.largest_new_allocations
                 .iter()
                 .map(|a| (a.offset, a.blocks, a.kind))
                 .collect::<Vec<_>>(),
-            vec![(64, 3, BlockKind::Tuple)]
+            vec![(Some(64), 3, BlockKind::Tuple)]
+        );
+        // Largest first.
+        assert_eq!(
+            diff.largest_freed_allocations
+                .iter()
+                .map(|a| (a.offset, a.blocks, a.kind))
+                .collect::<Vec<_>>(),
+            vec![
+                (Some(64), 2, BlockKind::Str),
+                (Some(32), 1, BlockKind::List)
+            ]
         );
         assert_eq!(
-            diff.freed_allocations
-                .iter()
-                .map(|a| (a.offset, a.blocks, a.kind))
-                .collect::<Vec<_>>(),
-            vec![(32, 1, BlockKind::List), (64, 2, BlockKind::Str)]
+            (diff.new_allocation_count, diff.freed_allocation_count),
+            (1, 2)
         );
         assert_eq!(
             (diff.allocated_bytes, diff.freed_bytes, diff.net_bytes),
-            (48, 48, 0)
+            (Some(48), Some(48), Some(0))
         );
-        assert_eq!(diff.largest_new_allocation.map(|a| a.bytes), Some(48));
+        assert_eq!(diff.largest_new_allocation.and_then(|a| a.bytes), Some(48));
         assert_eq!(
             (diff.max_free_blocks_before, diff.max_free_blocks_after),
-            (2, 2)
+            (Some(2), Some(2))
+        );
+        // JSON: runs of changed blocks only.
+        let json = serde_json::to_value(&diff).unwrap();
+        assert_eq!(
+            json["areas"][0]["changes"],
+            serde_json::json!([
+                {"start": 2, "blocks": 1, "change": "freed"},
+                {"start": 4, "blocks": 2, "change": "changed"},
+                {"start": 6, "blocks": 1, "change": "allocated"},
+            ])
         );
         assert!(diff.warnings.is_empty());
     }
@@ -361,16 +493,45 @@ mod tests {
         let after = Snapshot::from_letters(&["h=.hh=h"]);
         let diff = diff(&before, &after);
         assert_eq!(codes(&diff), vec!["1102222", "33"]);
-        assert_eq!(diff.new_allocations.len(), 3);
-        assert_eq!(diff.freed_allocations.len(), 2);
-        assert_eq!(diff.net_bytes, 4 * 16 - 2 * 16);
+        assert_eq!(diff.new_allocation_count, 3);
+        assert_eq!(diff.freed_allocation_count, 2);
+        assert_eq!(diff.net_bytes, Some(4 * 16 - 2 * 16));
         assert_eq!(diff.warnings.len(), 2, "{:?}", diff.warnings);
 
         let empty = Snapshot::from_letters(&[]);
         let diff = super::diff(&empty, &after);
-        assert_eq!(diff.allocated_bytes, 6 * 16);
+        assert_eq!(diff.allocated_bytes, Some(6 * 16));
         let diff = super::diff(&after, &empty);
-        assert_eq!(diff.freed_bytes, 6 * 16);
+        assert_eq!(diff.freed_bytes, Some(6 * 16));
+    }
+
+    #[test]
+    fn json_grows_with_the_changes_not_with_the_heap() {
+        // 1 Mi blocks of one-block allocations, all allocated at once: one run.
+        let blocks = 1 << 20;
+        let before = Snapshot::from_letters(&[&".".repeat(blocks)]);
+        let after = Snapshot::from_letters(&[&"h".repeat(blocks)]);
+        let diff = diff(&before, &after);
+        assert_eq!(diff.new_allocation_count, blocks as u64);
+        assert_eq!(diff.largest_new_allocations.len(), LISTED_ALLOCATIONS);
+        let json = serde_json::to_string(&diff).unwrap();
+        assert!(json.len() < 4096, "{} bytes of JSON", json.len());
+
+        // 10,000 areas, one of which changed: one area in the JSON, named by its index.
+        let mut letters = vec!["h=.."; 10_000];
+        let before = Snapshot::from_letters(&letters);
+        letters[7_000] = "h=h.";
+        let after = Snapshot::from_letters(&letters);
+        let json = serde_json::to_value(super::diff(&before, &after)).unwrap();
+        assert_eq!(
+            json["areas"],
+            serde_json::json!([{
+                "area": 7000,
+                "address": null,
+                "blocks": 4,
+                "changes": [{"start": 2, "blocks": 1, "change": "allocated"}]
+            }])
+        );
     }
 
     #[test]
@@ -378,6 +539,10 @@ mod tests {
         let before = Snapshot::from_letters(&["h=LS..T=="]);
         let diff = diff(&before, &before.clone());
         assert_eq!(codes(&diff), vec!["111100111"]);
-        assert_eq!((diff.allocated_bytes, diff.freed_bytes), (0, 0));
+        assert_eq!((diff.allocated_bytes, diff.freed_bytes), (Some(0), Some(0)));
+        assert_eq!(
+            serde_json::to_value(&diff).unwrap()["areas"],
+            serde_json::json!([])
+        );
     }
 }

@@ -1,16 +1,28 @@
 //! The heap model: reading `micropython.mem_info(1)` dumps, snapshots, statistics, diffs.
 //! Pure: no I/O, no board, no LSP.
 //!
-//! - [`read`]: text (bytes, any noise around it) → [`Snapshot`] or a typed [`DumpError`].
+//! - [`read`]: text (bytes, any noise around it) → the [`Dump`]s it holds, each a [`Snapshot`],
+//!   or a typed [`DumpError`] when nothing in it is readable.
 //! - this module: the model — [`Snapshot`], [`Area`], [`BlockKind`], the allocation view
 //!   ([`Allocation`]) and the figures recomputed from the map ([`MapFigures`]).
-//! - [`stats`]: [`Stats`] (the `stats --json` object), free-run histogram, [`Fit`].
-//! - [`diff`](mod@diff): block-by-block and allocation-by-allocation difference of two snapshots.
+//! - [`stats`]: [`Stats`] (the `stats --json` object), where each figure comes from
+//!   ([`Figures`]), free-run histogram, [`Fit`].
+//! - [`diff`](mod@diff): block-by-block and allocation-by-allocation difference of two snapshots,
+//!   described in JSON as runs of changed blocks.
 //! - [`render`]: terminal rendering of maps, diffs and stats (strings only, no printing).
 //! - [`write`]: the inverse of the reader, used by tests and benchmarks.
 //!
-//! Architecture invariant: one byte per block in memory (`BlockKind` is `repr(u8)`), so an
-//! 8 MiB heap of 16-byte blocks costs 512 KiB.
+//! What a figure is: what the dump states (its header), or what a complete map proves, or
+//! unknown — never a number that is neither. The header's figures ([`Header`]) and the map's
+//! ([`MapFigures`]) are kept apart; [`Snapshot::figures`] combines them (the header wins, a
+//! map fills in only what the header lacks and only when it is complete) and says where each
+//! came from. A figure nothing determines is `None` (null in JSON, "unknown" in text) and a
+//! warning says why.
+//!
+//! Architecture invariants: one byte per block in memory (`BlockKind` is `repr(u8)`), so an
+//! 8 MiB heap of 16-byte blocks costs 512 KiB; and reading costs at most 25 bytes of memory
+//! per byte of dump text on top of that one byte per block (`tests/heap_memory.rs` counts the
+//! model's allocations).
 
 use serde::Serialize;
 
@@ -22,10 +34,14 @@ pub mod write;
 
 #[cfg(test)]
 mod fixture_tests;
+#[cfg(test)]
+mod realworld_tests;
 
-pub use diff::{diff, AllocationChange, BlockChange, Diff, DiffArea};
-pub use read::{parse_dump, parse_dump_str, DumpError};
-pub use stats::{Fit, FitVerdict, FreeRunBucket, Stats};
+pub use diff::{diff, AllocationChange, BlockChange, ChangeRun, Diff, DiffArea};
+pub use read::{
+    parse_dump, parse_dump_str, parse_dumps, parse_dumps_with_rows, Dump, DumpError, RowPlacement,
+};
+pub use stats::{Figures, Fit, FitVerdict, FreeRunBucket, Source, Stats};
 
 /// Blocks printed per map row by `gc_dump_alloc_table` (`DUMP_BYTES_PER_LINE`, which counts
 /// blocks, not bytes).
@@ -187,36 +203,91 @@ impl schemars::JsonSchema for BlockKind {
 
 /// The figures `mem_info` prints before the map. Every figure is optional: ports and versions
 /// differ in which lines they print, and a capture may have lost some.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+///
+/// Stored as one word per figure and a bit saying whether the dump stated it, rather than
+/// thirteen `Option<u64>`s: a capture can hold a dump per line of text, and the reader
+/// promises at most 25 bytes of memory per byte of text.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Header {
-    /// `mem: total=` — bytes ever allocated (only with `MICROPY_MEM_STATS`, e.g. unix port).
-    pub mem_total: Option<u64>,
-    /// `mem: current=` — bytes allocated now.
-    pub mem_current: Option<u64>,
-    /// `mem: peak=` — peak bytes allocated.
-    pub mem_peak: Option<u64>,
-    /// `stack: U` — C stack bytes in use.
-    pub stack_used: Option<u64>,
-    /// `stack: U out of L` — C stack limit (only with stack checking).
-    pub stack_limit: Option<u64>,
-    /// `GC: total:` — heap bytes over all areas.
-    pub gc_total: Option<u64>,
-    /// `GC: used:` — bytes in used blocks.
-    pub gc_used: Option<u64>,
-    /// `GC: free:` — bytes in free blocks.
-    pub gc_free: Option<u64>,
-    /// `max new split:` — bytes a split-heap-auto port could still add as a new area.
-    pub max_new_split: Option<u64>,
-    /// `No. of 1-blocks:` — allocations exactly one block long.
-    pub one_blocks: Option<u64>,
-    /// `2-blocks:` — allocations exactly two blocks long.
-    pub two_blocks: Option<u64>,
-    /// `max blk sz:` — longest allocation, in blocks.
-    pub max_block: Option<u64>,
-    /// `max free sz:` — longest run of free blocks in one area, in blocks.
-    pub max_free: Option<u64>,
+    values: [u64; HEADER_FIGURES],
+    stated: u16,
     /// `qstr pool:` line of `micropython.qstr_info()`, when the capture carried one.
-    pub qstr: Option<QstrPool>,
+    pub qstr: Option<Box<QstrPool>>,
+}
+
+/// Number of figures a [`Header`] holds.
+const HEADER_FIGURES: usize = 13;
+
+impl Header {
+    fn get(&self, index: usize) -> Option<u64> {
+        (self.stated & (1 << index) != 0).then(|| self.values[index])
+    }
+
+    fn set(&mut self, index: usize, value: Option<u64>) {
+        // Unstated figures are kept as 0 so that equal headers compare equal.
+        self.values[index] = value.unwrap_or(0);
+        match value {
+            Some(_) => self.stated |= 1 << index,
+            None => self.stated &= !(1 << index),
+        }
+    }
+}
+
+/// Getters and setters of the header's figures, and its `Debug`, from one list.
+macro_rules! header_figures {
+    ($($(#[$doc:meta])* $name:ident / $set:ident = $index:expr;)*) => {
+        impl Header {
+            $(
+                $(#[$doc])*
+                pub fn $name(&self) -> Option<u64> {
+                    self.get($index)
+                }
+
+                #[doc = concat!("Sets [`Header::", stringify!($name), "`].")]
+                pub fn $set(&mut self, value: Option<u64>) {
+                    self.set($index, value)
+                }
+            )*
+        }
+
+        impl std::fmt::Debug for Header {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct("Header")
+                    $(.field(stringify!($name), &self.$name()))*
+                    .field("qstr", &self.qstr)
+                    .finish()
+            }
+        }
+    };
+}
+
+header_figures! {
+    /// `mem: total=` — bytes ever allocated (only with `MICROPY_MEM_STATS`, e.g. unix port).
+    mem_total / set_mem_total = 0;
+    /// `mem: current=` — bytes allocated now.
+    mem_current / set_mem_current = 1;
+    /// `mem: peak=` — peak bytes allocated.
+    mem_peak / set_mem_peak = 2;
+    /// `stack: U` — C stack bytes in use.
+    stack_used / set_stack_used = 3;
+    /// `stack: U out of L` — C stack limit (only with stack checking).
+    stack_limit / set_stack_limit = 4;
+    /// `GC: total:` — heap bytes over all areas.
+    gc_total / set_gc_total = 5;
+    /// `GC: used:` — bytes in used blocks.
+    gc_used / set_gc_used = 6;
+    /// `GC: free:` — bytes in free blocks.
+    gc_free / set_gc_free = 7;
+    /// `max new split:` — bytes a split-heap-auto port could still add as a new area.
+    max_new_split / set_max_new_split = 8;
+    /// `No. of 1-blocks:` — allocations exactly one block long.
+    one_blocks / set_one_blocks = 9;
+    /// `2-blocks:` — allocations exactly two blocks long.
+    two_blocks / set_two_blocks = 10;
+    /// `max blk sz:` — longest allocation, in blocks.
+    max_block / set_max_block = 11;
+    /// `max free sz:` — longest run of free blocks in one area, in blocks.
+    max_free / set_max_free = 12;
 }
 
 /// Figures of a `qstr pool: n_pool=…, n_qstr=…, n_str_data_bytes=…, n_total_bytes=…` line.
@@ -249,25 +320,23 @@ impl Area {
     }
 }
 
-/// Something odd about a dump that did not stop it from being read.
+/// Something odd about a dump that did not stop it from being read. Line numbers are 1-based
+/// lines of the whole input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Warning {
-    /// A header figure disagrees with what the map shows (e.g. a map cut short).
-    #[error("header says {figure} = {header}, the map gives {map}")]
+    /// A header figure disagrees with what a complete map shows. The header's figure is used.
+    #[error("header says {figure} = {header}, the map gives {map}; the header's figure is used")]
     HeaderMismatch {
         figure: &'static str,
         header: u64,
         map: u64,
     },
-    /// The block size could not be read from the dump.
-    #[error("block size not derivable from the dump ({reason}); assumed {block_bytes} bytes")]
-    BlockSizeAssumed {
-        block_bytes: u32,
-        reason: &'static str,
-    },
-    /// The offsets and the totals imply different block sizes.
-    #[error("map offsets imply {from_offsets}-byte blocks but GC total / blocks gives {from_totals}; used {from_offsets}")]
-    BlockSizeDisagrees { from_offsets: u32, from_totals: u32 },
+    /// Nothing in the dump determines the block size; byte figures that need it are unknown.
+    #[error("block size unknown: {reason}")]
+    BlockSizeUnknown { reason: &'static str },
+    /// The map's offsets imply a block size that the header's figures do not fit.
+    #[error("map offsets imply {from_offsets}-byte blocks, but the header's figures are not consistent with it; used {from_offsets}")]
+    BlockSizeDisagrees { from_offsets: u32 },
     /// A map row does not start where the rows before it end (lost or repeated text).
     #[error("line {line}: row at offset {offset:#x} expected at block {expected} of area {area}, found block {found}; {action}")]
     RowMisplaced {
@@ -278,6 +347,35 @@ pub enum Warning {
         found: usize,
         action: &'static str,
     },
+    /// A line inside a map holds a character that is not a block letter: the row is left out
+    /// and the map counts as partial.
+    #[error("line {line}, column {column}: expected a block letter (one of `.=hTLDSAFBMm`), found `{found}`; the row is left out")]
+    BadRow {
+        line: usize,
+        column: usize,
+        found: String,
+    },
+    /// The map stops before the block count the header promises. `row` is the last row's
+    /// offset as printed (`digits` hex digits; 0 digits: the last line was
+    /// `(N lines all free)`).
+    #[error("the map ends early: its last row is `{}` (line {line}), {blocks} of {expected} blocks; the header's figures are used, not the partial map's", row_label(*row, *digits))]
+    MapTruncated {
+        line: usize,
+        row: u64,
+        digits: u8,
+        blocks: u64,
+        expected: u64,
+    },
+    /// A `GC memory layout` line with no rows after it.
+    #[error("line {line}: the heap map has no rows; the header's figures are used")]
+    MapEmpty { line: usize },
+    /// The map's block count cannot be checked against `GC: total` (the block size is unknown).
+    #[error("the map's {blocks} blocks cannot be checked against GC total {total} (block size unknown); the map's counts are not used")]
+    MapUnverifiable { blocks: u64, total: u64 },
+    /// A map with no `GC: total` to check it against: it may have been cut, so its counts are
+    /// not figures of the heap.
+    #[error("no `GC: total` line to check the map against: it may have been cut, so its counts are not used as the heap's figures")]
+    MapUnchecked,
     /// Tail blocks with no head before them.
     #[error(
         "area {area}: tail block at block {offset} has no head (counted as its own allocation)"
@@ -286,23 +384,127 @@ pub enum Warning {
     /// `m` blocks: the dump was taken while a collection was marking.
     #[error("{count} marked block(s): the dump was taken during a garbage collection")]
     MarkedBlocks { count: usize },
-    /// The input held more than one dump; only the first was read.
-    #[error("line {line}: a second dump starts here; only the first was read")]
-    ExtraDump { line: usize },
+    /// A known line (`GC:`, `No. of 1-blocks`) whose figures could not all be read: `missing`
+    /// has bit i set for the i-th of `names`.
+    #[error("line {line}: {} not readable", missing_names(names, *missing))]
+    UnreadableFigures {
+        line: usize,
+        names: &'static [&'static str],
+        missing: u8,
+    },
+    /// A line inside a dump that no released `mem_info` format prints.
+    #[error("line {line}: `{text}` is not part of any released mem_info format; ignored")]
+    UnknownLine { line: usize, text: String },
+    /// The input held more than one dump and only the first was read.
+    #[error("line {line}: this capture holds {count} dumps and only the first was read (`--all` or `--index N` reads the others)")]
+    ExtraDump { line: usize, count: usize },
+    /// Figures nothing in the dump determines.
+    #[error("unknown: {figures} ({reason})")]
+    FiguresUnknown { figures: String, reason: String },
     /// The map area count or addresses differ between two snapshots being compared.
     #[error("{0}")]
     Diff(String),
 }
 
+/// `00002c00`, or `(N lines all free)` for a free-lines line (0 digits, `row` = N).
+fn row_label(row: u64, digits: u8) -> String {
+    if digits == 0 {
+        format!("({row} lines all free)")
+    } else {
+        format!("{row:0width$x}", width = usize::from(digits))
+    }
+}
+
+/// The names whose bits are set in `missing`.
+fn missing_names(names: &[&str], missing: u8) -> String {
+    names
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| missing & (1 << i) != 0)
+        .map(|(_, name)| *name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Warning {
+    /// The 1-based input line the warning is about, when it is about one line.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            Warning::RowMisplaced { line, .. }
+            | Warning::BadRow { line, .. }
+            | Warning::MapTruncated { line, .. }
+            | Warning::MapEmpty { line }
+            | Warning::UnreadableFigures { line, .. }
+            | Warning::UnknownLine { line, .. }
+            | Warning::ExtraDump { line, .. } => Some(*line),
+            _ => None,
+        }
+    }
+}
+
+/// How [`Snapshot::block_bytes`] was established.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockBytesSource {
+    /// From the map's offset column (how far apart consecutive rows are).
+    MapOffsets,
+    /// From `GC: total` divided by the blocks of the map.
+    GcTotal,
+    /// From the header alone: of the block sizes MicroPython uses (16 bytes on 32-bit ports,
+    /// 32 on 64-bit builds), exactly one fits the header's figures.
+    HeaderArithmetic,
+    /// Set by whoever built the snapshot in code (tests, generated heaps).
+    Given,
+    /// Nothing determines it.
+    Unknown,
+}
+
+/// How much of the heap the dump's map shows.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum MapState {
+    /// No map: `mem_info()` without an argument.
+    Absent,
+    /// Every block the header promises is there, in place.
+    Complete,
+    /// A map with no `GC: total` to check it against: drawn as printed, but it may have been
+    /// cut, so its counts are not figures.
+    Unchecked,
+    /// Cut short, empty, or damaged (rows lost or unreadable): its counts are not figures.
+    Partial,
+}
+
+impl MapState {
+    /// True when the map's counts may stand for the heap's figures: only a map proven
+    /// complete.
+    pub fn is_usable(self) -> bool {
+        self == MapState::Complete
+    }
+}
+
 /// A parsed `mem_info` dump.
+///
+/// Snapshots taken from a live board (the runner, the language server's captures) always
+/// have a complete map and a known block size; code that reads them unwraps nothing: it
+/// passes the `Option`s of [`Snapshot::figures`] on (the diagnostics already take optional
+/// facts), so a capture damaged on the wire degrades to "unknown", never to a wrong figure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     /// The figures printed before the map.
     pub header: Header,
     /// Heap areas with one entry per block; empty for `mem_info()` without the map.
     pub areas: Vec<Area>,
-    /// Bytes per block (16 on 32-bit ports, 32 on 64-bit builds).
-    pub block_bytes: u32,
+    /// Bytes per block (16 on 32-bit ports, 32 on 64-bit builds); `None` when nothing in the
+    /// dump determines it.
+    pub block_bytes: Option<u32>,
+    /// Where `block_bytes` came from.
+    pub block_bytes_source: BlockBytesSource,
+    /// How much of the heap the map shows.
+    pub map: MapState,
     /// Oddities found while reading and cross-checking.
     pub warnings: Vec<Warning>,
 }
@@ -340,6 +542,54 @@ pub struct MapFigures {
     pub two_blocks: u64,
     pub max_block: u64,
     pub max_free: u64,
+}
+
+impl MapFigures {
+    /// The figures of areas given as block slices, as `gc_info` computes them.
+    pub fn of<'a>(areas: impl IntoIterator<Item = &'a [BlockKind]>) -> MapFigures {
+        let mut figures = MapFigures::default();
+        // One walk over runs per area: free run, then allocations (head + tails), repeat.
+        for blocks in areas {
+            figures.blocks_total += blocks.len() as u64;
+            let mut pos = 0;
+            while pos < blocks.len() {
+                let free = run_length(&blocks[pos..], BlockKind::Free);
+                figures.free_blocks += free as u64;
+                figures.max_free = figures.max_free.max(free as u64);
+                pos += free;
+                while pos < blocks.len() && blocks[pos] != BlockKind::Free {
+                    let len = 1 + run_length(&blocks[pos + 1..], BlockKind::Tail);
+                    match len {
+                        1 => figures.one_blocks += 1,
+                        2 => figures.two_blocks += 1,
+                        _ => {}
+                    }
+                    figures.max_block = figures.max_block.max(len as u64);
+                    pos += len;
+                }
+            }
+        }
+        figures.used_blocks = figures.blocks_total - figures.free_blocks;
+        figures
+    }
+
+    /// Whether these figures are the ones `header` states with blocks of `size` bytes: every
+    /// stated figure agrees. A map cut short almost never agrees on all of them.
+    pub fn agree_with(&self, header: &Header, size: u32) -> bool {
+        let size = u64::from(size);
+        let pairs = [
+            (header.gc_total(), self.blocks_total * size),
+            (header.gc_used(), self.used_blocks * size),
+            (header.gc_free(), self.free_blocks * size),
+            (header.one_blocks(), self.one_blocks),
+            (header.two_blocks(), self.two_blocks),
+            (header.max_block(), self.max_block),
+            (header.max_free(), self.max_free),
+        ];
+        pairs
+            .iter()
+            .all(|&(stated, counted)| stated.is_none_or(|s| s == counted))
+    }
 }
 
 /// Number of consecutive `kind` blocks at the start of `blocks`. Compares 32 blocks at a time
@@ -442,22 +692,37 @@ impl Snapshot {
     /// A snapshot built from dump letters, one string per area (16-byte blocks, no header):
     /// the fixture shape of the heap module's unit tests.
     pub(crate) fn from_letters(areas: &[&str]) -> Snapshot {
-        Snapshot {
-            header: Header::default(),
-            areas: areas
+        Snapshot::from_areas(
+            areas
                 .iter()
                 .map(|text| Area {
                     address: None,
                     blocks: text.bytes().filter_map(BlockKind::from_byte).collect(),
                 })
                 .collect(),
-            block_bytes: 16,
-            warnings: Vec::new(),
-        }
+            16,
+        )
     }
 }
 
 impl Snapshot {
+    /// A snapshot of complete areas built in code (tests, generated heaps): no header, the
+    /// given block size, the map complete by construction.
+    pub fn from_areas(areas: Vec<Area>, block_bytes: u32) -> Snapshot {
+        Snapshot {
+            header: Header::default(),
+            map: if areas.is_empty() {
+                MapState::Absent
+            } else {
+                MapState::Complete
+            },
+            areas,
+            block_bytes: Some(block_bytes),
+            block_bytes_source: BlockBytesSource::Given,
+            warnings: Vec::new(),
+        }
+    }
+
     /// True when the dump carried the block map (`mem_info(1)`), not only the summary.
     pub fn has_map(&self) -> bool {
         !self.areas.is_empty()
@@ -488,55 +753,37 @@ impl Snapshot {
 
     /// Recompute the `gc_info` figures from the map.
     pub fn map_figures(&self) -> MapFigures {
-        let mut figures = MapFigures::default();
-        // One walk over runs per area: free run, then allocations (head + tails), repeat.
-        for area in &self.areas {
-            let blocks = &area.blocks[..];
-            figures.blocks_total += blocks.len() as u64;
-            let mut pos = 0;
-            while pos < blocks.len() {
-                let free = run_length(&blocks[pos..], BlockKind::Free);
-                figures.free_blocks += free as u64;
-                figures.max_free = figures.max_free.max(free as u64);
-                pos += free;
-                while pos < blocks.len() && blocks[pos] != BlockKind::Free {
-                    let len = 1 + run_length(&blocks[pos + 1..], BlockKind::Tail);
-                    match len {
-                        1 => figures.one_blocks += 1,
-                        2 => figures.two_blocks += 1,
-                        _ => {}
-                    }
-                    figures.max_block = figures.max_block.max(len as u64);
-                    pos += len;
-                }
-            }
-        }
-        figures.used_blocks = figures.blocks_total - figures.free_blocks;
-        figures
+        MapFigures::of(self.areas.iter().map(|a| &a.blocks[..]))
     }
 
     /// Compare the header with the map and return one warning per disagreeing figure.
-    /// Empty for dumps without a map.
+    /// Empty for dumps without a map; byte figures are compared only when the block size is
+    /// known.
     pub fn cross_check(&self) -> Vec<Warning> {
         if !self.has_map() {
             return Vec::new();
         }
         let figures = self.map_figures();
-        let bytes = u64::from(self.block_bytes);
+        let bytes = self.block_bytes.map(u64::from);
         let header = &self.header;
-        let pairs: [(&'static str, Option<u64>, u64); 7] = [
-            ("GC total", header.gc_total, figures.blocks_total * bytes),
-            ("used", header.gc_used, figures.used_blocks * bytes),
-            ("free", header.gc_free, figures.free_blocks * bytes),
-            ("1-blocks", header.one_blocks, figures.one_blocks),
-            ("2-blocks", header.two_blocks, figures.two_blocks),
-            ("max blk sz", header.max_block, figures.max_block),
-            ("max free sz", header.max_free, figures.max_free),
+        let in_bytes = |n: u64| bytes.map(|b| n * b);
+        let pairs: [(&'static str, Option<u64>, Option<u64>); 7] = [
+            (
+                "GC total",
+                header.gc_total(),
+                in_bytes(figures.blocks_total),
+            ),
+            ("used", header.gc_used(), in_bytes(figures.used_blocks)),
+            ("free", header.gc_free(), in_bytes(figures.free_blocks)),
+            ("1-blocks", header.one_blocks(), Some(figures.one_blocks)),
+            ("2-blocks", header.two_blocks(), Some(figures.two_blocks)),
+            ("max blk sz", header.max_block(), Some(figures.max_block)),
+            ("max free sz", header.max_free(), Some(figures.max_free)),
         ];
         pairs
             .into_iter()
-            .filter_map(|(figure, header, map)| match header {
-                Some(header) if header != map => Some(Warning::HeaderMismatch {
+            .filter_map(|(figure, header, map)| match (header, map) {
+                (Some(header), Some(map)) if header != map => Some(Warning::HeaderMismatch {
                     figure,
                     header,
                     map,

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{BlockChange, BlockKind, Diff, Snapshot, Stats};
+use super::{BlockChange, BlockKind, Diff, MapState, Snapshot, Stats};
 
 /// Options of [`render_map`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,33 +148,52 @@ fn percent(part: u64, whole: u64) -> f64 {
     }
 }
 
+/// What text shows for a figure nothing determines.
+pub const UNKNOWN: &str = "unknown";
+
+/// A figure with thousands separators, or "unknown".
+fn figure(value: Option<u64>) -> String {
+    value.map_or_else(|| UNKNOWN.to_string(), thousands)
+}
+
+/// `part` as a percentage of `whole`, when both are known.
+fn share(part: Option<u64>, whole: Option<u64>) -> String {
+    match (part, whole) {
+        (Some(part), Some(whole)) => format!(" ({:.1}%)", percent(part, whole)),
+        _ => String::new(),
+    }
+}
+
 /// Two summary lines above a map.
 fn stats_header(out: &mut String, stats: &Stats) {
     let _ = writeln!(
         out,
-        "GC heap {} bytes = {} blocks of {} bytes · used {} ({:.1}%) · free {}",
-        thousands(stats.gc_total),
-        thousands(stats.blocks_total),
-        stats.block_bytes,
-        thousands(stats.used),
-        percent(stats.used, stats.gc_total),
-        thousands(stats.free),
+        "GC heap {} bytes = {} blocks of {} bytes · used {}{} · free {}",
+        figure(stats.gc_total),
+        figure(stats.blocks_total),
+        figure(stats.block_bytes.map(u64::from)),
+        figure(stats.used),
+        share(stats.used, stats.gc_total),
+        figure(stats.free),
     );
     let _ = writeln!(
         out,
-        "1-blocks {} · 2-blocks {} · largest allocation {} blocks · longest free run {} blocks ({} bytes) · fragmentation {:.2}",
-        thousands(stats.one_blocks),
-        thousands(stats.two_blocks),
-        thousands(stats.max_block_blocks),
-        thousands(stats.max_free_blocks),
-        thousands(stats.max_free_bytes),
-        stats.fragmentation,
+        "1-blocks {} · 2-blocks {} · largest allocation {} blocks · longest free run {} blocks ({} bytes) · fragmentation {}",
+        figure(stats.one_blocks),
+        figure(stats.two_blocks),
+        figure(stats.max_block_blocks),
+        figure(stats.max_free_blocks),
+        figure(stats.max_free_bytes),
+        stats
+            .fragmentation
+            .map_or_else(|| UNKNOWN.to_string(), |f| format!("{f:.2}")),
     );
 }
 
 /// The terminal heap map of a snapshot: stats header, legend, then per area rows of
-/// `columns` blocks with their byte offset. Runs of two or more entirely free rows are
-/// abbreviated as `(N rows all free)`, as MicroPython does.
+/// `columns` blocks with their byte offset (block number when the block size is unknown).
+/// Runs of two or more entirely free rows are abbreviated as `(N rows all free)`, as
+/// MicroPython does. Warnings are not part of it: the caller shows them (stderr in the CLI).
 pub fn render_map(snapshot: &Snapshot, options: &MapOptions) -> String {
     let columns = if options.columns == 0 {
         64
@@ -184,9 +203,6 @@ pub fn render_map(snapshot: &Snapshot, options: &MapOptions) -> String {
     let stats = snapshot.stats();
     let mut out = String::new();
     stats_header(&mut out, &stats);
-    for warning in &stats.warnings {
-        let _ = writeln!(out, "warning: {warning}");
-    }
     if !snapshot.has_map() {
         out.push_str("(no block map in this dump: use micropython.mem_info(1))\n");
         return out;
@@ -227,17 +243,24 @@ pub fn render_map(snapshot: &Snapshot, options: &MapOptions) -> String {
     }
     painter.end_line();
 
-    let bytes = u64::from(snapshot.block_bytes);
+    let bytes = snapshot.block_bytes.map(u64::from);
+    if snapshot.map == MapState::Partial {
+        out.push_str("(partial map: only the blocks the dump shows)\n");
+    }
     for (index, area) in snapshot.areas.iter().enumerate() {
         let address = area
             .address
             .map(|a| format!(" from {a:x}"))
             .unwrap_or_default();
+        let blocks = area.blocks.len() as u64;
         let _ = writeln!(
             out,
-            "area {index}{address}: {} blocks ({} bytes)",
-            thousands(area.blocks.len() as u64),
-            thousands(area.blocks.len() as u64 * bytes)
+            "area {index}{address}: {} blocks ({})",
+            thousands(blocks),
+            bytes.map_or_else(
+                || "block size unknown: offsets are block numbers".to_string(),
+                |b| format!("{} bytes", thousands(blocks * b))
+            )
         );
         // Colour of each block: its allocation's kind, or the allocation's rainbow colour.
         let mut allocation_color = kind_color(BlockKind::Other);
@@ -250,7 +273,7 @@ pub fn render_map(snapshot: &Snapshot, options: &MapOptions) -> String {
         painter.rows(
             &area.blocks,
             columns,
-            bytes,
+            bytes.unwrap_or(1),
             BlockKind::Free,
             "all free",
             |kind| {
@@ -285,45 +308,72 @@ fn change_style(change: BlockChange) -> (char, &'static str) {
     }
 }
 
-/// How many allocations of each side the diff rendering lists.
-const LISTED_ALLOCATIONS: usize = 10;
-
 /// The difference of two snapshots: totals, legend, a map of changed blocks (64 per row), and
-/// the largest new and freed allocations.
+/// the largest new and freed allocations. Offsets are in bytes, or block numbers when the
+/// block size is unknown.
 pub fn render_diff(diff: &Diff, color: bool) -> String {
     let mut out = String::new();
-    let bytes = u64::from(diff.block_bytes);
+    let bytes = diff.block_bytes.map(u64::from);
+    let in_bytes = |value: Option<u64>, blocks: u64| match value {
+        Some(value) => format!("{} bytes", thousands(value)),
+        None => format!("{} blocks", thousands(blocks)),
+    };
+    let net = match diff.net_bytes {
+        Some(net) => format!(
+            "{}{} bytes",
+            if net < 0 { "-" } else { "+" },
+            thousands(net.unsigned_abs())
+        ),
+        None => {
+            let net = diff.allocated_blocks as i64 - diff.freed_blocks as i64;
+            format!(
+                "{}{} blocks",
+                if net < 0 { "-" } else { "+" },
+                thousands(net.unsigned_abs())
+            )
+        }
+    };
     let _ = writeln!(
         out,
-        "allocated {} bytes in {} allocation(s) · freed {} bytes in {} · net {}{} bytes",
-        thousands(diff.allocated_bytes),
-        diff.new_allocations.len(),
-        thousands(diff.freed_bytes),
-        diff.freed_allocations.len(),
-        if diff.net_bytes < 0 { "-" } else { "+" },
-        thousands(diff.net_bytes.unsigned_abs()),
+        "allocated {} in {} allocation(s) · freed {} in {} · net {net}",
+        in_bytes(diff.allocated_bytes, diff.allocated_blocks),
+        diff.new_allocation_count,
+        in_bytes(diff.freed_bytes, diff.freed_blocks),
+        diff.freed_allocation_count,
     );
-    let _ = writeln!(
-        out,
-        "longest free run {} → {} blocks ({} → {} bytes)",
-        thousands(diff.max_free_blocks_before),
-        thousands(diff.max_free_blocks_after),
-        thousands(diff.max_free_blocks_before * bytes),
-        thousands(diff.max_free_blocks_after * bytes),
-    );
+    let (before, after) = (diff.max_free_blocks_before, diff.max_free_blocks_after);
+    let _ = match (before, after, bytes) {
+        (Some(before), Some(after), Some(b)) => writeln!(
+            out,
+            "longest free run {} → {} blocks ({} → {} bytes)",
+            thousands(before),
+            thousands(after),
+            thousands(before * b),
+            thousands(after * b),
+        ),
+        _ => writeln!(
+            out,
+            "longest free run {} → {} blocks",
+            figure(before),
+            figure(after)
+        ),
+    };
     if let Some(largest) = &diff.largest_new_allocation {
         let _ = writeln!(
             out,
-            "largest new allocation {} bytes ({} blocks, {}) in area {} at offset {:#x}",
-            thousands(largest.bytes),
+            "largest new allocation {} ({} blocks, {}) in area {} at {}",
+            largest.bytes.map_or_else(
+                || UNKNOWN.to_string(),
+                |b| format!("{} bytes", thousands(b))
+            ),
             largest.blocks,
             largest.kind.name(),
             largest.area,
-            largest.offset,
+            largest.offset.map_or_else(
+                || format!("block {}", largest.block),
+                |o| format!("offset {o:#x}")
+            ),
         );
-    }
-    for warning in &diff.warnings {
-        let _ = writeln!(out, "warning: {warning}");
     }
     {
         let mut painter = Painter {
@@ -370,31 +420,39 @@ pub fn render_diff(diff: &Diff, color: bool) -> String {
         painter.rows(
             &area.blocks,
             COLUMNS,
-            bytes,
+            bytes.unwrap_or(1),
             BlockChange::Free,
             "free in both",
             change_style,
         );
     }
-    for (title, list) in [
-        ("new allocations", &diff.new_allocations),
-        ("freed allocations", &diff.freed_allocations),
+    for (title, list, count) in [
+        (
+            "new allocations",
+            &diff.largest_new_allocations,
+            diff.new_allocation_count,
+        ),
+        (
+            "freed allocations",
+            &diff.largest_freed_allocations,
+            diff.freed_allocation_count,
+        ),
     ] {
         if list.is_empty() {
             continue;
         }
-        let mut sorted: Vec<_> = list.iter().collect();
-        sorted.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.offset.cmp(&b.offset)));
-        let shown = sorted.len().min(LISTED_ALLOCATIONS);
-        let _ = writeln!(out, "{title} (largest {shown} of {}):", sorted.len());
-        for allocation in &sorted[..shown] {
+        let _ = writeln!(out, "{title} (largest {} of {count}):", list.len());
+        for allocation in list {
+            let at = allocation.offset.map_or_else(
+                || format!("block {}", allocation.block),
+                |o| format!("offset {o:#08x}"),
+            );
             let _ = writeln!(
                 out,
-                "  area {} offset {:#08x}  {:>6} blocks  {:>9} bytes  {}",
+                "  area {} {at}  {:>6} blocks  {:>9} bytes  {}",
                 allocation.area,
-                allocation.offset,
                 allocation.blocks,
-                thousands(allocation.bytes),
+                figure(allocation.bytes),
                 allocation.kind.name(),
             );
         }
@@ -402,52 +460,74 @@ pub fn render_diff(diff: &Diff, color: bool) -> String {
     out
 }
 
-/// The figures of a snapshot as a short table.
+/// The figures of a snapshot as a short table; "unknown" where nothing determines a
+/// figure. Warnings are not part of it: the caller shows them (stderr in the CLI).
 pub fn render_stats(stats: &Stats) -> String {
     let mut out = String::new();
-    let bytes = u64::from(stats.block_bytes);
+    let bytes = stats.block_bytes.map(u64::from);
+    let blocks_and_bytes = |blocks: Option<u64>, in_bytes: Option<u64>| match blocks {
+        Some(blocks) => format!("{} blocks ({} bytes)", thousands(blocks), figure(in_bytes)),
+        None => UNKNOWN.to_string(),
+    };
     let rows: Vec<(&str, String)> = vec![
         (
             "GC total",
-            format!(
-                "{} bytes ({} blocks of {} bytes{})",
-                thousands(stats.gc_total),
-                thousands(stats.blocks_total),
-                stats.block_bytes,
-                match stats.areas {
-                    0 | 1 => String::new(),
-                    n => format!(", {n} areas"),
-                }
-            ),
+            match stats.gc_total {
+                Some(total) => format!(
+                    "{} bytes ({}{})",
+                    thousands(total),
+                    match (stats.blocks_total, bytes) {
+                        (Some(blocks), Some(b)) =>
+                            format!("{} blocks of {b} bytes", thousands(blocks)),
+                        _ => "block size unknown".to_string(),
+                    },
+                    match stats.areas {
+                        0 | 1 => String::new(),
+                        n => format!(", {n} areas"),
+                    }
+                ),
+                None => UNKNOWN.to_string(),
+            },
         ),
         (
             "used",
-            format!(
-                "{} bytes ({:.1}%)",
-                thousands(stats.used),
-                percent(stats.used, stats.gc_total)
+            stats.used.map_or_else(
+                || UNKNOWN.to_string(),
+                |used| {
+                    format!(
+                        "{} bytes{}",
+                        thousands(used),
+                        share(Some(used), stats.gc_total)
+                    )
+                },
             ),
         ),
-        ("free", format!("{} bytes", thousands(stats.free))),
-        ("1-blocks", thousands(stats.one_blocks)),
-        ("2-blocks", thousands(stats.two_blocks)),
+        (
+            "free",
+            stats.free.map_or_else(
+                || UNKNOWN.to_string(),
+                |free| format!("{} bytes", thousands(free)),
+            ),
+        ),
+        ("1-blocks", figure(stats.one_blocks)),
+        ("2-blocks", figure(stats.two_blocks)),
         (
             "largest allocation",
-            format!(
-                "{} blocks ({} bytes)",
-                thousands(stats.max_block_blocks),
-                thousands(stats.max_block_blocks * bytes)
+            blocks_and_bytes(
+                stats.max_block_blocks,
+                stats.max_block_blocks.zip(bytes).map(|(n, b)| n * b),
             ),
         ),
         (
             "longest free run",
-            format!(
-                "{} blocks ({} bytes)",
-                thousands(stats.max_free_blocks),
-                thousands(stats.max_free_bytes)
-            ),
+            blocks_and_bytes(stats.max_free_blocks, stats.max_free_bytes),
         ),
-        ("fragmentation", format!("{:.3}", stats.fragmentation)),
+        (
+            "fragmentation",
+            stats
+                .fragmentation
+                .map_or_else(|| UNKNOWN.to_string(), |f| format!("{f:.3}")),
+        ),
     ];
     for (label, value) in rows {
         let _ = writeln!(out, "{label:<20}{value}");
@@ -461,6 +541,9 @@ pub fn render_stats(stats: &Stats) -> String {
             .map(|l| format!(" of {}", thousands(l)))
             .unwrap_or_default();
         let _ = writeln!(out, "{:<20}{} bytes{limit}", "stack", thousands(used));
+    }
+    if stats.map == MapState::Partial {
+        out.push_str("map                 partial: its counts are not figures\n");
     }
     if !stats.free_runs.is_empty() {
         out.push_str("free runs (blocks: runs, blocks)\n");
@@ -490,9 +573,6 @@ pub fn render_stats(stats: &Stats) -> String {
                 plural(*blocks, "block")
             );
         }
-    }
-    for warning in &stats.warnings {
-        let _ = writeln!(out, "warning: {warning}");
     }
     out
 }

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Area, BlockKind, Header, Snapshot, BLOCKS_PER_ROW};
+use super::{Area, BlockKind, Snapshot, BLOCKS_PER_ROW};
 
 /// A deterministic, plausible-looking heap for tests and benchmarks: one area of
 /// `blocks_total` blocks, mostly small objects of every kind with some large buffers, about
@@ -41,15 +41,13 @@ pub fn synthetic_snapshot(blocks_total: usize, block_bytes: u32, seed: u64) -> S
         blocks.extend(std::iter::repeat_n(BlockKind::Tail, len - 1));
     }
     blocks.truncate(blocks_total);
-    Snapshot {
-        header: Header::default(),
-        areas: vec![Area {
+    Snapshot::from_areas(
+        vec![Area {
             address: Some(0x3f80_0000),
             blocks,
         }],
         block_bytes,
-        warnings: Vec::new(),
-    }
+    )
 }
 
 /// A deterministic generator of numbers below a bound, from `seed`: xorshift64*, enough
@@ -93,19 +91,24 @@ pub fn churned_snapshot(snapshot: &Snapshot, percent: u64, seed: u64) -> Snapsho
 
 impl Snapshot {
     /// The dump text `mem_info(1)` would print for this snapshot. Header figures come from
-    /// the header where present, else from the map; `\n` line endings.
+    /// the header where present, else from a usable map; a line is left out when none of its
+    /// figures is known. Offsets count bytes; when the block size is unknown they are written
+    /// for 16-byte blocks (the text must have some), which a reader takes as the block size.
+    /// `\n` line endings.
     pub fn to_dump_text(&self) -> String {
-        let figures = self.map_figures();
-        let bytes = u64::from(self.block_bytes);
+        let figures = self.figures();
+        let bytes = u64::from(self.block_bytes.unwrap_or(16));
         let header = &self.header;
+        let show = |figure: Option<u64>| figure.map_or_else(|| "?".to_string(), |v| v.to_string());
         // Roughly one byte per block plus the offset column.
-        let mut out = String::with_capacity(figures.blocks_total as usize * 12 / 10 + 256);
+        let blocks_total = self.blocks_total();
+        let mut out = String::with_capacity(blocks_total * 12 / 10 + 256);
         if let (Some(total), Some(current), Some(peak)) =
-            (header.mem_total, header.mem_current, header.mem_peak)
+            (header.mem_total(), header.mem_current(), header.mem_peak())
         {
             let _ = writeln!(out, "mem: total={total}, current={current}, peak={peak}");
         }
-        match (header.stack_used, header.stack_limit) {
+        match (header.stack_used(), header.stack_limit()) {
             (Some(used), Some(limit)) => {
                 let _ = writeln!(out, "stack: {used} out of {limit}");
             }
@@ -114,24 +117,40 @@ impl Snapshot {
             }
             _ => {}
         }
-        let _ = write!(
-            out,
-            "GC: total: {}, used: {}, free: {}",
-            header.gc_total.unwrap_or(figures.blocks_total * bytes),
-            header.gc_used.unwrap_or(figures.used_blocks * bytes),
-            header.gc_free.unwrap_or(figures.free_blocks * bytes),
-        );
-        if let Some(split) = header.max_new_split {
-            let _ = write!(out, ", max new split: {split}");
+        if figures.gc_total.is_some()
+            || figures.used.is_some()
+            || figures.free.is_some()
+            || header.max_new_split().is_some()
+        {
+            let _ = write!(
+                out,
+                "GC: total: {}, used: {}, free: {}",
+                show(figures.gc_total),
+                show(figures.used),
+                show(figures.free),
+            );
+            if let Some(split) = header.max_new_split() {
+                let _ = write!(out, ", max new split: {split}");
+            }
+            out.push('\n');
         }
-        let _ = writeln!(
-            out,
-            "\n No. of 1-blocks: {}, 2-blocks: {}, max blk sz: {}, max free sz: {}",
-            header.one_blocks.unwrap_or(figures.one_blocks),
-            header.two_blocks.unwrap_or(figures.two_blocks),
-            header.max_block.unwrap_or(figures.max_block),
-            header.max_free.unwrap_or(figures.max_free),
-        );
+        if figures.one_blocks.is_some()
+            || figures.two_blocks.is_some()
+            || figures.max_block_blocks.is_some()
+            || figures.max_free_blocks.is_some()
+        {
+            let _ = write!(
+                out,
+                " No. of 1-blocks: {}, 2-blocks: {}, max blk sz: {}",
+                show(figures.one_blocks),
+                show(figures.two_blocks),
+                show(figures.max_block_blocks),
+            );
+            if let Some(max_free) = figures.max_free_blocks {
+                let _ = write!(out, ", max free sz: {max_free}");
+            }
+            out.push('\n');
+        }
         for area in &self.areas {
             let _ = write!(out, "GC memory layout; from {}:", area.address_hex());
             write_rows(&mut out, &area.blocks, bytes);
@@ -186,6 +205,6 @@ mod tests {
         );
         let reread = parse_dump_str(&written).unwrap();
         assert_eq!(reread.areas, snapshot.areas);
-        assert_eq!(reread.block_bytes, 16);
+        assert_eq!(reread.block_bytes, Some(16));
     }
 }

@@ -56,7 +56,7 @@ async fn handle(backend: &Backend, event: WorkerEvent) {
                 let mut st = backend.state();
                 let file = st.run_uris.get(&job_id).map(|u| u.as_str().to_string());
                 if label == SnapshotLabel::AfterGc {
-                    st.last_free = Some(last_free(&snapshot, label));
+                    st.last_free = last_free(&snapshot, label);
                 }
                 st.snapshots.add_run_snapshot(
                     label,
@@ -84,13 +84,14 @@ async fn handle(backend: &Backend, event: WorkerEvent) {
     }
 }
 
-fn last_free(snapshot: &crate::heap::Snapshot, label: SnapshotLabel) -> LastFree {
-    let stats = snapshot.stats();
-    LastFree {
-        free: stats.free,
-        max_free: stats.max_free_bytes,
+/// The free figures of a live snapshot (None when a capture damaged on the wire lacks them).
+fn last_free(snapshot: &crate::heap::Snapshot, label: SnapshotLabel) -> Option<LastFree> {
+    let figures = snapshot.figures();
+    Some(LastFree {
+        free: figures.free?,
+        max_free: figures.max_free_bytes?,
         label,
-    }
+    })
 }
 
 /// A job ended: publish what it produced, then `heaplens/jobFinished`.
@@ -154,7 +155,7 @@ async fn finished(backend: &Backend, job_id: u64, outcome: JobOutcome) {
                 Ok(snapshot) => {
                     let snapshot_params = {
                         let mut st = backend.state();
-                        st.last_free = Some(last_free(&snapshot, SnapshotLabel::Capture));
+                        st.last_free = last_free(&snapshot, SnapshotLabel::Capture);
                         st.snapshots.add_capture(*snapshot)
                     };
                     params.snapshot_id = Some(snapshot_params.id.clone());

@@ -69,8 +69,12 @@ pub struct SnapshotParams {
     pub run_id: Option<u64>,
     /// RFC 3339.
     pub time: String,
+    /// 1-based number of the dump in its document, when the document holds several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dump: Option<usize>,
     pub stats: Stats,
-    pub block_bytes: u64,
+    /// `None` for a dump whose block size nothing determines.
+    pub block_bytes: Option<u64>,
     pub areas: Vec<SnapshotArea>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allocation_lines: Vec<AllocationLine>,
@@ -292,6 +296,13 @@ pub struct SnapshotSummary {
     pub file: Option<String>,
     pub run_id: Option<u64>,
     pub time: String,
+    /// 1-based number of the dump in its document, when the document holds several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dump: Option<usize>,
+    /// Bytes in use and heap size (`Stats.used`, `Stats.gc_total`), so a timeline can plot a
+    /// series without fetching every snapshot; `None` where the dump does not determine them.
+    pub used: Option<u64>,
+    pub gc_total: Option<u64>,
 }
 
 /// `heaplens/listSnapshots` params (none).
@@ -349,7 +360,8 @@ pub struct DiffArea {
 pub struct DiffResult {
     pub before: String,
     pub after: String,
-    pub block_bytes: u64,
+    /// `None` when neither snapshot's block size is known.
+    pub block_bytes: Option<u64>,
     pub areas: Vec<DiffArea>,
     /// The object of `heaplens diff --json`.
     pub totals: crate::heap::Diff,

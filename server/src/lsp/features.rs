@@ -31,7 +31,7 @@ impl FileRun {
                 .snapshots
                 .after_gc
                 .as_ref()
-                .map(|s| s.stats().max_free_blocks),
+                .and_then(|s| s.figures().max_free_blocks),
             gc_collections: report.gc_collections,
             exact: report.exact,
             peak: report.peak.as_ref().map(|p| crate::run::probes::Peak {

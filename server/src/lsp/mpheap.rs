@@ -1,24 +1,28 @@
-//! Heap dump documents (`*.mpheap`, language `mpheap`, or `mem_info` text pasted from a REPL):
-//! diagnostics for unreadable or inconsistent dumps, hover over a map character, and document
-//! symbols for the header and each area. The dump itself is read by [`crate::heap`]; this
-//! module only maps editor positions to blocks.
+//! Heap dump documents (`*.mpheap`, language `mpheap`, or `mem_info` text pasted from a REPL
+//! or a device log): diagnostics for unreadable or inconsistent dumps, hover over a map
+//! character, document symbols and code lenses for each dump of the document. The dumps are
+//! read by [`crate::heap`]; this module only maps editor positions to dumps and blocks.
+//!
+//! Lines are counted as LSP counts them (LF, CR LF and a lone CR each end a line), which is
+//! how the reader numbers them too.
 
 use tower_lsp_server::ls_types::{
-    Diagnostic, DiagnosticSeverity, DocumentSymbol, NumberOrString, Position, Range, SymbolKind,
-    Uri,
+    CodeLens, Command, Diagnostic, DiagnosticSeverity, DocumentSymbol, NumberOrString, Position,
+    Range, SymbolKind, Uri,
 };
 
-use crate::heap::{self, DumpError, Snapshot, Warning};
+use crate::heap::RowPlacement;
+use crate::heap::{self, Dump, DumpError, Snapshot};
 
 use super::to_proto::{line_range, LINE_END};
-
-fn whole_line(line: u32) -> Range {
-    line_range(line, line)
-}
 
 /// Whether a document should be treated as a heap dump.
 pub fn is_heap_dump(uri: &Uri, language_id: &str) -> bool {
     language_id == "mpheap" || uri.path().as_str().ends_with(".mpheap")
+}
+
+fn whole_line(line: u32) -> Range {
+    line_range(line, line)
 }
 
 fn diagnostic(line: u32, severity: DiagnosticSeverity, code: &str, message: String) -> Diagnostic {
@@ -32,40 +36,83 @@ fn diagnostic(line: u32, severity: DiagnosticSeverity, code: &str, message: Stri
     }
 }
 
-/// Reads the dump document `text` (once per version: hovers and symbols reuse the result).
-pub fn read(text: &str) -> Result<Snapshot, DumpError> {
-    heap::parse_dump(text.as_bytes())
+/// The document's lines, split where LSP splits them.
+fn doc_lines(text: &str) -> Vec<&str> {
+    let mut lines = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        match rest.find(['\n', '\r']) {
+            Some(at) => {
+                lines.push(&rest[..at]);
+                let ending = if rest[at..].starts_with("\r\n") { 2 } else { 1 };
+                rest = &rest[at + ending..];
+            }
+            None => {
+                lines.push(rest);
+                rest = "";
+            }
+        }
+    }
+    lines
 }
 
-/// Reading errors and cross-check warnings of the dump `parsed` from `text`.
-pub fn diagnostics(text: &str, parsed: &Result<Snapshot, DumpError>) -> Vec<Diagnostic> {
-    match parsed {
+/// 0-based LSP line of a 1-based reader line.
+fn lsp_line(line: usize) -> u32 {
+    u32::try_from(line.saturating_sub(1)).unwrap_or(u32::MAX)
+}
+
+/// The dumps of a dump document, read once per version (diagnostics, hovers, symbols and
+/// lenses reuse the result).
+pub type Read = Result<Vec<Dump>, DumpError>;
+
+/// Reads the dump document `text`, with the placement of every map row (for hovers).
+pub fn read(text: &str) -> Read {
+    heap::parse_dumps_with_rows(text.as_bytes())
+}
+
+/// Reading errors, the warnings of every dump, and the figures each dump leaves unknown.
+pub fn diagnostics(text: &str, read: &Read) -> Vec<Diagnostic> {
+    let dumps = match read {
+        Ok(dumps) => dumps,
         Err(e) => {
-            let line = dump_error_line(e).map_or(0, |l| l.saturating_sub(1) as u32);
-            vec![diagnostic(
+            let line = dump_error_line(e).map_or(0, lsp_line);
+            return vec![diagnostic(
                 line,
                 DiagnosticSeverity::ERROR,
                 "unreadable-dump",
                 e.to_string(),
-            )]
+            )];
         }
-        Ok(snapshot) => {
-            let gc_line = find_line(text, |l| l.trim_start().starts_with("GC:")).unwrap_or(0);
-            snapshot
-                .warnings
-                .iter()
-                .map(|w| {
-                    let line = warning_line(w).map_or(gc_line, |l| l.saturating_sub(1) as u32);
-                    diagnostic(
-                        line,
-                        DiagnosticSeverity::WARNING,
-                        "inconsistent-dump",
-                        w.to_string(),
-                    )
-                })
-                .collect()
+    };
+    let lines = doc_lines(text);
+    let several = dumps.len() > 1;
+    let mut out = Vec::new();
+    for (index, dump) in dumps.iter().enumerate() {
+        // Warnings about the dump as a whole go on its `GC:` line (else its first line).
+        let anchor = (dump.first_line..=dump.last_line)
+            .find(|&l| {
+                lines
+                    .get(l.saturating_sub(1))
+                    .is_some_and(|t| t.contains("GC:"))
+            })
+            .unwrap_or(dump.first_line);
+        let prefix = if several {
+            format!("dump {}: ", index + 1)
+        } else {
+            String::new()
+        };
+        let figures = dump.snapshot.figures();
+        for warning in dump.snapshot.warnings.iter().chain(&figures.unknown) {
+            let line = warning.line().unwrap_or(anchor);
+            out.push(diagnostic(
+                lsp_line(line),
+                DiagnosticSeverity::WARNING,
+                "inconsistent-dump",
+                format!("{prefix}{warning}"),
+            ));
         }
     }
+    out
 }
 
 /// The 1-based line a reading error points at.
@@ -78,92 +125,59 @@ fn dump_error_line(e: &DumpError) -> Option<usize> {
     }
 }
 
-/// The 1-based line a warning points at, when it is about one line.
-fn warning_line(w: &Warning) -> Option<usize> {
-    match w {
-        Warning::RowMisplaced { line, .. } | Warning::ExtraDump { line } => Some(*line),
-        _ => None,
-    }
-}
-
-fn find_line(text: &str, pred: impl Fn(&str) -> bool) -> Option<u32> {
-    text.lines().position(pred).map(|i| i as u32)
-}
-
-/// A map row: `offset: letters`, with the column where the letters start.
-struct Row<'a> {
-    offset: u64,
-    letters_start: usize,
-    letters: &'a str,
-}
-
-fn parse_row(line: &str) -> Option<Row<'_>> {
-    let line = line.trim_end_matches('\r');
-    let (offset, rest) = line.split_once(": ")?;
-    if offset.is_empty() || !offset.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    Some(Row {
-        offset: u64::from_str_radix(offset, 16).ok()?,
-        letters_start: offset.len() + 2,
-        letters: rest,
+/// Hover over a block letter: its block, offset, address, kind and allocation.
+pub fn hover(dumps: &[Dump], line: u32, character: u32) -> Option<String> {
+    let line = line as usize + 1;
+    let column = character as usize;
+    let several = dumps.len() > 1;
+    dumps.iter().enumerate().find_map(|(index, dump)| {
+        let row = dump
+            .rows
+            .iter()
+            .find(|r| r.line == line && r.column <= column && column < r.column + r.blocks)?;
+        let mut md = block_hover(&dump.snapshot, row, column - row.column)?;
+        if several {
+            md.push_str(&format!("\ndump {} of {}\n", index + 1, dumps.len()));
+        }
+        Some(md)
     })
 }
 
-fn is_area_header(line: &str) -> bool {
-    line.contains("GC memory layout; from")
-}
-
-/// Hover over a block letter of `text` (read as `snapshot`): its block, offset, address, kind
-/// and allocation.
-pub fn hover(text: &str, snapshot: &Snapshot, line: u32, character: u32) -> Option<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let row_text = lines.get(line as usize)?;
-    let row = parse_row(row_text)?;
-    let col = character as usize;
-    if col < row.letters_start || col >= row.letters_start + row.letters.len() {
-        return None;
-    }
-    let area_index = lines[..line as usize]
-        .iter()
-        .filter(|l| is_area_header(l))
-        .count()
-        .saturating_sub(1);
-    block_hover(snapshot, area_index, row.offset, col - row.letters_start)
-}
-
-fn block_hover(
-    snapshot: &Snapshot,
-    area_index: usize,
-    row_offset: u64,
-    column: usize,
-) -> Option<String> {
-    let block_bytes = u64::from(snapshot.block_bytes.max(1));
-    let area = snapshot.areas.get(area_index)?;
-    let block = (row_offset / block_bytes) as usize + column;
+fn block_hover(snapshot: &Snapshot, row: &RowPlacement, column: usize) -> Option<String> {
+    let area = snapshot.areas.get(row.area)?;
+    let block = row.block + column;
     let kind = *area.blocks.get(block)?;
-    let offset = block as u64 * block_bytes;
     let mut md = format!(
-        "**{}** `{}` · block {block} of area {area_index}\n\n",
+        "**{}** `{}` · block {block} of area {}\n\n",
         kind.name(),
-        kind.letter()
+        kind.letter(),
+        row.area
     );
-    md.push_str(&format!("offset `0x{offset:x}`"));
-    if let Some(base) = area.address {
-        md.push_str(&format!(" · address `0x{:x}`", base + offset));
+    match snapshot.block_bytes.map(u64::from) {
+        Some(bytes) => {
+            let offset = block as u64 * bytes;
+            md.push_str(&format!("offset `0x{offset:x}`"));
+            if let Some(base) = area.address {
+                md.push_str(&format!(" · address `0x{:x}`", base + offset));
+            }
+        }
+        None => md.push_str("offset unknown (block size unknown)"),
     }
     md.push('\n');
     if let Some(alloc) = snapshot
         .allocations()
-        .find(|a| a.area == area_index && a.offset <= block && block < a.offset + a.blocks)
+        .find(|a| a.area == row.area && a.offset <= block && block < a.offset + a.blocks)
     {
+        let size = snapshot
+            .block_bytes
+            .map(|b| format!(" = {} bytes", alloc.blocks as u64 * u64::from(b)))
+            .unwrap_or_default();
         md.push_str(&format!(
-            "\nallocation: {} at block {}, {} block{} = {} bytes\n",
+            "\nallocation: {} at block {}, {} block{}{size}\n",
             alloc.kind.name(),
             alloc.offset,
             alloc.blocks,
             if alloc.blocks == 1 { "" } else { "s" },
-            alloc.blocks as u64 * block_bytes
         ));
     } else {
         md.push_str("\nfree block\n");
@@ -171,90 +185,172 @@ fn block_hover(
     Some(md)
 }
 
-/// The header and each area as document symbols.
-#[allow(
-    deprecated,
-    reason = "DocumentSymbol::deprecated must still be initialised"
-)]
-pub fn symbols(text: &str) -> Vec<DocumentSymbol> {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut out = Vec::new();
-    let header_lines: Vec<u32> = lines
+fn is_header_line(line: &str) -> bool {
+    ["mem:", "stack:", "GC:", "No. of"]
         .iter()
-        .enumerate()
-        .filter(|(_, l)| {
-            let t = l.trim_start();
-            t.starts_with("mem:")
-                || t.starts_with("stack:")
-                || t.starts_with("GC:")
-                || t.starts_with("No. of")
-        })
-        .map(|(i, _)| i as u32)
-        .collect();
-    let symbol = |name: String, detail: Option<String>, first: u32, last: u32, kind: SymbolKind| {
-        DocumentSymbol {
-            name,
-            detail,
-            kind,
-            tags: None,
-            deprecated: None,
-            range: Range {
-                start: Position {
-                    line: first,
-                    character: 0,
-                },
-                end: Position {
-                    line: last,
-                    character: LINE_END,
-                },
+        .any(|key| line.contains(key))
+        && !is_area_header(line)
+}
+
+fn is_area_header(line: &str) -> bool {
+    line.contains("GC memory layout") || line.contains("GC area #")
+}
+
+fn symbol(
+    name: String,
+    detail: Option<String>,
+    first: u32,
+    last: u32,
+    kind: SymbolKind,
+) -> DocumentSymbol {
+    #[allow(
+        deprecated,
+        reason = "DocumentSymbol::deprecated must still be initialised"
+    )]
+    DocumentSymbol {
+        name,
+        detail,
+        kind,
+        tags: None,
+        deprecated: None,
+        range: Range {
+            start: Position {
+                line: first,
+                character: 0,
             },
-            selection_range: whole_line(first),
-            children: None,
-        }
-    };
-    if let (Some(&first), Some(&last)) = (header_lines.first(), header_lines.last()) {
-        let detail = lines
+            end: Position {
+                line: last,
+                character: LINE_END,
+            },
+        },
+        selection_range: whole_line(first),
+        children: None,
+    }
+}
+
+/// The header and each area of one dump, as symbols (lines are 0-based).
+fn dump_symbols(lines: &[&str], dump: &Dump) -> Vec<DocumentSymbol> {
+    let first = dump.first_line.saturating_sub(1);
+    let last = dump
+        .last_line
+        .saturating_sub(1)
+        .min(lines.len().saturating_sub(1));
+    let range = first..=last;
+    let mut out = Vec::new();
+    let header_lines: Vec<usize> = range
+        .clone()
+        .filter(|&i| lines.get(i).is_some_and(|l| is_header_line(l)))
+        .collect();
+    if let (Some(&start), Some(&end)) = (header_lines.first(), header_lines.last()) {
+        let detail = header_lines
             .iter()
-            .find(|l| l.trim_start().starts_with("GC:"))
+            .filter_map(|&i| lines.get(i))
+            .find(|l| l.contains("GC:"))
             .map(|l| l.trim().to_string());
         out.push(symbol(
             "Header".into(),
             detail,
-            first,
-            last,
+            start as u32,
+            end as u32,
             SymbolKind::NAMESPACE,
         ));
     }
-    let headers: Vec<u32> = lines
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| is_area_header(l))
-        .map(|(i, _)| i as u32)
+    let area_lines: Vec<usize> = range
+        .filter(|&i| lines.get(i).is_some_and(|l| is_area_header(l)))
         .collect();
-    for (n, &start) in headers.iter().enumerate() {
-        let next = headers.get(n + 1).copied().unwrap_or(lines.len() as u32);
-        let last_row = (start..next)
-            .rev()
-            .find(|&i| {
-                parse_row(lines[i as usize]).is_some()
-                    || lines[i as usize].contains("lines all free")
-            })
+    for (n, &start) in area_lines.iter().enumerate() {
+        let next = area_lines.get(n + 1).copied().unwrap_or(last + 1);
+        // The area's last row: the last placed row before the next area.
+        let end = dump
+            .rows
+            .iter()
+            .map(|r| r.line.saturating_sub(1))
+            .filter(|&l| l > start && l < next)
+            .max()
             .unwrap_or(start);
-        let name = lines[start as usize]
-            .trim()
-            .trim_end_matches(':')
-            .replace("GC memory layout; from", "Area from")
-            .trim()
-            .to_string();
+        let text = lines.get(start).copied().unwrap_or_default().trim();
+        let name = match text.find("from") {
+            Some(at) => format!("Area {n}: Area {}", text[at..].trim_end_matches(':')),
+            None => format!("Area {n}"),
+        };
         out.push(symbol(
-            format!("Area {n}: {name}"),
+            name,
             None,
-            start,
-            last_row,
+            start as u32,
+            end as u32,
             SymbolKind::ARRAY,
         ));
     }
     out
+}
+
+/// Symbols of the document: for one dump its header and areas; for several, one symbol per
+/// dump holding its header and areas.
+pub fn symbols(text: &str, dumps: &[Dump]) -> Vec<DocumentSymbol> {
+    let lines = doc_lines(text);
+    if let [dump] = dumps {
+        return dump_symbols(&lines, dump);
+    }
+    dumps
+        .iter()
+        .enumerate()
+        .map(|(index, dump)| {
+            let stats = dump.snapshot.figures();
+            let detail = match (stats.used, stats.gc_total) {
+                (Some(used), Some(total)) => Some(format!("used {used} of {total} bytes")),
+                _ => None,
+            };
+            let mut parent = symbol(
+                format!("Dump {}", index + 1),
+                detail,
+                lsp_line(dump.first_line),
+                lsp_line(dump.last_line),
+                SymbolKind::MODULE,
+            );
+            parent.children = Some(dump_symbols(&lines, dump));
+            parent
+        })
+        .collect()
+}
+
+/// One lens per dump opening it as a heap map, and for a document with several dumps one
+/// more at the top that opens them all as a timeline. The client's
+/// `heaplens.openAsHeapMap [uri, index?]` runs `heaplens.openDump` with the same arguments.
+pub fn code_lenses(uri: &Uri, dumps: &[Dump]) -> Vec<CodeLens> {
+    let uri_arg = serde_json::json!(uri.as_str());
+    let at = |line: u32| Range {
+        start: Position { line, character: 0 },
+        end: Position { line, character: 0 },
+    };
+    let mut lenses = Vec::new();
+    if dumps.len() > 1 {
+        lenses.push(CodeLens {
+            range: at(0),
+            command: Some(Command {
+                title: format!("Open all {} dumps as a timeline", dumps.len()),
+                command: "heaplens.openAsHeapMap".into(),
+                arguments: Some(vec![uri_arg.clone()]),
+            }),
+            data: None,
+        });
+    }
+    for (index, dump) in dumps.iter().enumerate() {
+        let title = if dumps.len() > 1 {
+            format!("Open dump {} of {} as heap map", index + 1, dumps.len())
+        } else {
+            "Open as heap map".to_string()
+        };
+        lenses.push(CodeLens {
+            range: at(lsp_line(dump.first_line)),
+            command: Some(Command {
+                title,
+                command: "heaplens.openAsHeapMap".into(),
+                arguments: Some(vec![uri_arg.clone(), serde_json::json!(index)]),
+            }),
+            data: None,
+        });
+    }
+    lenses
 }
 
 #[cfg(test)]
@@ -266,17 +362,16 @@ mod tests {
     #[test]
     fn hover_over_a_tuple_block() {
         // Row 00000: block 11 is the first `T` after "h=MhhhBDhhB".
-        let seed = read(SEED).unwrap();
-        let md = hover(SEED, &seed, 4, 7 + 11).unwrap();
+        let md = hover(&read(SEED).unwrap(), 4, 7 + 11).unwrap();
         assert!(md.starts_with("**tuple** `T` · block 11 of area 0"), "{md}");
         assert!(md.contains("address `0x200085"), "{md}");
         assert!(md.contains("1 block = 16 bytes"), "{md}");
         assert_eq!(
-            hover(SEED, &seed, 4, 2),
+            hover(&read(SEED).unwrap(), 4, 2),
             None,
             "the offset column is not a block"
         );
-        assert_eq!(hover(SEED, &seed, 0, 0), None);
+        assert_eq!(hover(&read(SEED).unwrap(), 0, 0), None);
     }
 
     #[test]
@@ -284,8 +379,79 @@ mod tests {
         let d = diagnostics("hello\nworld\n", &read("hello\nworld\n"));
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].severity, Some(DiagnosticSeverity::ERROR));
-        assert!(diagnostics(SEED, &read(SEED)).is_empty());
-        let names: Vec<String> = symbols(SEED).into_iter().map(|s| s.name).collect();
+        assert!(
+            diagnostics(SEED, &read(SEED)).is_empty(),
+            "{:?}",
+            diagnostics(SEED, &read(SEED))
+        );
+        let names: Vec<String> = symbols(SEED, &read(SEED).unwrap())
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
         assert_eq!(names, ["Header", "Area 0: Area from 200084a0"]);
+    }
+
+    /// Two dumps with timestamped lines and CR-only endings: each dump is a symbol with its
+    /// own header and area, hovers find blocks of the second dump, and each dump has a lens.
+    #[test]
+    fn a_document_of_several_dumps_shows_each() {
+        let one = SEED.replace('\n', "\r");
+        let text = format!(
+            "{one}[12:00:01.000] {}",
+            SEED.replace('\n', "\r[12:00:01.000] ")
+        );
+        let dumps = read(&text).unwrap();
+        let symbols = symbols(&text, &dumps);
+        let names: Vec<&str> = symbols.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["Dump 1", "Dump 2"]);
+        let children: Vec<String> = symbols[1]
+            .children
+            .iter()
+            .flatten()
+            .map(|s| s.name.clone())
+            .collect();
+        assert_eq!(children, ["Header", "Area 0: Area from 200084a0"]);
+        let second_row = doc_lines(&text)
+            .iter()
+            .rposition(|l| l.contains("] 00000: "))
+            .unwrap();
+        let column = doc_lines(&text)[second_row].find("00000: ").unwrap() + 7 + 11;
+        let md = hover(&dumps, second_row as u32, column as u32).unwrap();
+        assert!(
+            md.starts_with("**tuple** `T`") && md.contains("dump 2 of 2"),
+            "{md}"
+        );
+        let uri: Uri = "file:///tmp/log.mpheap".parse().unwrap();
+        let lenses = code_lenses(&uri, &dumps);
+        let titles: Vec<String> = lenses
+            .iter()
+            .filter_map(|l| l.command.as_ref().map(|c| c.title.clone()))
+            .collect();
+        assert_eq!(
+            titles,
+            [
+                "Open all 2 dumps as a timeline",
+                "Open dump 1 of 2 as heap map",
+                "Open dump 2 of 2 as heap map"
+            ]
+        );
+        assert!(
+            diagnostics(&text, &read(&text)).is_empty(),
+            "{:?}",
+            diagnostics(&text, &read(&text))
+        );
+    }
+
+    #[test]
+    fn unknown_figures_are_diagnostics_on_the_gc_line() {
+        let text = "stack: 424 out of 15360\nGC: total: 102400, used: 8768, free: 93632\n No. of 1-blocks: 168, 2-blocks: 70, max blk sz: 35\n";
+        let d = diagnostics(text, &read(text));
+        assert!(!d.is_empty());
+        assert!(d.iter().all(|d| d.range.start.line == 1), "{d:?}");
+        assert!(
+            d.iter().any(|d| d.message.contains("max_free_blocks")
+                && d.message.contains("max free sz")),
+            "{d:?}"
+        );
     }
 }

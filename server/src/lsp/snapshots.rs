@@ -39,16 +39,21 @@ impl SnapshotStore {
         label: SnapshotLabel,
         file: Option<&str>,
         run_id: Option<u64>,
+        dump: Option<usize>,
         snapshot: Arc<Snapshot>,
         allocation_lines: Vec<AllocationLine>,
     ) -> SnapshotParams {
         self.next_id += 1;
+        let figures = snapshot.figures();
         let summary = SnapshotSummary {
             id: format!("s{}", self.next_id),
             label,
             file: file.map(str::to_string),
             run_id,
             time: now_rfc3339(),
+            dump,
+            used: figures.used,
+            gc_total: figures.gc_total,
         };
         let stored = Stored {
             summary,
@@ -82,7 +87,7 @@ impl SnapshotStore {
                 line: l.line - 1,
             })
             .collect();
-        self.push(label, file, Some(run_id), Arc::new(snapshot), lines)
+        self.push(label, file, Some(run_id), None, Arc::new(snapshot), lines)
     }
 
     /// Stores a manual capture.
@@ -91,17 +96,25 @@ impl SnapshotStore {
             SnapshotLabel::Capture,
             None,
             None,
+            None,
             Arc::new(snapshot),
             Vec::new(),
         )
     }
 
-    /// Stores a snapshot read from a heap dump document.
-    pub fn add_dump(&mut self, uri: &str, snapshot: Snapshot) -> SnapshotParams {
+    /// Stores a snapshot read from a heap dump document; `dump` is its 1-based number when
+    /// the document holds several.
+    pub fn add_dump(
+        &mut self,
+        uri: &str,
+        dump: Option<usize>,
+        snapshot: Snapshot,
+    ) -> SnapshotParams {
         self.push(
             SnapshotLabel::Capture,
             Some(uri),
             None,
+            dump,
             Arc::new(snapshot),
             Vec::new(),
         )
@@ -141,8 +154,9 @@ fn payload_of(stored: &Stored) -> SnapshotParams {
         file: stored.summary.file.clone(),
         run_id: stored.summary.run_id,
         time: stored.summary.time.clone(),
+        dump: stored.summary.dump,
         stats: snap.stats(),
-        block_bytes: u64::from(snap.block_bytes),
+        block_bytes: snap.block_bytes.map(u64::from),
         areas: snap
             .areas
             .iter()
@@ -168,7 +182,7 @@ pub fn diff_payload(
     DiffResult {
         before: before_id.to_string(),
         after: after_id.to_string(),
-        block_bytes: u64::from(after.block_bytes),
+        block_bytes: after.block_bytes.or(before.block_bytes).map(u64::from),
         areas: diff
             .areas
             .iter()

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use tower_lsp_server::ls_types::Uri;
 
 use crate::board::CancelToken;
-use crate::heap::Snapshot;
 
 use super::ext::{BoardState, BoardStatusParams, ErrorCode, SnapshotLabel};
 use super::features::FileRun;
@@ -27,7 +26,7 @@ pub(super) struct Document {
 /// A heap dump document, read.
 pub(super) struct DumpDocument {
     pub version: i32,
-    pub parsed: Result<Snapshot, crate::heap::DumpError>,
+    pub parsed: super::mpheap::Read,
 }
 
 /// The last and previous run of one file (for hover comparisons).

@@ -517,23 +517,28 @@ fn run_once(
     let facts = RunFacts {
         traceback: traceback.as_ref(),
         script_file: SCRIPT_FILE,
-        heap_at_failure: after.map(|after| {
-            let stats = after.stats();
-            HeapAtFailure {
-                block_bytes: u64::from(after.block_bytes),
-                max_free_blocks: stats.max_free_blocks,
-                free_bytes: stats.free,
-            }
+        // A live capture has every figure; one damaged on the wire gives no verdict rather
+        // than one built on a guess.
+        heap_at_failure: after.and_then(|after| {
+            let figures = after.figures();
+            Some(HeapAtFailure {
+                block_bytes: u64::from(figures.block_bytes?),
+                max_free_blocks: figures.max_free_blocks?,
+                free_bytes: figures.free?,
+            })
         }),
         lines: &usage,
-        max_free_blocks_before: Some(before.stats().max_free_blocks),
-        max_free_blocks_after_gc: found.after_gc.as_ref().map(|s| s.stats().max_free_blocks),
-        block_bytes: Some(u64::from(before.block_bytes)),
+        max_free_blocks_before: before.figures().max_free_blocks,
+        max_free_blocks_after_gc: found
+            .after_gc
+            .as_ref()
+            .and_then(|s| s.figures().max_free_blocks),
+        block_bytes: before.block_bytes.map(u64::from),
         interrupted,
         heap_exhausted,
         collector_disabled: options.exact.then_some(true),
         retained: &retained,
-        heap_bytes: Some(before.stats().gc_total),
+        heap_bytes: before.figures().gc_total,
     };
     let diagnostics = diagnose::diagnose(&facts, &options.thresholds);
     // Without an after-gc snapshot there is no change to show: an empty diff.
@@ -633,21 +638,23 @@ fn run_direct(
     let facts = RunFacts {
         traceback: traceback.as_ref(),
         script_file: SCRIPT_FILE,
-        heap_at_failure: after.as_ref().map(|after| {
-            let stats = after.stats();
-            HeapAtFailure {
-                block_bytes: u64::from(after.block_bytes),
-                max_free_blocks: stats.max_free_blocks,
-                free_bytes: stats.free,
-            }
+        // A live capture has every figure; one damaged on the wire gives no verdict rather
+        // than one built on a guess.
+        heap_at_failure: after.as_ref().and_then(|after| {
+            let figures = after.figures();
+            Some(HeapAtFailure {
+                block_bytes: u64::from(figures.block_bytes?),
+                max_free_blocks: figures.max_free_blocks?,
+                free_bytes: figures.free?,
+            })
         }),
-        max_free_blocks_before: Some(before.stats().max_free_blocks),
-        max_free_blocks_after_gc: after_gc.as_ref().map(|s| s.stats().max_free_blocks),
-        block_bytes: Some(u64::from(before.block_bytes)),
+        max_free_blocks_before: before.figures().max_free_blocks,
+        max_free_blocks_after_gc: after_gc.as_ref().and_then(|s| s.figures().max_free_blocks),
+        block_bytes: before.block_bytes.map(u64::from),
         interrupted,
         heap_exhausted,
         collector_disabled: options.exact.then_some(true),
-        heap_bytes: Some(before.stats().gc_total),
+        heap_bytes: before.figures().gc_total,
         ..RunFacts::default()
     };
     let diagnostics = diagnose::diagnose(&facts, &options.thresholds);
@@ -764,10 +771,10 @@ pub(crate) fn without_harness_frames(text: &str) -> String {
 
 /// Bytes each line's traced allocations still hold in `after_gc`, largest first.
 fn retained_by_line(lines: &[AllocationLine], after_gc: Option<&Snapshot>) -> Vec<Retained> {
-    let Some(after_gc) = after_gc else {
+    let Some((after_gc, block_bytes)) = after_gc.and_then(|s| Some((s, s.block_bytes? as usize)))
+    else {
         return Vec::new();
     };
-    let block_bytes = after_gc.block_bytes as usize;
     let alive: std::collections::HashSet<(usize, usize, usize)> = after_gc
         .allocations()
         .map(|a| (a.area, a.offset * block_bytes, a.blocks))

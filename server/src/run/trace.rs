@@ -38,7 +38,10 @@ pub fn attribute(
         previous = current;
     }
     let existed: HashSet<Allocation> = before.allocations().collect();
-    let block_bytes = after.block_bytes as usize;
+    // A live capture always has its block size; without one no offset can be named.
+    let Some(block_bytes) = after.block_bytes.map(|b| b as usize) else {
+        return Vec::new();
+    };
     let mut lines: Vec<AllocationLine> = after
         .allocations()
         .filter(|allocation| !existed.contains(allocation))
@@ -60,11 +63,11 @@ mod tests {
     use super::*;
     use crate::heap::{parse_dump_str, BlockKind};
 
-    /// A 64-block dump whose first row is `row` (free elsewhere).
+    /// A 64-block dump of 32-byte blocks whose first row is `row` (free elsewhere). Only the
+    /// total is stated, so the map (complete) gives every other figure.
     fn snapshot(row: &str) -> Snapshot {
-        let text = format!(
-            "GC: total: 2048, used: 0, free: 2048\n No. of 1-blocks: 0, 2-blocks: 0, max blk sz: 0, max free sz: 0\nGC memory layout; from 20000000:\n00000000: {row:.<64}\n"
-        );
+        let text =
+            format!("GC: total: 2048\nGC memory layout; from 20000000:\n00000000: {row:.<64}\n");
         let parsed = parse_dump_str(&text).expect("fixture dump");
         // Round-trip through the writer, as the board's text would look.
         parse_dump_str(&parsed.to_dump_text()).expect("fixture dump round trip")
@@ -83,7 +86,7 @@ mod tests {
         ];
         // After: the str is gone, a dict nobody traced appeared.
         let after = snapshot("hhMB==L=.D");
-        let block = before.block_bytes as usize;
+        let block = before.block_bytes.expect("map offsets give the block size") as usize;
         assert_eq!(
             attribute(&before, &traces, &after),
             vec![

@@ -51,7 +51,8 @@ pub(crate) async fn execute(
         }
         "heaplens.openDump" => {
             let uri = uri_arg(&args, "heaplens.openDump")?;
-            reply(open_dump(backend, uri).await?)
+            let index: Option<usize> = optional_arg(&args, 1, "heaplens.openDump")?;
+            reply(open_dump(backend, uri, index).await?)
         }
         other => return Err(invalid(format!("unknown command {other}"))),
     };
@@ -148,7 +149,10 @@ fn compare(backend: &Backend, before: &str, after: &str) -> RpcResult<DiffResult
 
 /// Reads a heap dump document (open, or on disk: a regular file, read off the request path)
 /// into a stored snapshot for the heap map.
-async fn open_dump(backend: &Backend, uri: Uri) -> RpcResult<SnapshotParams> {
+/// Reads a heap dump document (open or on disk) into stored snapshots for the heap map: dump
+/// `index` (0-based) alone, or, without an index, every dump of the document in order (a
+/// series of dumps is a timeline). Returns the payload of the one dump, or of the first.
+async fn open_dump(backend: &Backend, uri: Uri, index: Option<usize>) -> RpcResult<SnapshotParams> {
     let open = backend
         .state()
         .documents
@@ -163,9 +167,38 @@ async fn open_dump(backend: &Backend, uri: Uri) -> RpcResult<SnapshotParams> {
                 .map_err(|e| coded(ErrorCode::UnreadableFile, e))?
         }
     };
-    let snapshot =
-        super::off_thread(move || crate::heap::parse_dump(&bytes).map_err(|e| e.to_string()))
+    let dumps =
+        super::off_thread(move || crate::heap::parse_dumps(&bytes).map_err(|e| e.to_string()))
             .await
             .map_err(|e| coded(ErrorCode::UnreadableDump, format!("{}: {e}", uri.as_str())))?;
-    Ok(backend.state().snapshots.add_dump(uri.as_str(), snapshot))
+    let count = dumps.len();
+    let chosen: Vec<(usize, crate::heap::Dump)> = match index {
+        Some(index) => {
+            let dump = dumps.into_iter().nth(index).ok_or_else(|| {
+                coded(
+                    ErrorCode::UnreadableDump,
+                    format!(
+                        "{} holds {count} dump(s); there is no dump {}",
+                        uri.as_str(),
+                        index + 1
+                    ),
+                )
+            })?;
+            vec![(index, dump)]
+        }
+        None => dumps.into_iter().enumerate().collect(),
+    };
+    let mut st = backend.state();
+    let mut first = None;
+    for (index, dump) in chosen {
+        let number = (count > 1).then_some(index + 1);
+        let params = st.snapshots.add_dump(uri.as_str(), number, dump.snapshot);
+        first.get_or_insert(params);
+    }
+    first.ok_or_else(|| {
+        coded(
+            ErrorCode::UnreadableDump,
+            format!("{}: no dump", uri.as_str()),
+        )
+    })
 }

@@ -5,6 +5,7 @@ use tower_lsp_server::jsonrpc::Result as RpcResult;
 use tower_lsp_server::ls_types::*;
 
 use crate::lsp::server::Backend;
+use crate::lsp::state::Document;
 use crate::lsp::{features, mpheap, to_proto};
 
 pub(crate) async fn hover(backend: &Backend, params: HoverParams) -> RpcResult<Option<Hover>> {
@@ -16,7 +17,7 @@ pub(crate) async fn hover(backend: &Backend, params: HoverParams) -> RpcResult<O
             // The dump as read for this version (None while it is being read).
             let dump = doc.dump.as_ref().filter(|d| d.version == doc.version);
             dump.and_then(|d| d.parsed.as_ref().ok())
-                .and_then(|snapshot| mpheap::hover(&doc.text, snapshot, pos.line, pos.character))
+                .and_then(|dumps| mpheap::hover(dumps, pos.line, pos.character))
         }
         _ => st.runs.get(&uri).and_then(|runs| {
             let last = runs.last.as_ref()?;
@@ -57,6 +58,9 @@ pub(crate) async fn code_lens(
 ) -> RpcResult<Option<Vec<CodeLens>>> {
     let uri = params.text_document.uri;
     let st = backend.state();
+    if let Some(dumps) = st.documents.get(&uri).and_then(|doc| read_dump(&uri, doc)) {
+        return Ok(Some(mpheap::code_lenses(&uri, dumps)));
+    }
     let language = st.documents.get(&uri).map(|d| d.language_id.as_str());
     if !super::documents::is_python(&uri, language) {
         return Ok(None);
@@ -71,9 +75,20 @@ pub(crate) async fn document_symbol(
 ) -> RpcResult<Option<DocumentSymbolResponse>> {
     let st = backend.state();
     let uri = &params.text_document.uri;
-    Ok(st
-        .documents
-        .get(uri)
-        .filter(|doc| mpheap::is_heap_dump(uri, &doc.language_id))
-        .map(|doc| DocumentSymbolResponse::Nested(mpheap::symbols(&doc.text))))
+    Ok(st.documents.get(uri).and_then(|doc| {
+        let dumps = read_dump(uri, doc)?;
+        Some(DocumentSymbolResponse::Nested(mpheap::symbols(
+            &doc.text, dumps,
+        )))
+    }))
+}
+
+/// The dumps of a heap dump document as read for its current version (None while it is
+/// being read, or when it could not be read).
+fn read_dump<'a>(uri: &Uri, doc: &'a Document) -> Option<&'a [crate::heap::Dump]> {
+    if !mpheap::is_heap_dump(uri, &doc.language_id) {
+        return None;
+    }
+    let dump = doc.dump.as_ref().filter(|d| d.version == doc.version)?;
+    dump.parsed.as_deref().ok()
 }
