@@ -18,7 +18,7 @@
 use std::time::{Duration, Instant};
 
 use heaplens::board::{Board, BoardSpec, CancelToken, LinkOptions, SimOptions};
-use heaplens::run::runner::{run_script, Phase, RunEvent, RunOptions, Sampling};
+use heaplens::run::runner::{run_script, Phase, RunEvent, RunOptions, Sampling, Script};
 
 /// The same two loops as `instrument_overhead` (which times the bare interpreter).
 const TYPICAL_LOOP: &str = include_str!("scripts/typical_loop.py");
@@ -68,7 +68,7 @@ fn instrumented_run(
     let started = Instant::now();
     let report = run_script(
         board,
-        script,
+        &Script::lone(script, "script.py"),
         &options,
         &mut |event| match event {
             RunEvent::Phase(Phase::Running) => running = Some(Instant::now()),

@@ -170,6 +170,7 @@ fn json_report_has_exactly_the_documented_keys() {
         assert_eq!(
             keys(l),
             set(&[
+                "file",
                 "line",
                 "hits",
                 "allocated_bytes",
@@ -179,6 +180,7 @@ fn json_report_has_exactly_the_documented_keys() {
             ]),
             "{l}"
         );
+        assert_eq!(l["file"], "nested_error.py", "{l}");
         assert!(l["net_bytes"].is_i64(), "{l}");
         num(&l["hits"]);
         num(&l["allocated_bytes"]);
@@ -190,7 +192,7 @@ fn json_report_has_exactly_the_documented_keys() {
     for d in diags {
         assert_eq!(
             keys(d),
-            set(&["line", "end_line", "severity", "code", "message", "related"]),
+            set(&["file", "line", "end_line", "severity", "code", "message", "related"]),
             "{d}"
         );
         assert!(
@@ -199,7 +201,7 @@ fn json_report_has_exactly_the_documented_keys() {
         );
         assert!(num(&d["line"]) >= 1 && num(&d["end_line"]) >= num(&d["line"]));
         for r in d["related"].as_array().expect("related is a list") {
-            assert_eq!(keys(r), set(&["line", "message"]), "{r}");
+            assert_eq!(keys(r), set(&["file", "line", "message"]), "{r}");
         }
     }
     assert!(report["gc_collections"].is_u64(), "{report:#}");
@@ -210,6 +212,12 @@ fn json_report_has_exactly_the_documented_keys() {
     assert_eq!(keys(peak), set(&["used", "line", "file"]), "{peak}");
     assert!(num(&peak["used"]) >= num(&report["snapshots"]["before"]["used"]));
     assert!(report["retained"].is_array());
+    // The project: the scenarios' folder, whose files were copied to the fresh board.
+    assert_eq!(report["script"], "nested_error.py");
+    let copied = report["copied"].as_array().expect("copied is a list");
+    assert!(copied.iter().any(|f| f == "nested_error.py"), "{copied:?}");
+    assert!(report["not_copied"].is_array());
+    assert!(report["unmeasured"].is_array());
 }
 
 // ---- the scenarios ----
@@ -255,7 +263,11 @@ fn trace_allocations_attributes_each_new_allocation_to_its_line() {
         .expect("allocation_lines is a list")
         .iter()
         .map(|a| {
-            assert_eq!(keys(a), set(&["area", "offset", "blocks", "line"]), "{a}");
+            assert_eq!(
+                keys(a),
+                set(&["area", "offset", "blocks", "file", "line"]),
+                "{a}"
+            );
             (num(&a["line"]), num(&a["blocks"]))
         })
         .collect();

@@ -61,7 +61,7 @@ export type JobKind = "run" | "capture" | "softReset" | "selectBoard";
  * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
  * via the `definition` "OutputStream".
  */
-export type OutputStream = "stdout" | "traceback";
+export type OutputStream = "stdout" | "traceback" | "copied";
 /**
  * How [`Snapshot::block_bytes`] was established.
  *
@@ -499,12 +499,21 @@ export interface JobError {
  * via the `definition` "RunSummary".
  */
 export interface RunSummary {
+  /**
+   * Project files copied to the board before the run (paths relative to the project
+   * root).
+   */
+  copied: string[];
   diagnostics: number;
   elapsedMs: number;
   /**
    * The final exception line (`MemoryError: …`), null when the script ended normally.
    */
   exception: string | null;
+  /**
+   * The files the run measured (relative to the project root): the script's first.
+   */
+  files: string[];
   gcCollections: number | null;
   /**
    * False when the script ran without probes (`notInstrumented` says why).
@@ -639,7 +648,8 @@ export interface SnapshotParams {
 }
 /**
  * Where a run's allocation was made: `offset` is the byte offset of its head inside `area`,
- * `line` the 0-based document line.
+ * `line` the 0-based line of the snapshot's `file`, or of `uri` when given (a line of an
+ * imported project module).
  *
  * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
  * via the `definition` "AllocationLine".
@@ -648,6 +658,7 @@ export interface AllocationLine {
   area: number;
   line: number;
   offset: number;
+  uri?: string | null;
 }
 /**
  * One heap area of a snapshot, with one byte per block (the dump letter), base64-encoded.

@@ -8,6 +8,7 @@
 pub mod connector;
 pub(crate) mod discovery;
 mod error;
+pub mod files;
 pub mod pico_modules;
 pub mod raw_repl;
 mod sim;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 pub use connector::{connector_for, Connector};
 pub use error::LinkError;
+pub use files::{python_string, BoardFile, FileState};
 pub use raw_repl::{ExecOutcome, RawRepl};
 pub use sim::{find_interpreter, SimHandle, SimOptions, DEFAULT_SIM_HEAP_BYTES};
 pub use spec::{BoardSpec, BoardSpecError};
@@ -115,6 +117,8 @@ pub struct Board {
     repl: Option<RawRepl>,
     /// Whether `micropython.mem_total()` exists, once asked (see [`Board::counts_allocations`]).
     counts_allocations: Option<bool>,
+    /// The board's `sys.path`, once asked (see [`Board::sys_path`]).
+    sys_path: Option<Vec<String>>,
     /// The board is as a soft reset leaves it: nothing but HeapLens's own queries ran since
     /// (see [`Board::is_fresh`]).
     fresh: bool,
@@ -151,6 +155,7 @@ impl Board {
             opts: opts.clone(),
             repl: None,
             counts_allocations: None,
+            sys_path: None,
             fresh: false,
         };
         board.reconnect()?;
@@ -200,6 +205,7 @@ impl Board {
         self.repl = None;
         // The port may now lead to another board (or firmware).
         self.counts_allocations = None;
+        self.sys_path = None;
         let transport = self.connector.connect(&self.opts)?;
         self.info.port = transport.name().to_string();
         let mut repl = RawRepl::new(transport, self.opts.clone());

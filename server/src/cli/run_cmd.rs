@@ -1,7 +1,7 @@
 //! `heaplens run`: an instrumented run with heap captures and a report.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -11,7 +11,8 @@ use super::BoardArgs;
 use crate::board::LinkOptions;
 use crate::diagnose::{human_bytes, Severity, Thresholds};
 use crate::heap::Stats;
-use crate::run::runner::{self, InputSource, RunEvent, RunOptions, RunReport, Sampling};
+use crate::project::Project;
+use crate::run::runner::{self, InputSource, RunEvent, RunOptions, RunReport, Sampling, Script};
 
 /// The flags of `heaplens run`.
 #[derive(Debug, Clone, clap::Args)]
@@ -35,6 +36,10 @@ pub struct Flags {
     /// Find the line that made each new allocation (heap dumps from the probes; slower).
     #[arg(long)]
     pub trace_allocations: bool,
+    /// The project folder (default: the script's folder): its changed files are copied to
+    /// the board first, and its modules (there and in its `lib/`) import with probes.
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
     /// Measure each line's first N allocating executions exactly, estimate the later ones
     /// (default 64; hits are always exact). `--sample=0` measures every execution: exact
     /// bytes everywhere, slower for hot loops.
@@ -51,6 +56,7 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
         timeout,
         no_color,
         trace_allocations,
+        project,
         sample,
     } = flags;
     let bytes =
@@ -62,6 +68,10 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
             e.utf8_error().valid_up_to()
         )
     })?;
+    let script = project_script(script, project.as_deref(), source)?;
+    for warning in script.project.iter().flat_map(|p| p.skipped()) {
+        eprintln!("heaplens: {warning}");
+    }
     let mut board = super::board_cmds::open_board(board_args, &LinkOptions::default())?;
     let options = RunOptions {
         exact,
@@ -96,16 +106,20 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
         RunEvent::Phase(phase) if !quiet_progress => {
             eprintln!("heaplens: {}…", phase.label());
         }
+        // What reached the board's filesystem is always said, even with --json.
+        RunEvent::Copied(files) => {
+            eprintln!("heaplens: copied to the board: {}", files.join(", "));
+        }
         RunEvent::Phase(_) | RunEvent::Snapshot { .. } => {}
     };
-    let report = runner::run_script(&mut board, &source, &options, &mut on_event, &cancel)?;
+    let report = runner::run_script(&mut board, &script, &options, &mut on_event, &cancel)?;
     board.close();
     if json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);
     } else {
         print!(
             "{}",
-            render_report(&report, &source, super::heap_cmds::use_color(no_color))
+            render_report(&report, &script, super::heap_cmds::use_color(no_color))
         );
     }
     // A script that ended with SystemExit(n) exits with n, as on a board's own run.
@@ -123,6 +137,40 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
     })
 }
 
+/// The script as part of its project: `project` (else the script's folder) is read, and the
+/// script is named by its path there (by its file name when it lies outside).
+fn project_script(path: &Path, project: Option<&Path>, source: String) -> anyhow::Result<Script> {
+    let script_path =
+        std::fs::canonicalize(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let root = match project {
+        Some(dir) => std::fs::canonicalize(dir)
+            .with_context(|| format!("the project folder {} does not exist", dir.display()))?,
+        None => script_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("/")),
+    };
+    let project = Project::scan(&root)?;
+    let file = project.relative(&script_path).unwrap_or_else(|| {
+        script_path
+            .file_name()
+            .map_or("script.py".to_string(), |n| {
+                n.to_string_lossy().into_owned()
+            })
+    });
+    // The run copies and measures exactly this text, even if the file changes meanwhile.
+    let project = if project.file(&file).is_some() {
+        project.with_file(&file, source.as_bytes().to_vec())
+    } else {
+        project
+    };
+    Ok(Script {
+        source,
+        file,
+        project: Some(Arc::new(project)),
+    })
+}
+
 /// One line of this process's stdin, `None` at its end.
 fn read_stdin_line() -> Option<String> {
     let mut line = String::new();
@@ -132,8 +180,30 @@ fn read_stdin_line() -> Option<String> {
     }
 }
 
-/// The terminal report: top lines, the three snapshots side by side, the diff, diagnostics.
-pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
+/// The text of `file` (relative to the project root) as the run used it.
+fn file_text<'s>(script: &'s Script, file: &str) -> Option<&'s str> {
+    if file == script.file {
+        return Some(&script.source);
+    }
+    script
+        .project
+        .as_deref()
+        .and_then(|p| p.file(file))
+        .and_then(|bytes| std::str::from_utf8(bytes).ok())
+}
+
+/// Where a line is, for the report: `line N` in the script, `FILE line N` elsewhere.
+fn place(report: &RunReport, file: &str, line: u32) -> String {
+    if file == report.script_file {
+        format!("line {line}")
+    } else {
+        format!("{file} line {line}")
+    }
+}
+
+/// The terminal report: top lines (grouped by file when the run measured several), the three
+/// snapshots side by side, the diff, diagnostics.
+pub fn render_report(report: &RunReport, script: &Script, color: bool) -> String {
     let paint = |code: &str, text: &str| {
         if color {
             format!("\x1b[{code}m{text}\x1b[0m")
@@ -141,7 +211,14 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
             text.to_string()
         }
     };
-    let source_lines: Vec<&str> = source.lines().collect();
+    let source_line = |file: &str, line: u32| -> String {
+        file_text(script, file)
+            .and_then(|text| text.lines().nth((line as usize).saturating_sub(1)))
+            .map_or("", str::trim)
+            .chars()
+            .take(48)
+            .collect()
+    };
     let mut out = String::new();
     if !report.output.is_empty() && !report.output.ends_with('\n') {
         out.push('\n');
@@ -154,31 +231,42 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
     }
     out.push('\n');
     out.push_str(&paint("1", "Top lines by bytes allocated\n"));
-    let mut lines: Vec<_> = report.lines.iter().filter(|l| l.hits > 0).collect();
-    lines.sort_by(|a, b| {
-        b.allocated_bytes
-            .cmp(&a.allocated_bytes)
-            .then(a.line.cmp(&b.line))
-    });
+    let lines: Vec<_> = report.lines.iter().filter(|l| l.hits > 0).collect();
+    // Files in the run's order (the script first), each with its own top lines.
+    let mut files: Vec<&str> = Vec::new();
+    for l in &lines {
+        if !files.contains(&l.file.as_str()) {
+            files.push(&l.file);
+        }
+    }
+    let grouped = files.len() > 1;
     out.push_str(&format!(
         "{:>6} {:>10} {:>12} {:>12}  {}\n",
         "line", "hits", "allocated", "net", "source"
     ));
-    for l in lines.iter().take(10) {
-        let text = source_lines
-            .get((l.line as usize).saturating_sub(1))
-            .map_or("", |s| s.trim());
-        let text: String = text.chars().take(48).collect();
-        // "≈" marks figures that include estimated executions.
-        let approx = if l.estimated_bytes > 0 { "≈" } else { "" };
-        out.push_str(&format!(
-            "{:>6} {:>10} {:>12} {:>12}  {}\n",
-            l.line,
-            thousands(l.hits),
-            format!("{approx}{}", human_bytes(l.allocated_bytes)),
-            signed(l.net_bytes),
-            text
-        ));
+    for file in &files {
+        let mut top: Vec<_> = lines.iter().filter(|l| l.file == *file).collect();
+        top.sort_by(|a, b| {
+            b.allocated_bytes
+                .cmp(&a.allocated_bytes)
+                .then(a.line.cmp(&b.line))
+        });
+        if grouped {
+            let total: u64 = top.iter().map(|l| l.allocated_bytes).sum();
+            out.push_str(&format!("{file} ({})\n", human_bytes(total)));
+        }
+        for l in top.iter().take(10) {
+            // "≈" marks figures that include estimated executions.
+            let approx = if l.estimated_bytes > 0 { "≈" } else { "" };
+            out.push_str(&format!(
+                "{:>6} {:>10} {:>12} {:>12}  {}\n",
+                l.line,
+                thousands(l.hits),
+                format!("{approx}{}", human_bytes(l.allocated_bytes)),
+                signed(l.net_bytes),
+                source_line(&l.file, l.line)
+            ));
+        }
     }
     if lines.is_empty() {
         let why = match (&report.not_instrumented, &report.snapshots.after) {
@@ -198,17 +286,26 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
              execution). Hits are always exact.\n"
         ));
     }
+    for u in &report.unmeasured {
+        out.push_str(&format!(
+            "  {} runs without probes if imported: {}\n",
+            u.file, u.reason
+        ));
+    }
     if let Some(peak) = &report.peak {
         let at = peak
             .line
-            .map(|line| format!(" at line {line}"))
+            .map(|line| {
+                let file = peak.file.as_deref().unwrap_or(&report.script_file);
+                format!(" at {}", place(report, file, line))
+            })
             .unwrap_or_default();
         out.push_str(&format!("  peak heap use {}{at}\n", human_bytes(peak.used)));
     }
     if let Some(code) = report.system_exit {
         out.push_str(&format!("  the script ended with SystemExit({code})\n"));
     }
-    out.push_str(&render_allocation_lines(report, &source_lines));
+    out.push_str(&render_allocation_lines(report, &source_line));
 
     match report.gc_collections {
         Some(0) | None => {}
@@ -292,14 +389,18 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
             Severity::Info => ("36", "note"),
         };
         out.push_str(&format!(
-            "{} line {} [{}]: {}\n",
+            "{} {} [{}]: {}\n",
             paint(code, word),
-            diag.line,
+            place(report, &diag.file, diag.line),
             diag.code.as_str(),
             diag.message
         ));
         for r in &diag.related {
-            out.push_str(&format!("    line {}: {}\n", r.line, r.message));
+            out.push_str(&format!(
+                "    {}: {}\n",
+                place(report, &r.file, r.line),
+                r.message
+            ));
         }
     }
     out
@@ -307,7 +408,10 @@ pub fn render_report(report: &RunReport, source: &str, color: bool) -> String {
 
 /// The largest traced allocations still alive after the run, with the line that made them
 /// (empty without `--trace-allocations`).
-fn render_allocation_lines(report: &RunReport, source_lines: &[&str]) -> String {
+fn render_allocation_lines(
+    report: &RunReport,
+    source_line: &dyn Fn(&str, u32) -> String,
+) -> String {
     let Some(after) = report.snapshots.after.as_ref() else {
         return String::new();
     };
@@ -317,7 +421,7 @@ fn render_allocation_lines(report: &RunReport, source_lines: &[&str]) -> String 
     let Some(block) = after.block_bytes.map(u64::from) else {
         return String::new();
     };
-    let mut rows: Vec<(u64, &str, u32)> = after
+    let mut rows: Vec<(u64, &str, &str, u32)> = after
         .allocations()
         .filter_map(|a| {
             let offset = a.offset * block as usize;
@@ -325,10 +429,17 @@ fn render_allocation_lines(report: &RunReport, source_lines: &[&str]) -> String 
                 .allocation_lines
                 .iter()
                 .find(|l| l.area == a.area && l.offset == offset && l.blocks == a.blocks)
-                .map(|l| (a.blocks as u64 * block, a.kind.name(), l.line))
+                .map(|l| {
+                    (
+                        a.blocks as u64 * block,
+                        a.kind.name(),
+                        l.file.as_str(),
+                        l.line,
+                    )
+                })
         })
         .collect();
-    rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.2.cmp(&b.2)));
+    rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.2.cmp(b.2)).then(a.3.cmp(&b.3)));
     let mut out = format!(
         "\nLargest new allocations by line ({} traced)\n{:>10} {:>8} {:>6}  {}\n",
         rows.len(),
@@ -337,13 +448,13 @@ fn render_allocation_lines(report: &RunReport, source_lines: &[&str]) -> String 
         "line",
         "source"
     );
-    for (bytes, kind, line) in rows.iter().take(10) {
-        let text: String = source_lines
-            .get((*line as usize).saturating_sub(1))
-            .map_or("", |s| s.trim())
-            .chars()
-            .take(48)
-            .collect();
+    for (bytes, kind, file, line) in rows.iter().take(10) {
+        let text = source_line(file, *line);
+        let line = if *file == report.script_file {
+            line.to_string()
+        } else {
+            format!("{file}:{line}")
+        };
         out.push_str(&format!(
             "{:>10} {:>8} {:>6}  {}\n",
             human_bytes(*bytes),

@@ -6,6 +6,8 @@
 
 pub mod traceback;
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 pub use traceback::{Frame, MemoryErrorKind, Traceback};
@@ -63,17 +65,21 @@ impl Code {
     }
 }
 
-/// A pointer from a diagnostic to another line of the same file.
+/// A pointer from a diagnostic to another line (a caller, a holder of the heap).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Related {
+    /// The line's file (relative to the project root).
+    pub file: String,
     /// User line, 1-based.
     pub line: u32,
     pub message: String,
 }
 
-/// A finding about one range of lines of the user's script.
+/// A finding about one range of lines of one of the user's files.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
+    /// The file (relative to the project root): the script's or an imported module's.
+    pub file: String,
     /// First user line, 1-based.
     pub line: u32,
     /// Last user line, 1-based, inclusive.
@@ -85,8 +91,9 @@ pub struct Diagnostic {
 }
 
 /// Per-line usage as the probes measured it (user lines, 1-based).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineUsage {
+    pub file: Arc<str>,
     pub line: u32,
     pub hits: u64,
     pub allocated_bytes: u64,
@@ -111,8 +118,9 @@ impl LineUsage {
 
 /// What a line's allocations still hold after the run and a final `gc.collect()` (from
 /// allocation tracing): the likeliest holders of the heap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Retained {
+    pub file: Arc<str>,
     pub line: u32,
     pub bytes: u64,
 }
@@ -151,8 +159,12 @@ impl Default for Thresholds {
 pub struct RunFacts<'a> {
     /// The uncaught exception, frames already mapped to user lines.
     pub traceback: Option<&'a Traceback>,
-    /// The frame file name that means "the user's script" (`<stdin>` over the raw REPL).
+    /// The script's file as the traceback names it: its frames are the user's, and a
+    /// diagnostic with no line of its own goes there.
     pub script_file: &'a str,
+    /// The other files whose frames are the user's (a project's modules, as the traceback
+    /// names them).
+    pub user_files: &'a [String],
     /// The heap right after the failure (for MemoryError verdicts).
     pub heap_at_failure: Option<HeapAtFailure>,
     pub lines: &'a [LineUsage],
@@ -184,7 +196,14 @@ pub fn diagnose(facts: &RunFacts<'_>, thresholds: &Thresholds) -> Vec<Diagnostic
     if let Some(d) = fragmentation_warning(facts, thresholds) {
         out.push(d);
     }
-    out.sort_by_key(|d| (d.line, d.severity));
+    out.sort_by(|a, b| {
+        (a.file != facts.script_file, &a.file, a.line, a.severity).cmp(&(
+            b.file != facts.script_file,
+            &b.file,
+            b.line,
+            b.severity,
+        ))
+    });
     out
 }
 
@@ -192,15 +211,20 @@ fn exception_diagnostic(tb: &Traceback, facts: &RunFacts<'_>) -> Diagnostic {
     let user_frames: Vec<&Frame> = tb
         .frames
         .iter()
-        .filter(|f| f.file == facts.script_file)
+        .filter(|f| f.file == facts.script_file || facts.user_files.contains(&f.file))
         .collect();
     let line = user_frames.last().map_or(1, |f| f.line.max(1));
+    let file = user_frames
+        .last()
+        .map_or(facts.script_file, |f| f.file.as_str())
+        .to_string();
     // The call chain: every outer frame of the user's script, innermost caller first.
     let mut related: Vec<Related> = user_frames
         .iter()
         .rev()
         .skip(1)
         .map(|f| Related {
+            file: f.file.clone(),
             line: f.line.max(1),
             message: match &f.function {
                 Some(func) if func != "<module>" => format!("called from here, in {func}"),
@@ -233,6 +257,7 @@ fn exception_diagnostic(tb: &Traceback, facts: &RunFacts<'_>) -> Diagnostic {
         Severity::Error
     };
     Diagnostic {
+        file,
         line,
         end_line: line,
         severity,
@@ -380,6 +405,7 @@ fn largest_live_lines(facts: &RunFacts<'_>) -> Vec<Related> {
             .filter(|r| r.bytes >= floor)
             .take(3)
             .map(|r| Related {
+                file: r.file.to_string(),
                 line: r.line,
                 message: format!(
                     "{} allocated here is still alive after gc.collect(): a likely holder of the heap",
@@ -398,6 +424,7 @@ fn largest_live_lines(facts: &RunFacts<'_>) -> Vec<Related> {
         .into_iter()
         .take(3)
         .map(|l| Related {
+            file: l.file.to_string(),
             line: l.line,
             message: format!(
                 "net +{} allocated here ({}): a likely holder of the heap",
@@ -424,6 +451,7 @@ fn line_warnings(facts: &RunFacts<'_>, thresholds: &Thresholds, out: &mut Vec<Di
                 ));
             }
             out.push(Diagnostic {
+                file: l.file.to_string(),
                 line: l.line,
                 end_line: l.line,
                 severity: Severity::Warning,
@@ -440,6 +468,7 @@ fn line_warnings(facts: &RunFacts<'_>, thresholds: &Thresholds, out: &mut Vec<Di
             let mean = l.measured_bytes() as f64 / l.hits as f64;
             if l.max_single_bytes as f64 >= 2.0 * mean && l.max_single_bytes >= 1024 {
                 out.push(Diagnostic {
+                    file: l.file.to_string(),
                     line: l.line,
                     end_line: l.line,
                     severity: Severity::Warning,
@@ -475,6 +504,7 @@ fn fragmentation_warning(facts: &RunFacts<'_>, thresholds: &Thresholds) -> Optio
         .filter(|l| l.net_bytes > 0)
         .max_by_key(|l| (l.net_bytes, std::cmp::Reverse(l.line)));
     let line = culprit.map_or(1, |l| l.line);
+    let file = culprit.map_or(facts.script_file, |l| &l.file).to_string();
     let bytes = |blocks: u64| {
         facts
             .block_bytes
@@ -482,6 +512,7 @@ fn fragmentation_warning(facts: &RunFacts<'_>, thresholds: &Thresholds) -> Optio
             .unwrap_or_default()
     };
     Some(Diagnostic {
+        file,
         line,
         end_line: line,
         severity: Severity::Warning,

@@ -96,6 +96,7 @@ fn memory_error_names_largest_holders() {
     let t = tb("Traceback (most recent call last):\n  File \"<stdin>\", line 17, in <module>\nMemoryError: memory allocation failed, allocating 8192 bytes\n");
     let lines = [
         LineUsage {
+            file: "<stdin>".into(),
             line: 10,
             hits: 90,
             allocated_bytes: 95_000,
@@ -104,6 +105,7 @@ fn memory_error_names_largest_holders() {
             estimated_bytes: 0,
         },
         LineUsage {
+            file: "<stdin>".into(),
             line: 13,
             hits: 45,
             allocated_bytes: 0,
@@ -112,6 +114,7 @@ fn memory_error_names_largest_holders() {
             estimated_bytes: 0,
         },
         LineUsage {
+            file: "<stdin>".into(),
             line: 17,
             hits: 1,
             allocated_bytes: 0,
@@ -146,6 +149,7 @@ fn memory_error_names_largest_holders() {
     assert_eq!(
         err.related,
         [Related {
+            file: "<stdin>".into(),
             line: 10,
             message: "net +92.8 KB allocated here (90 hits): a likely holder of the heap".into()
         }]
@@ -166,6 +170,7 @@ fn warnings_for_big_growing_lines_and_fragmentation() {
     let total: u64 = sizes.iter().sum();
     let lines = [
         LineUsage {
+            file: "<stdin>".into(),
             line: 10,
             hits: 13,
             allocated_bytes: total,
@@ -174,6 +179,7 @@ fn warnings_for_big_growing_lines_and_fragmentation() {
             estimated_bytes: 0,
         },
         LineUsage {
+            file: "<stdin>".into(),
             line: 4,
             hits: 1,
             allocated_bytes: 64,
@@ -212,6 +218,7 @@ fn warnings_for_big_growing_lines_and_fragmentation() {
 #[test]
 fn constant_loop_allocation_is_not_growing() {
     let lines = [LineUsage {
+        file: "<stdin>".into(),
         line: 8,
         hits: 500,
         allocated_bytes: 500 * 64,
@@ -300,12 +307,18 @@ fn holders_are_the_lines_still_holding_memory_after_gc_never_under_one_percent()
     let t = tb("Traceback (most recent call last):\n  File \"<stdin>\", line 10, in <module>\nMemoryError: memory allocation failed, allocating 98305 bytes\n");
     let retained = [
         Retained {
+            file: "<stdin>".into(),
             line: 9,
             bytes: 49_184,
         },
-        Retained { line: 3, bytes: 96 },
+        Retained {
+            file: "<stdin>".into(),
+            line: 3,
+            bytes: 96,
+        },
     ];
     let lines = [LineUsage {
+        file: "<stdin>".into(),
         line: 7,
         hits: 13,
         allocated_bytes: 96,

@@ -16,7 +16,7 @@ use super::ext::{
 };
 use super::features::{self, FileRun};
 use super::server::{guard_notification, Backend};
-use super::state::LastFree;
+use super::state::{LastFree, RunProject};
 use super::to_proto;
 use super::worker::{JobOutcome, WorkerEvent};
 
@@ -40,6 +40,15 @@ async fn handle(backend: &Backend, event: WorkerEvent) {
                 })
                 .await;
         }
+        WorkerEvent::Copied { job_id, files } => {
+            client
+                .send_notification::<ext::OutputNotification>(OutputParams {
+                    run_id: Some(job_id),
+                    stream: OutputStream::Copied,
+                    text: format!("HeapLens copied to the board: {}\n", files.join(", ")),
+                })
+                .await;
+        }
         WorkerEvent::Phase { job_id, phase } => {
             if let Some(progress) = backend.state().progress.get(&job_id) {
                 let _ = progress.send(phase.label());
@@ -55,15 +64,25 @@ async fn handle(backend: &Backend, event: WorkerEvent) {
             let params = {
                 let mut st = backend.state();
                 let file = st.run_uris.get(&job_id).map(|u| u.as_str().to_string());
+                let project = st.run_projects.get(&job_id).cloned();
                 if label == SnapshotLabel::AfterGc {
                     st.last_free = last_free(&snapshot, label);
                 }
+                // A line of another file than the script's carries that file's document.
+                let uri_of = |line_file: &str| {
+                    let project = project.as_ref()?;
+                    (line_file != project.script_file)
+                        .then(|| project.uri_of(line_file))
+                        .flatten()
+                        .map(|uri| uri.as_str().to_string())
+                };
                 st.snapshots.add_run_snapshot(
                     label,
                     file.as_deref(),
                     job_id,
                     *snapshot,
                     &allocation_lines,
+                    &uri_of,
                 )
             };
             client
@@ -96,9 +115,10 @@ fn last_free(snapshot: &crate::heap::Snapshot, label: SnapshotLabel) -> Option<L
 
 /// A job ended: publish what it produced, then `heaplens/jobFinished`.
 async fn finished(backend: &Backend, job_id: u64, outcome: JobOutcome) {
-    let (uri, newer_run_of_same_file, progress) = {
+    let (uri, project, newer_run_of_same_file, progress) = {
         let mut st = backend.state();
         let uri = st.run_uris.remove(&job_id);
+        let project = st.run_projects.remove(&job_id);
         if st.current.as_ref().is_some_and(|c| c.run_id == job_id) {
             st.current = None;
         }
@@ -106,7 +126,7 @@ async fn finished(backend: &Backend, job_id: u64, outcome: JobOutcome) {
             (Some(uri), Some(current)) => current.uri == *uri,
             _ => false,
         };
-        (uri, newer, st.progress.remove(&job_id))
+        (uri, project, newer, st.progress.remove(&job_id))
     };
     // Dropping the progress's sender ends it.
     drop(progress);
@@ -129,7 +149,7 @@ async fn finished(backend: &Backend, job_id: u64, outcome: JobOutcome) {
                         message: "a newer run of the same file replaced this one".into(),
                     });
                 } else {
-                    publish_run(backend, &uri, job_id, *report).await;
+                    publish_run(backend, &uri, project.as_ref(), job_id, *report).await;
                 }
             }
             (Err(error), Some(uri)) => {
@@ -209,14 +229,56 @@ async fn show_error(backend: &Backend, message: String) {
         .await;
 }
 
-/// Stores a finished run, then sends diagnostics, decorations and refreshes.
-async fn publish_run(backend: &Backend, uri: &Uri, run_id: u64, report: RunReport) {
-    let file_run = Arc::new(FileRun::of_report(&report, run_id));
-    let (hint_bytes, inlay_refresh, lens_refresh, hint) = {
+/// Stores a finished run, then sends diagnostics, decorations and refreshes: for the script
+/// and for every project file the run measured or diagnosed (an imported module gets its
+/// own), and empty ones for files its previous run reached and this one does not.
+async fn publish_run(
+    backend: &Backend,
+    uri: &Uri,
+    project: Option<&RunProject>,
+    run_id: u64,
+    report: RunReport,
+) {
+    let uri_of = |file: &str| -> Option<Uri> {
+        if file == report.script_file {
+            return Some(uri.clone());
+        }
+        project.and_then(|p| p.uri_of(file))
+    };
+    let files: Vec<(Uri, Arc<FileRun>)> = features::run_files(&report)
+        .iter()
+        .filter_map(|file| {
+            let file_uri = uri_of(file)?;
+            Some((
+                file_uri,
+                Arc::new(FileRun::of_report(&report, run_id, file)),
+            ))
+        })
+        .collect();
+    let (hint_bytes, inlay_refresh, lens_refresh, hint, gone) = {
         let mut st = backend.state();
-        let runs = st.runs.entry(uri.clone()).or_default();
-        runs.previous = runs.last.take();
-        runs.last = Some(file_run.clone());
+        for (file_uri, file_run) in &files {
+            let runs = st.runs.entry(file_uri.clone()).or_default();
+            runs.previous = runs.last.take();
+            runs.last = Some(file_run.clone());
+        }
+        let reached: Vec<Uri> = files.iter().map(|(u, _)| u.clone()).collect();
+        let before = st
+            .published
+            .insert(uri.clone(), reached.clone())
+            .unwrap_or_default();
+        let gone: Vec<Uri> = before
+            .into_iter()
+            .filter(|u| !reached.contains(u))
+            .collect();
+        for file_uri in &gone {
+            // Only what this script's run put there is taken away.
+            if let Some(runs) = st.runs.get_mut(file_uri) {
+                if runs.last.as_ref().is_some_and(|r| r.script.is_some()) {
+                    runs.previous = runs.last.take();
+                }
+            }
+        }
         let hint = features::sampling_hint(
             report.elapsed,
             report.instrumented,
@@ -229,23 +291,37 @@ async fn publish_run(backend: &Backend, uri: &Uri, run_id: u64, report: RunRepor
             st.inlay_refresh,
             st.lens_refresh,
             hint,
+            gone,
         )
     };
-    let diagnostics = report
-        .diagnostics
-        .iter()
-        .map(|d| to_proto::diagnostic(uri, d))
-        .collect();
     let client = &backend.client;
-    client
-        .publish_diagnostics(uri.clone(), diagnostics, None)
-        .await;
-    client
-        .send_notification::<ext::DecorationsNotification>(ext::DecorationsParams {
-            uri: uri.as_str().to_string(),
-            lines: features::decorations(&file_run, hint_bytes),
-        })
-        .await;
+    for (file_uri, file_run) in &files {
+        let diagnostics = file_run
+            .diagnostics
+            .iter()
+            .map(|d| to_proto::diagnostic(d, &uri_of))
+            .collect();
+        client
+            .publish_diagnostics(file_uri.clone(), diagnostics, None)
+            .await;
+        client
+            .send_notification::<ext::DecorationsNotification>(ext::DecorationsParams {
+                uri: file_uri.as_str().to_string(),
+                lines: features::decorations(file_run, hint_bytes),
+            })
+            .await;
+    }
+    for file_uri in gone {
+        client
+            .publish_diagnostics(file_uri.clone(), Vec::new(), None)
+            .await;
+        client
+            .send_notification::<ext::DecorationsNotification>(ext::DecorationsParams {
+                uri: file_uri.as_str().to_string(),
+                lines: Vec::new(),
+            })
+            .await;
+    }
     // Refresh requests wait for the client's answer: never hold the event queue on them.
     if inlay_refresh || lens_refresh {
         let client = client.clone();

@@ -23,13 +23,16 @@ pub struct SnapshotArea {
 }
 
 /// Where a run's allocation was made: `offset` is the byte offset of its head inside `area`,
-/// `line` the 0-based document line.
+/// `line` the 0-based line of the snapshot's `file`, or of `uri` when given (a line of an
+/// imported project module).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AllocationLine {
     pub area: usize,
     pub offset: usize,
     pub line: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
 }
 
 /// Which moment of a run a snapshot shows.
@@ -203,6 +206,8 @@ pub enum OutputStream {
     Stdout,
     /// The uncaught exception's traceback (user line numbers).
     Traceback,
+    /// Which project files were copied to the board before the run (one line).
+    Copied,
 }
 
 /// `heaplens/output` params.
@@ -258,6 +263,13 @@ pub struct RunSummary {
     pub instrumented: bool,
     pub not_instrumented: Option<String>,
     pub elapsed_ms: u64,
+    /// Project files copied to the board before the run (paths relative to the project
+    /// root).
+    #[serde(default)]
+    pub copied: Vec<String>,
+    /// The files the run measured (relative to the project root): the script's first.
+    #[serde(default)]
+    pub files: Vec<String>,
 }
 
 /// `heaplens/jobFinished` params: a board job started by a command has ended. Sent after

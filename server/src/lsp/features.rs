@@ -6,12 +6,18 @@ use crate::run::probes::LineDelta;
 
 use super::ext::LineDecoration;
 
-/// The parts of a finished run that the editor features need.
+/// The parts of a finished run that the editor features need, for one of its files.
 #[derive(Debug, Clone, Default)]
 pub struct FileRun {
     pub run_id: u64,
+    /// The script that ran, when this file is another (a module it imported).
+    pub script: Option<String>,
+    /// This file's lines.
     pub lines: Vec<LineDelta>,
+    /// This file's diagnostics.
     pub diagnostics: Vec<Diagnostic>,
+    /// Bytes allocated by every line of every file of the run.
+    pub run_allocated: u64,
     /// Longest free run after the run and `gc.collect()`, in blocks.
     pub max_free_blocks_after: Option<u64>,
     pub gc_collections: Option<u32>,
@@ -21,12 +27,25 @@ pub struct FileRun {
 }
 
 impl FileRun {
-    /// The figures of a finished run that the editor features read.
-    pub fn of_report(report: &crate::run::runner::RunReport, run_id: u64) -> FileRun {
+    /// The figures of a finished run that the editor features read for `file` (relative to
+    /// the project root).
+    pub fn of_report(report: &crate::run::runner::RunReport, run_id: u64, file: &str) -> FileRun {
         FileRun {
             run_id,
-            lines: report.lines.clone(),
-            diagnostics: report.diagnostics.clone(),
+            script: (file != report.script_file).then(|| report.script_file.clone()),
+            lines: report
+                .lines
+                .iter()
+                .filter(|l| l.file == file)
+                .cloned()
+                .collect(),
+            diagnostics: report
+                .diagnostics
+                .iter()
+                .filter(|d| d.file == file)
+                .cloned()
+                .collect(),
+            run_allocated: report.lines.iter().map(|l| l.allocated_bytes).sum(),
             max_free_blocks_after: report
                 .snapshots
                 .after_gc
@@ -34,14 +53,19 @@ impl FileRun {
                 .and_then(|s| s.figures().max_free_blocks),
             gc_collections: report.gc_collections,
             exact: report.exact,
-            peak: report.peak.as_ref().map(|p| crate::run::probes::Peak {
-                used: p.used,
-                line: p.line,
-            }),
+            peak: report
+                .peak
+                .as_ref()
+                .filter(|p| p.file.as_deref() == Some(file))
+                .map(|p| crate::run::probes::Peak {
+                    used: p.used,
+                    line: p.line,
+                    file: p.file.clone(),
+                }),
         }
     }
 
-    /// All bytes allocated by all lines.
+    /// All bytes allocated by this file's lines.
     pub fn total_allocated(&self) -> u64 {
         self.lines.iter().map(|l| l.allocated_bytes).sum()
     }
@@ -72,16 +96,22 @@ pub fn hover_markdown(run: &FileRun, previous: Option<&FileRun>, line: u32) -> O
     }
     let mut md = String::new();
     if let Some(s) = stat {
-        let total = run.total_allocated();
+        let total = run.run_allocated;
         let share = if total > 0 {
             s.allocated_bytes as f64 * 100.0 / total as f64
         } else {
             0.0
         };
-        md.push_str(&format!(
-            "**HeapLens** · line {line} · run {}\n\n",
-            run.run_id
-        ));
+        match &run.script {
+            Some(script) => md.push_str(&format!(
+                "**HeapLens** · line {line} · run {} of `{script}`\n\n",
+                run.run_id
+            )),
+            None => md.push_str(&format!(
+                "**HeapLens** · line {line} · run {}\n\n",
+                run.run_id
+            )),
+        }
         md.push_str("| | |\n|---|---|\n");
         md.push_str(&format!("| hits | {} |\n", thousands(s.hits)));
         if s.estimated_bytes > 0 {
@@ -109,7 +139,7 @@ pub fn hover_markdown(run: &FileRun, previous: Option<&FileRun>, line: u32) -> O
             "| largest single | {} |\n",
             human_bytes(s.max_single_bytes)
         ));
-        if let Some(peak) = run.peak.filter(|p| p.line == Some(line)) {
+        if let Some(peak) = run.peak.as_ref().filter(|p| p.line == Some(line)) {
             md.push_str(&format!(
                 "| peak | the run's highest heap use, {}, was reached here |\n",
                 human_bytes(peak.used)
@@ -166,6 +196,23 @@ fn severity_word(d: &Diagnostic) -> &'static str {
         crate::diagnose::Severity::Warning => "Warning",
         crate::diagnose::Severity::Info => "Note",
     }
+}
+
+/// The files a run measured or diagnosed (relative to the project root): the script's first,
+/// then the others in the run's order.
+pub fn run_files(report: &crate::run::runner::RunReport) -> Vec<String> {
+    let mut files = vec![report.script_file.clone()];
+    let named = report
+        .lines
+        .iter()
+        .map(|l| &l.file)
+        .chain(report.diagnostics.iter().map(|d| &d.file));
+    for file in named {
+        if !files.contains(file) {
+            files.push(file.clone());
+        }
+    }
+    files
 }
 
 /// `+3.1 KB ×15` — the inlay hint and decoration text of a line (`≈+3.1 KB` when part of it
@@ -261,9 +308,16 @@ pub fn not_instrumented_message(why: Option<&str>, exception: Option<&str>) -> O
     ))
 }
 
-/// The code-lens summary of the last run: `+12.4 KB, max free 5397 blocks`.
+/// The code-lens summary of the last run: `+12.4 KB, max free 5397 blocks` (for a module a
+/// script imported: `last run of main.py: +1.2 KB here, …`).
 pub fn lens_summary(run: &FileRun) -> String {
-    let mut s = format!("last run: +{}", human_bytes(run.total_allocated()));
+    let mut s = match &run.script {
+        Some(script) => format!(
+            "last run of {script}: +{} here",
+            human_bytes(run.total_allocated())
+        ),
+        None => format!("last run: +{}", human_bytes(run.total_allocated())),
+    };
     if let Some(blocks) = run.max_free_blocks_after {
         s.push_str(&format!(", max free {blocks} blocks"));
     }
@@ -285,8 +339,11 @@ mod tests {
     fn run() -> FileRun {
         FileRun {
             run_id: 2,
+            script: None,
+            run_allocated: 3206,
             lines: vec![
                 LineDelta {
+                    file: "main.py".into(),
                     line: 3,
                     hits: 15,
                     allocated_bytes: 3174,
@@ -295,6 +352,7 @@ mod tests {
                     estimated_bytes: 0,
                 },
                 LineDelta {
+                    file: "main.py".into(),
                     line: 4,
                     hits: 1,
                     allocated_bytes: 32,
@@ -303,6 +361,7 @@ mod tests {
                     estimated_bytes: 0,
                 },
                 LineDelta {
+                    file: "main.py".into(),
                     line: 5,
                     hits: 1,
                     allocated_bytes: 0,
@@ -312,6 +371,7 @@ mod tests {
                 },
             ],
             diagnostics: vec![Diagnostic {
+                file: "main.py".into(),
                 line: 4,
                 end_line: 4,
                 severity: Severity::Error,

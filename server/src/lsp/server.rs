@@ -169,6 +169,15 @@ impl LanguageServer for Backend {
         .await
     }
 
+    async fn did_change_workspace_folders(&self, params: DidChangeWorkspaceFoldersParams) {
+        guard_notification(
+            self,
+            "didChangeWorkspaceFolders",
+            handlers::lifecycle::did_change_workspace_folders(self, params),
+        )
+        .await
+    }
+
     async fn hover(&self, params: HoverParams) -> RpcResult<Option<Hover>> {
         guard("hover", handlers::views::hover(self, params)).await
     }

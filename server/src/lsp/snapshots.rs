@@ -69,7 +69,8 @@ impl SnapshotStore {
     }
 
     /// Stores one snapshot of a run, as the run takes it, with the line (1-based, as the
-    /// runner reports it) of each traced allocation; the payload carries 0-based lines.
+    /// runner reports it) of each traced allocation; the payload carries 0-based lines, and
+    /// for a line of another file than the script's, that file's document (`uri_of`).
     pub fn add_run_snapshot(
         &mut self,
         label: SnapshotLabel,
@@ -77,6 +78,7 @@ impl SnapshotStore {
         run_id: u64,
         snapshot: Snapshot,
         allocation_lines: &[crate::run::runner::AllocationLine],
+        uri_of: &dyn Fn(&str) -> Option<String>,
     ) -> SnapshotParams {
         let lines = allocation_lines
             .iter()
@@ -85,6 +87,7 @@ impl SnapshotStore {
                 area: l.area,
                 offset: l.offset,
                 line: l.line - 1,
+                uri: uri_of(&l.file),
             })
             .collect();
         self.push(label, file, Some(run_id), None, Arc::new(snapshot), lines)

@@ -3,6 +3,7 @@
 //! never held across an `.await`.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tower_lsp_server::ls_types::Uri;
@@ -43,6 +44,20 @@ pub(super) struct CurrentRun {
     pub cancel: CancelToken,
 }
 
+/// Where a queued or running run's files are: its project root, and the script's path there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct RunProject {
+    pub root: PathBuf,
+    pub script_file: String,
+}
+
+impl RunProject {
+    /// The document of the project file `file`.
+    pub fn uri_of(&self, file: &str) -> Option<Uri> {
+        Uri::from_file_path(self.root.join(file))
+    }
+}
+
 /// The board as the worker last reported it.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct BoardReport {
@@ -68,12 +83,21 @@ pub(super) struct State {
     /// False when the client said the workspace is not trusted: no code runs then.
     pub untrusted: bool,
     pub documents: HashMap<Uri, Document>,
+    /// Per file, the last runs that measured it: a script's own runs, and runs of other
+    /// scripts that imported it.
     pub runs: HashMap<Uri, FileRuns>,
+    /// The workspace folders (project roots), from `initialize` and later changes.
+    pub workspace_folders: Vec<PathBuf>,
+    /// For each script, the files its last run published diagnostics and decorations to
+    /// (cleared when a later run of it no longer reaches them).
+    pub published: HashMap<Uri, Vec<Uri>>,
     pub snapshots: SnapshotStore,
     pub board: Option<BoardReport>,
     pub current: Option<CurrentRun>,
     /// The document of each queued or running run.
     pub run_uris: HashMap<u64, Uri>,
+    /// The project of each queued or running run (none for a document not on disk).
+    pub run_projects: HashMap<u64, RunProject>,
     /// Every board job gets the next id (runs included: a run's id is its job id).
     pub next_job_id: u64,
     pub last_free: Option<LastFree>,

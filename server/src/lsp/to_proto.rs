@@ -34,8 +34,9 @@ pub fn top() -> Range {
     Range::default()
 }
 
-/// A run diagnostic (1-based lines) as an LSP diagnostic (0-based) of `uri`.
-pub fn diagnostic(uri: &Uri, d: &HlDiagnostic) -> Diagnostic {
+/// A run diagnostic (1-based lines) as an LSP diagnostic (0-based); `uri_of` gives the
+/// document of a project file (for related lines, which may be in other files).
+pub fn diagnostic(d: &HlDiagnostic, uri_of: &dyn Fn(&str) -> Option<Uri>) -> Diagnostic {
     let severity = match d.severity {
         Severity::Error => DiagnosticSeverity::ERROR,
         Severity::Warning => DiagnosticSeverity::WARNING,
@@ -44,12 +45,14 @@ pub fn diagnostic(uri: &Uri, d: &HlDiagnostic) -> Diagnostic {
     let related: Vec<DiagnosticRelatedInformation> = d
         .related
         .iter()
-        .map(|r| DiagnosticRelatedInformation {
-            location: Location {
-                uri: uri.clone(),
-                range: line_range(r.line.saturating_sub(1), r.line.saturating_sub(1)),
-            },
-            message: r.message.clone(),
+        .filter_map(|r| {
+            Some(DiagnosticRelatedInformation {
+                location: Location {
+                    uri: uri_of(&r.file)?,
+                    range: line_range(r.line.saturating_sub(1), r.line.saturating_sub(1)),
+                },
+                message: r.message.clone(),
+            })
         })
         .collect();
     Diagnostic {
@@ -191,6 +194,8 @@ pub fn run_summary(report: &crate::run::runner::RunReport) -> RunSummary {
         instrumented: report.instrumented,
         not_instrumented: report.not_instrumented.clone(),
         elapsed_ms: u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
+        copied: report.copied.clone(),
+        files: features::run_files(report),
     }
 }
 

@@ -11,7 +11,9 @@ use tokio::sync::mpsc;
 
 use crate::board::{Board, BoardInfo, BoardKind, BoardSpec, CancelToken, LinkOptions, SimOptions};
 use crate::heap::Snapshot;
-use crate::run::runner::{self, AllocationLine, Phase, RunError, RunEvent, RunOptions, RunReport};
+use crate::run::runner::{
+    self, AllocationLine, Phase, RunError, RunEvent, RunOptions, RunReport, Script,
+};
 
 use super::state::BoardReport;
 use super::to_proto::error_code;
@@ -26,6 +28,11 @@ pub(super) enum WorkerEvent {
     Output {
         job_id: u64,
         bytes: Vec<u8>,
+    },
+    /// Project files were copied to the board (paths relative to the project root).
+    Copied {
+        job_id: u64,
+        files: Vec<String>,
     },
     Snapshot {
         job_id: u64,
@@ -59,7 +66,7 @@ pub(super) enum Job {
     Connect,
     Run {
         job_id: u64,
-        source: String,
+        script: Box<Script>,
         options: RunOptions,
         cancel: CancelToken,
     },
@@ -165,7 +172,7 @@ impl Worker {
             }
             Job::Run {
                 job_id,
-                source,
+                script,
                 options,
                 cancel,
             } => {
@@ -177,6 +184,10 @@ impl Worker {
                             RunEvent::Output(bytes) => WorkerEvent::Output {
                                 job_id,
                                 bytes: bytes.to_vec(),
+                            },
+                            RunEvent::Copied(files) => WorkerEvent::Copied {
+                                job_id,
+                                files: files.to_vec(),
                             },
                             RunEvent::Snapshot {
                                 label,
@@ -191,7 +202,7 @@ impl Worker {
                         };
                         let _ = events.send(event);
                     };
-                    runner::run_script(board, &source, &options, &mut on_event, &cancel)
+                    runner::run_script(board, &script, &options, &mut on_event, &cancel)
                 });
                 tracing::info!(job_id, ok = result.is_ok(), "run ended");
                 self.finish(job_id, JobOutcome::Run(result.map(Box::new)));

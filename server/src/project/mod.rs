@@ -366,6 +366,7 @@ pub struct BoardLayout {
 }
 
 impl Default for BoardLayout {
+    /// A Pico's: `/lib`.
     fn default() -> Self {
         BoardLayout {
             lib_dir: "/lib".to_string(),
@@ -375,13 +376,15 @@ impl Default for BoardLayout {
 
 impl BoardLayout {
     /// The layout of a board whose `sys.path` is `sys_path`: its lib folder is the entry
-    /// `/lib` or `lib` (else `/lib`, a Pico's).
+    /// `/lib` or `lib`. A board with neither (the bare unix port, whose `/lib` is the host's)
+    /// gets the project's `lib/` in its current folder, next to the rest of the project:
+    /// nothing is ever written outside it.
     pub fn from_sys_path(sys_path: &[String]) -> BoardLayout {
         let lib_dir = sys_path
             .iter()
             .find(|entry| *entry == "/lib" || *entry == "lib")
             .cloned()
-            .unwrap_or_else(|| "/lib".to_string());
+            .unwrap_or_else(|| "lib".to_string());
         BoardLayout { lib_dir }
     }
 

@@ -117,9 +117,11 @@ fn board_layouts_name_files_as_the_boards_import_does() {
         relative.project_path("lib/ssd1306.py", &p).as_deref(),
         Some("lib/ssd1306.py")
     );
-    // A host's own library folders are never taken for the board's lib.
+    // A host's own library folders are never taken for the board's lib: without `/lib` or
+    // `lib` on its path, a board keeps the project's lib/ in its current folder.
     let unix = BoardLayout::from_sys_path(&["".into(), "/root/.micropython/lib".into()]);
-    assert_eq!(unix.lib_dir, "/lib");
+    assert_eq!(unix.lib_dir, "lib");
+    assert_eq!(unix.board_path("lib/ssd1306.py"), "lib/ssd1306.py");
 }
 
 #[test]

@@ -21,6 +21,23 @@
 //!    exception), the traceback, the probes' readout, collects, prints the **after-gc** dump,
 //!    and a final record with how the script ended.
 //!
+//! # Project modules
+//! When the script imports a project module (one the host found in its import statements,
+//! [`HarnessModule`]), the harness's `__import__` (installed in `builtins` for the run and
+//! restored after it) loads it with probes instead of the board's own copy: it asks the host
+//! for the module's instrumented code with an `M` record, reads exactly that many bytes from
+//! stdin, compiles them under the file name the board's import would give (`helper.py`,
+//! `/lib/x.py`, so tracebacks and `__file__` are those of a plain run) and executes them in
+//! a new module object, registered in `sys.modules` before its body runs (as MicroPython
+//! does) and removed if the body raises. MicroPython offers no way to create a module object
+//! from Python, so the harness mints one: it mounts a tiny filesystem of its own for that
+//! moment, whose every file is empty, and imports a unique name from it. The instrumented
+//! code lives only in RAM: nothing is written to the board. Imports of anything else go
+//! straight to the board's `__import__`, through a frame small enough to stay off the heap
+//! (they allocate nothing more than without the harness). A module whose instrumented code
+//! does not fit in the heap to compile is imported from the board's own copy, unmeasured
+//! (an `N` record says so).
+//!
 //! Everything the harness prints is a *record*: `RS` (`\x1e`) and a per-run random marker, a
 //! space, a kind letter, a header line, and for block records a body closed by the marker and
 //! ` .` (see [`super::records`]). Whatever else appears in the stream is the script's own output,
@@ -55,6 +72,8 @@
 
 use std::fmt::Write as _;
 
+pub use crate::board::python_string;
+
 /// How long the markers' random part is (hex digits).
 const MARKER_HEX: usize = 16;
 /// How long the probe names' random part is (hex digits): short, because every probe in the
@@ -79,6 +98,12 @@ pub mod kind {
     pub const COMPILE_OUT_OF_MEMORY: u8 = b'C';
     /// The script asks for a line of input (single); the host answers on stdin.
     pub const INPUT: u8 = b'I';
+    /// The script imports project module `k` (single, header `k`): the host answers on stdin
+    /// with its instrumented code, exactly as many bytes as the harness was told.
+    pub const MODULE: u8 = b'M';
+    /// Project module `k` did not fit in the heap with its probes and was imported from the
+    /// board's own copy, unmeasured (single, header `k`).
+    pub const MODULE_UNMEASURED: u8 = b'N';
     /// The run is over: header = `status code` (single, always last).
     pub const DONE: u8 = b'Z';
 }
@@ -188,6 +213,22 @@ pub struct HarnessOptions {
     pub trace_allocations: bool,
     /// The board has `micropython.mem_total()` (the host knows; the harness checks again).
     pub counts_allocations: bool,
+    /// Project modules loaded with probes when the script imports them.
+    pub modules: Vec<HarnessModule>,
+}
+
+/// A project module the harness loads with probes (see the module doc).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HarnessModule {
+    /// Dotted module name (`pkg.sub`).
+    pub name: String,
+    /// The file name the board's own import would give its code (`pkg/sub.py`,
+    /// `/lib/x.py`); `None` for a package folder without `__init__.py`.
+    pub file: Option<String>,
+    /// For a package, its folder as the board names it (its `__path__`).
+    pub package_dir: Option<String>,
+    /// Bytes of its instrumented code (UTF-8), which the host sends when asked.
+    pub code_bytes: usize,
 }
 
 /// Traces a run prints at most (each is a whole heap dump on the wire).
@@ -252,12 +293,16 @@ V = [0, 0]
 P = [0, {outside}]
 Z = [{PEAK_EVERY}]
 W = [0]
+O = {outside}
 EXACT = {exact}
 ",
         exact = u8::from(options.exact),
     );
     if options.trace_allocations {
         let _ = writeln!(s, "TB = [{TRACE_BUDGET}]");
+    }
+    if !options.modules.is_empty() {
+        s.push_str(&import_hook_source(&options.modules, nonce));
     }
     // close(k): the current line's interval ends (it is charged what the heap did), and line
     // k starts (its interval must begin with a valid gc.mem_alloc() reading when it will be
@@ -362,13 +407,19 @@ def X(k):
 ",
         );
     }
-    // R() first collects: the prologue's own code (with the script's text in it) is garbage
+    // end() gives the board its own `__import__` back before anything else: after the run,
+    // imports are the board's again. R() first collects: the prologue's own code (with the script's text in it) is garbage
     // by then, and the before snapshot is the heap the script starts with. The script is
     // compiled by the prologue, after R() is defined: its code is part of the heap the script
     // starts with, as in a plain run, and its source text is freed before the probes'
     // counters are allocated, so they fill the hole instead of leaving one.
+    let restore = if options.modules.is_empty() {
+        ""
+    } else {
+        "    BI.__import__ = HI\n"
+    };
     s.push_str(
-        "def H(k):
+        &"def H(k):
     h[k] += 1
 def z():
     B[0] = q()
@@ -406,7 +457,7 @@ def end(y):
             d = unlock()
     if q() != B[0]:
         close(C[0])
-    pr(M, 'A')
+{RESTORE}    pr(M, 'A')
     mi(1)
     pr(M, '.')
     s = 0
@@ -466,7 +517,8 @@ except BE as y:
     CODE[0] = y
 s = None
 collect()
-",
+"
+        .replace("{RESTORE}", restore),
     );
     // The counters come after the compile (see above).
     let _ = write!(
@@ -497,29 +549,141 @@ setattr(BI, '{p}H', H)
 setattr(BI, '{p}R', R)
 "
     );
+    if !options.modules.is_empty() {
+        s.push_str("BI.__import__ = imp\n");
+    }
     s
 }
 
-/// `text` as a MicroPython string literal: quotes, backslashes and every control character
-/// escaped (a raw `\x04` would end a raw-paste transfer), other text as it is (UTF-8).
-pub fn python_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + text.len() / 16 + 2);
-    out.push('\'');
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\'' => out.push_str("\\'"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\x7f' => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-    out
+/// The harness's `__import__` and what it needs (only for runs with project modules).
+fn import_hook_source(modules: &[HarnessModule], nonce: &Nonce) -> String {
+    let names: Vec<String> = modules
+        .iter()
+        .enumerate()
+        .map(|(k, m)| format!("{}: {k}", python_string(&m.name)))
+        .collect();
+    let optional =
+        |value: &Option<String>| value.as_deref().map_or("None".to_string(), python_string);
+    let files: Vec<String> = modules.iter().map(|m| optional(&m.file)).collect();
+    let dirs: Vec<String> = modules.iter().map(|m| optional(&m.package_dir)).collect();
+    let sizes: Vec<String> = modules.iter().map(|m| m.code_bytes.to_string()).collect();
+    let p = &nonce.names;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "import os, io
+HS = sys.modules
+HI = BI.__import__
+HT = {{{names}}}
+HF = [{files}]
+HD = [{dirs}]
+HZ = [{sizes}]
+HP = '/{p}'
+HN = '{p}m'
+rb = sys.stdin.buffer.read
+",
+        names = names.join(", "),
+        files = files.join(", "),
+        dirs = dirs.join(", "),
+        sizes = sizes.join(", "),
+    );
+    // mint(): a new, empty module object. `stat` calls every path a file, `open` gives an
+    // empty one: importing the unique name HN from the mount point makes MicroPython create
+    // (and register) a module, which is then taken out of sys.modules.
+    // ld(): once the module's body has run, X(O) closes its last line and makes the
+    // outside slot current: returning through ld(), sl() and imp() frees their heap-allocated
+    // frames (an explicit free MicroPython does at each return), which must neither hide the
+    // last line's bytes nor count as a collection.
+    // imp(): the fast path allocates nothing (its frame stays on the C stack: 5 arguments and
+    // a stack of 6 are 11 words, MicroPython's limit), sl() does the rest.
+    s.push_str(
+        "class HV:
+    def mount(s, r, m):
+        pass
+    def umount(s):
+        pass
+    def stat(s, p):
+        return (32768, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    def open(s, p, m):
+        return io.BytesIO(b'')
+HVV = HV()
+def mint():
+    os.mount(HVV, HP)
+    p = sys.path
+    p.append(HP)
+    try:
+        m = HI(HN)
+    finally:
+        p.pop()
+        os.umount(HP)
+    del HS[HN]
+    return m
+def ld(n):
+    k = HT[n]
+    m = mint()
+    d = m.__dict__
+    d['__name__'] = n
+    f = HF[k]
+    if f:
+        d['__file__'] = f
+    if HD[k]:
+        d['__path__'] = HD[k]
+    HS[n] = m
+    try:
+        if f:
+            pr(M, 'M', k)
+            s = rb(HZ[k])
+            try:
+                c = co(s, f, 'exec')
+            except MEM:
+                s = None
+                HS.pop(n, None)
+                pr(M, 'N', k)
+                HI(n)
+                return
+            s = None
+            ex(c, d)
+            c = None
+            X(O)
+    except BE:
+        HS.pop(n, None)
+        raise
+    i = n.rfind('.')
+    if i > 0:
+        setattr(HS[n[:i]], n[i + 1:], m)
+def rel(n, g, v):
+    p = g and g.get('__name__')
+    if not p:
+        return
+    if '__path__' in g:
+        v -= 1
+    while v:
+        i = p.rfind('.')
+        if i < 0:
+            return
+        p = p[:i]
+        v -= 1
+    return p + '.' + n if n else p
+def sl(n, g, l, f, v):
+    a = rel(n, g, v) if v else n
+    if a in HT and a not in HS:
+        i = 0
+        while i >= 0:
+            i = a.find('.', i + 1)
+            q = a if i < 0 else a[:i]
+            if q not in HS:
+                if q in HT:
+                    ld(q)
+                else:
+                    HI(q)
+    return HI(n, g, l, f, v)
+def imp(n, g=None, l=None, f=None, v=0):
+    if v or n in HT and n not in HS:
+        return sl(n, g, l, f, v)
+    return HI(n, g, l, f, v)
+",
+    );
+    s
 }
 
 #[cfg(test)]
@@ -533,6 +697,7 @@ mod tests {
             exact: false,
             trace_allocations: false,
             counts_allocations: true,
+            modules: Vec::new(),
         }
     }
 
@@ -569,6 +734,35 @@ mod tests {
     fn harness_snapshot() {
         let nonce = Nonce::from_hex("0123456789abcdef0123456789abcdef");
         insta::assert_snapshot!(harness_source(&options(), &nonce));
+    }
+
+    #[test]
+    fn harness_with_project_modules_snapshot() {
+        let nonce = Nonce::from_hex("0123456789abcdef0123456789abcdef");
+        let options = HarnessOptions {
+            modules: vec![
+                HarnessModule {
+                    name: "helper".into(),
+                    file: Some("helper.py".into()),
+                    package_dir: None,
+                    code_bytes: 42,
+                },
+                HarnessModule {
+                    name: "ns".into(),
+                    file: None,
+                    package_dir: Some("/lib/ns".into()),
+                    code_bytes: 0,
+                },
+            ],
+            ..options()
+        };
+        let source = harness_source(&options, &nonce);
+        assert!(source.ends_with("BI.__import__ = imp\n"), "{source}");
+        assert!(
+            source.contains("    BI.__import__ = HI\n    pr(M, 'A')"),
+            "{source}"
+        );
+        insta::assert_snapshot!(import_hook_source(&options.modules, &nonce));
     }
 
     #[test]

@@ -54,8 +54,11 @@ use super::source_rows::{is_docstring, SourceRows};
 pub struct Instrumented {
     /// The script with probes; line for line the user's script.
     pub code: String,
-    /// The user line of each probe slot (sorted; slot `i` measures `probe_lines[i]`).
+    /// The user line of each probe slot (sorted; slot `first_slot + i` measures
+    /// `probe_lines[i]`).
     pub probe_lines: Vec<u32>,
+    /// The slot of the first probed line: files measured in one run share the run's slots.
+    pub first_slot: usize,
 }
 
 /// Why a script could not be instrumented. In every case the runner runs the plain script,
@@ -85,6 +88,16 @@ pub fn normalize(source: &str) -> String {
 
 /// Rewrites `source` (already [`normalize`]d) with probes named after `nonce`.
 pub fn instrument(source: &str, nonce: &Nonce) -> Result<Instrumented, InstrumentError> {
+    instrument_from(source, nonce, 0)
+}
+
+/// [`instrument`], its probes numbered from slot `first_slot` (the files of a project share
+/// one run's slots: the script's first, then each imported module's).
+pub fn instrument_from(
+    source: &str,
+    nonce: &Nonce,
+    first_slot: usize,
+) -> Result<Instrumented, InstrumentError> {
     let mut parser = Parser::new();
     parser
         .set_language(&tree_sitter_python::LANGUAGE.into())
@@ -98,7 +111,7 @@ pub fn instrument(source: &str, nonce: &Nonce) -> Result<Instrumented, Instrumen
     }
     let mut planner = Planner::new(source);
     planner.module(root)?;
-    Ok(planner.finish(nonce))
+    Ok(planner.finish(nonce, first_slot))
 }
 
 fn first_syntax_error(root: Node<'_>, source: &str) -> InstrumentError {
@@ -718,7 +731,7 @@ impl<'s> Planner<'s> {
     }
 
     /// Turns the plan into the instrumented text and the slot table.
-    fn finish(mut self, nonce: &Nonce) -> Instrumented {
+    fn finish(mut self, nonce: &Nonce, first_slot: usize) -> Instrumented {
         let lines: BTreeSet<u32> = self
             .inserts
             .iter()
@@ -728,7 +741,7 @@ impl<'s> Planner<'s> {
         let slots: BTreeMap<u32, usize> = probe_lines
             .iter()
             .enumerate()
-            .map(|(slot, &line)| (line, slot))
+            .map(|(slot, &line)| (line, first_slot + slot))
             .collect();
         let mut inserts = std::mem::take(&mut self.inserts);
         inserts.sort_by_key(|insert| (insert.byte, insert.order));
@@ -749,7 +762,11 @@ impl<'s> Planner<'s> {
             code.push_str(insert.after);
         }
         code.push_str(&self.source[cursor..]);
-        Instrumented { code, probe_lines }
+        Instrumented {
+            code,
+            probe_lines,
+            first_slot,
+        }
     }
 }
 

@@ -141,6 +141,7 @@ fn run_harnessed(source: &str, opts: Opts) -> (Harnessed, Instrumented) {
         exact: opts.exact,
         trace_allocations: opts.trace_allocations,
         counts_allocations: opts.counts_allocations,
+        modules: Vec::new(),
     };
     let mut text = String::new();
     if !opts.counts_allocations {
@@ -178,7 +179,11 @@ fn run_harnessed(source: &str, opts: Opts) -> (Harnessed, Instrumented) {
                     result.report = parse_readout(
                         &record.header,
                         &String::from_utf8_lossy(&record.body),
-                        &script.probe_lines,
+                        &script
+                            .probe_lines
+                            .iter()
+                            .map(|&line| super::probes::SourceLine::new(&"<stdin>".into(), line))
+                            .collect::<Vec<_>>(),
                     )
                     .unwrap_or_else(|error| panic!("readout: {error}"));
                 }
@@ -637,6 +642,7 @@ fn the_harness_costs_little_heap() {
         exact: false,
         trace_allocations: false,
         counts_allocations: true,
+        modules: Vec::new(),
     };
     let prologue = harness::prologue("x = 1\n", &options, &nonce);
     let script = format!(

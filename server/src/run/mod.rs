@@ -6,11 +6,13 @@ pub use harness::Nonce;
 pub mod instrument;
 #[cfg(test)]
 mod interp_tests;
-pub(crate) mod probes;
+pub mod plan;
+pub mod probes;
 pub(crate) mod records;
 pub mod runner;
 mod source_rows;
 pub(crate) mod trace;
+pub mod upload;
 
 /// The whole on-board run of `source` as one script (the harness's prologue, then its run
 /// call), for running it directly with `micropython` (benchmarks, experiments). `budget`
@@ -30,6 +32,7 @@ pub fn harnessed_script(
         exact,
         trace_allocations: false,
         counts_allocations: !like_pico,
+        modules: Vec::new(),
     };
     let mut text = String::new();
     if like_pico {

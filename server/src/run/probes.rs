@@ -1,12 +1,34 @@
 //! The probes' results: the readout record the harness prints after a run (see
 //! [`super::harness`]), decoded into per-line figures.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use thiserror::Error;
+
+/// A line of a project file: the file (relative to the project root, `/`-separated) and the
+/// line, 1-based.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SourceLine {
+    pub file: Arc<str>,
+    pub line: u32,
+}
+
+impl SourceLine {
+    pub fn new(file: &Arc<str>, line: u32) -> SourceLine {
+        SourceLine {
+            file: Arc::clone(file),
+            line,
+        }
+    }
+}
 
 /// What one user line did to the heap during a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LineDelta {
+    /// The line's file, relative to the project root (the script's, or an imported
+    /// module's).
+    pub file: String,
     /// User line, 1-based.
     pub line: u32,
     /// Executions of the line's statement (for `if`/`elif`/`while`: evaluations of the
@@ -29,19 +51,21 @@ pub struct LineDelta {
 }
 
 /// The heap's high-water mark during a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Peak {
     /// `gc.mem_alloc()` at its highest reading.
     pub used: u64,
     /// The line whose interval reached it (`None`: before the first line, or outside any).
     pub line: Option<u32>,
+    /// That line's file.
+    pub file: Option<String>,
 }
 
 /// Everything the probes reported for one run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProbeReport {
-    /// One entry per probed user line (lines whose probes never ran have `hits == 0`), sorted
-    /// by line.
+    /// One entry per probed line (lines whose probes never ran have `hits == 0`), in slot
+    /// order: file by file (the script first), line by line.
     pub lines: Vec<LineDelta>,
     /// Collections seen as `gc.mem_alloc()` drops: a lower bound (in estimated stretches
     /// only a periodic reading below the one before counts, however many ran).
@@ -76,11 +100,12 @@ struct Counters {
 }
 
 /// Decodes the readout record (header `counter exact slots`, body one line per slot and a
-/// `P used slot` line) of a script whose probe slots measure `probe_lines`.
+/// `P used slot` line) of a run whose probe slots measure `probe_lines` (slot `i` measures
+/// `probe_lines[i]`).
 pub fn parse_readout(
     header: &str,
     body: &str,
-    probe_lines: &[u32],
+    probe_lines: &[SourceLine],
 ) -> Result<ProbeReport, ProbeError> {
     let fields = parse_numbers(header, header)?;
     let [counts_allocations, _exact, slots] = fields[..] else {
@@ -104,11 +129,13 @@ pub fn parse_readout(
             let [used, slot] = numbers[..] else {
                 return Err(bad_line(line, "expected `P used slot`"));
             };
+            let at = usize::try_from(slot)
+                .ok()
+                .and_then(|slot| probe_lines.get(slot));
             peak = Some(Peak {
                 used: non_negative(used, line)?,
-                line: usize::try_from(slot)
-                    .ok()
-                    .and_then(|slot| probe_lines.get(slot).copied()),
+                line: at.map(|l| l.line),
+                file: at.map(|l| l.file.to_string()),
             });
             continue;
         }
@@ -149,14 +176,17 @@ pub fn parse_readout(
         let scaled = u128::from(c.estimate) * u128::from(num) / u128::from(den.max(1));
         u64::try_from(scaled).unwrap_or(u64::MAX)
     };
-    let drops: u64 = counters.iter().map(|c| c.drops).sum();
+    // The outside slot (the last) sees only the harness's own explicit frees (its frames
+    // returning from an import), never a collection the script caused.
+    let drops: u64 = counters[..probe_lines.len()].iter().map(|c| c.drops).sum();
     let lines = probe_lines
         .iter()
         .zip(&counters)
-        .map(|(&line, c)| {
+        .map(|(at, c)| {
             let estimated = scale(c);
             LineDelta {
-                line,
+                file: at.file.to_string(),
+                line: at.line,
                 hits: c.hits,
                 allocated_bytes: c.allocated.saturating_add(estimated),
                 net_bytes: c
@@ -198,14 +228,20 @@ fn bad_line(line: &str, reason: &str) -> ProbeError {
 mod tests {
     use super::*;
 
+    fn lines(numbers: &[u32]) -> Vec<SourceLine> {
+        let file: Arc<str> = Arc::from("main.py");
+        numbers.iter().map(|&n| SourceLine::new(&file, n)).collect()
+    }
+
     #[test]
     fn readout_is_decoded_into_user_lines() {
         let body = "0 1 0 0 0 0 0 0\r\n1 1 64 64 64 0 40 0\r\n2 4 96 32 64 2 60 0\r\nP 5000 1\r\n";
-        let report = parse_readout("1 0 4", body, &[1, 2, 3]).expect("readout parses");
+        let report = parse_readout("1 0 4", body, &lines(&[1, 2, 3])).expect("readout parses");
         insta::assert_json_snapshot!(report, @r#"
         {
           "lines": [
             {
+              "file": "main.py",
               "line": 1,
               "hits": 1,
               "allocated_bytes": 0,
@@ -214,6 +250,7 @@ mod tests {
               "estimated_bytes": 0
             },
             {
+              "file": "main.py",
               "line": 2,
               "hits": 1,
               "allocated_bytes": 64,
@@ -222,6 +259,7 @@ mod tests {
               "estimated_bytes": 0
             },
             {
+              "file": "main.py",
               "line": 3,
               "hits": 4,
               "allocated_bytes": 96,
@@ -233,7 +271,8 @@ mod tests {
           "gc_collections": 2,
           "peak": {
             "used": 5000,
-            "line": 2
+            "line": 2,
+            "file": "main.py"
           }
         }
         "#);
@@ -244,31 +283,31 @@ mod tests {
         // Line 1: 640 heap bytes for 400 requested (ratio 1.6), then 1000 requested later.
         // Line 2: never measured (no ratio of its own): the run's ratio (640 / 400).
         let body = "0 20 640 640 64 0 400 1000\n1 5 0 0 0 0 0 100\n";
-        let report = parse_readout("1 0 3", body, &[1, 2]).expect("readout parses");
+        let report = parse_readout("1 0 3", body, &lines(&[1, 2])).expect("readout parses");
         assert_eq!(report.lines[0].estimated_bytes, 1600);
         assert_eq!(report.lines[0].allocated_bytes, 2240);
         assert_eq!(report.lines[1].estimated_bytes, 160);
         // Without mem_total() the estimate is heap growth already.
-        let report = parse_readout("0 0 3", body, &[1, 2]).expect("readout parses");
+        let report = parse_readout("0 0 3", body, &lines(&[1, 2])).expect("readout parses");
         assert_eq!(report.lines[0].estimated_bytes, 1000);
     }
 
     #[test]
     fn broken_readouts_are_typed_errors() {
         assert!(matches!(
-            parse_readout("1 0 7", "", &[1]),
+            parse_readout("1 0 7", "", &lines(&[1])),
             Err(ProbeError::Mismatch(_))
         ));
         assert!(matches!(
-            parse_readout("1 0 2", "5 1 0 0 0 0 0 0\n", &[1]),
+            parse_readout("1 0 2", "5 1 0 0 0 0 0 0\n", &lines(&[1])),
             Err(ProbeError::Mismatch(_))
         ));
         assert!(matches!(
-            parse_readout("1 0 2", "0 x 0 0 0 0 0 0\n", &[1]),
+            parse_readout("1 0 2", "0 x 0 0 0 0 0 0\n", &lines(&[1])),
             Err(ProbeError::BadLine { .. })
         ));
         assert!(matches!(
-            parse_readout("1 0", "", &[1]),
+            parse_readout("1 0", "", &lines(&[1])),
             Err(ProbeError::BadLine { .. })
         ));
     }

@@ -18,15 +18,43 @@ use serde_json::{json, Value};
 use crate::board::{Board, CancelToken, LinkError, Watchdog};
 use crate::diagnose::{self, HeapAtFailure, LineUsage, Retained, RunFacts, Thresholds, Traceback};
 use crate::heap::{self, DumpError, Snapshot};
+use crate::project::{BoardLayout, Project};
 
 use super::harness::{self, kind, Ending, HarnessOptions, Nonce};
-use super::instrument::{instrument, normalize, InstrumentError, Instrumented};
-use super::probes::{parse_readout, LineDelta, Peak, ProbeError};
+use super::instrument::{normalize, InstrumentError};
+use super::plan::{probed_plan, ProbedPlan, Unmeasured};
+use super::probes::{parse_readout, LineDelta, Peak, ProbeError, SourceLine};
 use super::records::{Demux, Piece, Record};
 use super::trace;
+use super::upload::copy_project;
 
 /// The file name the board gives the script in tracebacks.
 pub const SCRIPT_FILE: &str = "<stdin>";
+
+/// What a run runs: the script and the project it belongs to.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// The script's text (an editor's, or the file's).
+    pub source: String,
+    /// Its path relative to the project root (`main.py`): the `file` of its lines and
+    /// diagnostics.
+    pub file: String,
+    /// The project whose files reach the board before the run and whose modules the script
+    /// imports with probes; `None` for a lone script (nothing is copied, every import is the
+    /// board's own).
+    pub project: Option<Arc<Project>>,
+}
+
+impl Script {
+    /// A script with no project, named `file`.
+    pub fn lone(source: impl Into<String>, file: impl Into<String>) -> Script {
+        Script {
+            source: source.into(),
+            file: file.into(),
+            project: None,
+        }
+    }
+}
 /// The file name of the harness's own code (its frames are never shown).
 const HARNESS_FILE: &str = "<heaplens>";
 
@@ -102,6 +130,8 @@ impl Default for RunOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
+    /// Comparing the project's files with the board's, copying those that differ.
+    Copy,
     SoftReset,
     Before,
     Running,
@@ -112,6 +142,7 @@ impl Phase {
     /// How progress shows the phase.
     pub fn label(self) -> &'static str {
         match self {
+            Phase::Copy => "copying project files",
             Phase::SoftReset => "soft reset",
             Phase::Before => "before snapshot",
             Phase::Running => "running",
@@ -124,6 +155,8 @@ impl Phase {
 #[derive(Debug)]
 pub enum RunEvent<'a> {
     Phase(Phase),
+    /// Project files were copied to the board (paths relative to the project root).
+    Copied(&'a [String]),
     /// Script output, byte for byte, as it arrives.
     Output(&'a [u8]),
     /// A snapshot was just taken (`before`, `after` or `after-gc`).
@@ -173,7 +206,7 @@ pub struct RunSnapshots {
 }
 
 /// An allocation of the `after` snapshot, attributed to the user line that made it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AllocationLine {
     /// Index of the area in the snapshot's areas.
     pub area: usize,
@@ -181,6 +214,8 @@ pub struct AllocationLine {
     pub offset: usize,
     /// Length of the allocation in blocks (head and tails).
     pub blocks: usize,
+    /// The line's file (relative to the project root).
+    pub file: String,
     /// User line, 1-based.
     pub line: u32,
 }
@@ -192,15 +227,24 @@ pub struct PeakReport {
     pub used: u64,
     /// The line whose execution reached it.
     pub line: Option<u32>,
-    /// The file of that line (the script: `null` for a single-file run).
+    /// The file of that line (relative to the project root).
     pub file: Option<String>,
 }
 
 /// Everything a run found.
 #[derive(Debug, Clone)]
 pub struct RunReport {
+    /// The script's file (relative to the project root).
+    pub script_file: String,
+    /// Project files copied to the board before the run (relative to the project root).
+    pub copied: Vec<String>,
+    /// Project files that were not copied, each with why.
+    pub not_copied: Vec<String>,
+    /// Project modules the script may import that run without probes, each with why.
+    pub unmeasured: Vec<Unmeasured>,
     pub snapshots: RunSnapshots,
-    /// Per user line, 1-based, in line order.
+    /// Per probed line, file by file (the script first, then each module in the order the
+    /// run found them), line by line.
     pub lines: Vec<LineDelta>,
     pub diagnostics: Vec<diagnose::Diagnostic>,
     pub gc_collections: Option<u32>,
@@ -243,9 +287,13 @@ impl RunReport {
         let retained: Vec<Value> = self
             .retained
             .iter()
-            .map(|r| json!({ "line": r.line, "bytes": r.bytes }))
+            .map(|r| json!({ "file": &*r.file, "line": r.line, "bytes": r.bytes }))
             .collect();
         json!({
+            "script": self.script_file,
+            "copied": self.copied,
+            "not_copied": self.not_copied,
+            "unmeasured": self.unmeasured,
             "snapshots": {
                 "before": stats(Some(&self.snapshots.before)),
                 "after": stats(self.snapshots.after.as_ref()),
@@ -283,27 +331,64 @@ pub fn capture(board: &mut Board, gc: bool) -> Result<Snapshot, RunError> {
 const TOO_BIG_TO_COMPILE: &str = "with its probes it is too big to compile in the board's free \
      heap (MemoryError while compiling)";
 
-/// Runs `source` on `board` with heap captures and probes. `events` hears phases, output and
-/// snapshots as they happen; `cancel` stops the script (Ctrl-C) and still yields a report.
+/// Runs `script` on `board` with heap captures and probes: first its project's changed files
+/// are copied to the board, then the script runs, importing the project's modules with
+/// probes. `events` hears phases, copies, output and snapshots as they happen; `cancel` stops
+/// the script (Ctrl-C) and still yields a report.
 pub fn run_script(
     board: &mut Board,
-    source: &str,
+    script: &Script,
     options: &RunOptions,
     events: &mut dyn FnMut(RunEvent<'_>),
     cancel: &CancelToken,
 ) -> Result<RunReport, RunError> {
     let started = Instant::now();
-    let source = normalize(source);
+    let source = normalize(&script.source);
+    let script_file: Arc<str> = Arc::from(script.file.as_str());
+    let project = script.project.as_deref();
     let nonce = Nonce::random();
+    let mut copy = Copying::default();
+    let layout = match project {
+        Some(project) => {
+            events(RunEvent::Phase(Phase::Copy));
+            let layout = BoardLayout::from_sys_path(&board.sys_path()?);
+            let report = copy_project(board, project, &layout)?;
+            if !report.copied.is_empty() {
+                events(RunEvent::Copied(&report.copied));
+            }
+            copy.copied = report.copied;
+            copy.not_copied = report.refused;
+            copy.not_copied.extend(project.skipped().iter().cloned());
+            layout
+        }
+        None => BoardLayout::default(),
+    };
+    let context = Context {
+        script_file,
+        project,
+        layout,
+    };
     // A script that cannot be instrumented still runs, as it is: one that does not parse then
     // shows the board's own SyntaxError, one using a construct the probes do not support
-    // (`match`) still gets its snapshots and diagnostics.
-    let mut plan = match instrument(&source, &nonce) {
-        Ok(instrumented) => Plan::Probed(instrumented),
+    // (`match`) still gets its snapshots and diagnostics. Its imports are then the board's own.
+    let mut plan = match probed_plan(
+        &source,
+        &context.script_file,
+        project,
+        &context.layout,
+        &nonce,
+    ) {
+        Ok(plan) => Plan::Probed(Box::new(plan)),
         Err(e) => Plan::Plain(match e {
             InstrumentError::Syntax { .. } => format!("it does not parse ({e})"),
             e => e.to_string(),
         }),
+    };
+    let finish = |mut report: RunReport, copy: Copying| {
+        report.elapsed = started.elapsed();
+        report.copied = copy.copied;
+        report.not_copied = copy.not_copied;
+        report
     };
     loop {
         // A board already as a reset leaves it (a simulated Pico just started) needs none.
@@ -311,11 +396,10 @@ pub fn run_script(
             events(RunEvent::Phase(Phase::SoftReset));
             board.soft_reset()?;
         }
-        match run_once(board, &source, &plan, options, &nonce, events, cancel)? {
-            Attempt::Done(mut report) => {
-                report.elapsed = started.elapsed();
-                return Ok(*report);
-            }
+        match run_once(
+            board, &source, &plan, &context, options, &nonce, events, cancel,
+        )? {
+            Attempt::Done(report) => return Ok(finish(*report, copy)),
             // The probes make the script bigger; on a small heap the board may not compile
             // it when the plain script would run. Nothing ran: run the plain script.
             Attempt::CompileOutOfMemory => match plan {
@@ -326,18 +410,56 @@ pub fn run_script(
                         events(RunEvent::Phase(Phase::SoftReset));
                         board.soft_reset()?;
                     }
-                    let mut report = run_direct(board, &source, options, events, cancel)?;
-                    report.elapsed = started.elapsed();
-                    return Ok(report);
+                    let report = run_direct(board, &source, &context, options, events, cancel)?;
+                    return Ok(finish(report, copy));
                 }
             },
         }
     }
 }
 
+/// What was copied before the run.
+#[derive(Default)]
+struct Copying {
+    copied: Vec<String>,
+    not_copied: Vec<String>,
+}
+
+/// Where the run's files are: the script's name, the project, how the board names files.
+struct Context<'p> {
+    script_file: Arc<str>,
+    project: Option<&'p Project>,
+    layout: BoardLayout,
+}
+
+impl Context<'_> {
+    /// The traceback's frames with the project's names: `<stdin>` is the script, a module's
+    /// board file name (`/lib/x.py`) its path in the project. Other frames keep the board's.
+    fn project_traceback(&self, mut traceback: Traceback) -> Traceback {
+        for frame in &mut traceback.frames {
+            if frame.file == SCRIPT_FILE {
+                frame.file = self.script_file.to_string();
+            } else if let Some(path) = self
+                .project
+                .and_then(|project| self.layout.project_path(&frame.file, project))
+            {
+                frame.file = path;
+            }
+        }
+        traceback
+    }
+
+    /// Every project file (their frames are the user's).
+    fn user_files(&self) -> Vec<String> {
+        self.project
+            .map(|p| p.files().map(|(path, _)| path.to_string()).collect())
+            .unwrap_or_default()
+    }
+}
+
 /// With probes, or plain (and why).
 enum Plan {
-    Probed(Instrumented),
+    Probed(Box<ProbedPlan>),
     Plain(String),
 }
 
@@ -350,7 +472,7 @@ enum Attempt {
 #[derive(Default)]
 struct Findings {
     before: Option<Snapshot>,
-    traces: Vec<(Option<u32>, Snapshot)>,
+    traces: Vec<(Option<SourceLine>, Snapshot)>,
     after: Option<Snapshot>,
     allocation_lines: Vec<AllocationLine>,
     exception: Option<String>,
@@ -358,21 +480,32 @@ struct Findings {
     after_gc: Option<Snapshot>,
     ending: Option<Ending>,
     user_output: Vec<u8>,
+    /// Modules imported from the board's own copy because their probes did not fit.
+    unmeasured_modules: Vec<usize>,
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one run's parts, each used throughout"
+)]
 fn run_once(
     board: &mut Board,
     source: &str,
     plan: &Plan,
+    context: &Context<'_>,
     options: &RunOptions,
     nonce: &Nonce,
     events: &mut dyn FnMut(RunEvent<'_>),
     cancel: &CancelToken,
 ) -> Result<Attempt, RunError> {
     let counts_allocations = board.counts_allocations()?;
-    let (code, probe_lines): (&str, &[u32]) = match plan {
-        Plan::Probed(i) => (&i.code, &i.probe_lines),
-        Plan::Plain(_) => (source, &[]),
+    let (code, probe_lines, modules): (&str, &[SourceLine], _) = match plan {
+        Plan::Probed(p) => (
+            p.script.code.as_str(),
+            p.slots.as_slice(),
+            p.harness_modules(),
+        ),
+        Plan::Plain(_) => (source, &[], Vec::new()),
     };
     let harness_options = HarnessOptions {
         slots: probe_lines.len(),
@@ -380,6 +513,7 @@ fn run_once(
         exact: options.exact,
         trace_allocations: options.trace_allocations && matches!(plan, Plan::Probed(_)),
         counts_allocations,
+        modules,
     };
 
     events(RunEvent::Phase(Phase::Before));
@@ -422,14 +556,28 @@ fn run_once(
                         events(RunEvent::Output(&out));
                         found.user_output.extend_from_slice(&out);
                     }
-                    Piece::Record(record) => {
-                        if record.kind == kind::INPUT {
-                            reply = Some(input_reply(options.input.as_ref()));
-                        } else if let Err(e) = take_record(record, &mut found, probe_lines, events)
-                        {
-                            failure.get_or_insert(e);
+                    Piece::Record(record) => match record.kind {
+                        kind::INPUT => reply = Some(input_reply(options.input.as_ref())),
+                        // The harness reads exactly the length it was given: the code, whole.
+                        kind::MODULE => {
+                            reply = module_index(&record.header)
+                                .and_then(|k| match plan {
+                                    Plan::Probed(p) => p.module_code(k),
+                                    Plan::Plain(_) => None,
+                                })
+                                .map(<[u8]>::to_vec);
                         }
-                    }
+                        kind::MODULE_UNMEASURED => {
+                            found
+                                .unmeasured_modules
+                                .extend(module_index(&record.header));
+                        }
+                        _ => {
+                            if let Err(e) = take_record(record, &mut found, probe_lines, events) {
+                                failure.get_or_insert(e);
+                            }
+                        }
+                    },
                 }
             }
             reply
@@ -506,7 +654,11 @@ fn run_once(
             Some("the probes' readout was lost (the run was stopped while it ended)".into());
     }
     let traceback_text = found.exception.as_deref().map(without_harness_frames);
-    let traceback = traceback_text.as_deref().and_then(Traceback::parse);
+    let traceback = traceback_text
+        .as_deref()
+        .and_then(Traceback::parse)
+        .map(|tb| context.project_traceback(tb));
+    let user_files = context.user_files();
     let system_exit = match found.ending {
         Some(Ending::SystemExit(code)) => Some(code),
         _ => None,
@@ -516,7 +668,8 @@ fn run_once(
     let after = found.after.as_ref();
     let facts = RunFacts {
         traceback: traceback.as_ref(),
-        script_file: SCRIPT_FILE,
+        script_file: &context.script_file,
+        user_files: &user_files,
         // A live capture has every figure; one damaged on the wire gives no verdict rather
         // than one built on a guess.
         heap_at_failure: after.and_then(|after| {
@@ -543,12 +696,28 @@ fn run_once(
     let diagnostics = diagnose::diagnose(&facts, &options.thresholds);
     // Without an after-gc snapshot there is no change to show: an empty diff.
     let diff = heap::diff(&before, found.after_gc.as_ref().unwrap_or(&before));
-    let peak = peak.map(|Peak { used, line }| PeakReport {
-        used,
-        line,
-        file: None,
-    });
+    let peak = peak.map(|Peak { used, line, file }| PeakReport { used, line, file });
+    let mut unmeasured = match plan {
+        Plan::Probed(p) => p.unmeasured.clone(),
+        Plan::Plain(_) => Vec::new(),
+    };
+    if let Plan::Probed(p) = plan {
+        for &k in &found.unmeasured_modules {
+            if let Some(module) = p.modules.get(k) {
+                unmeasured.push(Unmeasured {
+                    file: module.file.to_string(),
+                    reason: "with its probes it did not fit in the heap to compile: it was \
+                             imported from the board's own copy"
+                        .to_string(),
+                });
+            }
+        }
+    }
     Ok(Attempt::Done(Box::new(RunReport {
+        script_file: context.script_file.to_string(),
+        copied: Vec::new(),
+        not_copied: Vec::new(),
+        unmeasured,
         exception: traceback.as_ref().map(Traceback::exception_line),
         traceback: traceback_text,
         output: String::from_utf8_lossy(&found.user_output).into_owned(),
@@ -584,6 +753,7 @@ const NO_ROOM_FOR_THE_HARNESS: &str = "the board's free heap holds the script bu
 fn run_direct(
     board: &mut Board,
     source: &str,
+    context: &Context<'_>,
     options: &RunOptions,
     events: &mut dyn FnMut(RunEvent<'_>),
     cancel: &CancelToken,
@@ -634,10 +804,16 @@ fn run_direct(
         // Not even a capture compiles: only a reset frees the heap.
         None => board.soft_reset()?,
     }
-    let traceback = outcome.traceback.as_deref().and_then(Traceback::parse);
+    let traceback = outcome
+        .traceback
+        .as_deref()
+        .and_then(Traceback::parse)
+        .map(|tb| context.project_traceback(tb));
+    let user_files = context.user_files();
     let facts = RunFacts {
         traceback: traceback.as_ref(),
-        script_file: SCRIPT_FILE,
+        script_file: &context.script_file,
+        user_files: &user_files,
         // A live capture has every figure; one damaged on the wire gives no verdict rather
         // than one built on a guess.
         heap_at_failure: after.as_ref().and_then(|after| {
@@ -660,6 +836,10 @@ fn run_direct(
     let diagnostics = diagnose::diagnose(&facts, &options.thresholds);
     let diff = heap::diff(&before, after_gc.as_ref().unwrap_or(&before));
     Ok(RunReport {
+        script_file: context.script_file.to_string(),
+        copied: Vec::new(),
+        not_copied: Vec::new(),
+        unmeasured: Vec::new(),
         exception: traceback.as_ref().map(Traceback::exception_line),
         traceback: outcome.traceback,
         output: String::from_utf8_lossy(&outcome.stdout).into_owned(),
@@ -686,6 +866,11 @@ fn run_direct(
     })
 }
 
+/// The module number of an `M` / `N` record.
+fn module_index(header: &str) -> Option<usize> {
+    header.trim().parse().ok()
+}
+
 /// What the board gets when the script asks for a line: the line, or Ctrl-D (end of input).
 fn input_reply(input: Option<&InputSource>) -> Vec<u8> {
     match input.and_then(|source| (source.0)()) {
@@ -702,7 +887,7 @@ fn input_reply(input: Option<&InputSource>) -> Vec<u8> {
 fn take_record(
     record: Record,
     found: &mut Findings,
-    probe_lines: &[u32],
+    probe_lines: &[SourceLine],
     events: &mut dyn FnMut(RunEvent<'_>),
 ) -> Result<(), RunError> {
     match record.kind {
@@ -720,7 +905,7 @@ fn take_record(
             let slot: Option<usize> = record.header.trim().parse().ok();
             if let Ok(snapshot) = heap::parse_dump(&record.body) {
                 if snapshot.has_map() {
-                    let line = slot.and_then(|slot| probe_lines.get(slot).copied());
+                    let line = slot.and_then(|slot| probe_lines.get(slot).cloned());
                     found.traces.push((line, snapshot));
                 }
             }
@@ -779,22 +964,33 @@ fn retained_by_line(lines: &[AllocationLine], after_gc: Option<&Snapshot>) -> Ve
         .allocations()
         .map(|a| (a.area, a.offset * block_bytes, a.blocks))
         .collect();
-    let mut by_line: std::collections::BTreeMap<u32, u64> = std::collections::BTreeMap::new();
+    let mut by_line: std::collections::BTreeMap<(&str, u32), u64> =
+        std::collections::BTreeMap::new();
     for l in lines {
         if alive.contains(&(l.area, l.offset, l.blocks)) {
-            *by_line.entry(l.line).or_default() += (l.blocks * block_bytes) as u64;
+            *by_line.entry((&l.file, l.line)).or_default() += (l.blocks * block_bytes) as u64;
         }
     }
     let mut retained: Vec<Retained> = by_line
         .into_iter()
-        .map(|(line, bytes)| Retained { line, bytes })
+        .map(|((file, line), bytes)| Retained {
+            file: Arc::from(file),
+            line,
+            bytes,
+        })
         .collect();
-    retained.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.line.cmp(&b.line)));
+    retained.sort_by(|a, b| {
+        b.bytes
+            .cmp(&a.bytes)
+            .then(a.file.cmp(&b.file))
+            .then(a.line.cmp(&b.line))
+    });
     retained
 }
 
 fn line_usage(d: &LineDelta) -> LineUsage {
     LineUsage {
+        file: Arc::from(d.file.as_str()),
         line: d.line,
         hits: d.hits,
         allocated_bytes: d.allocated_bytes,

@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::heap::{Allocation, Snapshot};
 
+use super::probes::SourceLine;
 use super::runner::AllocationLine;
 
 /// Labels each allocation of `after` that is not in `before` with the user line (1-based)
@@ -22,16 +23,16 @@ use super::runner::AllocationLine;
 /// out stay unlabelled rather than guessed.
 pub fn attribute(
     before: &Snapshot,
-    traces: &[(Option<u32>, Snapshot)],
+    traces: &[(Option<SourceLine>, Snapshot)],
     after: &Snapshot,
 ) -> Vec<AllocationLine> {
     let mut previous: HashSet<Allocation> = before.allocations().collect();
-    let mut line_of: HashMap<Allocation, u32> = HashMap::new();
+    let mut line_of: HashMap<Allocation, &SourceLine> = HashMap::new();
     for (line, snapshot) in traces {
         let current: HashSet<Allocation> = snapshot.allocations().collect();
         for allocation in current.difference(&previous) {
             match line {
-                Some(line) => line_of.insert(*allocation, *line),
+                Some(line) => line_of.insert(*allocation, line),
                 None => line_of.remove(allocation),
             };
         }
@@ -46,11 +47,12 @@ pub fn attribute(
         .allocations()
         .filter(|allocation| !existed.contains(allocation))
         .filter_map(|allocation| {
-            line_of.get(&allocation).map(|&line| AllocationLine {
+            line_of.get(&allocation).map(|at| AllocationLine {
                 area: allocation.area,
                 offset: allocation.offset * block_bytes,
                 blocks: allocation.blocks,
-                line,
+                file: at.file.to_string(),
+                line: at.line,
             })
         })
         .collect();
@@ -62,6 +64,10 @@ pub fn attribute(
 mod tests {
     use super::*;
     use crate::heap::{parse_dump_str, BlockKind};
+
+    fn at(line: u32) -> Option<SourceLine> {
+        Some(SourceLine::new(&std::sync::Arc::from("main.py"), line))
+    }
 
     /// A 64-block dump of 32-byte blocks whose first row is `row` (free elsewhere). Only the
     /// total is stated, so the map (complete) gives every other figure.
@@ -79,10 +85,10 @@ mod tests {
         let traces = vec![
             // The baseline: the script's code, allocated before its first line ran.
             (None, snapshot("hhM")),
-            (Some(9), snapshot("hhMB==")),
+            (at(9), snapshot("hhMB==")),
             // Line 10 adds a list; line 11 frees nothing, allocates a str.
-            (Some(10), snapshot("hhMB==L=")),
-            (Some(11), snapshot("hhMB==L=S")),
+            (at(10), snapshot("hhMB==L=")),
+            (at(11), snapshot("hhMB==L=S")),
         ];
         // After: the str is gone, a dict nobody traced appeared.
         let after = snapshot("hhMB==L=.D");
@@ -94,12 +100,14 @@ mod tests {
                     area: 0,
                     offset: 3 * block,
                     blocks: 3,
+                    file: "main.py".into(),
                     line: 9
                 },
                 AllocationLine {
                     area: 0,
                     offset: 6 * block,
                     blocks: 2,
+                    file: "main.py".into(),
                     line: 10
                 },
             ]
@@ -113,10 +121,10 @@ mod tests {
     fn a_grown_or_reappearing_allocation_takes_the_latest_line() {
         let before = snapshot("h");
         let traces = vec![
-            (Some(3), snapshot("hL")),
-            (Some(4), snapshot("h")),
-            (Some(5), snapshot("hL")),
-            (Some(6), snapshot("hL=")),
+            (at(3), snapshot("hL")),
+            (at(4), snapshot("h")),
+            (at(5), snapshot("hL")),
+            (at(6), snapshot("hL=")),
         ];
         let after = snapshot("hL=");
         let lines = attribute(&before, &traces, &after);

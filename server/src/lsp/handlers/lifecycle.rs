@@ -25,6 +25,16 @@ pub(crate) async fn initialize(
             .and_then(|w| w.code_lens.as_ref())
             .and_then(|c| c.refresh_support)
             .unwrap_or(false);
+        // The project roots: the workspace folders (else the older single root).
+        #[expect(
+            deprecated,
+            reason = "clients without workspace folders send only rootUri"
+        )]
+        let root = params.root_uri.clone();
+        st.workspace_folders = match &params.workspace_folders {
+            Some(folders) => folders.iter().filter_map(|f| folder_path(&f.uri)).collect(),
+            None => root.iter().filter_map(folder_path).collect(),
+        };
     }
     Ok(InitializeResult {
         server_info: Some(ServerInfo {
@@ -48,6 +58,13 @@ pub(crate) async fn initialize(
                 resolve_provider: Some(false),
             }),
             document_symbol_provider: Some(OneOf::Left(true)),
+            workspace: Some(WorkspaceServerCapabilities {
+                workspace_folders: Some(WorkspaceFoldersServerCapabilities {
+                    supported: Some(true),
+                    change_notifications: Some(OneOf::Left(true)),
+                }),
+                file_operations: None,
+            }),
             execute_command_provider: Some(ExecuteCommandOptions {
                 commands: ext::COMMANDS.iter().map(|c| c.name.to_string()).collect(),
                 ..Default::default()
@@ -81,4 +98,33 @@ pub(crate) async fn did_change_configuration(
     params: DidChangeConfigurationParams,
 ) {
     super::apply_settings(backend, &params.settings).await;
+}
+
+/// A workspace folder's path (`None` for a folder that is not on disk).
+fn folder_path(uri: &Uri) -> Option<std::path::PathBuf> {
+    uri.to_file_path().map(|p| p.into_owned())
+}
+
+pub(crate) async fn did_change_workspace_folders(
+    backend: &Backend,
+    params: DidChangeWorkspaceFoldersParams,
+) {
+    let mut st = backend.state();
+    let removed: Vec<std::path::PathBuf> = params
+        .event
+        .removed
+        .iter()
+        .filter_map(|f| folder_path(&f.uri))
+        .collect();
+    st.workspace_folders.retain(|f| !removed.contains(f));
+    for added in params
+        .event
+        .added
+        .iter()
+        .filter_map(|f| folder_path(&f.uri))
+    {
+        if !st.workspace_folders.contains(&added) {
+            st.workspace_folders.push(added);
+        }
+    }
 }

@@ -10,18 +10,20 @@ pub(super) mod views;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::Value;
 use tower_lsp_server::jsonrpc::Result as RpcResult;
 use tower_lsp_server::ls_types::{MessageType, Uri};
 
 use crate::board::{CancelToken, SimOptions};
-use crate::run::runner::RunOptions;
+use crate::project::Project;
+use crate::run::runner::{RunOptions, Script};
 
 use super::ext::{ErrorCode, JobStarted};
 use super::server::Backend;
 use super::settings::Settings;
-use super::state::CurrentRun;
+use super::state::{CurrentRun, RunProject};
 use super::to_proto::{self, coded};
 use super::worker::Job;
 
@@ -150,6 +152,80 @@ async fn script_source(backend: &Backend, uri: &Uri) -> Result<String, String> {
     })
 }
 
+/// The project a file belongs to: the deepest workspace folder holding it, else its own
+/// folder.
+pub(super) fn project_root(folders: &[PathBuf], file: &Path) -> PathBuf {
+    folders
+        .iter()
+        .filter(|folder| file.starts_with(folder))
+        .max_by_key(|folder| folder.components().count())
+        .cloned()
+        .unwrap_or_else(|| {
+            file.parent()
+                .map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
+        })
+}
+
+/// The script of `uri` as part of its project (read off the request path). A workspace folder
+/// too big to be a MicroPython project gives way to the script's own folder. A document that
+/// is not a file on disk runs alone.
+async fn project_script(
+    backend: &Backend,
+    uri: &Uri,
+    source: String,
+) -> Result<(Script, Option<RunProject>), String> {
+    let Ok(path) = file_path(uri) else {
+        let name = uri
+            .path()
+            .as_str()
+            .rsplit('/')
+            .next()
+            .unwrap_or("script.py")
+            .to_string();
+        return Ok((Script::lone(source, name), None));
+    };
+    let folders = backend.state().workspace_folders.clone();
+    let root = project_root(&folders, &path);
+    let scanned = off_thread(move || {
+        let project = match Project::scan(&root) {
+            Ok(project) => project,
+            Err(first) => {
+                let own = path.parent().map(Path::to_path_buf);
+                match own.filter(|own| *own != root) {
+                    Some(own) => Project::scan(&own).map_err(|_| first.to_string())?,
+                    None => return Err(first.to_string()),
+                }
+            }
+        };
+        Ok((project, path))
+    })
+    .await?;
+    let (project, path) = scanned;
+    let file = project.relative(&path).unwrap_or_else(|| {
+        path.file_name().map_or("script.py".to_string(), |n| {
+            n.to_string_lossy().into_owned()
+        })
+    });
+    // The run copies and measures the editor's text of the script.
+    let project = if project.file(&file).is_some() {
+        project.with_file(&file, source.as_bytes().to_vec())
+    } else {
+        project
+    };
+    let target = RunProject {
+        root: project.root().to_path_buf(),
+        script_file: file.clone(),
+    };
+    Ok((
+        Script {
+            source,
+            file,
+            project: Some(Arc::new(project)),
+        },
+        Some(target),
+    ))
+}
+
 /// Starts a run of `uri`; its outcome arrives as `heaplens/jobFinished` (after its output
 /// and snapshots). A run in progress is superseded (stopped).
 pub(super) async fn start_run(backend: &Backend, uri: Uri) -> RpcResult<JobStarted> {
@@ -162,11 +238,17 @@ pub(super) async fn start_run(backend: &Backend, uri: Uri) -> RpcResult<JobStart
     let source = script_source(backend, &uri)
         .await
         .map_err(|e| coded(ErrorCode::UnreadableFile, e))?;
+    let (script, target) = project_script(backend, &uri, source)
+        .await
+        .map_err(|e| coded(ErrorCode::UnreadableFile, e))?;
     let (job_id, cancel, options, previous) = {
         let mut st = backend.state();
         let job_id = st.new_job_id();
         let cancel = CancelToken::new();
         st.run_uris.insert(job_id, uri.clone());
+        if let Some(target) = target {
+            st.run_projects.insert(job_id, target);
+        }
         let previous = st.current.replace(CurrentRun {
             run_id: job_id,
             uri: uri.clone(),
@@ -195,7 +277,7 @@ pub(super) async fn start_run(backend: &Backend, uri: Uri) -> RpcResult<JobStart
         .worker
         .send(Job::Run {
             job_id,
-            source,
+            script: Box::new(script),
             options,
             cancel,
         })
@@ -204,6 +286,7 @@ pub(super) async fn start_run(backend: &Backend, uri: Uri) -> RpcResult<JobStart
         let mut st = backend.state();
         st.current = None;
         st.run_uris.remove(&job_id);
+        st.run_projects.remove(&job_id);
         st.progress.remove(&job_id);
         drop(st);
         return Err(coded(ErrorCode::Internal, "the board worker has stopped"));
