@@ -74,6 +74,55 @@ pub struct ProbeReport {
     pub peak: Option<Peak>,
 }
 
+impl ProbeReport {
+    /// Gives each `(line, counted_on)` alias of `file` the hits of the line it is counted on
+    /// (no bytes of its own: its work is that line's). The lines stay grouped by file, in
+    /// the files' order, each file's in line order.
+    pub fn apply_aliases(&mut self, file: &str, aliases: &[(u32, u32)]) {
+        for &(alias, counted_on) in aliases {
+            let Some(hits) = self
+                .lines
+                .iter()
+                .find(|l| l.file == file && l.line == counted_on)
+                .map(|l| l.hits)
+            else {
+                continue;
+            };
+            match self
+                .lines
+                .iter_mut()
+                .find(|l| l.file == file && l.line == alias)
+            {
+                Some(existing) => existing.hits = existing.hits.max(hits),
+                None => self.lines.push(LineDelta {
+                    file: file.to_string(),
+                    line: alias,
+                    hits,
+                    allocated_bytes: 0,
+                    net_bytes: 0,
+                    max_single_bytes: 0,
+                    estimated_bytes: 0,
+                }),
+            }
+        }
+        let mut order: Vec<String> = Vec::new();
+        for l in &self.lines {
+            if !order.contains(&l.file) {
+                order.push(l.file.clone());
+            }
+        }
+        self.lines.sort_by_key(|l| {
+            (
+                order
+                    .iter()
+                    .position(|f| *f == l.file)
+                    .unwrap_or(usize::MAX),
+                l.line,
+            )
+        });
+    }
+}
+
 /// The readout could not be decoded.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ProbeError {

@@ -639,8 +639,14 @@ fn run_once(
     }
 
     let (lines, gc_collections, peak) = match (&found.readout, plan) {
-        (Some((header, body)), Plan::Probed(_)) => {
-            let report = parse_readout(header, body, probe_lines)?;
+        (Some((header, body)), Plan::Probed(p)) => {
+            let mut report = parse_readout(header, body, probe_lines)?;
+            report.apply_aliases(&context.script_file, &p.script.aliases);
+            for module in &p.modules {
+                if let Some(code) = &module.code {
+                    report.apply_aliases(&module.file, &code.aliases);
+                }
+            }
             (report.lines, report.gc_collections, report.peak)
         }
         _ => (Vec::new(), None, None),
