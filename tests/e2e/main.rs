@@ -4,5 +4,6 @@
 mod board;
 mod faithful;
 mod heap_cli;
+mod projects;
 mod run;
 mod support;
