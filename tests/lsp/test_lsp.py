@@ -310,8 +310,10 @@ async def test_progress_reports_phases_and_cancel_button_stops_the_run(client: L
     reports = client.progress_reports[token]
     assert reports[0].kind == "begin" and reports[0].cancellable
     messages = [r.message for r in reports if r.kind == "report"]
-    # The first run on a just-started simulated Pico needs no soft reset.
-    assert [m for m in messages if m != "soft reset"][:2] == ["before snapshot", "running"]
+    # The project's files are checked first; the first run on a just-started simulated Pico
+    # needs no soft reset.
+    assert messages[0] == "copying project files"
+    assert [m for m in messages[1:] if m != "soft reset"][:2] == ["before snapshot", "running"]
     assert reports[-1].kind == "end"
 
 
