@@ -130,8 +130,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     showSnapshot(snapshot) {
       HeapMapPanel.open?.post({ type: "snapshot", snapshot });
     },
-    jobFinished() {
-      // Failures are shown by the server (window/showMessage), for every client alike.
+    jobFinished(params) {
+      // Failures are shown by the server (window/showMessage), for every client alike. What
+      // a run copied to the board is in the output channel; the status bar says it briefly.
+      const copied = params.run?.copied ?? [];
+      if (copied.length > 0) {
+        vscode.window.setStatusBarMessage(`HeapLens: copied ${copiedText(copied)} to the board`, 5000);
+      }
     },
   });
 
@@ -444,4 +449,10 @@ function registerCommands(
 export async function deactivate(): Promise<void> {
   await client?.stop();
   client = undefined;
+}
+
+/** `helper.py`, `helper.py and main.py`, or `3 files (helper.py, …)`. */
+function copiedText(files: readonly string[]): string {
+  if (files.length <= 2) return files.join(" and ");
+  return `${files.length} files (${files.slice(0, 2).join(", ")}, …)`;
 }

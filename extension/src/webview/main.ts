@@ -13,6 +13,8 @@ import {
   addressPlus,
   allocationAt,
   allocationLineIndex,
+  type AllocationSite,
+  uriName,
   diffAreas,
   hex,
   snapshotAreas,
@@ -33,7 +35,7 @@ const vscode = acquireVsCodeApi();
 const state: {
   snapshot: Snapshot | null;
   snapshotAreas: AreaBytes[];
-  lines: Map<string, number>;
+  lines: Map<string, AllocationSite>;
   diff: DiffResult | null;
   diffAreas: AreaBytes[];
   list: SnapshotSummary[];
@@ -393,11 +395,13 @@ function hoverInfo(x: number, y: number): HoverInfo | null {
           : `${name} (${allocation.letter}) · allocation ${allocation.blocks} blocks = ${allocation.blocks * blockBytes} bytes` +
               ` · head at ${hex(allocation.head * blockBytes)}`,
       );
-      const line = blockBytes === null ? undefined : state.lines.get(`${hit.area}:${allocation.head * blockBytes}`);
-      const file = state.snapshot?.file ?? null;
-      if (line !== undefined && file !== null) {
-        lines.push(`allocated by line ${line + 1} — click to go there`);
-        reveal = { file, line };
+      const site = blockBytes === null ? undefined : state.lines.get(`${hit.area}:${allocation.head * blockBytes}`);
+      // A line of an imported module carries its own document; the run's script is the snapshot's.
+      const file = site?.uri ?? state.snapshot?.file ?? null;
+      if (site !== undefined && file !== null) {
+        const where = site.uri === undefined ? "" : ` of ${uriName(site.uri)}`;
+        lines.push(`allocated by line ${site.line + 1}${where} — click to go there`);
+        reveal = { file, line: site.line };
       }
     }
   }

@@ -115,9 +115,23 @@ export function hex(value: number, width = 8): string {
   return `0x${value.toString(16).padStart(width, "0")}`;
 }
 
+/** Where an allocation was made: a 0-based line, in `uri` when it is another file than the run's. */
+export interface AllocationSite {
+  line: number;
+  uri?: string;
+}
+
 /** Index of allocation lines by area and byte offset of the allocation's head. */
-export function allocationLineIndex(lines: AllocationLine[] | undefined): Map<string, number> {
-  const index = new Map<string, number>();
-  for (const entry of lines ?? []) index.set(`${entry.area}:${entry.offset}`, entry.line);
+export function allocationLineIndex(lines: AllocationLine[] | undefined): Map<string, AllocationSite> {
+  const index = new Map<string, AllocationSite>();
+  for (const entry of lines ?? []) {
+    const uri = entry.uri ?? undefined;
+    index.set(`${entry.area}:${entry.offset}`, uri === undefined ? { line: entry.line } : { line: entry.line, uri });
+  }
   return index;
+}
+
+/** The last path segment of a URI, for labels (`file:///p/lib/ssd1306.py` → `ssd1306.py`). */
+export function uriName(uri: string): string {
+  return decodeURIComponent(uri.slice(uri.lastIndexOf("/") + 1));
 }

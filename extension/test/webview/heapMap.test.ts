@@ -188,6 +188,21 @@ test("clicking an allocation with a known line posts revealLine", async () => {
   await page.close();
 });
 
+test("an allocation made in an imported module reveals that module's line", async () => {
+  const { page } = await openMap(browser);
+  const module = "file:///w/lib/ssd1306.py";
+  const withLines: Snapshot = { ...pico, allocationLines: [{ area: 0, offset: 0x1d0, line: 4, uri: module }] };
+  await send(page, { type: "options", mode: "kinds", zoom: 8, columns: 64 }, { type: "snapshot", snapshot: withLines });
+  const box = await page.locator("#map").boundingBox();
+  assert.ok(box !== null);
+  const at = blockOrigin(layoutFor([12004], 64, 8), 0, 31);
+  await page.mouse.move(box.x + at.x + 3, box.y + at.y + 3);
+  assert.match(await page.locator("#tooltip").innerText(), /allocated by line 5 of ssd1306\.py/);
+  await page.mouse.click(box.x + at.x + 3, box.y + at.y + 3);
+  assert.deepEqual((await posted(page)).at(-1), { type: "revealLine", file: module, line: 4 });
+  await page.close();
+});
+
 test("the timeline selects snapshots and compares any two", async () => {
   const { page } = await openMap(browser);
   const list = [
