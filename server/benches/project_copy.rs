@@ -40,7 +40,10 @@ fn generate(root: &Path) -> std::io::Result<()> {
         let (path, bytes) = if i < 39 {
             (root.join(format!("mod_{i}.py")), 1024 + (i % 5) * 1024)
         } else {
-            (root.join(format!("lib/driver_{i}.py")), 4096 + (i % 3) * 1024)
+            (
+                root.join(format!("lib/driver_{i}.py")),
+                4096 + (i % 3) * 1024,
+            )
         };
         std::fs::write(path, module_text(i, bytes))?;
         main.push_str(&format!("# uses module {i}\n"));
@@ -90,7 +93,11 @@ fn main() -> anyhow::Result<()> {
         let started = Instant::now();
         let report = copy_project(&mut board, &project, &layout)?;
         full.push(started.elapsed());
-        anyhow::ensure!(report.copied.len() == project.len(), "copied {:?}", report.copied);
+        anyhow::ensure!(
+            report.copied.len() == project.len(),
+            "copied {:?}",
+            report.copied
+        );
     }
     let full = median(full);
 

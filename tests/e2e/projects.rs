@@ -297,3 +297,53 @@ fn imports_the_probes_cannot_measure_run_as_the_boards_own() {
     assert_eq!(error["file"], "broken.py", "{error:#}");
     assert_eq!(error["line"], 2, "{error:#}");
 }
+
+#[test]
+fn imports_under_the_probes_behave_as_the_boards_own() {
+    let link_dir = tempfile::tempdir().expect("a temp folder");
+    let link = link_dir.path().join("pico");
+    let sim = SimProcess::start_with(Some(&link), None);
+    let board = link.to_string_lossy().into_owned();
+    let project = ProjectDir::copy_of("imports");
+    let (report, stderr, code) = run_json(&project.path("main.py"), &["--board", &board]);
+    assert_eq!(code, Some(0), "{stderr}");
+    // The plain script on the same board, after a soft reset, with the board's own import
+    // of the files the run copied.
+    let reset = Command::new(heaplens_bin())
+        .args(["capture", "--board", &board, "--reset", "--raw"])
+        .output()
+        .expect("spawn heaplens capture");
+    assert!(reset.status.success(), "{reset:?}");
+    let plain = sim.exec(&project.read("main.py"));
+    assert_eq!(report["output"].as_str(), Some(plain.as_str()));
+    assert!(plain.contains("circ 1 1\n"), "{plain}");
+    assert!(plain.contains("failing raised boom False\n"), "{plain}");
+    // Every module was measured; imports in a loop allocate nothing through the harness.
+    for file in [
+        "circ_a.py",
+        "circ_b.py",
+        "pkg/__init__.py",
+        "pkg/sub.py",
+        "stars/__init__.py",
+        "failing.py",
+    ] {
+        assert!(
+            report["lines"]
+                .as_array()
+                .expect("lines")
+                .iter()
+                .any(|l| l["file"] == file),
+            "{file} not measured"
+        );
+    }
+    for n in [25, 26] {
+        let l = line(&report, "main.py", n);
+        assert_eq!(
+            (l["hits"].as_u64(), l["allocated_bytes"].as_u64()),
+            (Some(50), Some(0)),
+            "{l}"
+        );
+    }
+    // The module that raised ran twice (its second import ran it again).
+    assert_eq!(line(&report, "failing.py", 2)["hits"], 2);
+}

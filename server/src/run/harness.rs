@@ -590,8 +590,8 @@ rb = sys.stdin.buffer.read
     // mint(): a new, empty module object. `stat` calls every path a file, `open` gives an
     // empty one: importing the unique name HN from the mount point makes MicroPython create
     // (and register) a module, which is then taken out of sys.modules.
-    // ld(): once the module's body has run, X(O) closes its last line and makes the
-    // outside slot current: returning through ld(), sl() and imp() frees their heap-allocated
+    // ld(): once the module's body has run (or raised), X(O) closes its last line and makes
+    // the outside slot current: returning through ld(), sl() and imp() frees their heap-allocated
     // frames (an explicit free MicroPython does at each return), which must neither hide the
     // last line's bytes nor count as a collection.
     // imp(): the fast path allocates nothing (its frame stays on the C stack: 5 arguments and
@@ -647,6 +647,7 @@ def ld(n):
             X(O)
     except BE:
         HS.pop(n, None)
+        X(O)
         raise
     i = n.rfind('.')
     if i > 0:

@@ -657,3 +657,49 @@ fn the_harness_costs_little_heap() {
         .unwrap_or_else(|| panic!("{}{}", run.stdout, run.stderr));
     assert!(cost <= 6_500, "the harness holds {cost} bytes");
 }
+
+/// What loading project modules adds to the harness: the import machinery and a module
+/// table, held while the script runs (the modules' own counters are probe slots, as the
+/// script's). Measured as [`the_harness_costs_little_heap`] does.
+#[test]
+fn the_import_machinery_costs_little_heap() {
+    if !interpreter_present("the_import_machinery_costs_little_heap") {
+        return;
+    }
+    let cost = |modules: Vec<harness::HarnessModule>| -> u64 {
+        let options = HarnessOptions {
+            slots: 10,
+            budget: Some(64),
+            exact: false,
+            trace_allocations: false,
+            counts_allocations: true,
+            modules,
+        };
+        let prologue = harness::prologue("x = 1\n", &options, &Nonce::random());
+        let script = format!(
+            "import gc\ngc.collect()\na = gc.mem_alloc()\n{prologue}gc.collect()\nprint('cost', gc.mem_alloc() - a)\n"
+        );
+        let run = run_on_interpreter(&script);
+        run.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("cost "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{}{}", run.stdout, run.stderr))
+    };
+    let module = |name: &str, file: &str| harness::HarnessModule {
+        name: name.into(),
+        file: Some(file.into()),
+        package_dir: None,
+        code_bytes: 1234,
+    };
+    let without = cost(Vec::new());
+    let with = cost(vec![
+        module("filters", "filters.py"),
+        module("sensors", "sensors/__init__.py"),
+        module("sensors.raw", "sensors/raw.py"),
+        module("ssd1306", "/lib/ssd1306.py"),
+    ]);
+    let extra = with.saturating_sub(without);
+    eprintln!("the import machinery holds {extra} bytes for 4 modules");
+    assert!(extra <= 4_000, "the import machinery holds {extra} bytes");
+}
