@@ -303,8 +303,10 @@ fn parrot_memory_error_is_explained_with_the_failure_time_snapshot() {
     assert_eq!(
         error["message"],
         format!(
-            "allocation of 98305 bytes (3073 blocks) exceeds max free block of {max_bytes} \
-             bytes ({max_blocks} blocks); only {free} bytes are free in all: the heap is full"
+            "allocation of 98,305 bytes exceeds the longest free run at failure, {}; only {} \
+             is free in all: the heap is full",
+            kib_and_bytes(max_bytes),
+            kib_and_bytes(free)
         )
     );
     // The doubling line ran 14 times, the 14th failing (a statement that raises counts its
@@ -334,9 +336,10 @@ fn fragmentation_error_says_fragmented_with_the_free_total_at_failure() {
     assert_eq!(
         error["message"],
         format!(
-            "allocation of 8192 bytes (256 blocks) exceeds max free block of {} bytes \
-             ({max_blocks} blocks) although {free} bytes are free: the heap is fragmented",
-            max_blocks * 32
+            "allocation of 8,192 bytes exceeds the longest free run at failure, {}, although {} \
+             is free in all: the heap is fragmented",
+            kib_and_bytes(max_blocks * 32),
+            kib_and_bytes(free)
         )
     );
     // About half the heap is free, as the script itself printed one line earlier (the
@@ -873,7 +876,7 @@ fn terminal_report_of_a_memory_error_exits_1() {
     );
     assert!(
         out.contains(
-            "error line 10 [memory-error-heap-full]: allocation of 98305 bytes (3073 blocks)"
+            "error line 10 [memory-error-heap-full]: allocation of 98,305 bytes exceeds the longest free run at failure"
         ),
         "{out}"
     );
@@ -943,4 +946,21 @@ fn heap_locked_error_is_explained_and_the_board_recovers() {
     assert!(out.json["snapshots"]["after"].is_object());
     assert!(out.json["snapshots"]["after_gc"].is_object());
     assert!(!out.json["lines"].as_array().expect("lines").is_empty());
+}
+
+/// HeapLens's one unit system, written out independently of the server's code:
+/// `96.0 KiB (98,305 bytes)`, and `512 B` under a KiB.
+fn kib_and_bytes(bytes: u64) -> String {
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let digits = bytes.to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{:.1} KiB ({grouped} bytes)", bytes as f64 / 1024.0)
 }

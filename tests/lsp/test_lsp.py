@@ -28,6 +28,11 @@ def open_doc(client: LanguageClient, name: str, language: str = "python") -> str
     return uri
 
 
+def kib_and_bytes(n: int) -> str:
+    """HeapLens's one unit system: `96.0 KiB (98,305 bytes)`, `512 B` under a KiB."""
+    return f"{n} B" if n < 1024 else f"{n / 1024:.1f} KiB ({n:,} bytes)"
+
+
 async def wait_until(predicate, timeout=60.0):
     """Polls `predicate` (the tests wait for what the server sends, never on a clock)."""
     loop = asyncio.get_running_loop()
@@ -78,7 +83,7 @@ async def test_save_of_parrot_gives_memory_error_on_line_10(client: LanguageClie
     assert err.code == "memory-error-heap-full"
     # The simulated Pico has 32-byte blocks: 98305 bytes = 3073 blocks; the numbers come from
     # the failure-time snapshot.
-    assert err.message.startswith("allocation of 98305 bytes (3073 blocks) exceeds max free block of ")
+    assert err.message.startswith("allocation of 98,305 bytes exceeds the longest free run at failure, ")
     assert "the heap is full" in err.message
     # Three snapshots per run: before, after, after-gc.
     await wait_until(lambda: len(client.custom["heaplens/snapshot"]) >= 3)
@@ -86,7 +91,7 @@ async def test_save_of_parrot_gives_memory_error_on_line_10(client: LanguageClie
     assert labels == ["before", "after", "after-gc"]
     # The numbers in the message are the after (failure-time) snapshot's.
     after = client.custom["heaplens/snapshot"][1]
-    assert f"max free block of {after.stats.max_free_bytes} bytes ({after.stats.max_free_blocks} blocks)" in err.message
+    assert f"at failure, {kib_and_bytes(after.stats.max_free_bytes)};" in err.message
 
 
 async def test_hover_shows_line_deltas(client: LanguageClient):
@@ -99,7 +104,7 @@ async def test_hover_shows_line_deltas(client: LanguageClient):
     assert hover is not None
     text = hover.contents.value
     assert "| hits | 1 |" in text
-    assert "(1056 bytes)" in text  # bytearray(1000) on 32-byte blocks
+    assert "| allocated | 1.0 KiB (1,056 bytes) |" in text  # bytearray(1000) on 32-byte blocks
     # heaplens.traceAllocations is on by default: the after snapshot says which line made
     # each new allocation (0-based lines), so the heap map can jump to it.
     await wait_until(lambda: any(s.label == "after" and s.file == uri for s in client.custom["heaplens/snapshot"]))
@@ -113,7 +118,7 @@ async def test_hover_shows_line_deltas(client: LanguageClient):
     hover = await client.text_document_hover_async(
         types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=8, character=0))
     )
-    assert "| vs previous run | no change (was 1.0 KB) |" in hover.contents.value
+    assert "| vs previous run | no change (was 1.0 KiB) |" in hover.contents.value
     hints = await client.text_document_inlay_hint_async(
         types.InlayHintParams(
             text_document=types.TextDocumentIdentifier(uri=uri),
@@ -121,7 +126,7 @@ async def test_hover_shows_line_deltas(client: LanguageClient):
         )
     )
     labels = {h.position.line: h.label for h in hints}
-    assert labels[8] == "+1.0 KB"
+    assert labels[8] == "+1.0 KiB"
     lenses = await client.text_document_code_lens_async(
         types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri))
     )
@@ -129,7 +134,7 @@ async def test_hover_shows_line_deltas(client: LanguageClient):
     assert titles[:2] == ["▶ Run with heap capture", "Capture heap"]
     assert titles[2].startswith("last run: +")
     decorations = client.custom["heaplens/decorations"][-1]
-    assert any(d.line == 8 and d.text == "+1.0 KB" for d in decorations.lines)
+    assert any(d.line == 8 and d.text == "+1.0 KiB" for d in decorations.lines)
 
 
 async def test_commands(client: LanguageClient):
@@ -169,7 +174,7 @@ async def test_stop_interrupts_runaway_and_hover_answers_during_run(client: Lang
     hover = await client.text_document_hover_async(
         types.HoverParams(text_document=types.TextDocumentIdentifier(uri=known), position=types.Position(line=8, character=0))
     )
-    assert "(1056 bytes)" in hover.contents.value
+    assert "(1,056 bytes)" in hover.contents.value
     # Listing boards is not board work either: it must not queue behind the run.
     boards = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="heaplens.listBoards"))
     assert boards["boards"][-1]["board"] == "simulated"
@@ -343,7 +348,7 @@ async def test_estimated_lines_are_marked(client: LanguageClient):
     # measured, the rest estimated.
     text = await hover(7)
     assert "| hits | 500 |" in text, text
-    assert "estimated) |" in text, text
+    assert "estimated |" in text, text
     hints = await client.text_document_inlay_hint_async(
         types.InlayHintParams(
             text_document=types.TextDocumentIdentifier(uri=uri),

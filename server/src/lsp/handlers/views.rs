@@ -5,25 +5,30 @@ use tower_lsp_server::jsonrpc::Result as RpcResult;
 use tower_lsp_server::ls_types::*;
 
 use crate::lsp::server::Backend;
-use crate::lsp::state::Document;
 use crate::lsp::{features, mpheap, to_proto};
 
 pub(crate) async fn hover(backend: &Backend, params: HoverParams) -> RpcResult<Option<Hover>> {
     let uri = params.text_document_position_params.text_document.uri;
     let pos = params.text_document_position_params.position;
+    if let Some(dump) = super::documents::dump_document(backend, &uri).await {
+        let text = backend.state().documents.get(&uri).map(|d| d.text.clone());
+        let markdown = dump.parsed.as_ref().ok().and_then(|dumps| {
+            mpheap::hover(
+                dumps,
+                text.as_deref().unwrap_or(""),
+                pos.line,
+                pos.character,
+            )
+        });
+        return Ok(markdown.map(to_proto::hover));
+    }
     let st = backend.state();
-    let markdown = match st.documents.get(&uri) {
-        Some(doc) if mpheap::is_heap_dump(&uri, &doc.language_id) => {
-            // The dump as read for this version (None while it is being read).
-            let dump = doc.dump.as_ref().filter(|d| d.version == doc.version);
-            dump.and_then(|d| d.parsed.as_ref().ok())
-                .and_then(|dumps| mpheap::hover(dumps, pos.line, pos.character))
-        }
-        _ => st.runs.get(&uri).and_then(|runs| {
-            let last = runs.last.as_ref()?;
-            features::hover_markdown(last, runs.previous.as_deref(), pos.line + 1)
-        }),
-    };
+    let doc = st.documents.get(&uri);
+    let markdown = st.runs.get(&uri).and_then(|runs| {
+        let last = runs.last.as_ref()?;
+        let source = doc.and_then(|d| d.text.lines().nth(pos.line as usize));
+        features::hover_markdown(last, runs.previous.as_deref(), pos.line + 1, source)
+    });
     Ok(markdown.map(to_proto::hover))
 }
 
@@ -57,10 +62,14 @@ pub(crate) async fn code_lens(
     params: CodeLensParams,
 ) -> RpcResult<Option<Vec<CodeLens>>> {
     let uri = params.text_document.uri;
-    let st = backend.state();
-    if let Some(dumps) = st.documents.get(&uri).and_then(|doc| read_dump(&uri, doc)) {
-        return Ok(Some(mpheap::code_lenses(&uri, dumps)));
+    if let Some(dump) = super::documents::dump_document(backend, &uri).await {
+        return Ok(dump
+            .parsed
+            .as_ref()
+            .ok()
+            .map(|dumps| mpheap::code_lenses(&uri, dumps)));
     }
+    let st = backend.state();
     let language = st.documents.get(&uri).map(|d| d.language_id.as_str());
     if !super::documents::is_python(&uri, language) {
         return Ok(None);
@@ -73,22 +82,12 @@ pub(crate) async fn document_symbol(
     backend: &Backend,
     params: DocumentSymbolParams,
 ) -> RpcResult<Option<DocumentSymbolResponse>> {
-    let st = backend.state();
     let uri = &params.text_document.uri;
-    Ok(st.documents.get(uri).and_then(|doc| {
-        let dumps = read_dump(uri, doc)?;
-        Some(DocumentSymbolResponse::Nested(mpheap::symbols(
-            &doc.text, dumps,
-        )))
+    let Some(dump) = super::documents::dump_document(backend, uri).await else {
+        return Ok(None);
+    };
+    let text = backend.state().documents.get(uri).map(|d| d.text.clone());
+    Ok(dump.parsed.as_ref().ok().map(|dumps| {
+        DocumentSymbolResponse::Nested(mpheap::symbols(text.as_deref().unwrap_or(""), dumps))
     }))
-}
-
-/// The dumps of a heap dump document as read for its current version (None while it is
-/// being read, or when it could not be read).
-fn read_dump<'a>(uri: &Uri, doc: &'a Document) -> Option<&'a [crate::heap::Dump]> {
-    if !mpheap::is_heap_dump(uri, &doc.language_id) {
-        return None;
-    }
-    let dump = doc.dump.as_ref().filter(|d| d.version == doc.version)?;
-    dump.parsed.as_deref().ok()
 }
