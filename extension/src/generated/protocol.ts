@@ -353,6 +353,12 @@ export interface GetSnapshotParams {
  */
 export interface InitializationOptions {
   /**
+   * True when the client shows failed board jobs itself (from `heaplens/jobFinished`'s
+   * error code, with actions such as installing the simulated Pico): the server then sends
+   * no `window/showMessage` for them. Other clients get the message.
+   */
+  clientShowsJobErrors: boolean | null;
+  /**
    * The `heaplens` configuration section.
    */
   heaplens: Settings | null;

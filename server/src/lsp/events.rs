@@ -218,7 +218,7 @@ async fn finished(backend: &Backend, job_id: u64, outcome: JobOutcome) {
             (Err(error), Some(_)) => {
                 params.error = failure(&error);
                 if !newer_run_of_same_file {
-                    show_error(backend, format!("HeapLens: the run failed: {error}")).await;
+                    show_job_error(backend, format!("HeapLens: the run failed: {error}")).await;
                 }
             }
             (_, None) => {}
@@ -242,7 +242,7 @@ async fn finished(backend: &Backend, job_id: u64, outcome: JobOutcome) {
                 }
                 Err(error) => {
                     params.error = failure(&error);
-                    show_error(backend, format!("HeapLens: the run failed: {error}")).await;
+                    show_job_error(backend, format!("HeapLens: the run failed: {error}")).await;
                 }
             }
         }
@@ -268,7 +268,7 @@ async fn finished(backend: &Backend, job_id: u64, outcome: JobOutcome) {
                 }
                 Err(error) => {
                     params.error = failure(&error);
-                    show_error(backend, format!("HeapLens: the capture failed: {error}")).await;
+                    show_job_error(backend, format!("HeapLens: the capture failed: {error}")).await;
                 }
             }
         }
@@ -276,7 +276,7 @@ async fn finished(backend: &Backend, job_id: u64, outcome: JobOutcome) {
             params.kind = JobKind::SoftReset;
             if let Err(error) = result {
                 params.error = failure(&error);
-                show_error(backend, format!("HeapLens: the soft reset failed: {error}")).await;
+                show_job_error(backend, format!("HeapLens: the soft reset failed: {error}")).await;
             }
         }
         JobOutcome::SetBoard(result) => {
@@ -302,6 +302,14 @@ async fn finished(backend: &Backend, job_id: u64, outcome: JobOutcome) {
         .client
         .send_notification::<ext::JobFinishedNotification>(params)
         .await;
+}
+
+/// Says why a board job failed, unless the client shows job errors itself.
+async fn show_job_error(backend: &Backend, message: String) {
+    if backend.state().client_shows_job_errors {
+        return;
+    }
+    show_error(backend, message).await;
 }
 
 async fn show_error(backend: &Backend, message: String) {

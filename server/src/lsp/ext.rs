@@ -680,4 +680,9 @@ pub struct InitializationOptions {
     /// False in an untrusted workspace: the server then runs no code on any board.
     #[serde(default)]
     pub workspace_trusted: Option<bool>,
+    /// True when the client shows failed board jobs itself (from `heaplens/jobFinished`'s
+    /// error code, with actions such as installing the simulated Pico): the server then sends
+    /// no `window/showMessage` for them. Other clients get the message.
+    #[serde(default)]
+    pub client_shows_job_errors: Option<bool>,
 }

@@ -49,6 +49,9 @@ pub(super) async fn apply_settings(backend: &Backend, value: &Value) {
         if let Some(trusted) = value.get("workspaceTrusted").and_then(Value::as_bool) {
             st.untrusted = !trusted;
         }
+        if let Some(shows) = value.get("clientShowsJobErrors").and_then(Value::as_bool) {
+            st.client_shows_job_errors = shows;
+        }
         let new = &st.settings;
         let changed =
             old.board != new.board || old.simulated_heap_bytes != new.simulated_heap_bytes;
