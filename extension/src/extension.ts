@@ -329,7 +329,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     return restarts;
   };
   const simulator = simulatorInstaller(context, output, applySimulatorPath);
-  registerCommands(context, showHeapMap, simulator.install);
+  registerCommands(context, showHeapMap, simulator.install, output);
   jobFailed = (params) => {
     const error = params.error;
     if (error === null) return;
@@ -489,6 +489,7 @@ function registerCommands(
   context: vscode.ExtensionContext,
   showHeapMap: () => HeapMapPanel,
   installSimulatorCommand: () => Promise<void>,
+  output: vscode.OutputChannel,
 ): void {
   const run = (name: string, action: (...args: unknown[]) => Promise<unknown>) =>
     vscode.commands.registerCommand(name, async (...args: unknown[]) => {
@@ -556,6 +557,10 @@ function registerCommands(
       showHeapMap().post({ type: "diff", diff });
     }),
     run("heaplens.installSimulator", installSimulatorCommand),
+    run("heaplens.showOutput", () => {
+      output.show(true);
+      return Promise.resolve();
+    }),
     run("heaplens.showHeapMap", () => {
       showHeapMap();
       return Promise.resolve();
@@ -573,6 +578,12 @@ function registerCommands(
       // The server parses the dump; the client only shows the snapshots it stores.
       const args: unknown[] = typeof index === "number" ? [uri, index] : [uri];
       const snapshot = await serverCommand<Snapshot | null>(ServerCommand.openDump, ...args);
+      // A dump saved as .txt or .log (`heaplens capture --raw --save capture.txt`) read as
+      // one: from now on the editor treats it as a dump (hovers, outline, lenses).
+      const document = vscode.workspace.textDocuments.find((doc) => doc.uri.toString() === uri);
+      if (document !== undefined && document.languageId !== "mpheap") {
+        await vscode.languages.setTextDocumentLanguage(document, "mpheap");
+      }
       const panel = showHeapMap();
       panel.post({ type: "snapshots", list: await bridgeServer.listSnapshots() });
       if (snapshot !== null && snapshot !== undefined) panel.post({ type: "snapshot", snapshot });

@@ -68,7 +68,17 @@ const state: {
 };
 
 /** Timing of the last draw, read by the Chromium tests and the benchmark. */
-const debug = { drawMs: 0, renderMs: 0, handleMs: 0, blocks: 0, draws: 0, zoom: 0, columns: 0 };
+const debug = {
+  drawMs: 0,
+  renderMs: 0,
+  handleMs: 0,
+  blocks: 0,
+  draws: 0,
+  zoom: 0,
+  columns: 0,
+  /** Canvas pixels of the first few allocations that link to a line (for end-to-end tests). */
+  links: [] as { x: number; y: number; line: number }[],
+};
 (window as unknown as { heapLensDebug: unknown }).heapLensDebug = debug;
 
 // ---- DOM helpers (textContent only) -------------------------------------------------------
@@ -464,9 +474,28 @@ function draw(): void {
   debug.drawMs = performance.now() - started;
   debug.blocks = areas.reduce((sum, area) => sum + area.blocks, 0);
   debug.zoom = rendered.layout.zoom;
+  debug.links = linkedBlocks(rendered.layout);
   debug.columns = rendered.layout.columns;
   debug.draws++;
   document.body.dataset.draws = String(debug.draws);
+}
+
+/** Where the first allocations with a known line sit on the canvas. */
+function linkedBlocks(layout: Layout): { x: number; y: number; line: number }[] {
+  const blockBytes = state.snapshot?.blockBytes ?? null;
+  if (blockBytes === null || blockBytes === 0 || MODES[state.options.mode].source !== "snapshot") return [];
+  const out: { x: number; y: number; line: number }[] = [];
+  for (const [key, line] of state.lines) {
+    const [area, offset] = key.split(":").map(Number);
+    if (area === undefined || offset === undefined) continue;
+    const entry = layout.areas[area];
+    const index = offset / blockBytes;
+    if (entry === undefined || index >= entry.blocks) continue;
+    const row = entry.firstRow + Math.floor(index / layout.columns);
+    out.push({ x: (index % layout.columns) * layout.zoom, y: row * layout.zoom, line });
+    if (out.length >= 20) break;
+  }
+  return out;
 }
 
 /** The diff's header line: what changed, in one unit system. */
