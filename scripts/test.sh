@@ -19,6 +19,9 @@ cargo test --locked --all-targets
 echo "== language server: end-to-end with a real LSP client (pytest-lsp) and the simulated Pico"
 (cd tests/lsp && HEAPLENS_BIN="$PWD/../../target/debug/heaplens" ../../.venv/bin/python -m pytest -q)
 
+echo "== a second editor: headless Neovim with editors/neovim/heaplens.lua"
+(cd tests/neovim && HEAPLENS_BIN="$PWD/../../target/debug/heaplens" ../../.venv/bin/python -m pytest -q)
+
 echo "== extension: lint, typecheck, unit tests, build"
 (cd extension && npm run lint && npm run typecheck && npm test && npm run build)
 
