@@ -264,6 +264,12 @@ pub fn not_instrumented_message(why: Option<&str>, exception: Option<&str>) -> O
 /// The code-lens summary of the last run: `+12.4 KB, max free 5397 blocks`.
 pub fn lens_summary(run: &FileRun) -> String {
     let mut s = format!("last run: +{}", human_bytes(run.total_allocated()));
+    if let Some(peak) = run.peak {
+        s.push_str(&format!(", peak {}", human_bytes(peak.used)));
+        if let Some(line) = peak.line {
+            s.push_str(&format!(" (line {line})"));
+        }
+    }
     if let Some(blocks) = run.max_free_blocks_after {
         s.push_str(&format!(", max free {blocks} blocks"));
     }
@@ -422,6 +428,18 @@ mod tests {
         assert_eq!(
             lens_summary(&r),
             "last run: +3.1 KB, max free 5397 blocks, error on line 4"
+        );
+        let with_peak = FileRun {
+            peak: Some(crate::run::probes::Peak {
+                used: 48_200,
+                line: Some(3),
+            }),
+            ..run()
+        };
+        assert!(
+            lens_summary(&with_peak).starts_with("last run: +3.1 KB, peak 47.1 KB (line 3), "),
+            "{}",
+            lens_summary(&with_peak)
         );
         assert_eq!(hinted_lines(&r, 100).count(), 1);
     }

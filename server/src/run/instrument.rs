@@ -17,8 +17,9 @@
 //!   evaluation and each step (fetching the next item) are the header's bytes: the iterable is
 //!   wrapped (`for x in X(k) or (it):`, except `range(…)`, whose compiled loop allocates
 //!   nothing and must stay so), and the end of the body hands the line back to the header
-//!   (`last; X(k)`). A body that ends in a compound statement hands it back at the end of
-//!   each of its branches; `continue` hands it back before jumping. A body that starts with a
+//!   (`last; X(k)`; not for a `range` loop, whose step allocates nothing). A body that ends
+//!   in a compound statement hands it back at the end of each of its branches; `continue`
+//!   hands it back before jumping. A body that starts with a
 //!   `range` loop gets the count inside that loop's first argument (`range(S(k) or (a), b)`),
 //!   which keeps it a compiled range loop.
 //! * **`except`**: counted when the handler is entered, at the start of its body (a probe in
@@ -587,13 +588,15 @@ impl<'s> Planner<'s> {
     fn for_statement(&mut self, stmt: Node<'_>, context: Context) -> Result<(), InstrumentError> {
         let line = self.line(stmt);
         let header_row = stmt.start_position().row;
-        if let Some(iterable) = stmt.child_by_field_name("right") {
-            if !is_range_call(iterable, self.source) {
-                self.hook(iterable, Probe::Current(line));
-            }
+        // A compiled `range` loop's step allocates nothing: nothing to hand back to its header.
+        let range = stmt
+            .child_by_field_name("right")
+            .is_some_and(|iterable| is_range_call(iterable, self.source));
+        if let Some(iterable) = stmt.child_by_field_name("right").filter(|_| !range) {
+            self.hook(iterable, Probe::Current(line));
         }
         let inner = Context {
-            for_line: Some(line),
+            for_line: (!range).then_some(line),
             in_while: false,
         };
         if let Some(body) = stmt.child_by_field_name("body") {
@@ -601,7 +604,9 @@ impl<'s> Planner<'s> {
             let colon = colon_row(body).unwrap_or(header_row);
             self.start_marker(body, colon, Probe::Statement(line));
             self.block(body, Some(header_row), inner)?;
-            self.end_marker(body, Probe::Current(line), false);
+            if !range {
+                self.end_marker(body, Probe::Current(line), false);
+            }
         }
         self.else_clauses(stmt, context)
     }
@@ -814,16 +819,33 @@ impl<'s> Planner<'s> {
         inserts.sort_by_key(|insert| (insert.byte, insert.order));
         let mut code = String::with_capacity(self.source.len() * 2);
         let mut cursor = 0;
-        for insert in inserts {
+        let slot_of = |probe: Probe| slots.get(&probe.line()).copied().unwrap_or(0);
+        let mut inserts = inserts.into_iter().peekable();
+        while let Some(insert) = inserts.next() {
             code.push_str(&self.source[cursor..insert.byte]);
             cursor = insert.byte;
             code.push_str(&insert.before);
+            // A hit followed at once by a statement probe (a loop header's hit and its body's
+            // first statement, say) is one call: probes run once per statement in loops.
+            if let Some(first @ (Probe::Statement(_) | Probe::Hit(_))) = insert.probe {
+                let joins = matches!(insert.after, "; " | " or ");
+                let next = inserts.next_if(|next| {
+                    joins
+                        && next.byte == insert.byte
+                        && next.before.is_empty()
+                        && matches!(next.probe, Some(Probe::Statement(_)))
+                });
+                if let Some((next, Some(second))) = next.map(|n| (n.after, n.probe)) {
+                    code.push_str(&nonce.hit_then_statement(slot_of(first), slot_of(second)));
+                    code.push_str(next);
+                    continue;
+                }
+            }
             if let Some(probe) = insert.probe {
-                let slot = slots.get(&probe.line()).copied().unwrap_or(0);
                 code.push_str(&match probe {
-                    Probe::Statement(_) => nonce.statement(slot),
-                    Probe::Current(_) => nonce.current(slot),
-                    Probe::Hit(_) => nonce.hit(slot),
+                    Probe::Statement(_) => nonce.statement(slot_of(probe)),
+                    Probe::Current(_) => nonce.current(slot_of(probe)),
+                    Probe::Hit(_) => nonce.hit(slot_of(probe)),
                 });
             }
             code.push_str(insert.after);
