@@ -19,6 +19,9 @@ cargo test --locked --all-targets
 echo "== language server: end-to-end with a real LSP client (pytest-lsp) and the simulated Pico"
 (cd tests/lsp && HEAPLENS_BIN="$PWD/../../target/debug/heaplens" ../../.venv/bin/python -m pytest -q)
 
+echo "== fidelity: runs print what plain runs print; hit counts against CPython's sys.settrace"
+HEAPLENS_BIN="$PWD/target/debug/heaplens" .venv/bin/python -m pytest -q tests/fidelity
+
 echo "== a second editor: headless Neovim with editors/neovim/heaplens.lua"
 (cd tests/neovim && HEAPLENS_BIN="$PWD/../../target/debug/heaplens" ../../.venv/bin/python -m pytest -q)
 

@@ -74,40 +74,14 @@ RULESETS = {
         "docstring": "skip",
         "declaration": "skip",  # global/nonlocal: nothing runs
     },
-    # What heaplens's instrumenter documents today: a probe after each simple statement (a
-    # statement that raises is not counted), a probe at the start of each block charged to its
-    # header (a header counts the times its block is entered), a def line counts the
-    # definition and each call, a class line the definition and its body's run.
-    "current": {
-        "simple": "completions",
-        "return": "starts",  # its probe runs before the return
-        "yield": "completions",
-        "raise": "starts",  # likewise before the raise
-        "multi-line": "completions",
-        "comprehension": "completions",
-        "lambda": "completions",
-        "continuation": "zero",
-        "if": "body_entries_or_completions",
-        "elif": "body_entries_or_completions",
-        "else-if": "body_entries",
-        "for": "iterations",
-        "else-for": "body_entries",
-        "while": "while_iterations",
-        "else-while": "body_entries",
-        "def": "definitions_plus_calls",
-        "class": "class_definitions_plus_bodies",
-        "decorator": "first_decorator_definitions",
-        "decorated-def": "started_calls",
-        "decorated-class": "class_bodies",
-        "with": "body_entries",
-        "try": "body_entries",
-        "except": "body_entries",
-        "else-try": "body_entries",
-        "finally": "body_entries",
-        "docstring": "skip",
-        "declaration": "skip",
-    },
+    # What heaplens documents today (README "How HeapLens counts", server/src/run/instrument.rs):
+    # the `target` rules. Where a probe would need a line of its own (a `def`/`class` with no
+    # free line above it and no simple statement before it, or the step of a `for` whose body
+    # starts with `while`), the line gets no count: those show up as lines heaplens does not
+    # report ("-"), never as wrong numbers.
+    "current": None,
 }
+RULESETS["current"] = dict(RULESETS["target"])
 
 # How the constructs are grouped in the reports (the categories of issue #12).
 CATEGORY = {

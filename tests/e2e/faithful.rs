@@ -249,6 +249,21 @@ def nested_range():
 def for_tuple():
     for x in T:
         pass
+def range_step_in_range():
+    for i in range(2):
+        for j in range(i, 5, 2):
+            pass
+def loop_else():
+    for x in T:
+        pass
+    else:
+        v = 1
+def try_in_range():
+    for i in range(2):
+        try:
+            v = 1
+        finally:
+            v = 2
 def while_loop():
     i = 0
     while i < 3:
@@ -278,8 +293,9 @@ def call_chain():
     return branches(2) + branches(-1)
 def main():
     out = []
-    for f in (for_range, for_range_first, nested_range, for_tuple, while_loop, branches,
-              with_block, try_ok, gen, list_comp, call_chain):
+    for f in (for_range, for_range_first, nested_range, for_tuple, range_step_in_range,
+              loop_else, try_in_range, while_loop, branches, with_block, try_ok, gen,
+              list_comp, call_chain):
         micropython.heap_lock()
         try:
             if f is for_range or f is for_range_first:
@@ -304,7 +320,7 @@ main()
         Some(stdout.as_str()),
         "{report:#}"
     );
-    assert!(stdout.starts_with("[1, 1, 1, 1, 1, 1"), "{stdout}");
+    assert!(stdout.starts_with("[1, 1, 1, 1, 1, 1, 1, 1, 1"), "{stdout}");
 }
 
 #[test]

@@ -684,10 +684,15 @@ fn a_board_without_mem_total_keeps_exact_hits() {
 
 #[test]
 fn a_script_too_big_to_compile_with_probes_runs_without_them() {
-    // On a 36000-byte heap the script compiles and runs under the harness; with its probes
-    // the board runs out of heap while compiling (it needs about 42 KB), before any line runs.
+    // Three copies of a script of every construct: on a 56000-byte heap they compile and run
+    // under the harness; with their probes the board runs out of heap while compiling (from
+    // about 47 KB to 66 KB of heap; the margin keeps the test away from either edge).
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/run/testdata/constructs.py");
-    let run = heaplens_run(&script, &["--board", "sim", "--heap", "36000", "--json"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tripled = dir.path().join("constructs3.py");
+    let text = std::fs::read_to_string(&script).expect("read constructs.py");
+    std::fs::write(&tripled, text.repeat(3)).expect("write constructs3.py");
+    let run = heaplens_run(&tripled, &["--board", "sim", "--heap", "56000", "--json"]);
     assert_eq!(run.code, Some(0), "{}", run.stderr_text());
     let report = &run.json;
     assert_eq!(report["instrumented"], false);

@@ -364,12 +364,13 @@ async def test_estimated_lines_are_marked(client: LanguageClient):
 
 
 async def test_a_script_too_big_for_its_probes_runs_plain_and_says_so(client: LanguageClient):
-    # With a 36000-byte heap the plain script compiles but the instrumented one does not.
+    # Three copies of a script of every construct: with a 56000-byte heap the plain script
+    # compiles but the instrumented one does not (from about 47 KB to 66 KB).
     client.workspace_did_change_configuration(
-        types.DidChangeConfigurationParams(settings={"heaplens": {"simulatedHeapBytes": 36000}})
+        types.DidChangeConfigurationParams(settings={"heaplens": {"simulatedHeapBytes": 56000}})
     )
     script = pathlib.Path(__file__).parents[2] / "server" / "src" / "run" / "testdata" / "constructs.py"
-    (client.workspace_dir / "constructs.py").write_text(script.read_text())  # type: ignore[attr-defined]
+    (client.workspace_dir / "constructs.py").write_text(script.read_text() * 3)  # type: ignore[attr-defined]
     uri = open_doc(client, "constructs.py")
     result = await run_file(client, uri)
     assert result.exception is None

@@ -8,6 +8,7 @@
 pub mod connector;
 pub(crate) mod discovery;
 mod error;
+mod host_input;
 pub mod pico_modules;
 pub mod raw_repl;
 mod sim;

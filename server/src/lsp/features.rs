@@ -306,13 +306,19 @@ pub fn not_instrumented_message(why: Option<&str>, exception: Option<&str>) -> O
     ))
 }
 
-/// The code-lens summary of the last run:
-/// `last run: +12.4 KiB allocated · after gc: longest free run 5.2 KiB · error on line 4`.
+/// The code-lens summary of the last run: `last run: +12.4 KiB allocated · peak heap use
+/// 20.1 KiB (line 7) · after gc: longest free run 5.2 KiB · error on line 4`.
 pub fn lens_summary(run: &FileRun) -> String {
     let mut s = format!(
         "last run: +{} allocated",
         human_bytes(run.total_allocated())
     );
+    if let Some(peak) = run.peak {
+        s.push_str(&format!(" · peak heap use {}", human_bytes(peak.used)));
+        if let Some(line) = peak.line {
+            s.push_str(&format!(" (line {line})"));
+        }
+    }
     if let Some(bytes) = run.max_free_bytes_after_gc {
         s.push_str(&format!(
             " · after gc: longest free run {}",
@@ -508,6 +514,19 @@ mod tests {
         assert_eq!(
             lens_summary(&r),
             "last run: +3.1 KiB allocated · after gc: longest free run 168.7 KiB · error on line 4"
+        );
+        let with_peak = FileRun {
+            peak: Some(crate::run::probes::Peak {
+                used: 48_200,
+                line: Some(3),
+            }),
+            ..run()
+        };
+        assert!(
+            lens_summary(&with_peak)
+                .starts_with("last run: +3.1 KiB allocated · peak heap use 47.1 KiB (line 3) · "),
+            "{}",
+            lens_summary(&with_peak)
         );
         assert_eq!(hinted_lines(&r, 100).count(), 1);
     }

@@ -11,13 +11,17 @@
 //!   multi-line statement belongs to its first line.
 //! * **`if` / `elif` / `while`**: the probe goes in front of the condition,
 //!   `if S(k) or (cond):`, so every evaluation counts (true or false) and the condition's
-//!   bytes are the header's. `else:`, `try:`, `finally:` execute nothing and get no hits.
+//!   bytes are the header's. `try:` counts each time the statement starts, `else:` and
+//!   `finally:` each time their block is entered (a probe at the start of the block).
 //! * **`for`**: hits are iterations, counted at the start of the body; the iterable's
 //!   evaluation and each step (fetching the next item) are the header's bytes: the iterable is
 //!   wrapped (`for x in X(k) or (it):`, except `range(…)`, whose compiled loop allocates
 //!   nothing and must stay so), and the end of the body hands the line back to the header
-//!   (`last; X(k)`). A body that ends in a compound statement hands it back at the end of
-//!   each of its branches; `continue` hands it back before jumping.
+//!   (`last; X(k)`; not for a `range` loop, whose step allocates nothing). A body that ends
+//!   in a compound statement hands it back at the end of each of its branches; `continue`
+//!   hands it back before jumping. A body that starts with a
+//!   `range` loop gets the count inside that loop's first argument (`range(S(k) or (a), b)`),
+//!   which keeps it a compiled range loop.
 //! * **`except`**: counted when the handler is entered, at the start of its body (a probe in
 //!   front of the exception type would run with the exception on the stack and make the
 //!   function's frame bigger than in a plain run).
@@ -56,6 +60,10 @@ pub struct Instrumented {
     pub code: String,
     /// The user line of each probe slot (sorted; slot `i` measures `probe_lines[i]`).
     pub probe_lines: Vec<u32>,
+    /// Lines that share another line's hits, `(line, counted_on)`: the further decorator
+    /// lines and the `def`/`class` line of a decorated definition, whose one hit per
+    /// definition is counted on its first decorator (a decorator cannot hold a probe).
+    pub aliases: Vec<(u32, u32)>,
 }
 
 /// Why a script could not be instrumented. In every case the runner runs the plain script,
@@ -173,6 +181,8 @@ struct Planner<'s> {
     inserts: Vec<Insert>,
     /// Blank/comment rows already holding a probe.
     used_rows: BTreeSet<usize>,
+    /// See [`Instrumented::aliases`].
+    aliases: Vec<(u32, u32)>,
 }
 
 /// Statements that end their block's flow: nothing after them runs.
@@ -286,6 +296,7 @@ impl<'s> Planner<'s> {
             rows: SourceRows::new(source),
             inserts: Vec::new(),
             used_rows: BTreeSet::new(),
+            aliases: Vec::new(),
         }
     }
 
@@ -440,6 +451,42 @@ impl<'s> Planner<'s> {
         next: Option<&[Node<'_>]>,
         floor: usize,
     ) {
+        if self.place_definition_marker(definition, previous, next, floor) {
+            self.alias_decorated_lines(definition);
+        }
+    }
+
+    /// A decorated definition counts on its first line; its other decorator lines and its
+    /// `def`/`class` line share that count.
+    fn alias_decorated_lines(&mut self, definition: Node<'_>) {
+        if definition.kind() != "decorated_definition" {
+            return;
+        }
+        let line = self.line(definition);
+        let mut cursor = definition.walk();
+        let mut lines: BTreeSet<u32> = definition
+            .named_children(&mut cursor)
+            .filter(|child| child.kind() == "decorator")
+            .map(|decorator| self.line(decorator))
+            .collect();
+        lines.extend(
+            definition
+                .child_by_field_name("definition")
+                .map(|d| self.line(d)),
+        );
+        lines.remove(&line);
+        self.aliases
+            .extend(lines.into_iter().map(|alias| (alias, line)));
+    }
+
+    /// Places the definition's probe; false when there is no place for it.
+    fn place_definition_marker(
+        &mut self,
+        definition: Node<'_>,
+        previous: Option<&[Node<'_>]>,
+        next: Option<&[Node<'_>]>,
+        floor: usize,
+    ) -> bool {
         let line = self.line(definition);
         let start_row = definition.start_position().row;
         let lower = match previous {
@@ -450,21 +497,23 @@ impl<'s> Planner<'s> {
             if let Some(row) = (lower..start_row).rev().find(|&row| self.is_free_row(row)) {
                 let indent = self.indent_of(definition);
                 self.fill_free_row(row, &indent, Probe::Statement(line));
-                return;
+                return true;
             }
         }
         if let Some(group) = previous {
             let last = group[group.len() - 1];
             if !is_compound(last) && !TERMINATORS.contains(&last.kind()) {
                 self.append(last.end_byte(), Probe::Statement(line));
-                return;
+                return true;
             }
         }
         if let Some(group) = next {
             if !is_compound(group[0]) {
                 self.prefix(group[0].start_byte(), Probe::Hit(line));
+                return true;
             }
         }
+        false
     }
 
     fn compound(&mut self, stmt: Node<'_>, context: Context) -> Result<(), InstrumentError> {
@@ -539,13 +588,15 @@ impl<'s> Planner<'s> {
     fn for_statement(&mut self, stmt: Node<'_>, context: Context) -> Result<(), InstrumentError> {
         let line = self.line(stmt);
         let header_row = stmt.start_position().row;
-        if let Some(iterable) = stmt.child_by_field_name("right") {
-            if !is_range_call(iterable, self.source) {
-                self.hook(iterable, Probe::Current(line));
-            }
+        // A compiled `range` loop's step allocates nothing: nothing to hand back to its header.
+        let range = stmt
+            .child_by_field_name("right")
+            .is_some_and(|iterable| is_range_call(iterable, self.source));
+        if let Some(iterable) = stmt.child_by_field_name("right").filter(|_| !range) {
+            self.hook(iterable, Probe::Current(line));
         }
         let inner = Context {
-            for_line: Some(line),
+            for_line: (!range).then_some(line),
             in_while: false,
         };
         if let Some(body) = stmt.child_by_field_name("body") {
@@ -553,7 +604,9 @@ impl<'s> Planner<'s> {
             let colon = colon_row(body).unwrap_or(header_row);
             self.start_marker(body, colon, Probe::Statement(line));
             self.block(body, Some(header_row), inner)?;
-            self.end_marker(body, Probe::Current(line), false);
+            if !range {
+                self.end_marker(body, Probe::Current(line), false);
+            }
         }
         self.else_clauses(stmt, context)
     }
@@ -581,6 +634,25 @@ impl<'s> Planner<'s> {
         };
         if let Some(expression) = hooked {
             self.insert(expression.start_byte(), "", Some(probe), " or ");
+            return;
+        }
+        // A `range` loop stays a compiled range loop with the probe in its first argument,
+        // evaluated once each time the loop starts.
+        if let Some(argument) = (first.kind() == "for_statement")
+            .then(|| first.child_by_field_name("right"))
+            .flatten()
+            .filter(|it| is_range_call(*it, self.source))
+            .and_then(|call| call.child_by_field_name("arguments"))
+            .and_then(|arguments| arguments.named_child(0))
+            .filter(|argument| {
+                !matches!(
+                    argument.kind(),
+                    "keyword_argument" | "list_splat" | "dictionary_splat"
+                )
+            })
+        {
+            self.insert(argument.start_byte(), "", Some(probe), " or (");
+            self.insert(argument.end_byte(), "", None, ")");
             return;
         }
         if first.kind() == "try_statement" {
@@ -662,9 +734,16 @@ impl<'s> Planner<'s> {
 
     /// The bodies of an `if` (with `elif`/`else`) or a `try` (with `except`/`else`/`finally`).
     fn clause_bodies(&mut self, stmt: Node<'_>, context: Context) -> Result<(), InstrumentError> {
-        // An `if` body on its header's row was counted by the condition; a `try:` counts nothing.
-        let header_row = (stmt.kind() == "if_statement").then(|| stmt.start_position().row);
+        // An `if` body on its header's row was counted by the condition; a `try:` is counted
+        // as its body starts (each time the statement starts).
+        let stmt_row = stmt.start_position().row;
+        let mut header_row = (stmt.kind() == "if_statement").then_some(stmt_row);
         if let Some(body) = body_of(stmt) {
+            if stmt.kind() == "try_statement" && body.start_position().row != stmt_row {
+                let colon = colon_row(body).unwrap_or(stmt_row);
+                self.start_marker(body, colon, Probe::Statement(self.line(stmt)));
+                header_row = Some(stmt_row);
+            }
             self.block(body, header_row, context)?;
         }
         let mut cursor = stmt.walk();
@@ -689,8 +768,9 @@ impl<'s> Planner<'s> {
                 }
                 // Counted when the handler is entered, at the start of its body: a probe in
                 // front of the exception type would run with the exception on the stack and
-                // make the function's frame a word bigger than in a plain run.
-                "except_clause" | "except_group_clause" => {
+                // make the function's frame a word bigger than in a plain run. `else:` and
+                // `finally:` likewise count the times their block is entered.
+                "except_clause" | "except_group_clause" | "else_clause" | "finally_clause" => {
                     if same_row {
                         false
                     } else {
@@ -699,7 +779,6 @@ impl<'s> Planner<'s> {
                         true
                     }
                 }
-                // `else:` and `finally:` execute nothing of their own.
                 _ => false,
             };
             self.block(body, counted.then_some(clause_row), context)?;
@@ -707,11 +786,17 @@ impl<'s> Planner<'s> {
         Ok(())
     }
 
-    /// The `else` clause of a loop (it executes nothing of its own).
+    /// The `else` clause of a loop, counted each time its block is entered.
     fn else_clauses(&mut self, stmt: Node<'_>, context: Context) -> Result<(), InstrumentError> {
         if let Some(alternative) = stmt.child_by_field_name("alternative") {
             if let Some(body) = body_of(alternative) {
-                self.block(body, None, context)?;
+                let row = alternative.start_position().row;
+                let counted = body.start_position().row != row;
+                if counted {
+                    let colon = colon_row(body).unwrap_or(row);
+                    self.start_marker(body, colon, Probe::Statement(self.line(alternative)));
+                }
+                self.block(body, counted.then_some(row), context)?;
             }
         }
         Ok(())
@@ -734,22 +819,43 @@ impl<'s> Planner<'s> {
         inserts.sort_by_key(|insert| (insert.byte, insert.order));
         let mut code = String::with_capacity(self.source.len() * 2);
         let mut cursor = 0;
-        for insert in inserts {
+        let slot_of = |probe: Probe| slots.get(&probe.line()).copied().unwrap_or(0);
+        let mut inserts = inserts.into_iter().peekable();
+        while let Some(insert) = inserts.next() {
             code.push_str(&self.source[cursor..insert.byte]);
             cursor = insert.byte;
             code.push_str(&insert.before);
+            // A hit followed at once by a statement probe (a loop header's hit and its body's
+            // first statement, say) is one call: probes run once per statement in loops.
+            if let Some(first @ (Probe::Statement(_) | Probe::Hit(_))) = insert.probe {
+                let joins = matches!(insert.after, "; " | " or ");
+                let next = inserts.next_if(|next| {
+                    joins
+                        && next.byte == insert.byte
+                        && next.before.is_empty()
+                        && matches!(next.probe, Some(Probe::Statement(_)))
+                });
+                if let Some((next, Some(second))) = next.map(|n| (n.after, n.probe)) {
+                    code.push_str(&nonce.hit_then_statement(slot_of(first), slot_of(second)));
+                    code.push_str(next);
+                    continue;
+                }
+            }
             if let Some(probe) = insert.probe {
-                let slot = slots.get(&probe.line()).copied().unwrap_or(0);
                 code.push_str(&match probe {
-                    Probe::Statement(_) => nonce.statement(slot),
-                    Probe::Current(_) => nonce.current(slot),
-                    Probe::Hit(_) => nonce.hit(slot),
+                    Probe::Statement(_) => nonce.statement(slot_of(probe)),
+                    Probe::Current(_) => nonce.current(slot_of(probe)),
+                    Probe::Hit(_) => nonce.hit(slot_of(probe)),
                 });
             }
             code.push_str(insert.after);
         }
         code.push_str(&self.source[cursor..]);
-        Instrumented { code, probe_lines }
+        Instrumented {
+            code,
+            probe_lines,
+            aliases: self.aliases,
+        }
     }
 }
 
@@ -839,11 +945,15 @@ mod tests {
                     "lines moved:\n{}",
                     instrumented.code
                 );
-                format!(
+                let mut text = format!(
                     "{}\n---- probe lines: {:?}\n",
                     instrumented.code.replace("_h0000", "_"),
                     instrumented.probe_lines
-                )
+                );
+                if !instrumented.aliases.is_empty() {
+                    text.push_str(&format!("---- aliases: {:?}\n", instrumented.aliases));
+                }
+                text
             }
             Err(error) => format!("error: {error:?}"),
         }
@@ -882,6 +992,15 @@ mod tests {
     fn one_line_compound_statements() {
         insta::assert_snapshot!(check(
             "if x: y\nfor i in r: a; b\nwhile c: ...\nclass C: pass\nif x: return_ = 1\nelse: pass\n"
+        ));
+    }
+
+    /// A `range` loop that starts a block stays a range loop: the enclosing header's probe goes
+    /// into its first argument. `try:`, `else:` and `finally:` count their block's entries.
+    #[test]
+    fn blocks_starting_with_range_loops_and_clause_entries() {
+        insta::assert_snapshot!(check(
+            "for a in range(3):\n    for b in range(a, 9, 2):\n        n += 1\nwhile x:\n    for c in range(*r):\n        x -= 1\nelse:\n    done()\ntry:\n    try:\n        f()\n    finally:\n        g()\nexcept E:\n    pass\nelse:\n    h()\n"
         ));
     }
 

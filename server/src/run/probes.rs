@@ -50,6 +50,35 @@ pub struct ProbeReport {
     pub peak: Option<Peak>,
 }
 
+impl ProbeReport {
+    /// Gives each `(line, counted_on)` alias the hits of the line it is counted on (no bytes of
+    /// its own: its work is that line's).
+    pub fn apply_aliases(&mut self, aliases: &[(u32, u32)]) {
+        for &(alias, counted_on) in aliases {
+            let Some(hits) = self
+                .lines
+                .iter()
+                .find(|l| l.line == counted_on)
+                .map(|l| l.hits)
+            else {
+                continue;
+            };
+            match self.lines.iter_mut().find(|l| l.line == alias) {
+                Some(existing) => existing.hits = existing.hits.max(hits),
+                None => self.lines.push(LineDelta {
+                    line: alias,
+                    hits,
+                    allocated_bytes: 0,
+                    net_bytes: 0,
+                    max_single_bytes: 0,
+                    estimated_bytes: 0,
+                }),
+            }
+        }
+        self.lines.sort_by_key(|l| l.line);
+    }
+}
+
 /// The readout could not be decoded.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ProbeError {

@@ -491,8 +491,9 @@ fn run_once(
     }
 
     let (lines, gc_collections, peak) = match (&found.readout, plan) {
-        (Some((header, body)), Plan::Probed(_)) => {
-            let report = parse_readout(header, body, probe_lines)?;
+        (Some((header, body)), Plan::Probed(instrumented)) => {
+            let mut report = parse_readout(header, body, probe_lines)?;
+            report.apply_aliases(&instrumented.aliases);
             (report.lines, report.gc_collections, report.peak)
         }
         _ => (Vec::new(), None, None),

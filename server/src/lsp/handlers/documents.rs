@@ -48,59 +48,41 @@ pub(crate) async fn did_change(backend: &Backend, params: DidChangeTextDocumentP
 /// For a heap dump document: reads its current version once (off the request path, since a
 /// big dump takes a while) and publishes its diagnostics.
 async fn refresh_dump(backend: &Backend, uri: &Uri) {
-    if let Some((dump, diagnostics)) = read_dump_now(backend, uri).await {
-        backend
-            .client
-            .publish_diagnostics(uri.clone(), diagnostics, Some(dump.version))
-            .await;
-    }
-}
-
-/// The dumps of a heap dump document as read for its current version: the stored read, or,
-/// when a request comes before the read on open/change finished, a read made now (so a hover
-/// right after opening is answered, not dropped). None for other documents.
-pub(crate) async fn dump_document(backend: &Backend, uri: &Uri) -> Option<Arc<DumpDocument>> {
-    {
-        let st = backend.state();
-        let doc = st.documents.get(uri)?;
-        if !mpheap::is_heap_dump(uri, &doc.language_id) {
-            return None;
-        }
-        if let Some(dump) = doc.dump.as_ref().filter(|d| d.version == doc.version) {
-            return Some(dump.clone());
-        }
-    }
-    read_dump_now(backend, uri).await.map(|(dump, _)| dump)
-}
-
-/// Reads the current version of a heap dump document off the request path and stores it;
-/// returns it with its diagnostics (None when the document is not a dump, or changed while
-/// being read: the newer version's own read stores that one).
-async fn read_dump_now(
-    backend: &Backend,
-    uri: &Uri,
-) -> Option<(Arc<DumpDocument>, Vec<Diagnostic>)> {
     let (text, version) = {
         let st = backend.state();
         match st.documents.get(uri) {
             Some(doc) if mpheap::is_heap_dump(uri, &doc.language_id) => {
                 (doc.text.clone(), doc.version)
             }
-            _ => return None,
+            _ => return,
         }
     };
-    let (parsed, diagnostics) = tokio::task::spawn_blocking(move || {
+    let read = tokio::task::spawn_blocking(move || {
         let parsed = mpheap::read(&text);
         let diagnostics = mpheap::diagnostics(&text, &parsed);
         (parsed, diagnostics)
     })
-    .await
-    .ok()?;
-    let mut st = backend.state();
-    let doc = st.documents.get_mut(uri).filter(|d| d.version == version)?;
-    let dump = Arc::new(DumpDocument { version, parsed });
-    doc.dump = Some(dump.clone());
-    Some((dump, diagnostics))
+    .await;
+    let Ok((parsed, diagnostics)) = read else {
+        return;
+    };
+    let current = {
+        let mut st = backend.state();
+        match st.documents.get_mut(uri) {
+            // A newer version arrived meanwhile: its own read publishes.
+            Some(doc) if doc.version == version => {
+                doc.dump = Some(Arc::new(DumpDocument { version, parsed }));
+                true
+            }
+            _ => false,
+        }
+    };
+    if current {
+        backend
+            .client
+            .publish_diagnostics(uri.clone(), diagnostics, Some(version))
+            .await;
+    }
 }
 
 pub(crate) async fn did_save(backend: &Backend, params: DidSaveTextDocumentParams) {

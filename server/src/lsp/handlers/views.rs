@@ -1,18 +1,22 @@
 //! Read-only editor features: `textDocument/hover`, `inlayHint`, `codeLens`,
-//! `documentSymbol`. They read state the runs and dump reads already computed.
+//! `documentSymbol`. They read state the runs and dump reads computed (a dump document still
+//! being read is read at once, off the request path).
 
 use tower_lsp_server::jsonrpc::Result as RpcResult;
 use tower_lsp_server::ls_types::*;
 
 use crate::lsp::server::Backend;
+use std::sync::Arc;
+
+use crate::lsp::state::DumpDocument;
 use crate::lsp::{features, mpheap, to_proto};
 
 pub(crate) async fn hover(backend: &Backend, params: HoverParams) -> RpcResult<Option<Hover>> {
     let uri = params.text_document_position_params.text_document.uri;
     let pos = params.text_document_position_params.position;
-    if let Some(dump) = super::documents::dump_document(backend, &uri).await {
+    if let Some(read) = current_dump(backend, &uri).await {
         let text = backend.state().documents.get(&uri).map(|d| d.text.clone());
-        let markdown = dump.parsed.as_ref().ok().and_then(|dumps| {
+        let markdown = read.parsed.as_ref().ok().and_then(|dumps| {
             mpheap::hover(
                 dumps,
                 text.as_deref().unwrap_or(""),
@@ -62,12 +66,9 @@ pub(crate) async fn code_lens(
     params: CodeLensParams,
 ) -> RpcResult<Option<Vec<CodeLens>>> {
     let uri = params.text_document.uri;
-    if let Some(dump) = super::documents::dump_document(backend, &uri).await {
-        return Ok(dump
-            .parsed
-            .as_ref()
-            .ok()
-            .map(|dumps| mpheap::code_lenses(&uri, dumps)));
+    if let Some(read) = current_dump(backend, &uri).await {
+        let dumps = read.parsed.as_deref().unwrap_or_default();
+        return Ok(Some(mpheap::code_lenses(&uri, dumps)));
     }
     let st = backend.state();
     let language = st.documents.get(&uri).map(|d| d.language_id.as_str());
@@ -83,11 +84,42 @@ pub(crate) async fn document_symbol(
     params: DocumentSymbolParams,
 ) -> RpcResult<Option<DocumentSymbolResponse>> {
     let uri = &params.text_document.uri;
-    let Some(dump) = super::documents::dump_document(backend, uri).await else {
+    let Some(read) = current_dump(backend, uri).await else {
         return Ok(None);
     };
+    let Ok(dumps) = read.parsed.as_deref() else {
+        return Ok(Some(DocumentSymbolResponse::Nested(Vec::new())));
+    };
     let text = backend.state().documents.get(uri).map(|d| d.text.clone());
-    Ok(dump.parsed.as_ref().ok().map(|dumps| {
-        DocumentSymbolResponse::Nested(mpheap::symbols(text.as_deref().unwrap_or(""), dumps))
-    }))
+    Ok(text.map(|text| DocumentSymbolResponse::Nested(mpheap::symbols(&text, dumps))))
+}
+
+/// The dumps of a heap dump document as read for its current version: the stored read, or,
+/// while the read its last change started is still going, one made now (off the request
+/// path). `None` for documents that are not heap dumps.
+async fn current_dump(backend: &Backend, uri: &Uri) -> Option<Arc<DumpDocument>> {
+    let (text, version) = {
+        let st = backend.state();
+        let doc = st
+            .documents
+            .get(uri)
+            .filter(|d| mpheap::is_heap_dump(uri, &d.language_id))?;
+        if let Some(read) = doc.dump.as_ref().filter(|d| d.version == doc.version) {
+            return Some(read.clone());
+        }
+        (doc.text.clone(), doc.version)
+    };
+    let parsed = super::off_thread(move || Ok(mpheap::read(&text)))
+        .await
+        .ok()?;
+    let read = Arc::new(DumpDocument { version, parsed });
+    if let Some(doc) = backend
+        .state()
+        .documents
+        .get_mut(uri)
+        .filter(|d| d.version == version)
+    {
+        doc.dump = Some(read.clone());
+    }
+    Some(read)
 }
