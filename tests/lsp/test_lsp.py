@@ -331,6 +331,7 @@ async def test_board_status_is_known_before_the_first_run(client: LanguageClient
     status = next(s for s in client.custom["heaplens/boardStatus"] if s.state == "simulated")
     assert status.port.startswith("/dev/pts/")
     assert status.firmware.startswith("micropython 1.29")
+    assert not status.firmware.endswith("version"), status.firmware  # the unix banner's last word
 
 
 async def test_estimated_lines_are_marked(client: LanguageClient):

@@ -675,6 +675,10 @@ async function mainSession(browser, cleanup) {
   // capture: Capture Heap → the canvas draws the captured snapshot's blocks.
   if (run("capture")) {
     await step("Capture Heap draws every block of the captured snapshot, filling the panel", "6-heap-map-capture", async () => {
+      // The README's picture: parrot.py with the heap map beside it, no bottom panel.
+      await runCommand(page, "View: Close All Editor Groups");
+      await openFromExplorer(page, "parrot.py", "foo + foo");
+      await runCommand(page, "View: Close Panel").catch(() => undefined);
       await runCommand(page, "HeapLens: Capture Heap");
       const found = await until(() => inSomeFrame(page, measureHeapMap, { freeRgb: FREE_RGB, needle: "capture" }), 60_000, "a captured snapshot on the canvas");
       return `${checkHeapMap(found.result)} · ${checkFilled(found.result)}`;

@@ -421,9 +421,16 @@ function currentAreas(): AreaBytes[] {
   return MODES[state.options.mode].source === "diff" ? state.diffAreas : state.snapshotAreas;
 }
 
-/** The pixels the map may use: its box inside the page, without its border. */
+/** A narrow panel (the CSS media query's width): the map sits above the rest. */
+const narrow = window.matchMedia("(max-width: 720px)");
+
+/**
+ * The pixels the map may use: its box inside the page. In a narrow panel the box is as tall
+ * as the map (up to about half the panel), so the histogram follows right under it.
+ */
 function mapBox(): { width: number; height: number } {
   const width = mapScroll.clientWidth > 0 ? mapScroll.clientWidth : 1024;
+  if (narrow.matches) return { width, height: Math.max(120, Math.floor(window.innerHeight * 0.52)) };
   const height = mapScroll.clientHeight > 0 ? mapScroll.clientHeight : 480;
   return { width, height };
 }
@@ -653,6 +660,7 @@ columnsSelect.addEventListener("change", () => {
 new ResizeObserver(() => {
   if (state.options.zoom === 0 || state.options.columns === 0) draw();
 }).observe(mapScroll);
+narrow.addEventListener("change", () => draw());
 
 /** The editor's theme kind, from the class VS Code puts on the webview's body. */
 function themeOf(): Theme {
