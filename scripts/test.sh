@@ -22,6 +22,9 @@ echo "== language server: end-to-end with a real LSP client (pytest-lsp) and the
 echo "== fidelity: runs print what plain runs print; hit counts against CPython's sys.settrace"
 HEAPLENS_BIN="$PWD/target/debug/heaplens" .venv/bin/python -m pytest -q tests/fidelity
 
+echo "== a second editor: headless Neovim with editors/neovim/heaplens.lua"
+(cd tests/neovim && HEAPLENS_BIN="$PWD/../../target/debug/heaplens" ../../.venv/bin/python -m pytest -q)
+
 echo "== extension: lint, typecheck, unit tests, build"
 (cd extension && npm run lint && npm run typecheck && npm test && npm run build)
 

@@ -15,22 +15,27 @@ import {
   State,
 } from "vscode-languageclient/node";
 import { HEAT_COLOURS, LEVELS, countLineBreaks, gutterIconDataUri, type LineDecoration } from "./decorations";
-import { HeapMapPanel, HEAP_MAP_VIEW_TYPE } from "./heapMapPanel";
+import { HeapMapPanel, HEAP_MAP_VIEW_TYPE, type MapMemory } from "./heapMapPanel";
 import {
   Method,
   ServerCommand,
   type DiffResult,
+  type JobFinishedParams,
   type JobStarted,
   type ListBoardsResult,
   type ListSnapshotsResult,
+  type ReplStateParams,
   type Snapshot,
   type SnapshotSummary,
 } from "./protocol";
 import { spawnRunner } from "./processRunner";
-import { Router } from "./router";
+import { ReplScreen } from "./repl";
+import { Router, type RunningJob } from "./router";
 import { resolveServerPath, serverEnvironment, serverSettings, type SettingGetter } from "./settings";
 import { failureMessage, installSimulator, SimulatorOfferGate } from "./simInstall";
+import { fileName } from "./units";
 import type { BridgeServer } from "./webviewBridge";
+import type { MapOptions } from "./webview/messages";
 
 let client: LanguageClient | undefined;
 
@@ -60,7 +65,73 @@ const bridgeServer: BridgeServer = {
     if (client === undefined) throw new Error("the HeapLens server is not running");
     return client.sendRequest<DiffResult>(Method.diff, { before, after });
   },
+  async clearSnapshots() {
+    await serverCommand(ServerCommand.clearSnapshots);
+  },
 };
+
+/** The key under which the heap map's options are remembered. */
+const MAP_OPTIONS_KEY = "heaplens.heapMap.options";
+
+/**
+ * The REPL terminal: a VS Code pseudoterminal whose bytes go through the server, which owns
+ * the board link (serial or simulated alike) and gives the board back to HeapLens's own jobs
+ * while they run. One at a time.
+ */
+class ReplTerminal implements vscode.Pseudoterminal {
+  private static current: ReplTerminal | undefined;
+  private readonly writeEmitter = new vscode.EventEmitter<string>();
+  private readonly closeEmitter = new vscode.EventEmitter<void>();
+  readonly onDidWrite = this.writeEmitter.event;
+  readonly onDidClose = this.closeEmitter.event;
+  private readonly screen = new ReplScreen();
+  private terminal: vscode.Terminal | undefined;
+
+  /** Shows the REPL terminal, opening it on the board if it is not open. */
+  static show(): void {
+    if (ReplTerminal.current?.terminal !== undefined) {
+      ReplTerminal.current.terminal.show();
+      return;
+    }
+    const pty = new ReplTerminal();
+    ReplTerminal.current = pty;
+    pty.terminal = vscode.window.createTerminal({ name: "HeapLens REPL", pty, iconPath: new vscode.ThemeIcon("terminal") });
+    pty.terminal.show();
+  }
+
+  static onOutput(params: unknown): void {
+    const text = (params as { text?: unknown } | null)?.text;
+    if (typeof text === "string") ReplTerminal.current?.write(ReplTerminal.current.screen.output(text));
+  }
+
+  static onState(params: unknown): void {
+    const current = ReplTerminal.current;
+    if (current === undefined || typeof (params as { state?: unknown } | null)?.state !== "string") return;
+    current.write(current.screen.stateChanged(params as ReplStateParams));
+  }
+
+  open(): void {
+    this.write("\x1b[2m[HeapLens: opening the REPL on the board…]\x1b[0m\r\n");
+    serverCommand<JobStarted>(ServerCommand.openRepl).catch((error: unknown) => {
+      this.write(`\r\n[HeapLens: the REPL could not open: ${error instanceof Error ? error.message : String(error)}]\r\n`);
+    });
+  }
+
+  handleInput(data: string): void {
+    const decision = this.screen.input();
+    if (decision.write !== "") this.write(decision.write);
+    if (decision.send && client !== undefined) void client.sendNotification(Method.replInput, { text: data });
+  }
+
+  close(): void {
+    if (ReplTerminal.current === this) ReplTerminal.current = undefined;
+    void serverCommand(ServerCommand.closeRepl).catch(() => undefined);
+  }
+
+  private write(text: string): void {
+    if (text !== "") this.writeEmitter.fire(text);
+  }
+}
 
 /** Creates one decoration type per heat level, with light/dark gutter marks. */
 function createDecorationTypes(): vscode.TextEditorDecorationType[] {
@@ -97,8 +168,18 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   status.name = "HeapLens board";
   status.command = "heaplens.selectBoard";
   status.show();
+  // Shown only while a run goes: one click stops it.
+  const stopItem = vscode.window.createStatusBarItem("heaplens.stop", vscode.StatusBarAlignment.Left, 49);
+  stopItem.name = "HeapLens Stop";
+  stopItem.command = "heaplens.stop";
+  stopItem.backgroundColor = new vscode.ThemeColor("statusBarItem.warningBackground");
   const decorationTypes = createDecorationTypes();
-  context.subscriptions.push(output, status, ...decorationTypes);
+  context.subscriptions.push(output, status, stopItem, ...decorationTypes);
+  const mapMemory: MapMemory = {
+    load: () => context.globalState.get<Partial<MapOptions>>(MAP_OPTIONS_KEY),
+    save: (options) => void context.globalState.update(MAP_OPTIONS_KEY, options),
+  };
+  let jobFailed: (params: JobFinishedParams) => void = () => undefined;
 
   const applyGroups = (editor: vscode.TextEditor, groups: LineDecoration[][]): void => {
     decorationTypes.forEach((type, level) => {
@@ -127,21 +208,45 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     appendOutput(text) {
       output.append(text);
     },
+    revealOutput() {
+      if (vscode.workspace.getConfiguration("heaplens").get<boolean>("revealOutputOnError") !== false) output.show(true);
+    },
     showSnapshot(snapshot) {
       HeapMapPanel.open?.post({ type: "snapshot", snapshot });
     },
+    runningChanged(running: readonly RunningJob[]) {
+      void vscode.commands.executeCommand("setContext", "heaplens.running", running.length > 0);
+      const last = running.at(-1);
+      if (last === undefined) {
+        stopItem.hide();
+        return;
+      }
+      stopItem.text = `$(debug-stop) Stop ${last.uri === null ? "the run" : fileName(last.uri)}`;
+      stopItem.tooltip = "HeapLens: Stop — interrupt the running script (Ctrl-C on the board)";
+      stopItem.show();
+    },
+    jobFailed(params) {
+      jobFailed(params);
+    },
     jobFinished(params) {
-      // Failures are shown by the server (window/showMessage), for every client alike. What
-      // a run copied to the board is in the output channel; the status bar says it briefly.
+      // What a run copied to the board is in the output channel; the status bar says it briefly.
       const copied = params.run?.copied ?? [];
       if (copied.length > 0) {
         vscode.window.setStatusBarMessage(`HeapLens: copied ${copiedText(copied)} to the board`, 5000);
       }
+      if (params.kind === "capture" || params.kind === "run") {
+        // The heap map's list follows the server's (names such as "at failure" are set at the end).
+        const panel = HeapMapPanel.open;
+        if (panel !== undefined) void bridgeServer.listSnapshots().then((list) => panel.post({ type: "snapshots", list }));
+      }
+    },
+    schedule(ms, action) {
+      setTimeout(action, ms);
     },
   });
 
   const showHeapMap = (): HeapMapPanel =>
-    HeapMapPanel.show(context.extensionUri, bridgeServer, () => router.latestSnapshot);
+    HeapMapPanel.show(context.extensionUri, bridgeServer, () => router.latestSnapshot, mapMemory);
 
   context.subscriptions.push(
     vscode.workspace.onDidChangeTextDocument((event) => {
@@ -163,7 +268,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
     vscode.window.registerWebviewPanelSerializer(HEAP_MAP_VIEW_TYPE, {
       deserializeWebviewPanel(panel) {
-        HeapMapPanel.adopt(panel, context.extensionUri, bridgeServer, () => router.latestSnapshot);
+        HeapMapPanel.adopt(panel, context.extensionUri, bridgeServer, () => router.latestSnapshot, mapMemory);
         return Promise.resolve();
       },
     }),
@@ -192,7 +297,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     initializationOptions: () => serverSettings(vscode.workspace.getConfiguration("heaplens"), vscode.workspace.isTrusted),
     outputChannelName: "HeapLens Language Server",
     middleware: {
-      // The server's inlay hints carry the same "+96.8 KB ×13" text as heaplens/decorations
+      // The server's inlay hints carry the same "+96.8 KiB ×13" text as heaplens/decorations
       // (meant for editors without decorations); VS Code would show both side by side, and
       // the decoration is the one that is theme-coloured and cleared when the line is edited.
       provideInlayHints: () => [],
@@ -229,7 +334,23 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     return restarts;
   };
   const simulator = simulatorInstaller(context, output, applySimulatorPath);
-  registerCommands(context, showHeapMap, simulator.install);
+  registerCommands(context, showHeapMap, simulator.install, output);
+  jobFailed = (params) => {
+    const error = params.error;
+    if (error === null) return;
+    if (error.code === "simulatorMissing") {
+      simulator.offer({ state: "disconnected", reason: "simulatorMissing" });
+      return;
+    }
+    const what = { run: "the run", plainRun: "the run", capture: "the capture", softReset: "the soft reset", selectBoard: "opening the board", repl: "the REPL" }[params.kind];
+    const boardTrouble = ["portBusy", "permissionDenied", "portNotFound", "openFailed", "disconnected", "timeout", "notConnected"].includes(error.code);
+    void (async () => {
+      const action = boardTrouble ? "Select Board…" : "Show Output";
+      const choice = await vscode.window.showErrorMessage(`HeapLens: ${what} failed: ${error.message}`, action);
+      if (choice === "Select Board…") await vscode.commands.executeCommand("heaplens.selectBoard");
+      else if (choice === "Show Output") output.show(true);
+    })();
+  };
 
   client.onNotification(Method.boardStatus, (params: unknown) => {
     router.onBoardStatus(params);
@@ -238,7 +359,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   client.onNotification(Method.decorations, (params: unknown) => router.onDecorations(params));
   client.onNotification(Method.output, (params: unknown) => router.onOutput(params));
   client.onNotification(Method.snapshot, (params: unknown) => router.onSnapshot(params));
+  client.onNotification(Method.jobStarted, (params: unknown) => router.onJobStarted(params));
   client.onNotification(Method.jobFinished, (params: unknown) => router.onJobFinished(params));
+  client.onNotification(Method.replOutput, (params: unknown) => ReplTerminal.onOutput(params));
+  client.onNotification(Method.replState, (params: unknown) => ReplTerminal.onState(params));
 
   const sendSettings = (): void => {
     if (client === undefined || !client.isRunning()) return;
@@ -370,6 +494,7 @@ function registerCommands(
   context: vscode.ExtensionContext,
   showHeapMap: () => HeapMapPanel,
   installSimulatorCommand: () => Promise<void>,
+  output: vscode.OutputChannel,
 ): void {
   const run = (name: string, action: (...args: unknown[]) => Promise<unknown>) =>
     vscode.commands.registerCommand(name, async (...args: unknown[]) => {
@@ -393,8 +518,23 @@ function registerCommands(
       if (document?.isDirty) await document.save();
       await serverCommand(ServerCommand.runFile, uri.toString());
     }),
+    run("heaplens.runPlain", async (target?: unknown) => {
+      const uri = target instanceof vscode.Uri ? target : vscode.window.activeTextEditor?.document.uri;
+      if (uri === undefined) throw new Error("open a Python file to run");
+      const document = vscode.workspace.textDocuments.find((doc) => doc.uri.toString() === uri.toString());
+      if (document?.isDirty) await document.save();
+      await serverCommand(ServerCommand.runPlain, uri.toString());
+    }),
     run("heaplens.stop", () => serverCommand(ServerCommand.stop)),
     run("heaplens.softReset", () => serverCommand(ServerCommand.softReset)),
+    run("heaplens.openRepl", () => {
+      ReplTerminal.show();
+      return Promise.resolve();
+    }),
+    run("heaplens.clearSnapshots", async () => {
+      await bridgeServer.clearSnapshots();
+      HeapMapPanel.open?.post({ type: "snapshots", list: await bridgeServer.listSnapshots() });
+    }),
     run("heaplens.selectBoard", async () => {
       const { boards } = await serverCommand<ListBoardsResult>(ServerCommand.listBoards);
       const picked = await vscode.window.showQuickPick(
@@ -407,8 +547,8 @@ function registerCommands(
       const list = await bridgeServer.listSnapshots();
       if (list.length < 2) throw new Error("compare needs at least two snapshots: run a file or capture twice");
       const items = list.map((summary: SnapshotSummary) => ({
-        label: summary.runId === null ? `capture ${summary.id}` : `run ${summary.runId} ${summary.label}`,
-        description: `${summary.time}${summary.file === null ? "" : ` · ${summary.file}`}`,
+        label: summary.runId === null ? summary.name : `run ${summary.runId} · ${summary.name}`,
+        description: `${new Date(summary.time).toLocaleTimeString()}${summary.file === null ? "" : ` · ${fileName(summary.file)}`}`,
         id: summary.id,
       }));
       const before = await vscode.window.showQuickPick(items, { title: "Compare snapshots: before" });
@@ -422,6 +562,10 @@ function registerCommands(
       showHeapMap().post({ type: "diff", diff });
     }),
     run("heaplens.installSimulator", installSimulatorCommand),
+    run("heaplens.showOutput", () => {
+      output.show(true);
+      return Promise.resolve();
+    }),
     run("heaplens.showHeapMap", () => {
       showHeapMap();
       return Promise.resolve();
@@ -439,6 +583,12 @@ function registerCommands(
       // The server parses the dump; the client only shows the snapshots it stores.
       const args: unknown[] = typeof index === "number" ? [uri, index] : [uri];
       const snapshot = await serverCommand<Snapshot | null>(ServerCommand.openDump, ...args);
+      // A dump saved as .txt or .log (`heaplens capture --raw --save capture.txt`) read as
+      // one: from now on the editor treats it as a dump (hovers, outline, lenses).
+      const document = vscode.workspace.textDocuments.find((doc) => doc.uri.toString() === uri);
+      if (document !== undefined && document.languageId !== "mpheap") {
+        await vscode.languages.setTextDocumentLanguage(document, "mpheap");
+      }
       const panel = showHeapMap();
       panel.post({ type: "snapshots", list: await bridgeServer.listSnapshots() });
       if (snapshot !== null && snapshot !== undefined) panel.post({ type: "snapshot", snapshot });

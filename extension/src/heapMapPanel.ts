@@ -1,14 +1,23 @@
 /**
  * Hosts the heap map webview panel (one per window). Messages posted before the page says
- * `ready` are queued, so a snapshot or diff sent right after opening is never lost.
+ * `ready` are queued, so a snapshot or diff sent right after opening is never lost — and
+ * never replaced by an older one: the latest snapshot is only shown on opening when nothing
+ * else was asked for. The map's options (mode, zoom, columns) are remembered across
+ * reopenings.
  */
 import * as vscode from "vscode";
 import type { Snapshot } from "./protocol";
 import { handleWebviewMessage, type BridgeServer } from "./webviewBridge";
 import { makeNonce, webviewHtml } from "./webviewHtml";
-import type { ToWebview } from "./webview/messages";
+import type { MapOptions, ToWebview } from "./webview/messages";
 
 export const HEAP_MAP_VIEW_TYPE = "heaplens.heapMap";
+
+/** Where the map's options are kept between openings (the extension's global state). */
+export interface MapMemory {
+  load(): Partial<MapOptions> | undefined;
+  save(options: MapOptions): void;
+}
 
 export class HeapMapPanel {
   private static current: HeapMapPanel | undefined;
@@ -20,7 +29,10 @@ export class HeapMapPanel {
     extensionUri: vscode.Uri,
     server: BridgeServer,
     latest: () => Snapshot | undefined,
+    memory: MapMemory,
   ) {
+    const remembered = memory.load();
+    if (remembered !== undefined) this.post({ type: "options", ...remembered });
     const dist = vscode.Uri.joinPath(extensionUri, "dist");
     panel.webview.options = { enableScripts: true, localResourceRoots: [dist] };
     panel.webview.html = webviewHtml({
@@ -33,9 +45,13 @@ export class HeapMapPanel {
       if (HeapMapPanel.current === this) HeapMapPanel.current = undefined;
     });
     panel.webview.onDidReceiveMessage(async (message: unknown) => {
+      let showLatest = true;
       if (typeof message === "object" && message !== null && (message as { type?: unknown }).type === "ready") {
         this.ready = true;
-        for (const queued of this.queue.splice(0)) void this.panel.webview.postMessage(queued);
+        const queued = this.queue.splice(0);
+        // Something opened the map to show a snapshot or a diff: that one, not the latest.
+        showLatest = !queued.some((entry) => entry.type === "snapshot" || entry.type === "diff");
+        for (const entry of queued) void this.panel.webview.postMessage(entry);
       }
       await handleWebviewMessage(
         message,
@@ -44,14 +60,20 @@ export class HeapMapPanel {
           post: (reply) => this.post(reply),
           reveal: (file, line) => void revealLine(file, line),
           showError: (text) => void vscode.window.showErrorMessage(text),
+          saveOptions: (options) => memory.save(options),
         },
-        latest(),
+        showLatest ? latest() : undefined,
       );
     });
   }
 
   /** Opens (or reveals) the heap map. */
-  static show(extensionUri: vscode.Uri, server: BridgeServer, latest: () => Snapshot | undefined): HeapMapPanel {
+  static show(
+    extensionUri: vscode.Uri,
+    server: BridgeServer,
+    latest: () => Snapshot | undefined,
+    memory: MapMemory,
+  ): HeapMapPanel {
     if (HeapMapPanel.current !== undefined) {
       HeapMapPanel.current.panel.reveal(undefined, true);
       return HeapMapPanel.current;
@@ -62,7 +84,7 @@ export class HeapMapPanel {
       { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
       { enableScripts: true, retainContextWhenHidden: true, localResourceRoots: [vscode.Uri.joinPath(extensionUri, "dist")] },
     );
-    HeapMapPanel.current = new HeapMapPanel(panel, extensionUri, server, latest);
+    HeapMapPanel.current = new HeapMapPanel(panel, extensionUri, server, latest, memory);
     return HeapMapPanel.current;
   }
 
@@ -72,9 +94,10 @@ export class HeapMapPanel {
     extensionUri: vscode.Uri,
     server: BridgeServer,
     latest: () => Snapshot | undefined,
+    memory: MapMemory,
   ): void {
     HeapMapPanel.current?.panel.dispose();
-    HeapMapPanel.current = new HeapMapPanel(panel, extensionUri, server, latest);
+    HeapMapPanel.current = new HeapMapPanel(panel, extensionUri, server, latest, memory);
   }
 
   /** The open panel, if any. */

@@ -1,19 +1,31 @@
 /**
  * Routes the server's custom notifications to the views, keeping the little state the
- * client needs (last board status, latest snapshot, decorations per document). Pure: the
- * views are an interface, implemented with VS Code in `extension.ts` and with arrays in tests.
+ * client needs (last board status, what the board is doing, latest snapshot, decorations per
+ * document, the runs going on). Pure: the views are an interface, implemented with VS Code
+ * in `extension.ts` and with arrays in tests.
  */
 import { applyEdits, groupByLevel, type LineDecoration, type LineEdit } from "./decorations";
-import { formatOutput } from "./output";
+import { RunLog } from "./output";
 import type {
   BoardStatus,
   DecorationLine,
   DecorationsParams,
   JobFinishedParams,
+  JobStartedParams,
   OutputParams,
   Snapshot,
 } from "./protocol";
-import { statusView, type StatusView } from "./statusText";
+import { statusView, type Activity, type StatusView } from "./statusText";
+
+/** A run going on: Stop ends it. */
+export interface RunningJob {
+  jobId: number;
+  uri: string | null;
+  plain: boolean;
+}
+
+/** How long "soft reset: fresh heap" stays in the status bar. */
+export const SOFT_RESET_NOTICE_MS = 5000;
 
 /** What the router drives. */
 export interface Views {
@@ -21,10 +33,18 @@ export interface Views {
   /** Replaces all decorations of a document; `groups[level]` lists that level's lines. */
   setDecorations(uri: string, groups: LineDecoration[][]): void;
   appendOutput(text: string): void;
+  /** A run raised: show the output channel (the views decide whether the user wants it). */
+  revealOutput(): void;
   /** A new snapshot arrived (the heap map shows it when open). */
   showSnapshot(snapshot: Snapshot): void;
+  /** The runs going on changed (Stop buttons follow it). */
+  runningChanged(running: readonly RunningJob[]): void;
+  /** A board job failed (not replaced by a newer run): say so, with what to do. */
+  jobFailed(params: JobFinishedParams): void;
   /** A board job ended (after all it produced). */
   jobFinished(params: JobFinishedParams): void;
+  /** Runs `action` after `ms` milliseconds. */
+  schedule(ms: number, action: () => void): void;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -33,12 +53,14 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 export class Router {
   private status: BoardStatus | undefined;
+  private activity: Activity | undefined;
   private latest: Snapshot | undefined;
-  private lastRunId: number | null | undefined;
   private readonly decorations = new Map<string, DecorationLine[]>();
+  private readonly running = new Map<number, RunningJob>();
+  private readonly log = new RunLog();
 
   constructor(private readonly views: Views) {
-    views.showStatus(statusView(undefined));
+    this.showStatus();
   }
 
   /** The last board status, if any arrived. */
@@ -51,10 +73,24 @@ export class Router {
     return this.latest;
   }
 
+  /** The runs going on, oldest first. */
+  get runs(): RunningJob[] {
+    return [...this.running.values()];
+  }
+
+  private showStatus(): void {
+    this.views.showStatus(statusView(this.status, this.activity));
+  }
+
+  private setActivity(activity: Activity | undefined): void {
+    this.activity = activity;
+    this.showStatus();
+  }
+
   onBoardStatus(params: unknown): void {
     if (!isObject(params) || typeof params.state !== "string") return;
     this.status = params as unknown as BoardStatus;
-    this.views.showStatus(statusView(this.status));
+    this.showStatus();
   }
 
   onDecorations(params: unknown): void {
@@ -67,11 +103,24 @@ export class Router {
     this.views.setDecorations(uri, groupByLevel(valid));
   }
 
+  onJobStarted(params: unknown, now: Date = new Date()): void {
+    if (!isObject(params) || typeof params.jobId !== "number" || typeof params.kind !== "string") return;
+    const job = params as unknown as JobStartedParams;
+    const header = this.log.started(job, now);
+    if (header !== undefined) this.views.appendOutput(header.text);
+    if (job.kind === "run" || job.kind === "plainRun") {
+      const running: RunningJob = { jobId: job.jobId, uri: job.uri ?? null, plain: job.kind === "plainRun" };
+      this.running.set(job.jobId, running);
+      this.views.runningChanged(this.runs);
+      this.setActivity({ kind: "running", uri: running.uri, plain: running.plain });
+    } else if (job.kind === "softReset") {
+      this.setActivity({ kind: "softResetting" });
+    }
+  }
+
   onOutput(params: unknown): void {
     if (!isObject(params) || typeof params.text !== "string") return;
-    const output = params as unknown as OutputParams;
-    this.views.appendOutput(formatOutput(output, this.lastRunId));
-    if (output.runId !== null) this.lastRunId = output.runId;
+    this.views.appendOutput(this.log.output(params as unknown as OutputParams).text);
   }
 
   onSnapshot(params: unknown): void {
@@ -82,7 +131,34 @@ export class Router {
 
   onJobFinished(params: unknown): void {
     if (!isObject(params) || typeof params.jobId !== "number" || typeof params.kind !== "string") return;
-    this.views.jobFinished(params as unknown as JobFinishedParams);
+    const job = params as unknown as JobFinishedParams;
+    const footer = this.log.finished(job);
+    if (footer !== undefined) {
+      this.views.appendOutput(footer.text);
+      if (footer.reveal) this.views.revealOutput();
+    }
+    if (this.running.delete(job.jobId)) {
+      this.views.runningChanged(this.runs);
+      const next = this.runs.at(-1);
+      this.setActivity(next === undefined ? undefined : { kind: "running", uri: next.uri, plain: next.plain });
+    }
+    if (job.kind === "softReset") {
+      if (job.error === null) {
+        const done: Activity = { kind: "softResetDone" };
+        this.setActivity(done);
+        this.views.schedule(SOFT_RESET_NOTICE_MS, () => {
+          if (this.activity === done) this.setActivity(undefined);
+        });
+      } else {
+        const failed: Activity = { kind: "softResetFailed", message: job.error.message };
+        this.setActivity(failed);
+        this.views.schedule(2 * SOFT_RESET_NOTICE_MS, () => {
+          if (this.activity === failed) this.setActivity(undefined);
+        });
+      }
+    }
+    if (job.error !== null && job.error.code !== "superseded") this.views.jobFailed(job);
+    this.views.jobFinished(job);
   }
 
   /** The user edited a document: drop decorations on touched lines, shift the rest. */

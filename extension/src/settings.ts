@@ -16,12 +16,14 @@ function stringSetting(get: SettingGetter, key: string, fallback: string): strin
  * What the server receives as `initializationOptions` and in
  * `workspace/didChangeConfiguration`: the `heaplens` configuration section as VS Code holds it
  * (the server owns every setting's type, default and range, and reports bad values itself),
- * and whether the workspace is trusted (the server runs no code from an untrusted one).
+ * whether the workspace is trusted (the server runs no code from an untrusted one), and that
+ * this client shows failed board jobs itself.
  */
 export function serverSettings(section: unknown, workspaceTrusted: boolean): InitializationOptions {
   // A configuration object is a proxy with methods: send its data only.
   const data = section === undefined ? null : (JSON.parse(JSON.stringify(section)) as Settings);
-  return { heaplens: data, workspaceTrusted };
+  // The extension shows failed board jobs itself, with actions (Install Simulated Pico, …).
+  return { heaplens: data, workspaceTrusted, clientShowsJobErrors: true };
 }
 
 /** Environment variables for the server process (the simulator path, when set). */

@@ -1,8 +1,13 @@
 /**
- * Pure text for the status bar item, from the last `heaplens/boardStatus`.
- * The item reads e.g. "Pico on /dev/ttyACM0 · 91.0 KiB free · 45.5 KiB max block".
+ * Pure text for the status bar, from the last `heaplens/boardStatus` and what the board is
+ * doing now. The board item reads e.g.
+ * "Simulated Pico · 131.9 KiB free · longest free run 67.4 KiB (after gc)": every figure is
+ * of one named snapshot, in KiB, with the exact bytes in the tooltip.
  */
-import type { BoardStatus } from "./protocol";
+import type { BoardStatus, SnapshotLabel } from "./protocol";
+import { fileName, formatBytes, kibAndBytes } from "./units";
+
+export { formatBytes } from "./units";
 
 /** What the status bar item shows. `icon` is a codicon id. */
 export interface StatusView {
@@ -13,13 +18,12 @@ export interface StatusView {
   warning: boolean;
 }
 
-/** Formats a byte count with a binary unit, one decimal above 1 KiB ("1.5 KiB", "512 B"). */
-export function formatBytes(bytes: number): string {
-  if (!Number.isFinite(bytes)) return "?";
-  if (Math.abs(bytes) < 1024) return `${bytes} B`;
-  if (Math.abs(bytes) < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
-}
+/** What the board is busy with, as the status bar says it. */
+export type Activity =
+  | { kind: "running"; uri: string | null; plain: boolean }
+  | { kind: "softResetting" }
+  | { kind: "softResetDone" }
+  | { kind: "softResetFailed"; message: string };
 
 /** The board part alone: "Pico on /dev/ttyACM0", "Simulated Pico", "disconnected". */
 export function boardLabel(status: BoardStatus | undefined): string {
@@ -36,34 +40,61 @@ export function boardLabel(status: BoardStatus | undefined): string {
   }
 }
 
+/** The name every surface gives the snapshot the figures come from ("after gc"). */
+export function snapshotName(label: SnapshotLabel | null | undefined): string {
+  return label === undefined || label === null ? "last snapshot" : label.replace("-", " ");
+}
+
+/** What an activity adds to the item, and its icon. */
+function activityPart(activity: Activity): { text: string; icon: string; tooltip: string } {
+  switch (activity.kind) {
+    case "running": {
+      const what = activity.uri === null ? "a script" : fileName(activity.uri);
+      const how = activity.plain ? "running (plain)" : "running";
+      return { text: `${how} ${what}`, icon: "sync~spin", tooltip: `Running ${what} — HeapLens: Stop ends it` };
+    }
+    case "softResetting":
+      return { text: "soft resetting…", icon: "sync~spin", tooltip: "Soft-resetting the board" };
+    case "softResetDone":
+      return { text: "soft reset: fresh heap", icon: "check", tooltip: "The board was soft-reset: its heap is fresh" };
+    case "softResetFailed":
+      return { text: "soft reset failed", icon: "error", tooltip: `The soft reset failed: ${activity.message}` };
+  }
+}
+
 /** Builds the status bar view from the latest board status (undefined before the first). */
-export function statusView(status: BoardStatus | undefined): StatusView {
+export function statusView(status: BoardStatus | undefined, activity?: Activity): StatusView {
   const parts = [boardLabel(status)];
-  if (status?.freeBytes !== null && status?.freeBytes !== undefined) {
-    parts.push(`${formatBytes(status.freeBytes)} free`);
-  }
-  if (status?.maxFreeBytes !== null && status?.maxFreeBytes !== undefined) {
-    parts.push(`${formatBytes(status.maxFreeBytes)} max block`);
-  }
   const tooltipLines = ["HeapLens — click to select a board"];
   if (status?.firmware) tooltipLines.push(`Firmware: ${status.firmware}`);
-  if (status?.freeBytes !== null && status?.freeBytes !== undefined) tooltipLines.push(`Free heap after the last run: ${status.freeBytes} bytes`);
-  if (status?.maxFreeBytes !== null && status?.maxFreeBytes !== undefined) {
-    tooltipLines.push(`Longest free block after the last run: ${status.maxFreeBytes} bytes`);
+  const from = snapshotName(status?.freeSnapshot);
+  const free = status?.freeBytes ?? null;
+  const longest = status?.maxFreeBytes ?? null;
+  if (activity !== undefined) {
+    const part = activityPart(activity);
+    parts.push(part.text);
+    tooltipLines.push(part.tooltip);
+  } else {
+    if (free !== null) parts.push(`${formatBytes(free)} free`);
+    if (longest !== null) parts.push(`longest free run ${formatBytes(longest)} (${from})`);
   }
+  if (free !== null) tooltipLines.push(`Free heap (${from}): ${kibAndBytes(free)}`);
+  if (longest !== null) tooltipLines.push(`Longest free run (${from}): ${kibAndBytes(longest)} — the largest allocation that can succeed`);
   if (status?.message) tooltipLines.push(status.message);
   const icon =
-    status === undefined || status.state === "busy"
-      ? "sync~spin"
-      : status.state === "disconnected"
-        ? "debug-disconnect"
-        : status.state === "simulated"
-          ? "vm"
-          : "circuit-board";
+    activity !== undefined
+      ? activityPart(activity).icon
+      : status === undefined || status.state === "busy"
+        ? "sync~spin"
+        : status.state === "disconnected"
+          ? "debug-disconnect"
+          : status.state === "simulated"
+            ? "vm"
+            : "circuit-board";
   return {
     text: `$(${icon}) ${parts.join(" · ")}`,
     tooltip: tooltipLines.join("\n"),
     icon,
-    warning: status?.state === "disconnected",
+    warning: status?.state === "disconnected" || activity?.kind === "softResetFailed",
   };
 }

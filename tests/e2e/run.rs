@@ -315,8 +315,10 @@ fn parrot_memory_error_is_explained_with_the_failure_time_snapshot() {
     assert_eq!(
         error["message"],
         format!(
-            "allocation of 98305 bytes (3073 blocks) exceeds max free block of {max_bytes} \
-             bytes ({max_blocks} blocks); only {free} bytes are free in all: the heap is full"
+            "allocation of 98,305 bytes exceeds the longest free run at failure, {}; only {} \
+             is free in all: the heap is full",
+            kib_and_bytes(max_bytes),
+            kib_and_bytes(free)
         )
     );
     // The doubling line ran 14 times, the 14th failing (a statement that raises counts its
@@ -346,9 +348,10 @@ fn fragmentation_error_says_fragmented_with_the_free_total_at_failure() {
     assert_eq!(
         error["message"],
         format!(
-            "allocation of 8192 bytes (256 blocks) exceeds max free block of {} bytes \
-             ({max_blocks} blocks) although {free} bytes are free: the heap is fragmented",
-            max_blocks * 32
+            "allocation of 8,192 bytes exceeds the longest free run at failure, {}, although {} \
+             is free in all: the heap is fragmented",
+            kib_and_bytes(max_blocks * 32),
+            kib_and_bytes(free)
         )
     );
     // About half the heap is free, as the script itself printed one line earlier (the
@@ -693,10 +696,15 @@ fn a_board_without_mem_total_keeps_exact_hits() {
 
 #[test]
 fn a_script_too_big_to_compile_with_probes_runs_without_them() {
-    // On a 36000-byte heap the script compiles and runs under the harness; with its probes
-    // the board runs out of heap while compiling (it needs about 42 KB), before any line runs.
+    // Three copies of a script of every construct: on a 56000-byte heap they compile and run
+    // under the harness; with their probes the board runs out of heap while compiling (from
+    // about 47 KB to 66 KB of heap; the margin keeps the test away from either edge).
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/run/testdata/constructs.py");
-    let run = heaplens_run(&script, &["--board", "sim", "--heap", "36000", "--json"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tripled = dir.path().join("constructs3.py");
+    let text = std::fs::read_to_string(&script).expect("read constructs.py");
+    std::fs::write(&tripled, text.repeat(3)).expect("write constructs3.py");
+    let run = heaplens_run(&tripled, &["--board", "sim", "--heap", "56000", "--json"]);
     assert_eq!(run.code, Some(0), "{}", run.stderr_text());
     let report = &run.json;
     assert_eq!(report["instrumented"], false);
@@ -885,7 +893,7 @@ fn terminal_report_of_a_memory_error_exits_1() {
     );
     assert!(
         out.contains(
-            "error line 10 [memory-error-heap-full]: allocation of 98305 bytes (3073 blocks)"
+            "error line 10 [memory-error-heap-full]: allocation of 98,305 bytes exceeds the longest free run at failure"
         ),
         "{out}"
     );
@@ -955,4 +963,21 @@ fn heap_locked_error_is_explained_and_the_board_recovers() {
     assert!(out.json["snapshots"]["after"].is_object());
     assert!(out.json["snapshots"]["after_gc"].is_object());
     assert!(!out.json["lines"].as_array().expect("lines").is_empty());
+}
+
+/// HeapLens's one unit system, written out independently of the server's code:
+/// `96.0 KiB (98,305 bytes)`, and `512 B` under a KiB.
+fn kib_and_bytes(bytes: u64) -> String {
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let digits = bytes.to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{:.1} KiB ({grouped} bytes)", bytes as f64 / 1024.0)
 }

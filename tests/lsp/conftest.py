@@ -22,6 +22,9 @@ CUSTOM = (
     "heaplens/boardStatus",
     "heaplens/output",
     "heaplens/jobFinished",
+    "heaplens/jobStarted",
+    "heaplens/replState",
+    "heaplens/replOutput",
 )
 
 

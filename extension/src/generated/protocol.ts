@@ -54,7 +54,7 @@ export type BlockKind =
  * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
  * via the `definition` "JobKind".
  */
-export type JobKind = "run" | "capture" | "softReset" | "selectBoard";
+export type JobKind = ("run" | "capture" | "softReset" | "selectBoard") | "plainRun" | "repl";
 /**
  * Which stream output came from.
  *
@@ -62,6 +62,13 @@ export type JobKind = "run" | "capture" | "softReset" | "selectBoard";
  * via the `definition` "OutputStream".
  */
 export type OutputStream = "stdout" | "traceback" | "copied";
+/**
+ * Whether the REPL terminal has the board.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "ReplState".
+ */
+export type ReplState = "attached" | "released" | "closed";
 /**
  * How [`Snapshot::block_bytes`] was established.
  *
@@ -90,6 +97,8 @@ export type Source = "header" | "map";
 export interface HeapLensProtocol {
   BoardStatusParams?: BoardStatusParams;
   CaptureHeapArgs?: CaptureHeapArgs;
+  ClearSnapshotsResult?: ClearSnapshotsResult;
+  CloseReplResult?: CloseReplResult;
   DecorationsParams?: DecorationsParams;
   DiffParams?: DiffParams;
   DiffResult?: DiffResult;
@@ -97,10 +106,13 @@ export interface HeapLensProtocol {
   InitializationOptions?: InitializationOptions;
   JobFinishedParams?: JobFinishedParams;
   JobStarted?: JobStarted;
+  JobStartedParams?: JobStartedParams;
   ListBoardsResult?: ListBoardsResult;
   ListSnapshotsParams?: ListSnapshotsParams;
   ListSnapshotsResult?: ListSnapshotsResult;
   OutputParams?: OutputParams;
+  ReplStateParams?: ReplStateParams;
+  ReplTextParams?: ReplTextParams;
   Settings?: Settings;
   SnapshotParams?: SnapshotParams;
   StopResult?: StopResult;
@@ -144,6 +156,30 @@ export interface CaptureHeapArgs {
    * Run `gc.collect()` first.
    */
   gc: boolean;
+}
+/**
+ * `heaplens.clearSnapshots` result.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "ClearSnapshotsResult".
+ */
+export interface ClearSnapshotsResult {
+  /**
+   * How many snapshots were dropped.
+   */
+  cleared: number;
+}
+/**
+ * `heaplens.closeRepl` result.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "CloseReplResult".
+ */
+export interface CloseReplResult {
+  /**
+   * False when no REPL was open.
+   */
+  closed: boolean;
 }
 /**
  * `heaplens/decorations` params.
@@ -201,7 +237,8 @@ export interface DiffResult {
 }
 /**
  * One area of a diff: one code per block (0 free in both, 1 same allocation, 2 allocated,
- * 3 freed, 4 changed kind), base64-encoded.
+ * 3 freed, 4 changed kind), base64-encoded, and each side's dump letters of the same blocks
+ * (base64; `.` past the end of a side's area), so a block's tooltip names both kinds.
  *
  * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
  * via the `definition` "DiffArea".
@@ -210,6 +247,8 @@ export interface DiffArea {
   address: string;
   blocks: number;
   codes: string;
+  kindsAfter: string;
+  kindsBefore: string;
 }
 /**
  * The difference between two snapshots. Serialises to the `heaplens diff --json` object.
@@ -313,6 +352,12 @@ export interface GetSnapshotParams {
  * via the `definition` "InitializationOptions".
  */
 export interface InitializationOptions {
+  /**
+   * True when the client shows failed board jobs itself (from `heaplens/jobFinished`'s
+   * error code, with actions such as installing the simulated Pico): the server then sends
+   * no `window/showMessage` for them. Other clients get the message.
+   */
+  clientShowsJobErrors: boolean | null;
   /**
    * The `heaplens` configuration section.
    */
@@ -541,6 +586,20 @@ export interface JobStarted {
   jobId: number;
 }
 /**
+ * `heaplens/jobStarted` params: the board began a job that was queued until now.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "JobStartedParams".
+ */
+export interface JobStartedParams {
+  jobId: number;
+  kind: JobKind;
+  /**
+   * The document a run runs.
+   */
+  uri?: string | null;
+}
+/**
  * `heaplens.listBoards` result.
  *
  * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
@@ -594,6 +653,10 @@ export interface SnapshotSummary {
   gcTotal: number | null;
   id: string;
   label: SnapshotLabel;
+  /**
+   * What every surface calls this snapshot (see [`SnapshotParams::name`]).
+   */
+  name: string;
   runId: number | null;
   time: string;
   /**
@@ -614,6 +677,26 @@ export interface OutputParams {
   /**
    * The text (non-UTF-8 bytes replaced with U+FFFD).
    */
+  text: string;
+}
+/**
+ * `heaplens/replState` params.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "ReplStateParams".
+ */
+export interface ReplStateParams {
+  message?: string | null;
+  state: ReplState;
+}
+/**
+ * `heaplens/replOutput` and `heaplens/replInput` params: bytes of the REPL's conversation
+ * (non-UTF-8 output bytes replaced with U+FFFD).
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "ReplTextParams".
+ */
+export interface ReplTextParams {
   text: string;
 }
 /**
@@ -639,6 +722,11 @@ export interface SnapshotParams {
   file: string | null;
   id: string;
   label: SnapshotLabel;
+  /**
+   * What every surface calls this snapshot: `before`, `at end`, `at failure`, `at stop`,
+   * `after gc`, `capture`, `dump 2`.
+   */
+  name: string;
   runId: number | null;
   stats: Stats;
   /**
@@ -788,6 +876,10 @@ export const Method = {
   "decorations": "heaplens/decorations",
   "boardStatus": "heaplens/boardStatus",
   "output": "heaplens/output",
+  "jobStarted": "heaplens/jobStarted",
+  "replState": "heaplens/replState",
+  "replOutput": "heaplens/replOutput",
+  "replInput": "heaplens/replInput",
   "jobFinished": "heaplens/jobFinished",
   "listSnapshots": "heaplens/listSnapshots",
   "getSnapshot": "heaplens/getSnapshot",
@@ -800,6 +892,10 @@ export interface MethodTypes {
   "heaplens/decorations": { params: DecorationsParams };
   "heaplens/boardStatus": { params: BoardStatusParams };
   "heaplens/output": { params: OutputParams };
+  "heaplens/jobStarted": { params: JobStartedParams };
+  "heaplens/replState": { params: ReplStateParams };
+  "heaplens/replOutput": { params: ReplTextParams };
+  "heaplens/replInput": { params: ReplTextParams };
   "heaplens/jobFinished": { params: JobFinishedParams };
   "heaplens/listSnapshots": { params: ListSnapshotsParams; result: ListSnapshotsResult };
   "heaplens/getSnapshot": { params: GetSnapshotParams; result: SnapshotParams };
@@ -810,24 +906,32 @@ export interface MethodTypes {
 export const ServerCommand = {
   "captureHeap": "heaplens.captureHeap",
   "runFile": "heaplens.runFile",
+  "runPlain": "heaplens.runPlain",
   "stop": "heaplens.stop",
   "softReset": "heaplens.softReset",
   "listBoards": "heaplens.listBoards",
   "selectBoard": "heaplens.selectBoard",
   "compareSnapshots": "heaplens.compareSnapshots",
   "openDump": "heaplens.openDump",
+  "clearSnapshots": "heaplens.clearSnapshots",
+  "openRepl": "heaplens.openRepl",
+  "closeRepl": "heaplens.closeRepl",
 } as const;
 
 /** Arguments and result type of every server command. */
 export interface CommandTypes {
   "heaplens.captureHeap": { arguments: [args?: CaptureHeapArgs]; result: JobStarted };
   "heaplens.runFile": { arguments: [uri: string]; result: JobStarted };
+  "heaplens.runPlain": { arguments: [uri: string]; result: JobStarted };
   "heaplens.stop": { arguments: []; result: StopResult };
   "heaplens.softReset": { arguments: []; result: JobStarted };
   "heaplens.listBoards": { arguments: []; result: ListBoardsResult };
   "heaplens.selectBoard": { arguments: [board: string]; result: JobStarted };
   "heaplens.compareSnapshots": { arguments: [before: string, after: string]; result: DiffResult };
-  "heaplens.openDump": { arguments: [uri: string]; result: SnapshotParams };
+  "heaplens.openDump": { arguments: [uri: string, index?: number]; result: SnapshotParams };
+  "heaplens.clearSnapshots": { arguments: []; result: ClearSnapshotsResult };
+  "heaplens.openRepl": { arguments: []; result: JobStarted };
+  "heaplens.closeRepl": { arguments: []; result: CloseReplResult };
 }
 
 export const DiffCode = {

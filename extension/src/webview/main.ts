@@ -3,9 +3,15 @@
  * from messages goes into the page through `textContent`; no HTML is ever parsed from data.
  *
  * Messages in (window `message` events): `snapshot`, `snapshots`, `diff`, `options`.
- * Messages out (acquireVsCodeApi().postMessage): `ready`, `select`, `compare`, `revealLine`.
+ * Messages out (acquireVsCodeApi().postMessage): `ready`, `select`, `compare`, `revealLine`,
+ * `saveOptions`, `clear`.
+ *
+ * Layout: the map fills the space the panel leaves it ("fit" zoom: the whole heap as large
+ * as fits), with the figures, the free-run histogram and the snapshot list beside it in a
+ * wide panel and under it in a narrow one (histogram first, so it stays in view).
  */
 import type { DiffResult, Snapshot, SnapshotSummary, Stats } from "../protocol";
+import { clockTime, fileName, formatBytes, kibAndBytes, plural, thousands } from "../units";
 import type { FromWebview, MapOptions, ToWebview } from "./messages";
 import {
   DIFF_NAMES,
@@ -16,11 +22,14 @@ import {
   type AllocationSite,
   uriName,
   diffAreas,
+  diffKinds,
+  groupSnapshots,
   hex,
+  kindAt,
   snapshotAreas,
   type AreaBytes,
 } from "./model";
-import { MODES, blockAt, isMapMode, render, type Layout, type Rgb } from "./render";
+import { MODES, blockAt, fitZoom, isMapMode, legendFor, render, type Layout, type Rgb, type Theme } from "./render";
 
 interface VsCodeApi {
   postMessage(message: FromWebview): void;
@@ -38,39 +47,54 @@ const state: {
   lines: Map<string, AllocationSite>;
   diff: DiffResult | null;
   diffAreas: AreaBytes[];
+  diffKinds: { before: AreaBytes[]; after: AreaBytes[] };
   list: SnapshotSummary[];
   compareA: string | null;
   compareB: string | null;
   options: MapOptions;
   layout: Layout | null;
+  theme: Theme;
 } = {
   snapshot: null,
   snapshotAreas: [],
   lines: new Map(),
   diff: null,
   diffAreas: [],
+  diffKinds: { before: [], after: [] },
   list: [],
   compareA: null,
   compareB: null,
-  options: { mode: "kinds", showFree: true, zoom: 2, columns: 0 },
+  options: { mode: "kinds", showFree: true, zoom: 0, columns: 0 },
   layout: null,
+  theme: "dark",
 };
 
 /** Timing of the last draw, read by the Chromium tests and the benchmark. */
-const debug = { drawMs: 0, renderMs: 0, handleMs: 0, blocks: 0, draws: 0 };
+const debug = {
+  drawMs: 0,
+  renderMs: 0,
+  handleMs: 0,
+  blocks: 0,
+  draws: 0,
+  zoom: 0,
+  columns: 0,
+  /** Canvas pixels of the first few allocations that link to a line (for end-to-end tests). */
+  links: [] as { x: number; y: number; line: number }[],
+};
 (window as unknown as { heapLensDebug: unknown }).heapLensDebug = debug;
 
 // ---- DOM helpers (textContent only) -------------------------------------------------------
 
 function element<K extends keyof HTMLElementTagNameMap>(
   tag: K,
-  options: { className?: string; text?: string; id?: string } = {},
+  options: { className?: string; text?: string; id?: string; title?: string } = {},
   ...children: Node[]
 ): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
   if (options.className !== undefined) node.className = options.className;
   if (options.id !== undefined) node.id = options.id;
   if (options.text !== undefined) node.textContent = options.text;
+  if (options.title !== undefined) node.title = options.title;
   for (const child of children) node.appendChild(child);
   return node;
 }
@@ -83,19 +107,17 @@ function percent(part: number | null, whole: number | null): string {
   return part !== null && whole !== null && whole > 0 ? `${((100 * part) / whole).toFixed(1)}%` : "–";
 }
 
-/** A figure the dump does not determine (null) shows as "unknown"; the warnings say why. */
-function figure(value: number | null, unit = ""): string {
-  return value === null ? "unknown" : `${value}${unit}`;
-}
-
-/** `N blocks (B B)`, with whichever part is unknown said so. */
-function blocksAndBytes(blocks: number | null, bytes: number | null): string {
-  return blocks === null ? "unknown" : `${blocks} blocks (${figure(bytes, " B")})`;
+/** `48.0 KiB (1,537 blocks)`, with whichever part is unknown said so. */
+function bytesAndBlocks(blocks: number | null, bytes: number | null): string {
+  if (blocks === null) return "unknown";
+  return bytes === null ? `${plural(blocks, "block")} (block size unknown)` : `${formatBytes(bytes)} (${plural(blocks, "block")})`;
 }
 
 // ---- Page skeleton ------------------------------------------------------------------------
 
 const title = element("h1", { id: "title", text: "Heap map — waiting for a snapshot" });
+const subtitle = element("p", { id: "subtitle", className: "subtitle" });
+subtitle.hidden = true;
 const statsGrid = element("dl", { id: "stats", className: "stats" });
 const modeSelect = element("select", { id: "mode" });
 for (const mode of Object.keys(MODES)) {
@@ -104,6 +126,8 @@ for (const mode of Object.keys(MODES)) {
 const showFreeBox = element("input", { id: "show-free" });
 showFreeBox.type = "checkbox";
 const zoomSelect = element("select", { id: "zoom" });
+const fitOption = zoomSelect.appendChild(element("option", { text: "fit" }));
+fitOption.value = "0";
 for (const zoom of [1, 2, 3, 4, 6, 8, 12, 16]) {
   zoomSelect.appendChild(element("option", { text: `${zoom}×` })).value = String(zoom);
 }
@@ -122,33 +146,54 @@ const toolbar = element(
 );
 const legend = element("div", { id: "legend", className: "legend" });
 const canvas = element("canvas", { id: "map" });
-const mapScroll = element("div", { id: "map-scroll", className: "map-scroll" }, canvas);
+const mapEmpty = element("p", { id: "map-empty", className: "map-empty" });
+const mapScroll = element("div", { id: "map-scroll", className: "map-scroll" }, canvas, mapEmpty);
 const tooltip = element("div", { id: "tooltip", className: "tooltip" });
 tooltip.hidden = true;
 const histogram = element("div", { id: "histogram", className: "histogram" });
-const timeline = element("ol", { id: "timeline", className: "timeline" });
+const timeline = element("div", { id: "timeline", className: "timeline" });
 const timelinePlot = element("div", { id: "timeline-plot", className: "timeline-plot" });
 const compareButton = element("button", { id: "compare", text: "Compare A → B" });
 compareButton.disabled = true;
+const clearButton = element("button", { id: "clear", text: "Clear", title: "Forget every snapshot of this session" });
 
 document.body.appendChild(
   element(
     "main",
     {},
-    title,
-    statsGrid,
-    toolbar,
-    legend,
+    element("header", { className: "head" }, title, subtitle, toolbar, legend),
     mapScroll,
     element(
-      "section",
-      { className: "panels" },
-      element("div", {}, element("h2", { text: "Free runs" }), histogram),
-      element("div", {}, element("h2", { text: "Snapshots" }), timelinePlot, timeline, compareButton),
+      "aside",
+      { className: "side" },
+      element("section", { className: "free-runs" }, element("h2", { text: "Free runs" }), histogram),
+      element("section", { className: "figures" }, element("h2", { text: "Heap" }), statsGrid),
+      element(
+        "section",
+        { className: "snapshots" },
+        element("div", { className: "section-head" }, element("h2", { text: "Snapshots" }), clearButton),
+        timelinePlot,
+        timeline,
+        compareButton,
+      ),
     ),
     tooltip,
   ),
 );
+
+// ---- Names --------------------------------------------------------------------------------
+
+/** A snapshot as a list names it: `run 2 after gc`, `capture 09:01:02`, `log.mpheap dump 3`. */
+function shortName(summary: SnapshotSummary): string {
+  if (summary.runId !== null) return `run ${summary.runId} ${summary.name}`;
+  if (summary.file !== null) return `${fileName(summary.file)} ${summary.name}`;
+  return `${summary.name} ${clockTime(summary.time)}`;
+}
+
+function nameOf(id: string): string {
+  const summary = state.list.find((entry) => entry.id === id);
+  return summary === undefined ? id : shortName(summary);
+}
 
 // ---- Rendering of the parts ---------------------------------------------------------------
 
@@ -158,33 +203,61 @@ function renderStats(stats: Stats | null): void {
   const block = stats.block_bytes;
   const largestBytes = stats.max_block_blocks !== null && block !== null ? stats.max_block_blocks * block : null;
   const fragmentation = stats.fragmentation;
-  const rows: [string, string, string][] = [
-    [
-      "stack",
-      stats.stack_used === null
-        ? "–"
-        : `${stats.stack_used}${stats.stack_total === null ? "" : ` / ${stats.stack_total}`} B`,
-      "stack-used",
-    ],
-    [
-      "memory",
-      `${figure(stats.used)} / ${figure(stats.gc_total, " B")} used · ${figure(stats.free, " B")} free (${percent(stats.free, stats.gc_total)})`,
-      "memory",
-    ],
-    ["1-blocks", figure(stats.one_blocks), "one-blocks"],
-    ["2-blocks", figure(stats.two_blocks), "two-blocks"],
-    ["largest block", blocksAndBytes(stats.max_block_blocks, largestBytes), "largest-block"],
-    ["longest free run", blocksAndBytes(stats.max_free_blocks, stats.max_free_bytes), "longest-free"],
-    [
-      "fragmentation",
-      fragmentation === null ? "unknown" : `${(fragmentation * (fragmentation <= 1 ? 100 : 1)).toFixed(1)}%`,
-      "fragmentation",
-    ],
+  const exact = (bytes: number | null) => (bytes === null ? undefined : `${thousands(bytes)} bytes`);
+  const rows: { name: string; value: string; key: string; title?: string; bytes?: number | null }[] = [
+    {
+      name: "stack",
+      value:
+        stats.stack_used === null
+          ? "–"
+          : `${formatBytes(stats.stack_used)}${stats.stack_total === null ? "" : ` of ${formatBytes(stats.stack_total)}`}`,
+      key: "stack-used",
+    },
+    {
+      name: "used",
+      value:
+        stats.used === null
+          ? "unknown"
+          : `${formatBytes(stats.used)} of ${stats.gc_total === null ? "unknown" : formatBytes(stats.gc_total)} (${percent(stats.used, stats.gc_total)})`,
+      key: "used",
+      title: stats.used === null ? undefined : `${thousands(stats.used)} of ${stats.gc_total === null ? "?" : thousands(stats.gc_total)} bytes`,
+      bytes: stats.used,
+    },
+    {
+      name: "free",
+      value: stats.free === null ? "unknown" : `${formatBytes(stats.free)} (${percent(stats.free, stats.gc_total)})`,
+      key: "free",
+      title: exact(stats.free),
+      bytes: stats.free,
+    },
+    { name: "1-block allocations", value: stats.one_blocks === null ? "unknown" : thousands(stats.one_blocks), key: "one-blocks" },
+    { name: "2-block allocations", value: stats.two_blocks === null ? "unknown" : thousands(stats.two_blocks), key: "two-blocks" },
+    {
+      name: "largest allocation",
+      value: bytesAndBlocks(stats.max_block_blocks, largestBytes),
+      key: "largest-allocation",
+      title: exact(largestBytes),
+      bytes: largestBytes,
+    },
+    {
+      name: "longest free run",
+      value: bytesAndBlocks(stats.max_free_blocks, stats.max_free_bytes),
+      key: "longest-free",
+      title: exact(stats.max_free_bytes),
+      bytes: stats.max_free_bytes,
+    },
+    {
+      name: "fragmentation",
+      value: fragmentation === null ? "unknown" : `${(fragmentation * (fragmentation <= 1 ? 100 : 1)).toFixed(1)}%`,
+      key: "fragmentation",
+    },
   ];
-  for (const [name, value, key] of rows) {
-    statsGrid.appendChild(element("dt", { text: name }));
-    const dd = element("dd", { text: value });
-    dd.dataset.stat = key;
+  for (const row of rows) {
+    statsGrid.appendChild(element("dt", { text: row.name }));
+    const dd = element("dd", { text: row.value, ...(row.title === undefined ? {} : { title: row.title }) });
+    dd.dataset.stat = row.key;
+    if (row.bytes !== undefined && row.bytes !== null) dd.dataset.bytes = String(row.bytes);
+    if (row.key === "used" && stats.gc_total !== null) dd.dataset.total = String(stats.gc_total);
     statsGrid.appendChild(dd);
   }
   for (const warning of stats.warnings) {
@@ -195,48 +268,61 @@ function renderStats(stats: Stats | null): void {
 function renderLegend(): void {
   const mode = MODES[state.options.mode];
   legend.replaceChildren(element("span", { className: "legend-caption", text: mode.caption }));
-  for (const entry of mode.legend) {
-    legend.appendChild(swatch(entry.colour, entry.code, entry.name, "tail" in entry ? entry.tail : undefined));
+  for (const entry of legendFor(state.options.mode, state.theme)) {
+    legend.appendChild(swatch(entry.colour, entry.code, entry.name, entry.tail, entry.colours));
   }
 }
 
-function swatch(colour: Rgb, letter: string, name: string, tail?: Rgb): HTMLElement {
-  const box = element("span", { className: "swatch" });
-  box.style.background = tail === undefined ? rgbCss(colour) : `linear-gradient(90deg, ${rgbCss(colour)} 50%, ${rgbCss(tail)} 50%)`;
-  const item = element("span", { className: "legend-item" }, box, element("code", { text: letter }), document.createTextNode(` ${name}`));
+function swatch(colour: Rgb, letter: string, name: string, tail?: Rgb, strip?: readonly Rgb[]): HTMLElement {
+  const box = element("span", { className: strip === undefined ? "swatch" : "swatch strip" });
+  if (strip !== undefined) {
+    const step = 100 / strip.length;
+    box.style.background = `linear-gradient(90deg, ${strip
+      .map((c, i) => `${rgbCss(c)} ${(i * step).toFixed(2)}% ${((i + 1) * step).toFixed(2)}%`)
+      .join(", ")})`;
+  } else {
+    box.style.background =
+      tail === undefined ? rgbCss(colour) : `linear-gradient(90deg, ${rgbCss(colour)} 50%, ${rgbCss(tail)} 50%)`;
+  }
+  const item = element(
+    "span",
+    { className: "legend-item" },
+    box,
+    element("code", { text: letter }),
+    document.createTextNode(` ${name}`),
+  );
   item.dataset.letter = letter;
   return item;
 }
 
 function renderHistogram(stats: Stats | null): void {
   histogram.replaceChildren();
-  if (stats === null || stats.free_runs.length === 0) {
-    histogram.appendChild(element("p", { text: "No free runs." }));
+  const buckets = (stats?.free_runs ?? []).filter((bucket) => bucket.runs > 0);
+  if (buckets.length === 0) {
+    histogram.appendChild(element("p", { text: stats === null ? "No snapshot yet." : "No free runs." }));
     return;
   }
-  const most = Math.max(...stats.free_runs.map((bucket) => bucket.blocks), 1);
-  for (const bucket of stats.free_runs) {
+  const most = Math.max(...buckets.map((bucket) => bucket.blocks), 1);
+  const blockBytes = stats?.block_bytes ?? null;
+  for (const bucket of buckets) {
     const range =
-      bucket.min_blocks === bucket.max_blocks ? `${bucket.min_blocks}` : `${bucket.min_blocks}–${bucket.max_blocks}`;
+      bucket.min_blocks === bucket.max_blocks
+        ? plural(bucket.min_blocks, "block")
+        : `${thousands(bucket.min_blocks)}–${plural(bucket.max_blocks, "block")}`;
     const bar = element("span", { className: "bar" });
     bar.style.width = `${(100 * bucket.blocks) / most}%`;
     const row = element(
       "div",
-      { className: "histogram-row" },
-      element("span", { className: "range", text: `${range} blocks` }),
+      {
+        className: "histogram-row",
+        ...(blockBytes === null ? {} : { title: `${kibAndBytes(bucket.blocks * blockBytes)} free in runs of ${range}` }),
+      },
+      element("span", { className: "range", text: range }),
       element("span", { className: "track" }, bar),
-      element("span", { className: "count", text: `${bucket.runs} runs · ${bucket.blocks} blocks` }),
+      element("span", { className: "count", text: `${plural(bucket.runs, "run")} · ${plural(bucket.blocks, "block")}` }),
     );
     histogram.appendChild(row);
   }
-}
-
-function describe(summary: SnapshotSummary): string {
-  const time = summary.time.length >= 19 ? summary.time.slice(11, 19) : summary.time;
-  const run = summary.runId === null ? "capture" : `run ${summary.runId} · ${summary.label}`;
-  const file = summary.file === null ? "" : ` · ${summary.file.split("/").pop() ?? ""}`;
-  const dump = summary.dump === undefined ? "" : ` #${summary.dump}`;
-  return `${time} ${run}${file}${dump}`;
 }
 
 /**
@@ -254,10 +340,10 @@ function renderTimelinePlot(): void {
     const { used, gcTotal } = summary;
     if (used !== null && gcTotal !== null && gcTotal > 0) {
       bar.style.height = `${Math.max(2, Math.round((100 * used) / gcTotal))}%`;
-      bar.title = `${describe(summary)}: ${used} / ${gcTotal} B used`;
+      bar.title = `${shortName(summary)}: ${formatBytes(used)} of ${formatBytes(gcTotal)} used`;
     } else {
       bar.classList.add("unknown");
-      bar.title = `${describe(summary)}: used unknown`;
+      bar.title = `${shortName(summary)}: used unknown`;
     }
     bar.dataset.id = summary.id;
     bar.classList.toggle("current", state.snapshot?.id === summary.id);
@@ -266,28 +352,56 @@ function renderTimelinePlot(): void {
   }
 }
 
+/** The title of a group of the snapshot list. */
+function groupTitle(first: SnapshotSummary): string {
+  if (first.runId !== null) {
+    const file = first.file === null ? "" : ` · ${fileName(first.file)}`;
+    return `run ${first.runId}${file} · ${clockTime(first.time)}`;
+  }
+  if (first.file !== null) return fileName(first.file);
+  return "captures";
+}
+
+/** An entry's own text within its group. */
+function itemText(summary: SnapshotSummary): string {
+  if (summary.runId === null && summary.file === null) return `${summary.name} · ${clockTime(summary.time)}`;
+  return summary.name;
+}
+
 function renderTimeline(): void {
   renderTimelinePlot();
   timeline.replaceChildren();
-  for (const summary of state.list) {
-    const show = element("button", { className: "show", text: describe(summary) });
-    show.addEventListener("click", () => post({ type: "select", id: summary.id }));
-    const pickA = element("button", { className: "pick-a", text: "A" });
-    const pickB = element("button", { className: "pick-b", text: "B" });
-    pickA.classList.toggle("picked", state.compareA === summary.id);
-    pickB.classList.toggle("picked", state.compareB === summary.id);
-    pickA.addEventListener("click", () => {
-      state.compareA = summary.id;
-      renderTimeline();
-    });
-    pickB.addEventListener("click", () => {
-      state.compareB = summary.id;
-      renderTimeline();
-    });
-    const item = element("li", {}, pickA, pickB, show);
-    item.dataset.id = summary.id;
-    item.classList.toggle("current", state.snapshot?.id === summary.id);
-    timeline.appendChild(item);
+  clearButton.disabled = state.list.length === 0;
+  if (state.list.length === 0) {
+    timeline.appendChild(element("p", { className: "hint", text: "No snapshots yet: run a file or capture the heap." }));
+  }
+  for (const group of groupSnapshots(state.list)) {
+    const first = group.summaries[0];
+    if (first === undefined) continue;
+    const items = element("ul", {});
+    for (const summary of group.summaries) {
+      const show = element("button", { className: "show", text: itemText(summary), title: `${shortName(summary)} · ${summary.time}` });
+      show.addEventListener("click", () => post({ type: "select", id: summary.id }));
+      const pickA = element("button", { className: "pick-a", text: "A", title: "Compare from this snapshot" });
+      const pickB = element("button", { className: "pick-b", text: "B", title: "Compare to this snapshot" });
+      pickA.classList.toggle("picked", state.compareA === summary.id);
+      pickB.classList.toggle("picked", state.compareB === summary.id);
+      pickA.addEventListener("click", () => {
+        state.compareA = summary.id;
+        renderTimeline();
+      });
+      pickB.addEventListener("click", () => {
+        state.compareB = summary.id;
+        renderTimeline();
+      });
+      const item = element("li", { className: "item" }, pickA, pickB, show);
+      item.dataset.id = summary.id;
+      item.classList.toggle("current", state.snapshot?.id === summary.id);
+      items.appendChild(item);
+    }
+    const section = element("section", { className: "group" }, element("h3", { text: groupTitle(first) }), items);
+    section.dataset.group = group.key;
+    timeline.appendChild(section);
   }
   compareButton.disabled = state.compareA === null || state.compareB === null || state.compareA === state.compareB;
 }
@@ -297,28 +411,66 @@ compareButton.addEventListener("click", () => {
     post({ type: "compare", before: state.compareA, after: state.compareB });
   }
 });
+clearButton.addEventListener("click", () => {
+  state.compareA = null;
+  state.compareB = null;
+  post({ type: "clear" });
+});
 
 // ---- The canvas ---------------------------------------------------------------------------
-
-function effectiveColumns(): number {
-  if (state.options.columns > 0) return state.options.columns;
-  const width = mapScroll.clientWidth > 0 ? mapScroll.clientWidth : 1024;
-  return Math.max(16, Math.floor(width / state.options.zoom));
-}
 
 function currentAreas(): AreaBytes[] {
   return MODES[state.options.mode].source === "diff" ? state.diffAreas : state.snapshotAreas;
 }
 
+/** A narrow panel (the CSS media query's width): the map sits above the rest. */
+const narrow = window.matchMedia("(max-width: 720px)");
+
+/**
+ * The pixels the map may use: its box inside the page. In a narrow panel the box is as tall
+ * as the map (up to about half the panel), so the histogram follows right under it.
+ */
+function mapBox(): { width: number; height: number } {
+  const width = mapScroll.clientWidth > 0 ? mapScroll.clientWidth : 1024;
+  if (narrow.matches) return { width, height: Math.max(120, Math.floor(window.innerHeight * 0.52)) };
+  const height = mapScroll.clientHeight > 0 ? mapScroll.clientHeight : 480;
+  return { width, height };
+}
+
+/** Zoom and blocks per row: the chosen ones, or those that make the heap fill the map's box. */
+function effectiveLayout(areas: readonly AreaBytes[]): { zoom: number; columns: number } {
+  const { width, height } = mapBox();
+  const blocks = areas.map((area) => area.blocks);
+  if (state.options.zoom === 0) return fitZoom(blocks, width, height, state.options.columns);
+  const zoom = state.options.zoom;
+  const columns = state.options.columns > 0 ? state.options.columns : Math.max(1, Math.floor(width / zoom));
+  return { zoom, columns };
+}
+
+/** Why the map is empty, or null when there is something to draw. */
+function emptyReason(): string | null {
+  if (MODES[state.options.mode].source === "diff" && state.diff === null) {
+    return (
+      "Nothing to compare yet. In Snapshots, press A on one snapshot and B on another — a run's " +
+      "“before” and “after gc” show what the run kept — then Compare A → B."
+    );
+  }
+  if (state.snapshot === null && MODES[state.options.mode].source === "snapshot") {
+    return "No heap snapshot yet: save a Python file (HeapLens runs it on the board) or run HeapLens: Capture Heap.";
+  }
+  return null;
+}
+
 function draw(): void {
   const started = performance.now();
-  const areas = currentAreas();
-  const rendered = render(areas, {
-    mode: state.options.mode,
-    showFree: state.options.showFree,
-    zoom: state.options.zoom,
-    columns: effectiveColumns(),
-  });
+  const reason = emptyReason();
+  mapEmpty.hidden = reason === null;
+  mapEmpty.textContent = reason ?? "";
+  canvas.hidden = reason !== null;
+  const areas = reason === null ? currentAreas() : [];
+  const { zoom, columns } = effectiveLayout(areas);
+  fitOption.textContent = state.options.zoom === 0 ? `fit (${zoom}×)` : "fit";
+  const rendered = render(areas, { mode: state.options.mode, showFree: state.options.showFree, zoom, columns, theme: state.theme });
   const rendering = performance.now();
   const { width, height } = rendered.layout;
   canvas.width = width;
@@ -326,11 +478,47 @@ function draw(): void {
   const context = canvas.getContext("2d");
   if (context !== null) context.putImageData(new ImageData(rendered.pixels, width, height), 0, 0);
   state.layout = rendered.layout;
+  mapScroll.classList.toggle("fit", state.options.zoom === 0 || state.options.columns === 0);
   debug.renderMs = rendering - started;
   debug.drawMs = performance.now() - started;
   debug.blocks = areas.reduce((sum, area) => sum + area.blocks, 0);
+  debug.zoom = rendered.layout.zoom;
+  debug.links = linkedBlocks(rendered.layout);
+  debug.columns = rendered.layout.columns;
   debug.draws++;
   document.body.dataset.draws = String(debug.draws);
+}
+
+/** Where the first allocations with a known line sit on the canvas. */
+function linkedBlocks(layout: Layout): { x: number; y: number; line: number }[] {
+  const blockBytes = state.snapshot?.blockBytes ?? null;
+  if (blockBytes === null || blockBytes === 0 || MODES[state.options.mode].source !== "snapshot") return [];
+  const out: { x: number; y: number; line: number }[] = [];
+  for (const [key, line] of state.lines) {
+    const [area, offset] = key.split(":").map(Number);
+    if (area === undefined || offset === undefined) continue;
+    const entry = layout.areas[area];
+    const index = offset / blockBytes;
+    if (entry === undefined || index >= entry.blocks) continue;
+    const row = entry.firstRow + Math.floor(index / layout.columns);
+    out.push({ x: (index % layout.columns) * layout.zoom, y: row * layout.zoom, line });
+    if (out.length >= 20) break;
+  }
+  return out;
+}
+
+/** The diff's header line: what changed, in one unit system. */
+function diffSummary(diff: DiffResult): string {
+  const totals = diff.totals;
+  const parts = [`A: ${nameOf(diff.before)} → B: ${nameOf(diff.after)}`];
+  if (totals.allocated_bytes !== null) parts.push(`allocated +${formatBytes(totals.allocated_bytes)}`);
+  if (totals.freed_bytes !== null) parts.push(`freed −${formatBytes(totals.freed_bytes)}`);
+  if (totals.net_bytes !== null) parts.push(`net ${totals.net_bytes < 0 ? "" : "+"}${formatBytes(totals.net_bytes)}`);
+  const block = diff.blockBytes;
+  const run = (blocks: number | null) =>
+    blocks === null ? "unknown" : block === null ? plural(blocks, "block") : formatBytes(blocks * block);
+  parts.push(`longest free run ${run(totals.max_free_blocks_before)} → ${run(totals.max_free_blocks_after)}`);
+  return parts.join(" · ");
 }
 
 function refresh(): void {
@@ -339,13 +527,16 @@ function refresh(): void {
   zoomSelect.value = String(state.options.zoom);
   columnsSelect.value = String(state.options.columns);
   const snapshot = state.snapshot;
-  if (state.options.mode === "diff" && state.diff !== null) {
-    title.textContent = `Diff ${state.diff.before} → ${state.diff.after}`;
+  const diffShown = state.options.mode === "diff" && state.diff !== null;
+  if (diffShown && state.diff !== null) {
+    title.textContent = `Diff · ${nameOf(state.diff.before)} → ${nameOf(state.diff.after)}`;
+    subtitle.textContent = diffSummary(state.diff);
   } else if (snapshot !== null) {
-    const where = snapshot.file === null ? "" : ` · ${snapshot.file.split("/").pop() ?? ""}`;
+    const where = snapshot.file === null ? "" : ` · ${fileName(snapshot.file)}`;
     const run = snapshot.runId === null ? "" : ` · run ${snapshot.runId}`;
-    title.textContent = `Heap map · ${snapshot.label}${run}${where} · ${snapshot.time}`;
+    title.textContent = `Heap map · ${snapshot.name}${run}${where} · ${clockTime(snapshot.time)}`;
   }
+  subtitle.hidden = !diffShown;
   renderStats(snapshot?.stats ?? null);
   renderHistogram(snapshot?.stats ?? null);
   renderLegend();
@@ -370,29 +561,31 @@ function hoverInfo(x: number, y: number): HoverInfo | null {
   const areas = currentAreas();
   const area = areas[hit.area];
   if (area === undefined) return null;
-  const blockBytes = state.options.mode === "diff" ? (state.diff?.blockBytes ?? null) : (state.snapshot?.blockBytes ?? null);
+  const diffMode = state.options.mode === "diff";
+  const blockBytes = diffMode ? (state.diff?.blockBytes ?? null) : (state.snapshot?.blockBytes ?? null);
   const place =
     blockBytes === null
       ? "offset unknown (block size unknown)"
       : `offset ${hex(hit.index * blockBytes)} · address ${addressPlus(area.address, hit.index * blockBytes)}`;
   const lines = [`block ${hit.index} · ${place}` + (areas.length > 1 ? ` · area ${hit.area}` : "")];
   let reveal: HoverInfo["reveal"] = null;
-  if (state.options.mode === "diff") {
+  if (diffMode && state.diff !== null) {
     lines.push(`diff: ${DIFF_NAMES[area.bytes[hit.index] ?? 0] ?? "?"}`);
+    lines.push(`A (${nameOf(state.diff.before)}): ${kindAt(state.diffKinds.before[hit.area]?.bytes, hit.index)}`);
+    lines.push(`B (${nameOf(state.diff.after)}): ${kindAt(state.diffKinds.after[hit.area]?.bytes, hit.index)}`);
   }
-  // Kinds come from the shown snapshot; in diff mode only when it is the diff's "after" side.
-  const kindsArea =
-    state.options.mode !== "diff" || state.snapshot?.id === state.diff?.after ? state.snapshotAreas[hit.area] : undefined;
+  // Allocation details come from the shown snapshot; in diff mode only when it is the diff's B.
+  const kindsArea = !diffMode || state.snapshot?.id === state.diff?.after ? state.snapshotAreas[hit.area] : undefined;
   if (kindsArea !== undefined) {
     const allocation = allocationAt(kindsArea.bytes, hit.index);
     if (allocation === null) {
-      lines.push("free");
+      if (!diffMode) lines.push("free");
     } else {
       const name = KIND_NAMES[allocation.letter] ?? "unknown";
       lines.push(
         blockBytes === null
-          ? `${name} (${allocation.letter}) · allocation ${allocation.blocks} blocks · head at block ${allocation.head}`
-          : `${name} (${allocation.letter}) · allocation ${allocation.blocks} blocks = ${allocation.blocks * blockBytes} bytes` +
+          ? `${name} (${allocation.letter}) · allocation of ${plural(allocation.blocks, "block")} · head at block ${allocation.head}`
+          : `${name} (${allocation.letter}) · allocation of ${plural(allocation.blocks, "block")} = ${kibAndBytes(allocation.blocks * blockBytes)}` +
               ` · head at ${hex(allocation.head * blockBytes)}`,
       );
       const site = blockBytes === null ? undefined : state.lines.get(`${hit.area}:${allocation.head * blockBytes}`);
@@ -445,25 +638,47 @@ canvas.addEventListener("click", (event) => {
 
 // ---- Controls -----------------------------------------------------------------------------
 
+/** The user changed an option: redraw, and let the extension remember it. */
+function optionsChanged(): void {
+  refresh();
+  post({ type: "saveOptions", options: { ...state.options } });
+}
+
 modeSelect.addEventListener("change", () => {
   if (isMapMode(modeSelect.value)) state.options.mode = modeSelect.value;
-  refresh();
+  optionsChanged();
 });
 showFreeBox.addEventListener("change", () => {
   state.options.showFree = showFreeBox.checked;
-  refresh();
+  optionsChanged();
 });
 zoomSelect.addEventListener("change", () => {
   state.options.zoom = Number(zoomSelect.value);
-  refresh();
+  optionsChanged();
 });
 columnsSelect.addEventListener("change", () => {
   state.options.columns = Number(columnsSelect.value);
-  refresh();
+  optionsChanged();
 });
-window.addEventListener("resize", () => {
-  if (state.options.columns === 0) draw();
-});
+// A fitted map follows the panel's size.
+new ResizeObserver(() => {
+  if (state.options.zoom === 0 || state.options.columns === 0) draw();
+}).observe(mapScroll);
+narrow.addEventListener("change", () => draw());
+
+/** The editor's theme kind, from the class VS Code puts on the webview's body. */
+function themeOf(): Theme {
+  const classes = document.body.classList;
+  return classes.contains("vscode-light") || classes.contains("vscode-high-contrast-light") ? "light" : "dark";
+}
+state.theme = themeOf();
+new MutationObserver(() => {
+  const theme = themeOf();
+  if (theme !== state.theme) {
+    state.theme = theme;
+    refresh();
+  }
+}).observe(document.body, { attributes: true, attributeFilter: ["class"] });
 
 // ---- Messages -----------------------------------------------------------------------------
 
@@ -474,7 +689,7 @@ function post(message: FromWebview): void {
 function applyOptions(options: Partial<MapOptions>): void {
   if (isMapMode(options.mode)) state.options.mode = options.mode;
   if (typeof options.showFree === "boolean") state.options.showFree = options.showFree;
-  if (typeof options.zoom === "number" && options.zoom >= 1) state.options.zoom = Math.min(16, Math.floor(options.zoom));
+  if (typeof options.zoom === "number" && options.zoom >= 0) state.options.zoom = Math.min(16, Math.floor(options.zoom));
   if (typeof options.columns === "number" && options.columns >= 0) state.options.columns = Math.floor(options.columns);
 }
 
@@ -489,18 +704,21 @@ window.addEventListener("message", (event: MessageEvent<ToWebview>) => {
       state.lines = allocationLineIndex(message.snapshot.allocationLines);
       if (state.options.mode === "diff" && state.diff?.after !== message.snapshot.id) state.options.mode = "kinds";
       if (!state.list.some((summary) => summary.id === message.snapshot.id)) {
-        const { id, label, file, runId, time, dump, stats } = message.snapshot;
-        const summary: SnapshotSummary = { id, label, file, runId, time, used: stats.used, gcTotal: stats.gc_total };
+        const { id, label, file, runId, time, dump, name, stats } = message.snapshot;
+        const summary: SnapshotSummary = { id, label, file, runId, time, name, used: stats.used, gcTotal: stats.gc_total };
         if (dump !== undefined) summary.dump = dump;
         state.list = [...state.list, summary];
       }
       break;
     case "snapshots":
       state.list = message.list;
+      if (state.compareA !== null && !state.list.some((s) => s.id === state.compareA)) state.compareA = null;
+      if (state.compareB !== null && !state.list.some((s) => s.id === state.compareB)) state.compareB = null;
       break;
     case "diff":
       state.diff = message.diff;
       state.diffAreas = diffAreas(message.diff);
+      state.diffKinds = diffKinds(message.diff);
       state.options.mode = "diff";
       break;
     case "options": {

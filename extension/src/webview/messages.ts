@@ -11,7 +11,7 @@ export type { MapMode } from "./render";
 export interface MapOptions {
   mode: MapMode;
   showFree: boolean;
-  /** Pixels per block side (1..16). */
+  /** Pixels per block side (1..16); 0 = "fit": as large as lets the whole heap fill the panel. */
   zoom: number;
   /** Blocks per row; 0 = fit the panel width. */
   columns: number;
@@ -29,4 +29,8 @@ export type FromWebview =
   | { type: "ready" }
   | { type: "select"; id: string }
   | { type: "compare"; before: string; after: string }
-  | { type: "revealLine"; file: string; line: number };
+  | { type: "revealLine"; file: string; line: number }
+  /** The user changed the view options: remember them for the next time the map opens. */
+  | { type: "saveOptions"; options: MapOptions }
+  /** Clear the snapshot list (the server drops its snapshots). */
+  | { type: "clear" };

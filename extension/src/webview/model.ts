@@ -4,7 +4,7 @@
  * server. The only structure used is the contract's: an allocation is a head letter
  * followed by its `=` tails.
  */
-import type { AllocationLine, DiffResult, Snapshot } from "../protocol";
+import type { AllocationLine, DiffResult, Snapshot, SnapshotSummary } from "../protocol";
 
 /** Dump letter codes used below. */
 export const FREE = 0x2e; // '.'
@@ -134,4 +134,51 @@ export function allocationLineIndex(lines: AllocationLine[] | undefined): Map<st
 /** The last path segment of a URI, for labels (`file:///p/lib/ssd1306.py` → `ssd1306.py`). */
 export function uriName(uri: string): string {
   return decodeURIComponent(uri.slice(uri.lastIndexOf("/") + 1));
+}
+
+/** Each side's dump letters of a diff's blocks, for tooltips that name both kinds. */
+export function diffKinds(diff: DiffResult): { before: AreaBytes[]; after: AreaBytes[] } {
+  const side = (pick: (area: DiffResult["areas"][number]) => string) =>
+    decodeAreas(
+      diff.areas.map((area) => ({ address: area.address, blocks: area.blocks, data: pick(area) })),
+      FREE,
+    );
+  return { before: side((area) => area.kindsBefore), after: side((area) => area.kindsAfter) };
+}
+
+/** The name of the kind of block `index` (with its letter), or "free". */
+export function kindAt(bytes: Uint8Array | undefined, index: number): string {
+  const allocation = bytes === undefined ? null : allocationAt(bytes, index);
+  if (allocation === null) return "free";
+  return `${KIND_NAMES[allocation.letter] ?? "unknown"} (${allocation.letter})`;
+}
+
+/** A group of the snapshot list: one run's snapshots, one document's dumps, or the captures. */
+export interface SnapshotGroup {
+  key: string;
+  summaries: SnapshotSummary[];
+}
+
+/** The group a snapshot belongs to. */
+function groupKey(summary: SnapshotSummary): string {
+  if (summary.runId !== null) return `run:${summary.runId}`;
+  if (summary.file !== null) return `file:${summary.file}`;
+  return "captures";
+}
+
+/**
+ * Groups the list (oldest first) by run, by dump document, and the manual captures
+ * together; groups are ordered by their newest snapshot, the newest group first, and keep
+ * their snapshots oldest first (a run reads before → after → after gc).
+ */
+export function groupSnapshots(list: readonly SnapshotSummary[]): SnapshotGroup[] {
+  const groups = new Map<string, SnapshotGroup & { newest: number }>();
+  list.forEach((summary, index) => {
+    const key = groupKey(summary);
+    const group = groups.get(key) ?? { key, summaries: [], newest: index };
+    group.summaries.push(summary);
+    group.newest = index;
+    groups.set(key, group);
+  });
+  return [...groups.values()].sort((a, b) => b.newest - a.newest).map(({ key, summaries }) => ({ key, summaries }));
 }

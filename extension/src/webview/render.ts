@@ -12,6 +12,15 @@ import { DIFF_NAMES, FREE, KIND_NAMES, TAIL, type AreaBytes } from "./model";
 /** An RGB colour. */
 export type Rgb = readonly [number, number, number];
 
+/** The editor's colour theme kind: free blocks are dark on dark themes, light on light ones. */
+export type Theme = "dark" | "light";
+
+/** Free blocks per theme: a shade just off the page, so allocations stand out on either. */
+export const FREE_COLOURS: Record<Theme, Rgb> = {
+  dark: [52, 58, 68],
+  light: [222, 226, 232],
+};
+
 /** Head colours of the dump letters, in legend order (h = . T L D S A F B M, then m). */
 export const KIND_COLOURS: Record<string, Rgb> = {
   h: [150, 150, 150],
@@ -46,7 +55,7 @@ export const RAINBOW_COLOURS: readonly Rgb[] = [
   [240, 50, 230],
 ];
 
-/** Diff code colours: 0 free in both, 1 same, 2 allocated, 3 freed, 4 changed kind. */
+/** Diff code colours (dark themes): 0 free in both, 1 same, 2 allocated, 3 freed, 4 changed kind. */
 export const DIFF_COLOURS: readonly Rgb[] = [
   [52, 58, 68],
   [95, 110, 135],
@@ -54,6 +63,20 @@ export const DIFF_COLOURS: readonly Rgb[] = [
   [235, 60, 50],
   [255, 170, 0],
 ];
+
+/** Diff code colours on light themes: the unchanged codes light, the changes saturated. */
+export const DIFF_COLOURS_LIGHT: readonly Rgb[] = [
+  [222, 226, 232],
+  [168, 178, 196],
+  [20, 160, 50],
+  [215, 45, 35],
+  [220, 140, 0],
+];
+
+/** The diff palette of a theme. */
+export function diffColours(theme: Theme): readonly Rgb[] {
+  return theme === "light" ? DIFF_COLOURS_LIGHT : DIFF_COLOURS;
+}
 
 /** Tail shade of a colour (rounded the same way the renderer does it). */
 export function shade(colour: Rgb): Rgb {
@@ -89,7 +112,10 @@ function buildPalettes(): Palettes {
 
 const PALETTES = buildPalettes();
 const RAINBOW_PACKED = Uint32Array.from(RAINBOW_COLOURS, pack);
-const DIFF_PACKED = Uint32Array.from(DIFF_COLOURS, pack);
+const DIFF_PACKED: Record<Theme, Uint32Array> = {
+  dark: Uint32Array.from(DIFF_COLOURS, pack),
+  light: Uint32Array.from(DIFF_COLOURS_LIGHT, pack),
+};
 const ORPHAN_TAIL = pack(shade(KIND_COLOURS["h"] ?? UNKNOWN_COLOUR));
 
 export interface RenderOptions {
@@ -97,6 +123,8 @@ export interface RenderOptions {
   showFree: boolean;
   zoom: number;
   columns: number;
+  /** Dark unless given. */
+  theme?: Theme;
 }
 
 /** Where each area sits in the picture. */
@@ -135,6 +163,29 @@ export function layoutFor(areaBlocks: readonly number[], columns: number, zoom: 
     height: totalRows * safeZoom,
     areas,
   };
+}
+
+/**
+ * The zoom (and blocks per row) that fits the whole heap into `width × height` pixels
+ * as large as it can be: rows fill the width, and the rows a zoom needs must fit the
+ * height. With `columns` fixed (> 0) only the zoom is chosen. Never below zoom 1 (the
+ * picture then scrolls vertically), never wider than `width`.
+ */
+export function fitZoom(
+  areaBlocks: readonly number[],
+  width: number,
+  height: number,
+  columns = 0,
+): { zoom: number; columns: number } {
+  const usableWidth = Math.max(1, Math.floor(width));
+  const usableHeight = Math.max(1, Math.floor(height));
+  const columnsAt = (zoom: number) => (columns > 0 ? columns : Math.max(1, Math.floor(usableWidth / zoom)));
+  for (let zoom = 16; zoom >= 1; zoom--) {
+    const perRow = columnsAt(zoom);
+    if (perRow * zoom > usableWidth) continue;
+    if (layoutFor(areaBlocks, perRow, zoom).height <= usableHeight) return { zoom, columns: perRow };
+  }
+  return { zoom: 1, columns: columnsAt(1) };
 }
 
 /** The block under a pixel, or null over a gap row or past an area's end. */
@@ -177,28 +228,29 @@ export function render(areas: readonly AreaBytes[], options: RenderOptions): Ren
   const buffer = new ArrayBuffer(layout.width * layout.height * 4);
   const out = new Uint32Array(buffer);
   const colours = new Uint32Array(Math.max(...areas.map((area) => area.blocks), 0));
+  const theme = options.theme ?? "dark";
   for (let area = 0; area < areas.length; area++) {
     const entry = areas[area];
     const placement = layout.areas[area];
     if (entry === undefined || placement === undefined) continue;
     const count = entry.blocks;
-    MODES[options.mode].colouring(entry.bytes, count, options.showFree, colours);
+    MODES[options.mode].colouring(entry.bytes, count, options.showFree, colours, theme);
     paint(out, layout, placement.firstRow, colours, count);
   }
   return { layout, pixels: new Uint8ClampedArray(buffer) };
 }
 
 /** Fills `colours[0..count)` with each block's packed colour: one mode's colouring. */
-type Colouring = (bytes: Uint8Array, count: number, showFree: boolean, colours: Uint32Array) => void;
+type Colouring = (bytes: Uint8Array, count: number, showFree: boolean, colours: Uint32Array, theme: Theme) => void;
 
 /** Colours allocations by their kind (head letter), tails a shade darker. */
-function colourByKind(bytes: Uint8Array, count: number, showFree: boolean, colours: Uint32Array): void {
-  colourAllocations(bytes, count, showFree, colours, false);
+function colourByKind(bytes: Uint8Array, count: number, showFree: boolean, colours: Uint32Array, theme: Theme): void {
+  colourAllocations(bytes, count, showFree, colours, false, theme);
 }
 
 /** Colours allocations by cycling through the rainbow, so neighbours tell apart. */
-function colourRainbow(bytes: Uint8Array, count: number, showFree: boolean, colours: Uint32Array): void {
-  colourAllocations(bytes, count, showFree, colours, true);
+function colourRainbow(bytes: Uint8Array, count: number, showFree: boolean, colours: Uint32Array, theme: Theme): void {
+  colourAllocations(bytes, count, showFree, colours, true, theme);
 }
 
 function colourAllocations(
@@ -207,8 +259,9 @@ function colourAllocations(
   showFree: boolean,
   colours: Uint32Array,
   rainbow: boolean,
+  theme: Theme,
 ): void {
-  const free = showFree ? pack(KIND_COLOURS["."] ?? UNKNOWN_COLOUR) : TRANSPARENT;
+  const free = showFree ? pack(FREE_COLOURS[theme]) : TRANSPARENT;
   const { head, tail } = PALETTES;
   let tailColour = ORPHAN_TAIL;
   let allocation = -1;
@@ -232,18 +285,24 @@ function colourAllocations(
 }
 
 /** Colours diff codes (the area bytes of a diff). */
-function colourDiff(bytes: Uint8Array, count: number, showFree: boolean, colours: Uint32Array): void {
-  const freeBoth = showFree ? (DIFF_PACKED[0] ?? TRANSPARENT) : TRANSPARENT;
+function colourDiff(bytes: Uint8Array, count: number, showFree: boolean, colours: Uint32Array, theme: Theme): void {
+  const palette = DIFF_PACKED[theme];
+  const freeBoth = showFree ? (palette[0] ?? TRANSPARENT) : TRANSPARENT;
   for (let index = 0; index < count; index++) {
     const code = bytes[index] ?? 0;
-    colours[index] = code === 0 ? freeBoth : (DIFF_PACKED[code] ?? pack(UNKNOWN_COLOUR));
+    colours[index] = code === 0 ? freeBoth : (palette[code] ?? pack(UNKNOWN_COLOUR));
   }
 }
 
-/** One entry of a mode's legend: a swatch (two colours: head and tail), a code and a name. */
+/**
+ * One entry of a mode's legend: a swatch (two colours: head and tail; or a strip of several
+ * colours), a code and a name.
+ */
 export interface LegendEntry {
   colour: Rgb;
   tail?: Rgb;
+  /** A strip of colours, for a cycle (rainbow mode). */
+  colours?: readonly Rgb[];
   code: string;
   name: string;
 }
@@ -261,7 +320,7 @@ export interface ModeSpec {
 const KIND_LEGEND: LegendEntry[] = ["h", "=", ".", "T", "L", "D", "S", "A", "F", "B", "M"].flatMap((letter) => {
   const colour = KIND_COLOURS[letter];
   if (colour === undefined) return [];
-  return [{ colour, ...(letter === "=" ? {} : { tail: shade(colour) }), code: letter, name: KIND_NAMES[letter] ?? letter }];
+  return [{ colour, ...(letter === "=" || letter === "." ? {} : { tail: shade(colour) }), code: letter, name: KIND_NAMES[letter] ?? letter }];
 });
 
 /**
@@ -279,21 +338,37 @@ export const MODES = {
   rainbow: {
     source: "snapshot",
     caption:
-      "Each allocation in the next colour of this cycle, so neighbouring allocations tell apart; " +
-      "colours say nothing about the kind.",
+      "Rainbow: where one allocation ends and the next begins. Allocations take the colours of the strip " +
+      "in address order, one colour each (its tail blocks too), starting again after the 8th, so neighbours " +
+      "never share a colour. The colour says nothing about the kind: use the kinds mode for that.",
     colouring: colourRainbow,
     legend: [
-      ...RAINBOW_COLOURS.map((colour, index) => ({ colour, code: String(index + 1), name: "" })),
-      { colour: KIND_COLOURS["."] ?? UNKNOWN_COLOUR, code: ".", name: "free" },
+      {
+        colour: RAINBOW_COLOURS[0] ?? UNKNOWN_COLOUR,
+        colours: RAINBOW_COLOURS,
+        code: "1→8",
+        name: "one allocation each, in address order, cycling",
+      },
+      { colour: FREE_COLOURS.dark, code: ".", name: "free" },
     ],
   },
   diff: {
     source: "diff",
-    caption: "Block by block, the second snapshot against the first.",
+    caption: "Block by block, the second snapshot (B) against the first (A).",
     colouring: colourDiff,
     legend: DIFF_COLOURS.map((colour, code) => ({ colour, code: String(code), name: DIFF_NAMES[code] ?? "" })),
   },
 } as const satisfies Record<string, ModeSpec>;
+
+/** A mode's legend with the theme's colours for free blocks and diff codes. */
+export function legendFor(mode: MapMode, theme: Theme): LegendEntry[] {
+  const spec: ModeSpec = MODES[mode];
+  return spec.legend.map((entry, index) => {
+    if (entry.code === ".") return { ...entry, colour: FREE_COLOURS[theme] };
+    if (spec.source === "diff") return { ...entry, colour: diffColours(theme)[index] ?? entry.colour };
+    return entry;
+  });
+}
 
 /** Drawing modes of the heap map. */
 export type MapMode = keyof typeof MODES;

@@ -23,8 +23,8 @@ const snapshots: Snapshot[] = [];
 let runs = 0;
 
 function summary(snapshot: Snapshot): SnapshotSummary {
-  const { id, label, file, runId, time, stats } = snapshot;
-  return { id, label, file, runId, time, used: stats.used, gcTotal: stats.gc_total };
+  const { id, label, file, runId, time, name, stats } = snapshot;
+  return { id, label, file, runId, time, name, used: stats.used, gcTotal: stats.gc_total };
 }
 
 function addSnapshot(snapshot: Snapshot): void {

@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { addressPlus, allocationAt, decodeBase64, diffAreas, hex, snapshotAreas } from "../../src/webview/model";
+import { addressPlus, allocationAt, decodeBase64, diffAreas, groupSnapshots, hex, snapshotAreas } from "../../src/webview/model";
 import {
   DIFF_COLOURS,
+  FREE_COLOURS,
   KIND_COLOURS,
   RAINBOW_COLOURS,
+  fitZoom,
+  legendFor,
   blockAt,
   blockOrigin,
   cellSize,
@@ -113,4 +116,58 @@ test("allocation lookup walks to the head and over the tails", () => {
   assert.deepEqual(allocationAt(bytes, 6), { head: 6, blocks: 1, letter: "T" });
   assert.equal(addressPlus("200084a0", 0x40), "0x200084e0");
   assert.equal(hex(0x40), "0x00000040");
+});
+
+test("fit zoom: the whole heap as large as fills the box, never wider than it", () => {
+  // 6000 blocks (the simulated Pico) in 900 × 500 px: 8 px per block, 112 per row, 54 rows.
+  assert.deepEqual(fitZoom([6000], 900, 500), { zoom: 8, columns: 112 });
+  const layout = layoutFor([6000], 112, 8);
+  assert.ok(layout.width <= 900 && layout.height <= 500, `${layout.width}×${layout.height}`);
+  // A narrow, short box still fits what it can; a fixed column count only picks the zoom.
+  assert.deepEqual(fitZoom([6000], 300, 100), { zoom: 2, columns: 150 });
+  assert.deepEqual(fitZoom([6000], 100, 20), { zoom: 1, columns: 100 }, "too small: zoom 1, scrolling");
+  assert.deepEqual(fitZoom([12004], 1000, 1000, 64), { zoom: 5, columns: 64 }, "188 rows of 64 fit at 5 px");
+  // Split heaps count their gap rows.
+  const split = fitZoom([4000, 4000], 400, 400);
+  assert.ok(layoutFor([4000, 4000], split.columns, split.zoom).height <= 400);
+});
+
+test("light themes get light free blocks", () => {
+  const snapshot = { address: "0", blocks: 2, bytes: new Uint8Array([0x2e, 0x68]) };
+  const dark = render([snapshot], { mode: "kinds", showFree: true, zoom: 1, columns: 2 });
+  const light = render([snapshot], { mode: "kinds", showFree: true, zoom: 1, columns: 2, theme: "light" });
+  assert.deepEqual([...dark.pixels.slice(0, 3)], [...FREE_COLOURS.dark]);
+  assert.deepEqual([...light.pixels.slice(0, 3)], [...FREE_COLOURS.light]);
+  assert.deepEqual([...light.pixels.slice(4, 7)], [...dark.pixels.slice(4, 7)], "allocations keep their colours");
+  assert.deepEqual(legendFor("kinds", "light").find((entry) => entry.code === ".")?.colour, FREE_COLOURS.light);
+  assert.deepEqual(legendFor("rainbow", "dark")[0]?.colours?.length, 8);
+});
+
+test("the snapshot list groups by run, by document and the captures, newest group first", () => {
+  const entry = (id: string, runId: number | null, file: string | null, name: string) => ({
+    id,
+    label: "capture" as const,
+    file,
+    runId,
+    time: "2026-12-02T09:00:00Z",
+    name,
+    used: null,
+    gcTotal: null,
+  });
+  const groups = groupSnapshots([
+    entry("s1", 1, "file:///w/parrot.py", "before"),
+    entry("s2", 1, "file:///w/parrot.py", "at failure"),
+    entry("s3", null, null, "capture"),
+    entry("s4", 1, "file:///w/parrot.py", "after gc"),
+    entry("s5", null, "file:///w/log.mpheap", "dump 1"),
+    entry("s6", null, null, "capture"),
+  ]);
+  assert.deepEqual(
+    groups.map((group) => [group.key, group.summaries.map((s) => s.id)]),
+    [
+      ["captures", ["s3", "s6"]],
+      ["file:file:///w/log.mpheap", ["s5"]],
+      ["run:1", ["s1", "s2", "s4"]],
+    ],
+  );
 });

@@ -10,8 +10,9 @@ test("the configuration section is sent as data, with the workspace's trust", ()
   assert.deepEqual(serverSettings(section, true), {
     heaplens: { board: "/dev/ttyACM0", thresholds: { hintBytes: 256 } },
     workspaceTrusted: true,
+    clientShowsJobErrors: true,
   });
-  assert.deepEqual(serverSettings(undefined, false), { heaplens: null, workspaceTrusted: false });
+  assert.deepEqual(serverSettings(undefined, false), { heaplens: null, workspaceTrusted: false, clientShowsJobErrors: true });
 });
 
 test("server path: env, then setting, then bundled, then PATH", () => {

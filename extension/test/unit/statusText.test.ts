@@ -13,12 +13,26 @@ test("board labels", () => {
   assert.equal(boardLabel(undefined), "HeapLens: starting");
 });
 
-test("free heap and longest free block after a run", () => {
-  const view = statusView({ ...base, state: "simulated", port: null, freeBytes: 90976, maxFreeBytes: 90976 });
-  assert.equal(view.text, "$(vm) Simulated Pico · 88.8 KiB free · 88.8 KiB max block");
-  assert.match(view.tooltip, /Free heap after the last run: 90976 bytes/);
+test("free heap and longest free run of one named snapshot", () => {
+  const view = statusView({ ...base, state: "simulated", port: null, freeBytes: 135040, maxFreeBytes: 69056, freeSnapshot: "after-gc" });
+  assert.equal(view.text, "$(vm) Simulated Pico · 131.9 KiB free · longest free run 67.4 KiB (after gc)");
+  assert.match(view.tooltip, /Free heap \(after gc\): 131\.9 KiB \(135,040 bytes\)/);
+  assert.match(view.tooltip, /Longest free run \(after gc\): 67\.4 KiB \(69,056 bytes\)/);
   assert.match(view.tooltip, /Firmware: v1.28.0/);
   assert.equal(view.warning, false);
+});
+
+test("what the board is doing replaces the figures", () => {
+  const status: BoardStatus = { ...base, state: "simulated", port: null, freeBytes: 1024, maxFreeBytes: 512, freeSnapshot: "capture" };
+  assert.equal(
+    statusView(status, { kind: "running", uri: "file:///w/parrot.py", plain: false }).text,
+    "$(sync~spin) Simulated Pico · running parrot.py",
+  );
+  assert.equal(statusView(status, { kind: "softResetting" }).text, "$(sync~spin) Simulated Pico · soft resetting…");
+  assert.equal(statusView(status, { kind: "softResetDone" }).text, "$(check) Simulated Pico · soft reset: fresh heap");
+  const failed = statusView(status, { kind: "softResetFailed", message: "timed out" });
+  assert.equal(failed.warning, true);
+  assert.match(failed.tooltip, /soft reset failed: timed out/);
 });
 
 test("disconnected is a warning, and a message reaches the tooltip", () => {

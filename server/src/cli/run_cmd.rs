@@ -9,7 +9,7 @@ use anyhow::Context;
 
 use super::BoardArgs;
 use crate::board::LinkOptions;
-use crate::diagnose::{human_bytes, Severity, Thresholds};
+use crate::diagnose::{human_bytes, thousands, Severity, Thresholds};
 use crate::heap::Stats;
 use crate::project::Project;
 use crate::run::runner::{self, InputSource, RunEvent, RunOptions, RunReport, Sampling, Script};
@@ -326,7 +326,7 @@ pub fn render_report(report: &RunReport, script: &Script, color: bool) -> String
         ("after", s.after.as_ref().map(|x| x.stats())),
         ("after gc", s.after_gc.as_ref().map(|x| x.stats())),
     ];
-    out.push_str(&format!("{:<18}", ""));
+    out.push_str(&format!("{:<20}", ""));
     for (name, _) in &cols {
         out.push_str(&format!("{name:>14}"));
     }
@@ -339,18 +339,18 @@ pub fn render_report(report: &RunReport, script: &Script, color: bool) -> String
         ("free", |st| st.free.map(human_bytes)),
         ("1-blocks", |st| st.one_blocks.map(|n| n.to_string())),
         ("2-blocks", |st| st.two_blocks.map(|n| n.to_string())),
-        ("largest alloc", |st| {
-            st.max_block_blocks.map(|n| format!("{n} blk"))
+        ("largest allocation", |st| {
+            st.max_block_blocks
+                .zip(st.block_bytes)
+                .map(|(n, b)| human_bytes(n * u64::from(b)))
         }),
-        ("longest free run", |st| {
-            st.max_free_blocks.map(|n| format!("{n} blk"))
-        }),
+        ("longest free run", |st| st.max_free_bytes.map(human_bytes)),
         ("fragmentation", |st| {
             st.fragmentation.map(|f| format!("{:.0}%", f * 100.0))
         }),
     ];
     for (name, f) in rows {
-        out.push_str(&format!("{name:<18}"));
+        out.push_str(&format!("{name:<20}"));
         for (_, st) in &cols {
             out.push_str(&format!(
                 "{:>14}",
@@ -360,6 +360,12 @@ pub fn render_report(report: &RunReport, script: &Script, color: bool) -> String
         out.push('\n');
     }
     let d = &report.diff;
+    let block_bytes = report.snapshots.before.block_bytes.map(u64::from);
+    let run_bytes = |blocks: Option<u64>| match (blocks, block_bytes) {
+        (Some(n), Some(b)) => Some(human_bytes(n * b)),
+        (Some(n), None) => Some(format!("{n} blocks")),
+        (None, _) => None,
+    };
     if s.after_gc.is_none() {
         out.push_str(&format!(
             "no snapshots after the run: {} to take one; the board was soft-reset\n",
@@ -367,13 +373,13 @@ pub fn render_report(report: &RunReport, script: &Script, color: bool) -> String
         ));
     } else {
         out.push_str(&format!(
-        "before → after gc: +{} allocated, −{} freed, net {}; longest free run {} → {} blocks\n",
-        known(d.allocated_bytes.map(human_bytes)),
-        known(d.freed_bytes.map(human_bytes)),
-        known(d.net_bytes.map(signed)),
-        known(d.max_free_blocks_before.map(|n| n.to_string())),
-        known(d.max_free_blocks_after.map(|n| n.to_string())),
-    ));
+            "before → after gc: +{} allocated, −{} freed, net {}; longest free run {} → {}\n",
+            known(d.allocated_bytes.map(human_bytes)),
+            known(d.freed_bytes.map(human_bytes)),
+            known(d.net_bytes.map(signed)),
+            known(run_bytes(d.max_free_blocks_before)),
+            known(run_bytes(d.max_free_blocks_after)),
+        ));
     }
 
     out.push('\n');
@@ -477,19 +483,6 @@ fn why_no_capture(report: &RunReport) -> &'static str {
     } else {
         "the heap was too full"
     }
-}
-
-/// `1234567` → `1,234,567`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn signed(n: i64) -> String {

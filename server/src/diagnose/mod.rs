@@ -45,6 +45,9 @@ pub enum Code {
     GrowingAllocation,
     /// The run shrank the longest free run by more than the threshold.
     Fragmentation,
+    /// Allocations of several executions of one line are still held after `gc.collect()`:
+    /// the heap grows each time the line runs.
+    Leak,
 }
 
 impl Code {
@@ -61,6 +64,7 @@ impl Code {
             Code::LineAllocation => "line-allocation",
             Code::GrowingAllocation => "growing-allocation",
             Code::Fragmentation => "fragmentation",
+            Code::Leak => "leak",
         }
     }
 }
@@ -107,7 +111,11 @@ pub struct LineUsage {
 impl LineUsage {
     /// "3 hits" / "1 hit".
     fn hits_text(&self) -> String {
-        format!("{} hit{}", self.hits, if self.hits == 1 { "" } else { "s" })
+        format!(
+            "{} hit{}",
+            thousands(self.hits),
+            if self.hits == 1 { "" } else { "s" }
+        )
     }
 
     /// The bytes of the measured executions alone.
@@ -193,6 +201,7 @@ pub fn diagnose(facts: &RunFacts<'_>, thresholds: &Thresholds) -> Vec<Diagnostic
         out.push(exception_diagnostic(tb, facts));
     }
     line_warnings(facts, thresholds, &mut out);
+    leak_warnings(facts, &mut out);
     if let Some(d) = fragmentation_warning(facts, thresholds) {
         out.push(d);
     }
@@ -236,9 +245,7 @@ fn exception_diagnostic(tb: &Traceback, facts: &RunFacts<'_>) -> Diagnostic {
     let (code, message) = match tb.exception.as_str() {
         "MemoryError" => {
             let (code, message) = match (facts.heap_at_failure, facts.heap_exhausted) {
-                (None, true) => {
-                    exhausted_heap_message(&tb.message, facts.block_bytes, facts.collector_disabled)
-                }
+                (None, true) => exhausted_heap_message(&tb.message, facts.collector_disabled),
                 (heap, _) => memory_error_message(&tb.message, heap),
             };
             related.extend(largest_live_lines(facts));
@@ -283,7 +290,11 @@ pub fn memory_error_message(message: &str, heap: Option<HeapAtFailure>) -> (Code
             format!(
                 "MemoryError{}: the heap was so full that even the error message could not be \
                  allocated",
-                if message.is_empty() { String::new() } else { format!(": {message}") }
+                if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {message}")
+                }
             ),
         ),
         MemoryErrorKind::Allocating { bytes } => match heap {
@@ -293,7 +304,10 @@ pub fn memory_error_message(message: &str, heap: Option<HeapAtFailure>) -> (Code
             }
             _ => (
                 Code::MemoryError,
-                format!("memory allocation failed, allocating {bytes} bytes (no heap snapshot at failure)"),
+                format!(
+                    "memory allocation failed, allocating {} bytes (no heap snapshot at failure)",
+                    thousands(bytes)
+                ),
             ),
         },
     }
@@ -301,16 +315,11 @@ pub fn memory_error_message(message: &str, heap: Option<HeapAtFailure>) -> (Code
 
 /// The MemoryError of a run after which not even a heap capture fitted: the heap is full by
 /// any measure, although there are no figures to show.
-fn exhausted_heap_message(
-    message: &str,
-    block_bytes: Option<u64>,
-    collector_disabled: Option<bool>,
-) -> (Code, String) {
+fn exhausted_heap_message(message: &str, collector_disabled: Option<bool>) -> (Code, String) {
     let what = match MemoryErrorKind::from_message(message) {
-        MemoryErrorKind::Allocating { bytes } => match block_bytes.filter(|&b| b > 0) {
-            Some(b) => format!("allocation of {bytes} bytes ({} blocks)", bytes.div_ceil(b)),
-            None => format!("allocation of {bytes} bytes"),
-        },
+        MemoryErrorKind::Allocating { bytes } => {
+            format!("allocation of {} bytes", thousands(bytes))
+        }
         MemoryErrorKind::HeapLocked => return memory_error_message(message, None),
         MemoryErrorKind::Unknown => "an allocation".to_string(),
     };
@@ -362,30 +371,29 @@ impl FailureVerdict {
         }
     }
 
+    /// The sentence of the verdict. Every figure comes from one snapshot, the heap at the
+    /// failure, and says so; sizes are KiB with the exact bytes.
     fn message(self, bytes: u64, heap: HeapAtFailure) -> String {
-        let needed = bytes.div_ceil(heap.block_bytes);
         let max_free_bytes = heap.max_free_blocks * heap.block_bytes;
         let head = format!(
-            "allocation of {bytes} bytes ({needed} blocks) exceeds max free block of \
-             {max_free_bytes} bytes ({} blocks)",
-            heap.max_free_blocks
+            "allocation of {} bytes exceeds the longest free run at failure, {}",
+            thousands(bytes),
+            kib_and_bytes(max_free_bytes)
         );
         match self {
-            FailureVerdict::HeapFull => {
-                format!(
-                    "{head}; only {} bytes are free in all: the heap is full",
-                    heap.free_bytes
-                )
-            }
+            FailureVerdict::HeapFull => format!(
+                "{head}; only {} is free in all: the heap is full",
+                kib_and_bytes(heap.free_bytes)
+            ),
             FailureVerdict::Fragmented => format!(
-                "{head} although {} bytes are free: the heap is fragmented",
-                heap.free_bytes
+                "{head}, although {} is free in all: the heap is fragmented",
+                kib_and_bytes(heap.free_bytes)
             ),
             FailureVerdict::FreedSince => format!(
-                "memory allocation failed, allocating {bytes} bytes ({needed} blocks); the heap \
-                 captured after the failure has a free run of {} blocks ({max_free_bytes} bytes), \
-                 so memory was freed in between",
-                heap.max_free_blocks
+                "memory allocation failed, allocating {} bytes; the heap captured after the \
+                 failure has a free run of {}, so memory was freed in between",
+                thousands(bytes),
+                kib_and_bytes(max_free_bytes)
             ),
         }
     }
@@ -439,7 +447,7 @@ fn line_warnings(facts: &RunFacts<'_>, thresholds: &Thresholds, out: &mut Vec<Di
     for l in facts.lines {
         if l.allocated_bytes > thresholds.line_bytes {
             let mut message = format!(
-                "this line allocated {} in this run ({}, largest single allocation {})",
+                "this line allocated {} in this run ({}, largest allocation {})",
                 human_bytes(l.allocated_bytes),
                 l.hits_text(),
                 human_bytes(l.max_single_bytes)
@@ -475,10 +483,10 @@ fn line_warnings(facts: &RunFacts<'_>, thresholds: &Thresholds, out: &mut Vec<Di
                     code: Code::GrowingAllocation,
                     message: format!(
                         "allocation on this line grows with the iterations: largest {} vs {} on \
-                         average over {} hits",
+                         average over {}",
                         human_bytes(l.max_single_bytes),
                         human_bytes(mean as u64),
-                        l.hits
+                        l.hits_text()
                     ),
                     related: Vec::new(),
                 });
@@ -505,11 +513,9 @@ fn fragmentation_warning(facts: &RunFacts<'_>, thresholds: &Thresholds) -> Optio
         .max_by_key(|l| (l.net_bytes, std::cmp::Reverse(l.line)));
     let line = culprit.map_or(1, |l| l.line);
     let file = culprit.map_or(facts.script_file, |l| &l.file).to_string();
-    let bytes = |blocks: u64| {
-        facts
-            .block_bytes
-            .map(|b| format!(" ({})", human_bytes(blocks * b)))
-            .unwrap_or_default()
+    let size = |blocks: u64| match facts.block_bytes {
+        Some(b) => human_bytes(blocks * b),
+        None => format!("{blocks} blocks"),
     };
     Some(Diagnostic {
         file,
@@ -518,23 +524,86 @@ fn fragmentation_warning(facts: &RunFacts<'_>, thresholds: &Thresholds) -> Optio
         severity: Severity::Warning,
         code: Code::Fragmentation,
         message: format!(
-            "this run shrank the longest free run from {before} blocks{} to {after} blocks{} \
-             after gc.collect() (−{shrink:.0}%): later large allocations may fail",
-            bytes(before),
-            bytes(after)
+            "this run shrank the longest free run from {} before it to {} after gc \
+             (−{shrink:.0}%): later large allocations may fail",
+            size(before),
+            size(after)
         ),
         related: Vec::new(),
     })
 }
 
-/// `1536` → `1.5 KB`, `512` → `512 B` (1 KB = 1024 bytes, as MicroPython users count).
+/// Lines whose allocations outlive the run in numbers: more than one execution's worth of
+/// what the line allocated is still held after the final `gc.collect()` (from allocation
+/// tracing). One big object a line keeps (the Parrot's last string) is not a leak; the
+/// results of many executions kept in a list are. Tracing follows each line's first
+/// executions only, so the figure is a lower bound.
+fn leak_warnings(facts: &RunFacts<'_>, out: &mut Vec<Diagnostic>) {
+    let floor = facts.heap_bytes.map_or(1, |heap| (heap / 100).max(1));
+    for retained in facts.retained {
+        let Some(usage) = facts
+            .lines
+            .iter()
+            .find(|l| l.file == retained.file && l.line == retained.line)
+        else {
+            continue;
+        };
+        let several = usage.hits >= 2
+            && usage.max_single_bytes > 0
+            && retained.bytes >= 2 * usage.max_single_bytes;
+        if !several || retained.bytes < floor {
+            continue;
+        }
+        out.push(Diagnostic {
+            file: retained.file.to_string(),
+            line: retained.line,
+            end_line: retained.line,
+            severity: Severity::Warning,
+            code: Code::Leak,
+            message: format!(
+                "leak: at least {} allocated on this line is still held after gc.collect(), \
+                 from several of its {}: something keeps each result (a list, a dict, a \
+                 global), so the heap grows every time the line runs",
+                kib_and_bytes(retained.bytes),
+                usage.hits_text()
+            ),
+            related: Vec::new(),
+        });
+    }
+}
+
+/// `1536` → `1.5 KiB`, `512` → `512 B`: the one unit system of every HeapLens surface
+/// (binary units, as MicroPython users count; exact bytes go next to it where precision
+/// matters, see [`kib_and_bytes`]).
 pub fn human_bytes(bytes: u64) -> String {
     if bytes < 1024 {
         format!("{bytes} B")
     } else if bytes < 1024 * 1024 {
-        format!("{:.1} KB", bytes as f64 / 1024.0)
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
     } else {
-        format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
+        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+    }
+}
+
+/// `1234567` → `1,234,567`: counts and exact byte figures people read.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `98305` → `96.0 KiB (98,305 bytes)`; below 1 KiB just `512 B`.
+pub fn kib_and_bytes(bytes: u64) -> String {
+    if bytes < 1024 {
+        format!("{bytes} B")
+    } else {
+        format!("{} ({} bytes)", human_bytes(bytes), thousands(bytes))
     }
 }
 

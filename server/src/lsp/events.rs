@@ -11,11 +11,12 @@ use tower_lsp_server::ls_types::*;
 use crate::run::runner::{RunError, RunReport};
 
 use super::ext::{
-    self, ErrorCode, JobError, JobFinishedParams, JobKind, OutputParams, OutputStream,
-    SnapshotLabel,
+    self, ErrorCode, JobError, JobFinishedParams, JobKind, JobStartedParams, OutputParams,
+    OutputStream, ReplState, ReplStateParams, ReplTextParams, RunSummary, SnapshotLabel,
 };
 use super::features::{self, FileRun};
 use super::server::{guard_notification, Backend};
+use super::snapshots::RunEnding;
 use super::state::{LastFree, RunProject};
 use super::to_proto;
 use super::worker::{JobOutcome, WorkerEvent};
@@ -31,6 +32,57 @@ pub(super) async fn forward(backend: Backend, mut events: UnboundedReceiver<Work
 async fn handle(backend: &Backend, event: WorkerEvent) {
     let client = &backend.client;
     match event {
+        WorkerEvent::Started { job_id, kind } => {
+            let uri = backend
+                .state()
+                .run_uris
+                .get(&job_id)
+                .map(|u| u.as_str().to_string());
+            client
+                .send_notification::<ext::JobStartedNotification>(JobStartedParams {
+                    job_id,
+                    kind,
+                    uri,
+                })
+                .await;
+        }
+        WorkerEvent::Repl {
+            state,
+            job_id,
+            message,
+        } => {
+            let message = message.or_else(|| {
+                (state == ReplState::Released).then(|| {
+                    let file = job_id.and_then(|id| {
+                        backend
+                            .state()
+                            .run_uris
+                            .get(&id)
+                            .map(|u| file_name(u.as_str()))
+                    });
+                    match file {
+                        Some(file) => format!(
+                            "HeapLens is running {file} on the board; the REPL comes back when it ends"
+                        ),
+                        None => "HeapLens is using the board; the REPL comes back when it is done"
+                            .to_string(),
+                    }
+                })
+            });
+            if state == ReplState::Closed {
+                backend.state().repl_open = false;
+            }
+            client
+                .send_notification::<ext::ReplStateNotification>(ReplStateParams { state, message })
+                .await;
+        }
+        WorkerEvent::ReplOutput(bytes) => {
+            client
+                .send_notification::<ext::ReplOutputNotification>(ReplTextParams {
+                    text: String::from_utf8_lossy(&bytes).into_owned(),
+                })
+                .await;
+        }
         WorkerEvent::Output { job_id, bytes } => {
             client
                 .send_notification::<ext::OutputNotification>(OutputParams {
@@ -103,6 +155,26 @@ async fn handle(backend: &Backend, event: WorkerEvent) {
     }
 }
 
+/// The last segment of a URI's path (`parrot.py`), for messages.
+fn file_name(uri: &str) -> String {
+    uri.rsplit('/').next().unwrap_or(uri).to_string()
+}
+
+/// Sends a finished run's traceback to the output, after everything the script printed.
+async fn send_traceback(backend: &Backend, job_id: u64, traceback: Option<&str>) {
+    let Some(text) = traceback.filter(|t| !t.trim().is_empty()) else {
+        return;
+    };
+    backend
+        .client
+        .send_notification::<ext::OutputNotification>(OutputParams {
+            run_id: Some(job_id),
+            stream: OutputStream::Traceback,
+            text: text.to_string(),
+        })
+        .await;
+}
+
 /// The free figures of a live snapshot (None when a capture damaged on the wire lacks them).
 fn last_free(snapshot: &crate::heap::Snapshot, label: SnapshotLabel) -> Option<LastFree> {
     let figures = snapshot.figures();
@@ -143,6 +215,15 @@ async fn finished(backend: &Backend, job_id: u64, outcome: JobOutcome) {
         JobOutcome::Run(result) => match (result, uri) {
             (Ok(report), Some(uri)) => {
                 params.run = Some(to_proto::run_summary(&report));
+                let ending = if report.interrupted {
+                    RunEnding::Stop
+                } else if report.exception.is_some() {
+                    RunEnding::Failure
+                } else {
+                    RunEnding::End
+                };
+                backend.state().snapshots.name_run_ending(job_id, ending);
+                send_traceback(backend, job_id, report.traceback.as_deref()).await;
                 if newer_run_of_same_file {
                     params.error = Some(JobError {
                         code: ErrorCode::Superseded,
@@ -152,23 +233,46 @@ async fn finished(backend: &Backend, job_id: u64, outcome: JobOutcome) {
                     publish_run(backend, &uri, project.as_ref(), job_id, *report).await;
                 }
             }
-            (Err(error), Some(uri)) => {
+            // The board could not run it: nothing is wrong with the document, so nothing is
+            // marked in it; the message (and the status bar) say what to do.
+            (Err(error), Some(_)) => {
                 params.error = failure(&error);
                 if !newer_run_of_same_file {
-                    let message = error.to_string();
-                    backend
-                        .client
-                        .publish_diagnostics(
-                            uri,
-                            vec![to_proto::run_failed_diagnostic(&message)],
-                            None,
-                        )
-                        .await;
-                    show_error(backend, format!("HeapLens: the run failed: {message}")).await;
+                    show_job_error(backend, format!("HeapLens: the run failed: {error}")).await;
                 }
             }
             (_, None) => {}
         },
+        JobOutcome::PlainRun(result) => {
+            params.kind = JobKind::PlainRun;
+            match result {
+                Ok(report) => {
+                    send_traceback(backend, job_id, report.traceback.as_deref()).await;
+                    params.run = Some(RunSummary {
+                        exception: report.exception,
+                        system_exit: None,
+                        diagnostics: 0,
+                        gc_collections: None,
+                        interrupted: report.interrupted,
+                        timed_out: report.timed_out,
+                        instrumented: false,
+                        not_instrumented: Some("a plain run: no probes".into()),
+                        elapsed_ms: u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
+                        copied: report.copied,
+                        files: Vec::new(),
+                    });
+                }
+                Err(error) => {
+                    params.error = failure(&error);
+                    show_job_error(backend, format!("HeapLens: the run failed: {error}")).await;
+                }
+            }
+        }
+        JobOutcome::Repl(result) => {
+            params.kind = JobKind::Repl;
+            // The terminal shows why (heaplens/replState carries the reason).
+            params.error = result.err().as_ref().and_then(failure);
+        }
         JobOutcome::Capture(result) => {
             params.kind = JobKind::Capture;
             match result {
@@ -186,7 +290,7 @@ async fn finished(backend: &Backend, job_id: u64, outcome: JobOutcome) {
                 }
                 Err(error) => {
                     params.error = failure(&error);
-                    show_error(backend, format!("HeapLens: the capture failed: {error}")).await;
+                    show_job_error(backend, format!("HeapLens: the capture failed: {error}")).await;
                 }
             }
         }
@@ -194,7 +298,7 @@ async fn finished(backend: &Backend, job_id: u64, outcome: JobOutcome) {
             params.kind = JobKind::SoftReset;
             if let Err(error) = result {
                 params.error = failure(&error);
-                show_error(backend, format!("HeapLens: the soft reset failed: {error}")).await;
+                show_job_error(backend, format!("HeapLens: the soft reset failed: {error}")).await;
             }
         }
         JobOutcome::SetBoard(result) => {
@@ -220,6 +324,14 @@ async fn finished(backend: &Backend, job_id: u64, outcome: JobOutcome) {
         .client
         .send_notification::<ext::JobFinishedNotification>(params)
         .await;
+}
+
+/// Says why a board job failed, unless the client shows job errors itself.
+async fn show_job_error(backend: &Backend, message: String) {
+    if backend.state().client_shows_job_errors {
+        return;
+    }
+    show_error(backend, message).await;
 }
 
 async fn show_error(backend: &Backend, message: String) {

@@ -75,6 +75,9 @@ pub struct SnapshotParams {
     /// 1-based number of the dump in its document, when the document holds several.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dump: Option<usize>,
+    /// What every surface calls this snapshot: `before`, `at end`, `at failure`, `at stop`,
+    /// `after gc`, `capture`, `dump 2`.
+    pub name: String,
     pub stats: Stats,
     /// `None` for a dump whose block size nothing determines.
     pub block_bytes: Option<u64>,
@@ -232,9 +235,32 @@ impl Notification for OutputNotification {
 #[serde(rename_all = "camelCase")]
 pub enum JobKind {
     Run,
+    /// A run without probes or snapshots (`heaplens.runPlain`), as `mpremote run` runs it.
+    PlainRun,
     Capture,
     SoftReset,
     SelectBoard,
+    /// The REPL terminal attached to the board (`heaplens.openRepl`).
+    Repl,
+}
+
+/// `heaplens/jobStarted` params: the board began a job that was queued until now.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobStartedParams {
+    pub job_id: u64,
+    pub kind: JobKind,
+    /// The document a run runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+}
+
+/// Server → client: a board job began (its output, snapshots and `heaplens/jobFinished`
+/// follow).
+pub enum JobStartedNotification {}
+impl Notification for JobStartedNotification {
+    type Params = JobStartedParams;
+    const METHOD: &'static str = "heaplens/jobStarted";
 }
 
 /// A job that failed: a code to switch on and a message for people.
@@ -311,6 +337,8 @@ pub struct SnapshotSummary {
     /// 1-based number of the dump in its document, when the document holds several.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dump: Option<usize>,
+    /// What every surface calls this snapshot (see [`SnapshotParams::name`]).
+    pub name: String,
     /// Bytes in use and heap size (`Stats.used`, `Stats.gc_total`), so a timeline can plot a
     /// series without fetching every snapshot; `None` where the dump does not determine them.
     pub used: Option<u64>,
@@ -357,13 +385,16 @@ pub struct DiffParams {
 }
 
 /// One area of a diff: one code per block (0 free in both, 1 same allocation, 2 allocated,
-/// 3 freed, 4 changed kind), base64-encoded.
+/// 3 freed, 4 changed kind), base64-encoded, and each side's dump letters of the same blocks
+/// (base64; `.` past the end of a side's area), so a block's tooltip names both kinds.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DiffArea {
     pub address: String,
     pub blocks: usize,
     pub codes: String,
+    pub kinds_before: String,
+    pub kinds_after: String,
 }
 
 /// `heaplens/diff` result, also the `heaplens.compareSnapshots` result.
@@ -401,6 +432,72 @@ pub struct JobStarted {
 pub struct CaptureHeapArgs {
     /// Run `gc.collect()` first.
     pub gc: bool,
+}
+
+/// `heaplens.clearSnapshots` result.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClearSnapshotsResult {
+    /// How many snapshots were dropped.
+    pub cleared: usize,
+}
+
+/// `heaplens.closeRepl` result.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CloseReplResult {
+    /// False when no REPL was open.
+    pub closed: bool,
+}
+
+/// Whether the REPL terminal has the board.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ReplState {
+    /// The board's friendly REPL is the terminal's: keys go to the board.
+    Attached,
+    /// HeapLens is running something on the board; the REPL comes back when it ends.
+    Released,
+    /// The REPL ended (closed, or the board went away: `message` says why).
+    Closed,
+}
+
+/// `heaplens/replState` params.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplStateParams {
+    pub state: ReplState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Server → client: the REPL terminal's hold on the board changed.
+pub enum ReplStateNotification {}
+impl Notification for ReplStateNotification {
+    type Params = ReplStateParams;
+    const METHOD: &'static str = "heaplens/replState";
+}
+
+/// `heaplens/replOutput` and `heaplens/replInput` params: bytes of the REPL's conversation
+/// (non-UTF-8 output bytes replaced with U+FFFD).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplTextParams {
+    pub text: String,
+}
+
+/// Server → client: what the board's REPL printed.
+pub enum ReplOutputNotification {}
+impl Notification for ReplOutputNotification {
+    type Params = ReplTextParams;
+    const METHOD: &'static str = "heaplens/replOutput";
+}
+
+/// Client → server: keys typed in the REPL terminal (sent to the board while it is attached).
+pub enum ReplInputNotification {}
+impl Notification for ReplInputNotification {
+    type Params = ReplTextParams;
+    const METHOD: &'static str = "heaplens/replInput";
 }
 
 /// `heaplens.stop` result.
@@ -451,6 +548,11 @@ pub const COMMANDS: &[CommandInfo] = &[
         result: "JobStarted",
     },
     CommandInfo {
+        name: "heaplens.runPlain",
+        arguments: "[uri: string]",
+        result: "JobStarted",
+    },
+    CommandInfo {
         name: "heaplens.stop",
         arguments: "[]",
         result: "StopResult",
@@ -477,8 +579,23 @@ pub const COMMANDS: &[CommandInfo] = &[
     },
     CommandInfo {
         name: "heaplens.openDump",
-        arguments: "[uri: string]",
+        arguments: "[uri: string, index?: number]",
         result: "SnapshotParams",
+    },
+    CommandInfo {
+        name: "heaplens.clearSnapshots",
+        arguments: "[]",
+        result: "ClearSnapshotsResult",
+    },
+    CommandInfo {
+        name: "heaplens.openRepl",
+        arguments: "[]",
+        result: "JobStarted",
+    },
+    CommandInfo {
+        name: "heaplens.closeRepl",
+        arguments: "[]",
+        result: "CloseReplResult",
     },
 ];
 
@@ -515,6 +632,26 @@ pub const METHODS: &[MethodInfo] = &[
     MethodInfo {
         name: OutputNotification::METHOD,
         params: "OutputParams",
+        result: None,
+    },
+    MethodInfo {
+        name: JobStartedNotification::METHOD,
+        params: "JobStartedParams",
+        result: None,
+    },
+    MethodInfo {
+        name: ReplStateNotification::METHOD,
+        params: "ReplStateParams",
+        result: None,
+    },
+    MethodInfo {
+        name: ReplOutputNotification::METHOD,
+        params: "ReplTextParams",
+        result: None,
+    },
+    MethodInfo {
+        name: ReplInputNotification::METHOD,
+        params: "ReplTextParams",
         result: None,
     },
     MethodInfo {
@@ -555,4 +692,9 @@ pub struct InitializationOptions {
     /// False in an untrusted workspace: the server then runs no code on any board.
     #[serde(default)]
     pub workspace_trusted: Option<bool>,
+    /// True when the client shows failed board jobs itself (from `heaplens/jobFinished`'s
+    /// error code, with actions such as installing the simulated Pico): the server then sends
+    /// no `window/showMessage` for them. Other clients get the message.
+    #[serde(default)]
+    pub client_shows_job_errors: Option<bool>,
 }

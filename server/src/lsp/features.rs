@@ -1,10 +1,41 @@
 //! What the editor shows for a file that has run: hover text, inlay hint labels, decorations,
 //! the code-lens summary. Pure functions over [`FileRun`], so they are tested without a client.
+//!
+//! One unit system (KiB, exact bytes next to it in hovers) and one vocabulary ("largest
+//! allocation", "longest free run") on every surface; a figure of a heap snapshot names the
+//! snapshot it comes from ("after gc", "at failure").
 
-use crate::diagnose::{human_bytes, Diagnostic};
+use crate::diagnose::{human_bytes, kib_and_bytes, thousands, Diagnostic, MemoryErrorKind};
 use crate::run::probes::LineDelta;
 
 use super::ext::LineDecoration;
+
+/// The exception that ended a run, on the user's line where it was raised (in the file a
+/// [`FileRun`] is about).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// User line, 1-based.
+    pub line: u32,
+    /// The exception line (`MemoryError: memory allocation failed, allocating 98305 bytes`).
+    pub exception: String,
+}
+
+impl Failure {
+    /// What the failing line tried to do, for its hover.
+    pub fn what(&self) -> String {
+        let (name, message) = self
+            .exception
+            .split_once(": ")
+            .unwrap_or((self.exception.as_str(), ""));
+        match (name, MemoryErrorKind::from_message(message)) {
+            ("MemoryError", MemoryErrorKind::Allocating { bytes }) => format!(
+                "tried to allocate {} and failed (`MemoryError`)",
+                kib_and_bytes(bytes)
+            ),
+            _ => format!("raised `{}`", self.exception),
+        }
+    }
+}
 
 /// The parts of a finished run that the editor features need, for one of its files.
 #[derive(Debug, Clone, Default)]
@@ -18,18 +49,31 @@ pub struct FileRun {
     pub diagnostics: Vec<Diagnostic>,
     /// Bytes allocated by every line of every file of the run.
     pub run_allocated: u64,
-    /// Longest free run after the run and `gc.collect()`, in blocks.
-    pub max_free_blocks_after: Option<u64>,
+    /// Longest free run after the run and `gc.collect()`, in bytes.
+    pub max_free_bytes_after_gc: Option<u64>,
     pub gc_collections: Option<u32>,
     pub exact: bool,
-    /// The run's peak heap use and its line.
+    /// The run's peak heap use and its line, when that line is in this file.
     pub peak: Option<crate::run::probes::Peak>,
+    /// The exception that ended the run (not a Stop), and its line.
+    pub failure: Option<Failure>,
 }
 
 impl FileRun {
     /// The figures of a finished run that the editor features read for `file` (relative to
     /// the project root).
     pub fn of_report(report: &crate::run::runner::RunReport, run_id: u64, file: &str) -> FileRun {
+        let failure = report.exception.as_ref().and_then(|exception| {
+            let error = report
+                .diagnostics
+                .iter()
+                .find(|d| d.severity == crate::diagnose::Severity::Error)
+                .filter(|d| d.file == file)?;
+            Some(Failure {
+                line: error.line,
+                exception: exception.clone(),
+            })
+        });
         FileRun {
             run_id,
             script: (file != report.script_file).then(|| report.script_file.clone()),
@@ -46,11 +90,11 @@ impl FileRun {
                 .cloned()
                 .collect(),
             run_allocated: report.lines.iter().map(|l| l.allocated_bytes).sum(),
-            max_free_blocks_after: report
+            max_free_bytes_after_gc: report
                 .snapshots
                 .after_gc
                 .as_ref()
-                .and_then(|s| s.figures().max_free_blocks),
+                .and_then(|s| s.figures().max_free_bytes),
             gc_collections: report.gc_collections,
             exact: report.exact,
             peak: report
@@ -62,6 +106,7 @@ impl FileRun {
                     line: p.line,
                     file: p.file.clone(),
                 }),
+            failure,
         }
     }
 
@@ -83,18 +128,53 @@ fn signed_bytes(n: i64) -> String {
     }
 }
 
-/// Hover markdown for `line` (1-based), or `None` when the run says nothing about it.
-pub fn hover_markdown(run: &FileRun, previous: Option<&FileRun>, line: u32) -> Option<String> {
-    let stat = run.line(line);
-    let diags: Vec<&Diagnostic> = run
-        .diagnostics
+/// `+97.0 KiB (+99,328 bytes)`, or `+64 B` under a KiB.
+fn signed_kib_and_bytes(n: i64) -> String {
+    let sign = if n < 0 { "−" } else { "+" };
+    let magnitude = n.unsigned_abs();
+    if magnitude < 1024 {
+        format!("{sign}{magnitude} B")
+    } else {
+        format!(
+            "{sign}{} ({sign}{} bytes)",
+            human_bytes(magnitude),
+            thousands(magnitude)
+        )
+    }
+}
+
+/// Whether a source line starts a definition (`def`, `async def`, `class`, a decorator).
+fn is_definition(source: &str) -> bool {
+    let text = source.trim_start();
+    ["def ", "async def ", "class ", "@"]
         .iter()
-        .filter(|d| d.line <= line && line <= d.end_line)
-        .collect();
-    if stat.is_none() && diags.is_empty() {
+        .any(|start| text.starts_with(start))
+}
+
+/// Hover markdown for `line` (1-based; `source` is its text), or `None` when the run says
+/// nothing about it. Diagnostics are not repeated here: editors show them in the same hover.
+pub fn hover_markdown(
+    run: &FileRun,
+    previous: Option<&FileRun>,
+    line: u32,
+    source: Option<&str>,
+) -> Option<String> {
+    let stat = run.line(line);
+    let failure = run.failure.as_ref().filter(|f| f.line == line);
+    if stat.is_none() && failure.is_none() {
         return None;
     }
-    let mut md = String::new();
+    let mut md = match &run.script {
+        Some(script) => format!(
+            "**HeapLens** · line {line} · run {} of `{script}`\n\n",
+            run.run_id
+        ),
+        None => format!("**HeapLens** · line {line} · run {}\n\n", run.run_id),
+    };
+    md.push_str("| | |\n|---|---|\n");
+    if let Some(failure) = failure {
+        md.push_str(&format!("| failed here | {} |\n", failure.what()));
+    }
     if let Some(s) = stat {
         let total = run.run_allocated;
         let share = if total > 0 {
@@ -102,47 +182,39 @@ pub fn hover_markdown(run: &FileRun, previous: Option<&FileRun>, line: u32) -> O
         } else {
             0.0
         };
-        match &run.script {
-            Some(script) => md.push_str(&format!(
-                "**HeapLens** · line {line} · run {} of `{script}`\n\n",
-                run.run_id
-            )),
-            None => md.push_str(&format!(
-                "**HeapLens** · line {line} · run {}\n\n",
-                run.run_id
-            )),
-        }
-        md.push_str("| | |\n|---|---|\n");
         md.push_str(&format!("| hits | {} |\n", thousands(s.hits)));
         if s.estimated_bytes > 0 {
             md.push_str(&format!(
-                "| allocated | ≈ {} ({} bytes, of which ≈ {} estimated) |\n",
-                human_bytes(s.allocated_bytes),
-                s.allocated_bytes,
+                "| allocated | ≈ {}, of which ≈ {} estimated |\n",
+                kib_and_bytes(s.allocated_bytes),
                 human_bytes(s.estimated_bytes)
             ));
         } else {
             md.push_str(&format!(
-                "| allocated | {} ({} bytes) |\n",
-                human_bytes(s.allocated_bytes),
-                s.allocated_bytes
+                "| allocated | {} |\n",
+                kib_and_bytes(s.allocated_bytes)
             ));
         }
-        if s.hits > 1 {
+        if s.hits > 1 && s.allocated_bytes > 0 {
             md.push_str(&format!(
                 "| per hit | {} on average |\n",
                 human_bytes(s.allocated_bytes / s.hits)
             ));
         }
-        md.push_str(&format!("| net | {} |\n", signed_bytes(s.net_bytes)));
         md.push_str(&format!(
-            "| largest single | {} |\n",
-            human_bytes(s.max_single_bytes)
+            "| net | {} |\n",
+            signed_kib_and_bytes(s.net_bytes)
         ));
+        if s.max_single_bytes > 0 {
+            md.push_str(&format!(
+                "| largest allocation | {} |\n",
+                kib_and_bytes(s.max_single_bytes)
+            ));
+        }
         if let Some(peak) = run.peak.as_ref().filter(|p| p.line == Some(line)) {
             md.push_str(&format!(
                 "| peak | the run's highest heap use, {}, was reached here |\n",
-                human_bytes(peak.used)
+                kib_and_bytes(peak.used)
             ));
         }
         md.push_str(&format!("| share of run | {share:.1}% |\n"));
@@ -165,10 +237,17 @@ pub fn hover_markdown(run: &FileRun, previous: Option<&FileRun>, line: u32) -> O
                  later ones are estimated from the bytes they requested._\n",
             );
         }
-        md.push_str(
-            "\n_Hits count executions of the line's statement: condition evaluations for \
-             `if`/`while`, iterations for `for`, definitions for `def`/`class`._\n",
-        );
+        if source.is_some_and(is_definition) {
+            md.push_str(
+                "\n_A definition: its hits and bytes are creating the function or class; each \
+                 call is counted on the line that calls it._\n",
+            );
+        } else {
+            md.push_str(
+                "\n_Hits count executions of the line's statement: condition evaluations for \
+                 `if`/`while`, iterations for `for`._\n",
+            );
+        }
         if !run.exact && run.gc_collections.unwrap_or(0) > 0 {
             md.push_str(&format!(
                 "\n_{} garbage collection(s) ran during this run; growth across a collection is not counted._\n",
@@ -176,26 +255,7 @@ pub fn hover_markdown(run: &FileRun, previous: Option<&FileRun>, line: u32) -> O
             ));
         }
     }
-    for d in diags {
-        if !md.is_empty() {
-            md.push('\n');
-        }
-        md.push_str(&format!(
-            "**{}** `{}`: {}\n",
-            severity_word(d),
-            d.code.as_str(),
-            d.message
-        ));
-    }
     Some(md)
-}
-
-fn severity_word(d: &Diagnostic) -> &'static str {
-    match d.severity {
-        crate::diagnose::Severity::Error => "Error",
-        crate::diagnose::Severity::Warning => "Warning",
-        crate::diagnose::Severity::Info => "Note",
-    }
 }
 
 /// The files a run measured or diagnosed (relative to the project root): the script's first,
@@ -215,7 +275,7 @@ pub fn run_files(report: &crate::run::runner::RunReport) -> Vec<String> {
     files
 }
 
-/// `+3.1 KB ×15` — the inlay hint and decoration text of a line (`≈+3.1 KB` when part of it
+/// `+3.1 KiB ×15` — the inlay hint and decoration text of a line (`≈+3.1 KiB` when part of it
 /// is estimated).
 pub fn line_label(stat: &LineDelta) -> String {
     let approx = if stat.estimated_bytes > 0 { "≈" } else { "" };
@@ -225,19 +285,6 @@ pub fn line_label(stat: &LineDelta) -> String {
     } else {
         format!("{approx}+{bytes}")
     }
-}
-
-/// `1234567` → `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Lines worth a hint: allocated at least `min_bytes` (and something at all).
@@ -308,25 +355,38 @@ pub fn not_instrumented_message(why: Option<&str>, exception: Option<&str>) -> O
     ))
 }
 
-/// The code-lens summary of the last run: `+12.4 KB, max free 5397 blocks` (for a module a
-/// script imported: `last run of main.py: +1.2 KB here, …`).
+/// The code-lens summary of the last run: `last run: +12.4 KiB allocated · peak heap use
+/// 20.1 KiB (line 7) · after gc: longest free run 5.2 KiB · error on line 4` (for a module a
+/// script imported: `last run of main.py: +1.2 KiB allocated here · …`).
 pub fn lens_summary(run: &FileRun) -> String {
     let mut s = match &run.script {
         Some(script) => format!(
-            "last run of {script}: +{} here",
+            "last run of {script}: +{} allocated here",
             human_bytes(run.total_allocated())
         ),
-        None => format!("last run: +{}", human_bytes(run.total_allocated())),
+        None => format!(
+            "last run: +{} allocated",
+            human_bytes(run.total_allocated())
+        ),
     };
-    if let Some(blocks) = run.max_free_blocks_after {
-        s.push_str(&format!(", max free {blocks} blocks"));
+    if let Some(peak) = &run.peak {
+        s.push_str(&format!(" · peak heap use {}", human_bytes(peak.used)));
+        if let Some(line) = peak.line {
+            s.push_str(&format!(" (line {line})"));
+        }
+    }
+    if let Some(bytes) = run.max_free_bytes_after_gc {
+        s.push_str(&format!(
+            " · after gc: longest free run {}",
+            human_bytes(bytes)
+        ));
     }
     if let Some(e) = run
         .diagnostics
         .iter()
         .find(|d| d.severity == crate::diagnose::Severity::Error)
     {
-        s.push_str(&format!(", error on line {}", e.line));
+        s.push_str(&format!(" · error on line {}", e.line));
     }
     s
 }
@@ -379,10 +439,14 @@ mod tests {
                 message: "ValueError: boom".into(),
                 related: vec![],
             }],
-            max_free_blocks_after: Some(5397),
+            max_free_bytes_after_gc: Some(5397 * 32),
             gc_collections: Some(0),
             exact: false,
             peak: None,
+            failure: Some(Failure {
+                line: 4,
+                exception: "ValueError: boom".into(),
+            }),
         }
     }
 
@@ -390,21 +454,21 @@ mod tests {
     fn hover_shows_deltas_share_and_change() {
         let mut prev = run();
         prev.lines[0].allocated_bytes = 1000;
-        let md = hover_markdown(&run(), Some(&prev), 3).unwrap();
+        let md = hover_markdown(&run(), Some(&prev), 3, Some("x = f()")).unwrap();
         insta::assert_snapshot!(md, @r"
         **HeapLens** · line 3 · run 2
 
         | | |
         |---|---|
         | hits | 15 |
-        | allocated | 3.1 KB (3174 bytes) |
+        | allocated | 3.1 KiB (3,174 bytes) |
         | per hit | 211 B on average |
-        | net | +3.1 KB |
-        | largest single | 320 B |
+        | net | +3.1 KiB (+3,174 bytes) |
+        | largest allocation | 320 B |
         | share of run | 99.0% |
-        | vs previous run | +2.1 KB (was 1000 B) |
+        | vs previous run | +2.1 KiB (was 1000 B) |
 
-        _Hits count executions of the line's statement: condition evaluations for `if`/`while`, iterations for `for`, definitions for `def`/`class`._
+        _Hits count executions of the line's statement: condition evaluations for `if`/`while`, iterations for `for`._
         ");
     }
 
@@ -413,13 +477,13 @@ mod tests {
         let mut r = run();
         r.lines[0].hits = 1500;
         r.lines[0].estimated_bytes = 2048;
-        let md = hover_markdown(&r, None, 3).unwrap();
+        let md = hover_markdown(&r, None, 3, None).unwrap();
         assert!(md.contains("| hits | 1,500 |"), "{md}");
         assert!(
-            md.contains("| allocated | ≈ 3.1 KB (3174 bytes, of which ≈ 2.0 KB estimated) |"),
+            md.contains("| allocated | ≈ 3.1 KiB (3,174 bytes), of which ≈ 2.0 KiB estimated |"),
             "{md}"
         );
-        assert_eq!(line_label(&r.lines[0]), "≈+3.1 KB ×1,500");
+        assert_eq!(line_label(&r.lines[0]), "≈+3.1 KiB ×1,500");
     }
 
     #[test]
@@ -459,29 +523,73 @@ mod tests {
     }
 
     #[test]
-    fn hover_on_raising_line_includes_diagnostic() {
-        let md = hover_markdown(&run(), None, 4).unwrap();
+    fn hover_on_the_failing_line_says_what_failed_and_repeats_no_diagnostic() {
+        let md = hover_markdown(&run(), None, 4, None).unwrap();
         assert!(md.contains("| net | −64 B |"), "{md}");
         assert!(
-            md.ends_with("**Error** `exception`: ValueError: boom\n"),
+            md.contains("| failed here | raised `ValueError: boom` |"),
             "{md}"
         );
-        assert_eq!(hover_markdown(&run(), None, 99), None);
+        assert!(
+            !md.contains("**Error**"),
+            "diagnostics are the editor's: {md}"
+        );
+        assert_eq!(hover_markdown(&run(), None, 99, None), None);
+    }
+
+    #[test]
+    fn a_memory_error_line_with_no_figures_says_what_it_tried_to_allocate() {
+        let mut r = run();
+        r.lines.clear();
+        r.failure = Some(Failure {
+            line: 17,
+            exception: "MemoryError: memory allocation failed, allocating 8192 bytes".into(),
+        });
+        let md = hover_markdown(&r, None, 17, Some("big = bytearray(8192)")).unwrap();
+        assert!(
+            md.contains("| failed here | tried to allocate 8.0 KiB (8,192 bytes) and failed (`MemoryError`) |"),
+            "{md}"
+        );
+        assert!(!md.contains("| hits |"), "no made-up zero figures: {md}");
+    }
+
+    #[test]
+    fn a_definition_line_says_calls_are_counted_where_they_are_made() {
+        let md = hover_markdown(&run(), None, 3, Some("    def handle(i):")).unwrap();
+        assert!(md.contains("_A definition:"), "{md}");
+        assert!(
+            md.contains("each call is counted on the line that calls it"),
+            "{md}"
+        );
     }
 
     #[test]
     fn labels_levels_and_summary() {
         let r = run();
-        assert_eq!(line_label(&r.lines[0]), "+3.1 KB ×15");
+        assert_eq!(line_label(&r.lines[0]), "+3.1 KiB ×15");
         let decos = decorations(&r, 1);
         let got: Vec<(u32, u8, &str)> = decos
             .iter()
             .map(|d| (d.line, d.level, d.text.as_str()))
             .collect();
-        assert_eq!(got, [(2, 5, "+3.1 KB ×15"), (3, 1, "+32 B")]);
+        assert_eq!(got, [(2, 5, "+3.1 KiB ×15"), (3, 1, "+32 B")]);
         assert_eq!(
             lens_summary(&r),
-            "last run: +3.1 KB, max free 5397 blocks, error on line 4"
+            "last run: +3.1 KiB allocated · after gc: longest free run 168.7 KiB · error on line 4"
+        );
+        let with_peak = FileRun {
+            peak: Some(crate::run::probes::Peak {
+                used: 48_200,
+                line: Some(3),
+                file: Some("main.py".into()),
+            }),
+            ..run()
+        };
+        assert!(
+            lens_summary(&with_peak)
+                .starts_with("last run: +3.1 KiB allocated · peak heap use 47.1 KiB (line 3) · "),
+            "{}",
+            lens_summary(&with_peak)
         );
         assert_eq!(hinted_lines(&r, 100).count(), 1);
     }

@@ -25,6 +25,7 @@ mod worker;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tower_lsp_server::ls_types::notification::Notification;
 use tower_lsp_server::ls_types::request::Request;
 use tower_lsp_server::{LspService, Server};
 
@@ -86,6 +87,7 @@ pub(crate) fn service(
     .custom_method(ext::ListSnapshots::METHOD, Backend::list_snapshots)
     .custom_method(ext::GetSnapshot::METHOD, Backend::get_snapshot)
     .custom_method(ext::DiffRequest::METHOD, Backend::diff_request)
+    .custom_method(ext::ReplInputNotification::METHOD, Backend::repl_input)
     .custom_method("window/workDoneProgress/cancel", Backend::progress_cancel)
     .finish()
 }

@@ -11,6 +11,7 @@ use tower_lsp_server::ls_types::{
     Range, SymbolKind, Uri,
 };
 
+use crate::diagnose::{kib_and_bytes, thousands};
 use crate::heap::RowPlacement;
 use crate::heap::{self, Dump, DumpError, Snapshot};
 
@@ -125,22 +126,155 @@ fn dump_error_line(e: &DumpError) -> Option<usize> {
     }
 }
 
-/// Hover over a block letter: its block, offset, address, kind and allocation.
-pub fn hover(dumps: &[Dump], line: u32, character: u32) -> Option<String> {
+/// Hover over a dump line: a block letter (its block, offset, address, kind and allocation)
+/// or a header line (each figure it states, in KiB with the exact bytes, and what it means).
+/// `text` is the document the dumps were read from.
+pub fn hover(dumps: &[Dump], text: &str, line: u32, character: u32) -> Option<String> {
     let line = line as usize + 1;
     let column = character as usize;
     let several = dumps.len() > 1;
-    dumps.iter().enumerate().find_map(|(index, dump)| {
+    let footer = |index: usize| {
+        if several {
+            format!("\ndump {} of {}\n", index + 1, dumps.len())
+        } else {
+            String::new()
+        }
+    };
+    let block = dumps.iter().enumerate().find_map(|(index, dump)| {
         let row = dump
             .rows
             .iter()
             .find(|r| r.line == line && r.column <= column && column < r.column + r.blocks)?;
-        let mut md = block_hover(&dump.snapshot, row, column - row.column)?;
-        if several {
-            md.push_str(&format!("\ndump {} of {}\n", index + 1, dumps.len()));
+        let md = block_hover(&dump.snapshot, row, column - row.column)?;
+        Some(md + &footer(index))
+    });
+    if block.is_some() {
+        return block;
+    }
+    let lines = doc_lines(text);
+    let source = *lines.get(line.checked_sub(1)?)?;
+    let (index, dump) = dumps
+        .iter()
+        .enumerate()
+        .find(|(_, d)| d.first_line <= line && line <= d.last_line)?;
+    let area = || {
+        (dump.first_line..line)
+            .filter(|&l| lines.get(l - 1).is_some_and(|t| is_area_header(t)))
+            .count()
+    };
+    let md = header_hover(&dump.snapshot, source, area)?;
+    Some(md + &footer(index))
+}
+
+/// `N` blocks as `N blocks = 1.5 KiB (1,536 bytes)` (blocks alone when the size is unknown).
+fn blocks_text(blocks: u64, block_bytes: Option<u64>) -> String {
+    let plural = if blocks == 1 { "block" } else { "blocks" };
+    match block_bytes {
+        Some(b) => format!(
+            "{} {plural} = {}",
+            thousands(blocks),
+            kib_and_bytes(blocks * b)
+        ),
+        None => format!("{} {plural} (block size unknown)", thousands(blocks)),
+    }
+}
+
+/// The hover of a header line of `snapshot`'s dump: what its figures are. `area` counts the
+/// area headers before this line (for a `GC memory layout` line).
+fn header_hover(snapshot: &Snapshot, source: &str, area: impl Fn() -> usize) -> Option<String> {
+    let header = &snapshot.header;
+    let block_bytes = snapshot.block_bytes.map(u64::from);
+    let stated = |value: Option<u64>| value.map_or("not stated".to_string(), kib_and_bytes);
+    let mut md = String::new();
+    if is_area_header(source) {
+        let index = area();
+        let area = snapshot.areas.get(index)?;
+        md.push_str(&format!("**heap area {index}**"));
+        if let Some(address) = area.address {
+            md.push_str(&format!(" · starts at address `0x{address:x}`"));
         }
-        Some(md)
-    })
+        md.push_str(&format!(
+            "\n\n{}. The offsets at the start of each map row count bytes from the start of \
+             this area; each letter is one block (`.` free, `=` the tail of the allocation to \
+             its left, other letters an allocation's kind).\n",
+            blocks_text(area.blocks.len() as u64, block_bytes)
+        ));
+    } else if source.contains("mem:") {
+        md.push_str("**mem** — allocation counters (only on builds with `MICROPY_MEM_STATS`, such as the unix port behind the simulated Pico)\n\n| | |\n|---|---|\n");
+        md.push_str(&format!(
+            "| total | {} allocated since start-up |\n",
+            stated(header.mem_total())
+        ));
+        md.push_str(&format!(
+            "| current | {} allocated now |\n",
+            stated(header.mem_current())
+        ));
+        md.push_str(&format!(
+            "| peak | {} at the most |\n",
+            stated(header.mem_peak())
+        ));
+    } else if source.contains("stack:") {
+        md.push_str(&format!(
+            "**stack** — {} of the C stack in use",
+            stated(header.stack_used())
+        ));
+        if let Some(limit) = header.stack_limit() {
+            md.push_str(&format!(", out of {}", kib_and_bytes(limit)));
+        }
+        md.push_str(
+            "\n\nThe C stack is not the heap: deep recursion exhausts it \
+             (`RuntimeError: maximum recursion depth exceeded`), allocations do not.\n",
+        );
+    } else if source.contains("GC:") {
+        md.push_str("**GC heap**\n\n| | |\n|---|---|\n");
+        md.push_str(&format!("| total | {} |\n", stated(header.gc_total())));
+        let share = match (header.gc_used(), header.gc_total()) {
+            (Some(used), Some(total)) if total > 0 => {
+                format!(" ({:.1}%)", used as f64 * 100.0 / total as f64)
+            }
+            _ => String::new(),
+        };
+        md.push_str(&format!("| used | {}{share} |\n", stated(header.gc_used())));
+        md.push_str(&format!("| free | {} |\n", stated(header.gc_free())));
+        if let Some(split) = header.max_new_split() {
+            md.push_str(&format!(
+                "| max new split | {}: the most this port could still add as a new area |\n",
+                kib_and_bytes(split)
+            ));
+        }
+        md.push_str(
+            "\n_`used` includes garbage not collected yet: capture after `gc.collect()` for \
+             what is really alive._\n",
+        );
+    } else if source.contains("No. of") || source.contains("1-blocks") {
+        let blocks = |value: Option<u64>| {
+            value.map_or("not stated".to_string(), |n| blocks_text(n, block_bytes))
+        };
+        md.push_str("**allocations and free runs**\n\n| | |\n|---|---|\n");
+        if let Some(n) = header.one_blocks() {
+            md.push_str(&format!(
+                "| 1-blocks | {} allocations exactly one block long |\n",
+                thousands(n)
+            ));
+        }
+        if let Some(n) = header.two_blocks() {
+            md.push_str(&format!(
+                "| 2-blocks | {} allocations exactly two blocks long |\n",
+                thousands(n)
+            ));
+        }
+        md.push_str(&format!(
+            "| largest allocation (`max blk sz`) | {} |\n",
+            blocks(header.max_block())
+        ));
+        md.push_str(&format!(
+            "| longest free run (`max free sz`) | {}: the largest allocation that can succeed now |\n",
+            blocks(header.max_free())
+        ));
+    } else {
+        return None;
+    }
+    Some(md)
 }
 
 fn block_hover(snapshot: &Snapshot, row: &RowPlacement, column: usize) -> Option<String> {
@@ -362,16 +496,58 @@ mod tests {
     #[test]
     fn hover_over_a_tuple_block() {
         // Row 00000: block 11 is the first `T` after "h=MhhhBDhhB".
-        let md = hover(&read(SEED).unwrap(), 4, 7 + 11).unwrap();
+        let md = hover(&read(SEED).unwrap(), SEED, 4, 7 + 11).unwrap();
         assert!(md.starts_with("**tuple** `T` · block 11 of area 0"), "{md}");
         assert!(md.contains("address `0x200085"), "{md}");
         assert!(md.contains("1 block = 16 bytes"), "{md}");
         assert_eq!(
-            hover(&read(SEED).unwrap(), 4, 2),
+            hover(&read(SEED).unwrap(), SEED, 4, 2),
             None,
             "the offset column is not a block"
         );
-        assert_eq!(hover(&read(SEED).unwrap(), 0, 0), None);
+    }
+
+    #[test]
+    fn header_lines_explain_their_figures() {
+        let dumps = read(SEED).unwrap();
+        let at = |line| hover(&dumps, SEED, line, 0).unwrap();
+        let stack = at(0);
+        assert!(
+            stack.starts_with(
+                "**stack** — 532 B of the C stack in use, out of 7.8 KiB (7,936 bytes)"
+            ),
+            "{stack}"
+        );
+        let gc = at(1);
+        assert!(gc.contains("| total | 187.6 KiB (192,064 bytes) |"), "{gc}");
+        assert!(
+            gc.contains("| used | 4.8 KiB (4,896 bytes) (2.5%) |"),
+            "{gc}"
+        );
+        let counts = at(2);
+        assert!(
+            counts.contains("| 1-blocks | 52 allocations exactly one block long |"),
+            "{counts}"
+        );
+        assert!(
+            counts.contains(
+                "| largest allocation (`max blk sz`) | 64 blocks = 1.0 KiB (1,024 bytes) |"
+            ),
+            "{counts}"
+        );
+        assert!(
+            counts.contains("| longest free run (`max free sz`) | 11,650 blocks = 182.0 KiB (186,400 bytes): the largest allocation that can succeed now |"),
+            "{counts}"
+        );
+        let area = at(3);
+        assert!(
+            area.starts_with("**heap area 0** · starts at address `0x200084a0`"),
+            "{area}"
+        );
+        assert!(
+            area.contains("12,004 blocks = 187.6 KiB (192,064 bytes)"),
+            "{area}"
+        );
     }
 
     #[test]
@@ -416,7 +592,7 @@ mod tests {
             .rposition(|l| l.contains("] 00000: "))
             .unwrap();
         let column = doc_lines(&text)[second_row].find("00000: ").unwrap() + 7 + 11;
-        let md = hover(&dumps, second_row as u32, column as u32).unwrap();
+        let md = hover(&dumps, &text, second_row as u32, column as u32).unwrap();
         assert!(
             md.starts_with("**tuple** `T`") && md.contains("dump 2 of 2"),
             "{md}"

@@ -104,6 +104,10 @@ pub(super) struct State {
     /// The client can be asked to re-request inlay hints / code lenses after a run.
     pub inlay_refresh: bool,
     pub lens_refresh: bool,
+    /// The client shows failed board jobs itself (`clientShowsJobErrors`).
+    pub client_shows_job_errors: bool,
+    /// The REPL terminal is open (its keys go to the worker).
+    pub repl_open: bool,
     /// The suggestion to sample slow runs was shown (once per session is enough).
     pub sampling_hint_shown: bool,
     /// Progress indicators of queued and running runs: their phases go here; dropping the

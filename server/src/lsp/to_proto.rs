@@ -66,18 +66,6 @@ pub fn diagnostic(d: &HlDiagnostic, uri_of: &dyn Fn(&str) -> Option<Uri>) -> Dia
     }
 }
 
-/// The diagnostic of a run that could not complete (on the document's first line).
-pub fn run_failed_diagnostic(message: &str) -> Diagnostic {
-    Diagnostic {
-        range: line_range(0, 0),
-        severity: Some(DiagnosticSeverity::ERROR),
-        code: Some(NumberOrString::String("run-failed".into())),
-        source: Some("heaplens".into()),
-        message: format!("the run did not complete: {message}"),
-        ..Default::default()
-    }
-}
-
 /// Markdown hover contents.
 pub fn hover(markdown: String) -> Hover {
     Hover {

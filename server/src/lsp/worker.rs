@@ -1,26 +1,53 @@
 //! The board worker: one OS thread that owns the [`Board`] and does every piece of board work
 //! (runs, captures, resets) in order. The LSP side only queues jobs; everything a job produces
-//! (phases, output, snapshots, and at the end its outcome) comes back as [`WorkerEvent`]s on
-//! one channel, in order, so a run's `jobFinished` can never overtake its own output. Stop
-//! does not queue: it trips the running job's [`CancelToken`], which makes the link send Ctrl-C.
+//! (its start, phases, output, snapshots, and at the end its outcome) comes back as
+//! [`WorkerEvent`]s on one channel, in order, so a run's `jobFinished` can never overtake its
+//! own output. Stop does not queue: it trips the running job's [`CancelToken`], which makes
+//! the link send Ctrl-C.
+//!
+//! The REPL terminal lives here too, so that a serial board and the simulated Pico behave the
+//! same: while it is open and no job runs, the board sits in its friendly REPL, the worker
+//! passes the board's output on and writes the keys the terminal sends. A job releases the
+//! REPL for its duration (the board goes back to raw mode for it) and the REPL is attached
+//! again afterwards.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use crate::board::{Board, BoardInfo, BoardKind, BoardSpec, CancelToken, LinkOptions, SimOptions};
 use crate::heap::Snapshot;
+use crate::run::plain::{self, PlainReport};
 use crate::run::runner::{
     self, AllocationLine, Phase, RunError, RunEvent, RunOptions, RunReport, Script,
 };
 
+use super::ext::{JobKind, ReplState};
 use super::state::BoardReport;
 use super::to_proto::error_code;
+
+/// How long the REPL's output is waited for between two looks at the job queue: the
+/// latency a queued job (or a key) can see while the REPL is open.
+const REPL_POLL: Duration = Duration::from_millis(20);
 
 /// Something that happened while a job ran, forwarded to the client as it happens.
 #[derive(Debug)]
 pub(super) enum WorkerEvent {
+    /// The board began job `job_id` (queued until now).
+    Started {
+        job_id: u64,
+        kind: JobKind,
+    },
+    /// The REPL terminal's hold on the board changed (`job_id`: the job that released it).
+    Repl {
+        state: ReplState,
+        job_id: Option<u64>,
+        message: Option<String>,
+    },
+    /// What the board's friendly REPL printed.
+    ReplOutput(Vec<u8>),
     Phase {
         job_id: u64,
         phase: Phase,
@@ -53,6 +80,9 @@ pub(super) enum WorkerEvent {
 #[derive(Debug)]
 pub(super) enum JobOutcome {
     Run(Result<Box<RunReport>, RunError>),
+    PlainRun(Result<PlainReport, RunError>),
+    /// The REPL attached (or could not).
+    Repl(Result<(), RunError>),
     Capture(Result<Box<Snapshot>, RunError>),
     SoftReset(Result<(), RunError>),
     SetBoard(Result<(), RunError>),
@@ -70,10 +100,26 @@ pub(super) enum Job {
         options: RunOptions,
         cancel: CancelToken,
     },
+    /// Run a script as it is (`heaplens.runPlain`).
+    PlainRun {
+        job_id: u64,
+        script: Box<Script>,
+        soft_reset: bool,
+        timeout: Option<Duration>,
+        cancel: CancelToken,
+    },
     Capture {
         job_id: u64,
         gc: bool,
     },
+    /// Open the REPL terminal on the board.
+    ReplOpen {
+        job_id: u64,
+    },
+    /// Keys typed in the REPL terminal (dropped unless the REPL is attached).
+    ReplInput(Vec<u8>),
+    /// Close the REPL terminal.
+    ReplClose,
     SoftReset {
         job_id: u64,
     },
@@ -86,13 +132,28 @@ pub(super) enum Job {
 
 impl Job {
     fn id(&self) -> Option<u64> {
+        self.started().map(|(id, _)| id)
+    }
+
+    /// The id and kind of a job that reports its start and end.
+    fn started(&self) -> Option<(u64, JobKind)> {
         match self {
-            Job::Connect => None,
-            Job::Run { job_id, .. }
-            | Job::Capture { job_id, .. }
-            | Job::SoftReset { job_id }
-            | Job::SetBoard { job_id, .. } => Some(*job_id),
+            Job::Connect | Job::ReplInput(_) | Job::ReplClose => None,
+            Job::Run { job_id, .. } => Some((*job_id, JobKind::Run)),
+            Job::PlainRun { job_id, .. } => Some((*job_id, JobKind::PlainRun)),
+            Job::Capture { job_id, .. } => Some((*job_id, JobKind::Capture)),
+            Job::SoftReset { job_id } => Some((*job_id, JobKind::SoftReset)),
+            Job::SetBoard { job_id, .. } => Some((*job_id, JobKind::SelectBoard)),
+            Job::ReplOpen { job_id } => Some((*job_id, JobKind::Repl)),
         }
+    }
+
+    /// Whether the job needs the board in raw mode (it releases an attached REPL).
+    fn uses_board(&self) -> bool {
+        !matches!(
+            self,
+            Job::Connect | Job::ReplOpen { .. } | Job::ReplInput(_) | Job::ReplClose
+        )
     }
 }
 
@@ -125,8 +186,25 @@ impl WorkerHandle {
                     board: None,
                     events,
                     link: LinkOptions::default(),
+                    repl: Repl::Closed,
                 };
-                for job in rx {
+                loop {
+                    let job = if worker.repl == Repl::Attached {
+                        // The REPL is the board's: pass its output on between jobs and keys.
+                        match rx.try_recv() {
+                            Ok(job) => job,
+                            Err(crossbeam_channel::TryRecvError::Empty) => {
+                                worker.pump_repl();
+                                continue;
+                            }
+                            Err(crossbeam_channel::TryRecvError::Disconnected) => break,
+                        }
+                    } else {
+                        match rx.recv() {
+                            Ok(job) => job,
+                            Err(_) => break,
+                        }
+                    };
                     let job_id = job.id();
                     // A bug in one job must not take the board thread (and with it every later
                     // run) down: the panic becomes that job's outcome.
@@ -152,12 +230,23 @@ impl WorkerHandle {
     }
 }
 
+/// The REPL terminal's state, as the worker holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repl {
+    Closed,
+    /// Open, and the board sits in its friendly REPL.
+    Attached,
+    /// Open, but a job has the board.
+    Released,
+}
+
 struct Worker {
     spec: BoardSpec,
     sim: SimOptions,
     board: Option<Board>,
     events: mpsc::UnboundedSender<WorkerEvent>,
     link: LinkOptions,
+    repl: Repl,
 }
 
 impl Worker {
@@ -165,7 +254,74 @@ impl Worker {
         let _ = self.events.send(WorkerEvent::Finished { job_id, outcome });
     }
 
+    fn repl_event(&self, state: ReplState, job_id: Option<u64>, message: Option<String>) {
+        let _ = self.events.send(WorkerEvent::Repl {
+            state,
+            job_id,
+            message,
+        });
+    }
+
+    /// Gives the board's friendly REPL to the terminal; on failure the REPL is closed with
+    /// the reason.
+    fn attach_repl(&mut self) -> Result<(), RunError> {
+        let result = self.with_board(|board, _| board.repl_attach().map_err(RunError::from));
+        match &result {
+            Ok(()) => {
+                self.repl = Repl::Attached;
+                self.repl_event(ReplState::Attached, None, None);
+            }
+            Err(e) => {
+                self.repl = Repl::Closed;
+                self.repl_event(ReplState::Closed, None, Some(e.to_string()));
+            }
+        }
+        result
+    }
+
+    /// Passes on what the REPL printed (waiting at most [`REPL_POLL`]).
+    fn pump_repl(&mut self) {
+        let Some(board) = self.board.as_mut() else {
+            self.repl = Repl::Closed;
+            self.repl_event(ReplState::Closed, None, Some("the board is closed".into()));
+            return;
+        };
+        match board.repl_read(REPL_POLL) {
+            Ok(bytes) if bytes.is_empty() => {}
+            Ok(bytes) => {
+                let _ = self.events.send(WorkerEvent::ReplOutput(bytes));
+            }
+            Err(e) => self.repl_lost(e.into()),
+        }
+    }
+
+    /// The board went away under the REPL: close both, say why.
+    fn repl_lost(&mut self, error: RunError) {
+        if let Some(board) = self.board.take() {
+            board.close();
+        }
+        self.repl = Repl::Closed;
+        self.report(disconnected(&error, error.to_string()));
+        self.repl_event(ReplState::Closed, None, Some(error.to_string()));
+    }
+
     fn handle(&mut self, job: Job) {
+        if let Some((job_id, kind)) = job.started() {
+            let _ = self.events.send(WorkerEvent::Started { job_id, kind });
+        }
+        let release = self.repl == Repl::Attached && job.uses_board();
+        let job_id = job.id();
+        if release {
+            self.repl = Repl::Released;
+            self.repl_event(ReplState::Released, job_id, None);
+        }
+        self.do_job(job);
+        if release && self.repl == Repl::Released {
+            let _ = self.attach_repl();
+        }
+    }
+
+    fn do_job(&mut self, job: Job) {
         match job {
             Job::Connect => {
                 let _ = self.with_board(|_, _| Ok(()));
@@ -206,6 +362,65 @@ impl Worker {
                 });
                 tracing::info!(job_id, ok = result.is_ok(), "run ended");
                 self.finish(job_id, JobOutcome::Run(result.map(Box::new)));
+            }
+            Job::PlainRun {
+                job_id,
+                script,
+                soft_reset,
+                timeout,
+                cancel,
+            } => {
+                tracing::info!(job_id, "plain run started");
+                let result = self.with_board(|board, events| {
+                    let mut on_output = |bytes: &[u8]| {
+                        let _ = events.send(WorkerEvent::Output {
+                            job_id,
+                            bytes: bytes.to_vec(),
+                        });
+                    };
+                    let mut on_copied = |files: &[String]| {
+                        let _ = events.send(WorkerEvent::Copied {
+                            job_id,
+                            files: files.to_vec(),
+                        });
+                    };
+                    plain::run_plain(
+                        board,
+                        &script,
+                        soft_reset,
+                        timeout,
+                        &mut on_output,
+                        &mut on_copied,
+                        &cancel,
+                    )
+                });
+                self.finish(job_id, JobOutcome::PlainRun(result));
+            }
+            Job::ReplOpen { job_id } => {
+                let result = if self.repl == Repl::Attached {
+                    Ok(())
+                } else {
+                    self.attach_repl()
+                };
+                self.finish(job_id, JobOutcome::Repl(result));
+            }
+            Job::ReplInput(keys) => {
+                if self.repl != Repl::Attached {
+                    return;
+                }
+                let result = match self.board.as_mut() {
+                    Some(board) => board.repl_write(&keys),
+                    None => return,
+                };
+                if let Err(e) = result {
+                    self.repl_lost(e.into());
+                }
+            }
+            Job::ReplClose => {
+                if self.repl != Repl::Closed {
+                    self.repl = Repl::Closed;
+                    self.repl_event(ReplState::Closed, None, None);
+                }
             }
             Job::Capture { job_id, gc } => {
                 let result = self.with_board(|board, _| runner::capture(board, gc));

@@ -56,7 +56,8 @@
 //! Closing an interval is cheap while nothing was allocated: the change detector (`mem_total()`
 //! on ports built with `MICROPY_MEM_STATS`, such as the simulated Pico; `gc.mem_alloc()`
 //! elsewhere) has not moved. When it moved, the interval is measured:
-//! * **exactly** for a line's first `budget` allocating executions: the growth of
+//! * **exactly** while the line has measuring budget left (`budget` heap readings: an exact
+//!   interval takes one, or two when it must start with a reading of its own): the growth of
 //!   `gc.mem_alloc()` (block-rounded heap bytes, the unit of the heap map) since the line
 //!   started. A drop is a collection: it is counted, never booked as the line freeing memory
 //!   (except in exact mode, where the collector is off and a drop is a real release);
@@ -66,6 +67,11 @@
 //!   measured one by one, and what they allocated is found at the next measurement.
 //!   Every `PEAK_EVERY` estimated intervals a real `gc.mem_alloc()` keeps the peak current
 //!   (and a reading below the previous one counts a collection: a lower bound).
+//!
+//! With `mem_total()`, a reading made so that a line's interval can start exactly costs that
+//! line budget even when the interval then allocates nothing: a line that never allocates (a
+//! loop's header) would otherwise ask for a full heap scan on every entry, forever. Without
+//! it, such a line keeps measuring (its readings are what finds the other lines' bytes).
 //!
 //! Probes allocate nothing: list stores of small ints, calls of a function with one small-int
 //! argument (checked on the real interpreter, also under `micropython.heap_lock()`).
@@ -173,6 +179,12 @@ impl Nonce {
     /// The probe call that starts line `slot`'s statement.
     pub fn statement(&self, slot: usize) -> String {
         format!("{}S({slot})", self.names)
+    }
+
+    /// The probe call that counts a hit of `first`, then does what [`Self::statement`] does
+    /// for `slot`.
+    pub fn hit_then_statement(&self, first: usize, slot: usize) -> String {
+        format!("{}T({first}, {slot})", self.names)
     }
 
     /// The probe call that makes `slot` current without counting a hit.
@@ -363,7 +375,11 @@ EXACT = {exact}
                 P[0] = m
                 P[1] = c
     if not V[1] and L[k] > 0:
-        V[0] = ma() if MT else t
+        if MT:
+            L[k] -= 1
+            V[0] = ma()
+        else:
+            V[0] = t
         V[1] = 1
     B[0] = t
 ",
@@ -372,43 +388,37 @@ EXACT = {exact}
     // The probes. Without mem_total() the detector itself scans the heap, so a line past its
     // budget, following another, is not measured at all: its bytes are found by the next
     // measurement (and charged, as an estimate, to the line current then).
-    if options.counts_allocations {
-        s.push_str(
-            "def S(k):
-    h[k] += 1
-    if q() != B[0]:
+    // `S(k)` counts a hit of `k` and makes it current; `T(j, k)` is `H(j)` then `S(k)` in one
+    // call (a loop header's hit and its body's first statement); `X(k)` makes `k` current.
+    let detector = if options.counts_allocations {
+        "    if q() != B[0]:
         close(k)
     elif not V[1] and L[k] > 0:
+        L[k] -= 1
         V[0] = ma()
         V[1] = 1
     C[0] = k
-def X(k):
-    if q() != B[0]:
-        close(k)
-    elif not V[1] and L[k] > 0:
-        V[0] = ma()
-        V[1] = 1
-    C[0] = k
-",
-        );
+"
     } else {
-        s.push_str(
-            "def S(k):
+        "    if L[k] > 0 or L[C[0]] > 0:
+        if q() != B[0]:
+            close(k)
+    C[0] = k
+"
+    };
+    let _ = write!(
+        s,
+        "def S(k):
     h[k] += 1
-    if L[k] > 0 or L[C[0]] > 0:
-        if q() != B[0]:
-            close(k)
-    C[0] = k
+{detector}def T(j, k):
+    h[j] += 1
+    S(k)
 def X(k):
-    if L[k] > 0 or L[C[0]] > 0:
-        if q() != B[0]:
-            close(k)
-    C[0] = k
-",
-        );
-    }
+{detector}"
+    );
     // end() gives the board its own `__import__` back before anything else: after the run,
-    // imports are the board's again. R() first collects: the prologue's own code (with the script's text in it) is garbage
+    // imports are the board's again. R() first collects: the prologue's own code (with the
+    // script's text in it) is garbage
     // by then, and the before snapshot is the heap the script starts with. The script is
     // compiled by the prologue, after R() is defined: its code is part of the heap the script
     // starts with, as in a plain run, and its source text is freed before the probes'
@@ -544,6 +554,7 @@ L = [{budget}] * N
     let _ = write!(
         s,
         "setattr(BI, '{p}S', S)
+setattr(BI, '{p}T', T)
 setattr(BI, '{p}X', X)
 setattr(BI, '{p}H', H)
 setattr(BI, '{p}R', R)

@@ -17,8 +17,9 @@
 //!   evaluation and each step (fetching the next item) are the header's bytes: the iterable is
 //!   wrapped (`for x in X(k) or (it):`, except `range(…)`, whose compiled loop allocates
 //!   nothing and must stay so), and the end of the body hands the line back to the header
-//!   (`last; X(k)`). A body that ends in a compound statement hands it back at the end of
-//!   each of its branches; `continue` hands it back before jumping. A body that starts with a
+//!   (`last; X(k)`; not for a `range` loop, whose step allocates nothing). A body that ends
+//!   in a compound statement hands it back at the end of each of its branches; `continue`
+//!   hands it back before jumping. A body that starts with a
 //!   `range` loop gets the count inside that loop's first argument (`range(S(k) or (a), b)`),
 //!   which keeps it a compiled range loop.
 //! * **`except`**: counted when the handler is entered, at the start of its body (a probe in
@@ -37,8 +38,10 @@
 //!   `@micropython.asm_*` functions are left alone: their code is not ordinary Python.
 //!
 //! A probe that needs a line of its own (a `def` with no blank line above it and no simple
-//! statement before it) is left out rather than inserting a line; then that definition's
-//! hits (or the step of a `for` whose body starts with `while`) are not counted.
+//! statement before it) is left out rather than inserting a line. Such a definition runs
+//! exactly when the definition before it in its block does (or, first in a class body, when
+//! the class body does), so its lines are [`Instrumented::aliases`] of that one; with neither,
+//! its hits (like the step of a `for` whose body starts with `while`) are not counted.
 //!
 //! What this cannot see: after a call returns, the rest of the calling statement (say the list
 //! in `[f()]`) is counted on the called function's last executed line, because only statement
@@ -299,6 +302,8 @@ struct Context {
     for_line: Option<u32>,
     /// The innermost loop is a `while` (a `continue` needs nothing).
     in_while: bool,
+    /// The block is the body of this `class` line (its definitions run once per class).
+    class_line: Option<u32>,
 }
 
 impl<'s> Planner<'s> {
@@ -410,9 +415,25 @@ impl<'s> Planner<'s> {
                 if is_definition(first) {
                     let previous = index.checked_sub(1).map(|i| groups[i].as_slice());
                     let next = groups.get(index + 1).map(Vec::as_slice);
-                    self.definition_marker(first, previous, next, floor);
+                    if !self.definition_marker(first, previous, next, floor) {
+                        // No place for a probe: the definition runs exactly when the one
+                        // before it in the same block does, or, first in a class body, when
+                        // the class body does.
+                        let runs_with = match previous {
+                            Some(group) if is_definition(group[0]) => Some(self.line(group[0])),
+                            Some(_) => None,
+                            None => context.class_line,
+                        };
+                        if let Some(target) = runs_with {
+                            self.alias_definition(first, target);
+                        }
+                    }
                 }
-                self.compound(first, context)?;
+                let inner = Context {
+                    class_line: None,
+                    ..context
+                };
+                self.compound(first, inner)?;
             } else {
                 let on_header_row = header_row == Some(first.start_position().row);
                 self.simple_group(group, on_header_row, context)?;
@@ -462,30 +483,47 @@ impl<'s> Planner<'s> {
         previous: Option<&[Node<'_>]>,
         next: Option<&[Node<'_>]>,
         floor: usize,
-    ) {
-        if self.place_definition_marker(definition, previous, next, floor) {
+    ) -> bool {
+        let placed = self.place_definition_marker(definition, previous, next, floor);
+        if placed {
             self.alias_decorated_lines(definition);
         }
+        placed
+    }
+
+    /// Every line of `definition` (decorators, `def`/`class`) shares the hits of `target`.
+    fn alias_definition(&mut self, definition: Node<'_>, target: u32) {
+        let mut lines = self.decorator_lines(definition);
+        lines.insert(self.line(definition));
+        self.aliases
+            .extend(lines.into_iter().map(|alias| (alias, target)));
+    }
+
+    /// The decorator lines and the `def`/`class` line of a (decorated) definition.
+    fn decorator_lines(&self, definition: Node<'_>) -> BTreeSet<u32> {
+        let mut lines = BTreeSet::new();
+        if definition.kind() == "decorated_definition" {
+            let mut cursor = definition.walk();
+            lines.extend(
+                definition
+                    .named_children(&mut cursor)
+                    .filter(|child| child.kind() == "decorator")
+                    .map(|decorator| self.line(decorator)),
+            );
+            lines.extend(
+                definition
+                    .child_by_field_name("definition")
+                    .map(|d| self.line(d)),
+            );
+        }
+        lines
     }
 
     /// A decorated definition counts on its first line; its other decorator lines and its
     /// `def`/`class` line share that count.
     fn alias_decorated_lines(&mut self, definition: Node<'_>) {
-        if definition.kind() != "decorated_definition" {
-            return;
-        }
         let line = self.line(definition);
-        let mut cursor = definition.walk();
-        let mut lines: BTreeSet<u32> = definition
-            .named_children(&mut cursor)
-            .filter(|child| child.kind() == "decorator")
-            .map(|decorator| self.line(decorator))
-            .collect();
-        lines.extend(
-            definition
-                .child_by_field_name("definition")
-                .map(|d| self.line(d)),
-        );
+        let mut lines = self.decorator_lines(definition);
         lines.remove(&line);
         self.aliases
             .extend(lines.into_iter().map(|alias| (alias, line)));
@@ -551,6 +589,7 @@ impl<'s> Planner<'s> {
                 let inner = Context {
                     for_line: None,
                     in_while: true,
+                    class_line: None,
                 };
                 if let Some(body) = stmt.child_by_field_name("body") {
                     self.block(body, Some(header_row), inner)?;
@@ -588,7 +627,11 @@ impl<'s> Planner<'s> {
         // runs once, with the definition, which is counted already.
         let header_row =
             (definition.kind() == "class_definition").then(|| definition.start_position().row);
-        self.block(body, header_row, Context::default())?;
+        let context = Context {
+            class_line: (definition.kind() == "class_definition").then(|| self.line(definition)),
+            ..Context::default()
+        };
+        self.block(body, header_row, context)?;
         if definition.kind() == "class_definition" {
             // Creating the class object happens after its body ran: hand the line back.
             let line = self.line(definition);
@@ -600,21 +643,26 @@ impl<'s> Planner<'s> {
     fn for_statement(&mut self, stmt: Node<'_>, context: Context) -> Result<(), InstrumentError> {
         let line = self.line(stmt);
         let header_row = stmt.start_position().row;
-        if let Some(iterable) = stmt.child_by_field_name("right") {
-            if !is_range_call(iterable, self.source) {
-                self.hook(iterable, Probe::Current(line));
-            }
+        // A compiled `range` loop's step allocates nothing: nothing to hand back to its header.
+        let range = stmt
+            .child_by_field_name("right")
+            .is_some_and(|iterable| is_range_call(iterable, self.source));
+        if let Some(iterable) = stmt.child_by_field_name("right").filter(|_| !range) {
+            self.hook(iterable, Probe::Current(line));
         }
         let inner = Context {
-            for_line: Some(line),
+            for_line: (!range).then_some(line),
             in_while: false,
+            class_line: None,
         };
         if let Some(body) = stmt.child_by_field_name("body") {
             // Each iteration is a hit of the header, counted as its body starts.
             let colon = colon_row(body).unwrap_or(header_row);
             self.start_marker(body, colon, Probe::Statement(line));
             self.block(body, Some(header_row), inner)?;
-            self.end_marker(body, Probe::Current(line), false);
+            if !range {
+                self.end_marker(body, Probe::Current(line), false);
+            }
         }
         self.else_clauses(stmt, context)
     }
@@ -827,16 +875,33 @@ impl<'s> Planner<'s> {
         inserts.sort_by_key(|insert| (insert.byte, insert.order));
         let mut code = String::with_capacity(self.source.len() * 2);
         let mut cursor = 0;
-        for insert in inserts {
+        let slot_of = |probe: Probe| slots.get(&probe.line()).copied().unwrap_or(0);
+        let mut inserts = inserts.into_iter().peekable();
+        while let Some(insert) = inserts.next() {
             code.push_str(&self.source[cursor..insert.byte]);
             cursor = insert.byte;
             code.push_str(&insert.before);
+            // A hit followed at once by a statement probe (a loop header's hit and its body's
+            // first statement, say) is one call: probes run once per statement in loops.
+            if let Some(first @ (Probe::Statement(_) | Probe::Hit(_))) = insert.probe {
+                let joins = matches!(insert.after, "; " | " or ");
+                let next = inserts.next_if(|next| {
+                    joins
+                        && next.byte == insert.byte
+                        && next.before.is_empty()
+                        && matches!(next.probe, Some(Probe::Statement(_)))
+                });
+                if let Some((next, Some(second))) = next.map(|n| (n.after, n.probe)) {
+                    code.push_str(&nonce.hit_then_statement(slot_of(first), slot_of(second)));
+                    code.push_str(next);
+                    continue;
+                }
+            }
             if let Some(probe) = insert.probe {
-                let slot = slots.get(&probe.line()).copied().unwrap_or(0);
                 code.push_str(&match probe {
-                    Probe::Statement(_) => nonce.statement(slot),
-                    Probe::Current(_) => nonce.current(slot),
-                    Probe::Hit(_) => nonce.hit(slot),
+                    Probe::Statement(_) => nonce.statement(slot_of(probe)),
+                    Probe::Current(_) => nonce.current(slot_of(probe)),
+                    Probe::Hit(_) => nonce.hit(slot_of(probe)),
                 });
             }
             code.push_str(insert.after);

@@ -655,7 +655,7 @@ fn the_harness_costs_little_heap() {
         .find_map(|l| l.strip_prefix("cost "))
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("{}{}", run.stdout, run.stderr));
-    assert!(cost <= 6_500, "the harness holds {cost} bytes");
+    assert!(cost <= 7_000, "the harness holds {cost} bytes");
 }
 
 /// What loading project modules adds to the harness: the import machinery and a module

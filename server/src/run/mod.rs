@@ -6,6 +6,7 @@ pub use harness::Nonce;
 pub mod instrument;
 #[cfg(test)]
 mod interp_tests;
+pub mod plain;
 pub mod plan;
 pub mod probes;
 pub(crate) mod records;

@@ -10,8 +10,8 @@ use tower_lsp_server::ls_types::*;
 
 use crate::board::BoardSpec;
 use crate::lsp::ext::{
-    BoardChoice, CaptureHeapArgs, DiffResult, ErrorCode, JobStarted, ListBoardsResult,
-    SnapshotParams, StopResult,
+    BoardChoice, CaptureHeapArgs, ClearSnapshotsResult, CloseReplResult, DiffResult, ErrorCode,
+    JobStarted, ListBoardsResult, SnapshotParams, StopResult,
 };
 use crate::lsp::server::Backend;
 use crate::lsp::to_proto::{coded, invalid};
@@ -33,7 +33,23 @@ pub(crate) async fn execute(
         }
         "heaplens.runFile" => {
             let uri = uri_arg(&args, "heaplens.runFile")?;
-            reply(super::start_run(backend, uri).await?)
+            reply(super::start_run(backend, uri, super::RunKind::Measured).await?)
+        }
+        "heaplens.runPlain" => {
+            let uri = uri_arg(&args, "heaplens.runPlain")?;
+            reply(super::start_run(backend, uri, super::RunKind::Plain).await?)
+        }
+        "heaplens.clearSnapshots" => reply(ClearSnapshotsResult {
+            cleared: backend.state().snapshots.clear(),
+        }),
+        "heaplens.openRepl" => {
+            backend.state().repl_open = true;
+            reply(queue(backend, |job_id| Job::ReplOpen { job_id })?)
+        }
+        "heaplens.closeRepl" => {
+            let closed = std::mem::replace(&mut backend.state().repl_open, false);
+            let _ = backend.worker.send(Job::ReplClose);
+            reply(CloseReplResult { closed })
         }
         "heaplens.stop" => reply(stop(backend)),
         "heaplens.softReset" => reply(queue(backend, |job_id| Job::SoftReset { job_id })?),

@@ -1,5 +1,6 @@
 //! The custom requests the heap map uses (`heaplens/listSnapshots`, `getSnapshot`, `diff`)
-//! and `window/workDoneProgress/cancel` (the Cancel button of a run's progress).
+//! `heaplens/replInput` (the REPL terminal's keys) and `window/workDoneProgress/cancel` (the
+//! Cancel button of a run's progress).
 
 use tower_lsp_server::jsonrpc::Result as RpcResult;
 use tower_lsp_server::ls_types::*;
@@ -40,6 +41,19 @@ impl Backend {
                 .snapshots
                 .diff(&params.before, &params.after)
                 .map_err(invalid)
+        })
+        .await
+    }
+
+    /// Keys typed in the REPL terminal: queued for the board worker, which writes them while
+    /// the REPL is attached (and drops them while a job has the board).
+    pub(crate) async fn repl_input(&self, params: ext::ReplTextParams) {
+        guard_notification(self, "heaplens/replInput", async {
+            if self.state().repl_open && !params.text.is_empty() {
+                let _ = self
+                    .worker
+                    .send(crate::lsp::worker::Job::ReplInput(params.text.into_bytes()));
+            }
         })
         .await
     }

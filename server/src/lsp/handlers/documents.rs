@@ -99,7 +99,7 @@ pub(crate) async fn did_save(backend: &Backend, params: DidSaveTextDocumentParam
         return;
     }
     // The save must not wait for the run; a run that cannot start is said at once.
-    if let Err(e) = super::start_run(backend, uri).await {
+    if let Err(e) = super::start_run(backend, uri, super::RunKind::Measured).await {
         backend
             .client
             .show_message(MessageType::ERROR, format!("HeapLens: {}", e.message))

@@ -44,19 +44,34 @@ pub(super) fn sim_options(settings: &Settings) -> SimOptions {
 /// Applies client settings (`{heaplens: …, workspaceTrusted}` or the bare section), reports
 /// rejected values, and switches boards when the board or the simulated heap changed.
 pub(super) async fn apply_settings(backend: &Backend, value: &Value) {
-    let (errors, board_change) = {
+    let (errors, board_change, redecorate) = {
         let mut st = backend.state();
         let old = st.settings.clone();
         let errors = st.settings.apply(value);
         if let Some(trusted) = value.get("workspaceTrusted").and_then(Value::as_bool) {
             st.untrusted = !trusted;
         }
+        if let Some(shows) = value.get("clientShowsJobErrors").and_then(Value::as_bool) {
+            st.client_shows_job_errors = shows;
+        }
         let new = &st.settings;
         let changed =
             old.board != new.board || old.simulated_heap_bytes != new.simulated_heap_bytes;
         let change = changed.then(|| (new.board.clone(), sim_options(new)));
+        // Heat marks follow the hint threshold: a new one redraws every file's marks now,
+        // not at its next run.
+        let hint_bytes = new.thresholds.hint_bytes;
+        let redecorate: Vec<(Uri, std::sync::Arc<super::features::FileRun>)> =
+            if old.thresholds.hint_bytes != hint_bytes {
+                st.runs
+                    .iter()
+                    .filter_map(|(uri, runs)| Some((uri.clone(), runs.last.clone()?)))
+                    .collect()
+            } else {
+                Vec::new()
+            };
         let job_id = change.as_ref().map(|_| st.new_job_id());
-        (errors, change.zip(job_id))
+        (errors, change.zip(job_id), (hint_bytes, redecorate))
     };
     let level = backend.state().settings.trace.server;
     crate::logging::set_level(level.directive());
@@ -65,6 +80,25 @@ pub(super) async fn apply_settings(backend: &Backend, value: &Value) {
             .client
             .show_message(MessageType::ERROR, format!("HeapLens: {e}"))
             .await;
+    }
+    let (hint_bytes, redecorate) = redecorate;
+    let refresh_hints = !redecorate.is_empty() && backend.state().inlay_refresh;
+    for (uri, run) in redecorate {
+        backend
+            .client
+            .send_notification::<super::ext::DecorationsNotification>(
+                super::ext::DecorationsParams {
+                    uri: uri.as_str().to_string(),
+                    lines: super::features::decorations(&run, hint_bytes),
+                },
+            )
+            .await;
+    }
+    if refresh_hints {
+        let client = backend.client.clone();
+        tokio::spawn(async move {
+            let _ = client.inlay_hint_refresh().await;
+        });
     }
     if let Some(((spec, sim), job_id)) = board_change {
         tracing::info!(%spec, "switching boards");
@@ -226,9 +260,18 @@ async fn project_script(
     ))
 }
 
+/// How to run a script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RunKind {
+    /// With probes and heap captures (`heaplens.runFile`, a save).
+    Measured,
+    /// As it is, like `mpremote run` (`heaplens.runPlain`).
+    Plain,
+}
+
 /// Starts a run of `uri`; its outcome arrives as `heaplens/jobFinished` (after its output
 /// and snapshots). A run in progress is superseded (stopped).
-pub(super) async fn start_run(backend: &Backend, uri: Uri) -> RpcResult<JobStarted> {
+pub(super) async fn start_run(backend: &Backend, uri: Uri, kind: RunKind) -> RpcResult<JobStarted> {
     if backend.state().untrusted {
         return Err(coded(
             ErrorCode::Untrusted,
@@ -241,7 +284,7 @@ pub(super) async fn start_run(backend: &Backend, uri: Uri) -> RpcResult<JobStart
     let (script, target) = project_script(backend, &uri, source)
         .await
         .map_err(|e| coded(ErrorCode::UnreadableFile, e))?;
-    let (job_id, cancel, options, previous) = {
+    let (job_id, job, previous) = {
         let mut st = backend.state();
         let job_id = st.new_job_id();
         let cancel = CancelToken::new();
@@ -255,34 +298,41 @@ pub(super) async fn start_run(backend: &Backend, uri: Uri) -> RpcResult<JobStart
             cancel: cancel.clone(),
         });
         let s = &st.settings;
-        let options = RunOptions {
-            exact: s.exact,
-            soft_reset: s.soft_reset_before_run,
-            timeout: s.run_timeout(),
-            thresholds: s.diagnose_thresholds(),
-            trace_allocations: s.trace_allocations,
-            sampling: s.sample_executions.sampling(),
-            // The editor has no terminal for the script: input() ends at once.
-            input: None,
+        let job = match kind {
+            RunKind::Measured => Job::Run {
+                job_id,
+                script: Box::new(script),
+                options: RunOptions {
+                    exact: s.exact,
+                    soft_reset: s.soft_reset_before_run,
+                    timeout: s.run_timeout(),
+                    thresholds: s.diagnose_thresholds(),
+                    trace_allocations: s.trace_allocations,
+                    sampling: s.sample_executions.sampling(),
+                    // The editor has no terminal for the script: input() ends at once.
+                    input: None,
+                },
+                cancel,
+            },
+            RunKind::Plain => Job::PlainRun {
+                job_id,
+                script: Box::new(script),
+                soft_reset: s.soft_reset_before_run,
+                timeout: s.run_timeout(),
+                cancel,
+            },
         };
-        (job_id, cancel, options, previous)
+        (job_id, job, previous)
     };
     // A new run supersedes the one in progress: Ctrl-C it; the worker runs ours next.
     if let Some(previous) = previous {
         previous.cancel.cancel();
     }
     tracing::info!(job_id, uri = uri.as_str(), "run queued");
-    spawn_progress(backend, job_id);
-    if backend
-        .worker
-        .send(Job::Run {
-            job_id,
-            script: Box::new(script),
-            options,
-            cancel,
-        })
-        .is_err()
-    {
+    if kind == RunKind::Measured {
+        spawn_progress(backend, job_id);
+    }
+    if backend.worker.send(job).is_err() {
         let mut st = backend.state();
         st.current = None;
         st.run_uris.remove(&job_id);
