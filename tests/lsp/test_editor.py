@@ -27,7 +27,9 @@ async def test_a_run_starts_streams_its_output_then_its_traceback(client: Langua
     assert traceback.startswith("Traceback (most recent call last):"), traceback
     assert 'File "<stdin>", line 6, in parse' in traceback, traceback
     assert traceback.rstrip().endswith("ValueError: invalid syntax for integer with base 10: 'three'")
-    assert all(o.stream == "stdout" for o in outputs[:-1])
+    # Before the script's output: which project files reached the board (a fresh board: all).
+    assert outputs[0].stream == "copied" and "nested_error.py" in outputs[0].text
+    assert all(o.stream == "stdout" for o in outputs[1:-1])
     # The jobStarted came before anything else of the job, and its end after everything.
     names = [s.name for s in client.custom["heaplens/snapshot"] if s.runId == job.jobId]
     assert names == ["before", "at end", "after gc"], "streamed names are the moment's"

@@ -68,7 +68,7 @@ async def test_a_run_reaches_every_imported_module(project_client: LanguageClien
 
     # Decorations for the module, from the same run: its loop over enumerate() (line 8).
     decorations = [d for d in client.custom["heaplens/decorations"] if d.uri == driver]  # type: ignore[attr-defined]
-    assert decorations and [(line.line, line.text) for line in decorations[-1].lines] == [(7, "+1.3 KB ×40")]
+    assert decorations and [(line.line, line.text) for line in decorations[-1].lines] == [(7, "+1.3 KiB ×40")]
 
     # Hovers, inlay hints and lenses in the module once it is opened.
     open_doc(client, "lib/ssd1306.py")
@@ -84,7 +84,7 @@ async def test_a_run_reaches_every_imported_module(project_client: LanguageClien
             range=types.Range(start=types.Position(line=0, character=0), end=types.Position(line=20, character=0)),
         )
     )
-    assert hints and [(h.position.line, h.label) for h in hints] == [(7, "+1.3 KB ×40")], hints
+    assert hints and [(h.position.line, h.label) for h in hints] == [(7, "+1.3 KiB ×40")], hints
     lenses = await client.text_document_code_lens_async(
         types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=driver))
     )
