@@ -494,7 +494,7 @@ function linkedBlocks(layout: Layout): { x: number; y: number; line: number }[] 
   const blockBytes = state.snapshot?.blockBytes ?? null;
   if (blockBytes === null || blockBytes === 0 || MODES[state.options.mode].source !== "snapshot") return [];
   const out: { x: number; y: number; line: number }[] = [];
-  for (const [key, line] of state.lines) {
+  for (const [key, { line }] of state.lines) {
     const [area, offset] = key.split(":").map(Number);
     if (area === undefined || offset === undefined) continue;
     const entry = layout.areas[area];

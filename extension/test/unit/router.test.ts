@@ -37,6 +37,8 @@ const summary = (extra: Partial<RunSummary> = {}): RunSummary => ({
   systemExit: null,
   diagnostics: 0,
   gcCollections: 0,
+  copied: [],
+  files: [],
   interrupted: false,
   timedOut: false,
   instrumented: true,
