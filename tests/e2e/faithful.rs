@@ -365,8 +365,8 @@ kept = make(1)
 #[test]
 fn a_memory_error_in_a_heap_of_small_holes_gets_its_verdict_and_snapshots() {
     // The heap is left with about half free, in holes of ~500 bytes; then 4 KB is asked for.
-    // (Dropping the last bytearray leaves room for the loop below however the full heap's
-    // last blocks fell.)
+    // (The handler drops one item: the loop can fill the heap to the last block, and the
+    // `range` after it must fit whatever the harness's own size.)
     let code = "\
 import gc
 gc.collect()
