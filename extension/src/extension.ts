@@ -37,6 +37,9 @@ import { fileName } from "./units";
 import type { BridgeServer } from "./webviewBridge";
 import type { MapOptions } from "./webview/messages";
 
+/** `globalState` key: the user allowed runs on a simulated Pico that is not sandboxed. */
+const UNSANDBOXED_ALLOWED_KEY = "heaplens.unsandboxedSimulatorAllowed";
+
 let client: LanguageClient | undefined;
 
 function settingGetter(): SettingGetter {
@@ -294,7 +297,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       { scheme: "untitled", language: "mpheap" },
     ],
     // A function, so that a restart sends the settings of that moment.
-    initializationOptions: () => serverSettings(vscode.workspace.getConfiguration("heaplens"), vscode.workspace.isTrusted),
+    initializationOptions: () =>
+      serverSettings(vscode.workspace.getConfiguration("heaplens"), vscode.workspace.isTrusted, unsandboxedAllowed()),
     outputChannelName: "HeapLens Language Server",
     middleware: {
       // The server's inlay hints carry the same "+96.8 KiB ×13" text as heaplens/decorations
@@ -354,6 +358,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
   client.onNotification(Method.boardStatus, (params: unknown) => {
     router.onBoardStatus(params);
+    const sandbox = typeof params === "object" && params !== null ? (params as { sandbox?: unknown }).sandbox : undefined;
+    if (sandbox === "notSandboxed") void askToRunUnsandboxed();
     simulator.offer(params);
   });
   client.onNotification(Method.decorations, (params: unknown) => router.onDecorations(params));
@@ -367,9 +373,29 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const sendSettings = (): void => {
     if (client === undefined || !client.isRunning()) return;
     void client.sendNotification(DidChangeConfigurationNotification.type, {
-      settings: serverSettings(vscode.workspace.getConfiguration("heaplens"), vscode.workspace.isTrusted),
+      settings: serverSettings(vscode.workspace.getConfiguration("heaplens"), vscode.workspace.isTrusted, unsandboxedAllowed()),
     });
   };
+  /**
+   * Where the kernel has no Landlock the simulated Pico runs scripts with the user's rights:
+   * ask once (remembered), before the first run; the server refuses runs until allowed.
+   */
+  let asking = false;
+  const askToRunUnsandboxed = async (): Promise<void> => {
+    if (unsandboxedAllowed() || asking) return;
+    asking = true;
+    const choice = await vscode.window.showWarningMessage(
+      "The simulated Pico is not sandboxed on this machine (the kernel has no Landlock): a script run on it could read and write your files and run programs. Run scripts on it anyway?",
+      { modal: true },
+      "Run Anyway",
+    );
+    asking = false;
+    if (choice !== "Run Anyway") return;
+    await context.globalState.update(UNSANDBOXED_ALLOWED_KEY, true);
+    sendSettings();
+  };
+  const unsandboxedAllowed = (): boolean => context.globalState.get<boolean>(UNSANDBOXED_ALLOWED_KEY) === true;
+
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (event.affectsConfiguration("heaplens.simulator.path")) void applySimulatorPath();
@@ -512,6 +538,16 @@ function registerCommands(
       await serverCommand(ServerCommand.captureHeap, { gc: false });
     }),
     run("heaplens.runFile", async (target?: unknown) => {
+      // Run File, the lens and the keybinding all come here: nothing runs from a workspace
+      // that is not trusted (the server refuses too, and never runs on save there).
+      if (!vscode.workspace.isTrusted) {
+        const choice = await vscode.window.showWarningMessage(
+          "HeapLens runs nothing from an untrusted workspace.",
+          "Manage Workspace Trust",
+        );
+        if (choice !== undefined) await vscode.commands.executeCommand("workbench.trust.manage");
+        return;
+      }
       const uri = target instanceof vscode.Uri ? target : vscode.window.activeTextEditor?.document.uri;
       if (uri === undefined) throw new Error("open a Python file to run");
       const document = vscode.workspace.textDocuments.find((doc) => doc.uri.toString() === uri.toString());

@@ -16,14 +16,19 @@ function stringSetting(get: SettingGetter, key: string, fallback: string): strin
  * What the server receives as `initializationOptions` and in
  * `workspace/didChangeConfiguration`: the `heaplens` configuration section as VS Code holds it
  * (the server owns every setting's type, default and range, and reports bad values itself),
- * whether the workspace is trusted (the server runs no code from an untrusted one), and that
- * this client shows failed board jobs itself.
+ * whether the workspace is trusted (the server runs no code from an untrusted one), that
+ * this client shows failed board jobs itself, and whether the user allowed runs on a simulated
+ * Pico that is not sandboxed on this machine.
  */
-export function serverSettings(section: unknown, workspaceTrusted: boolean): InitializationOptions {
+export function serverSettings(
+  section: unknown,
+  workspaceTrusted: boolean,
+  unsandboxedSimulatorAllowed = false,
+): InitializationOptions {
   // A configuration object is a proxy with methods: send its data only.
   const data = section === undefined ? null : (JSON.parse(JSON.stringify(section)) as Settings);
   // The extension shows failed board jobs itself, with actions (Install Simulated Pico, …).
-  return { heaplens: data, workspaceTrusted, clientShowsJobErrors: true };
+  return { heaplens: data, workspaceTrusted, clientShowsJobErrors: true, unsandboxedSimulatorAllowed };
 }
 
 /** Environment variables for the server process (the simulator path, when set). */

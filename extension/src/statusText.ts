@@ -66,6 +66,9 @@ function activityPart(activity: Activity): { text: string; icon: string; tooltip
 export function statusView(status: BoardStatus | undefined, activity?: Activity): StatusView {
   const parts = [boardLabel(status)];
   const tooltipLines = ["HeapLens — click to select a board"];
+  if (status?.sandbox === "notSandboxed") {
+    tooltipLines.push("The simulated Pico is not sandboxed on this machine (no Landlock): scripts can reach your files.");
+  }
   if (status?.firmware) tooltipLines.push(`Firmware: ${status.firmware}`);
   const from = snapshotName(status?.freeSnapshot);
   const free = status?.freeBytes ?? null;
@@ -78,6 +81,7 @@ export function statusView(status: BoardStatus | undefined, activity?: Activity)
     if (free !== null) parts.push(`${formatBytes(free)} free`);
     if (longest !== null) parts.push(`longest free run ${formatBytes(longest)} (${from})`);
   }
+  if (status?.sandbox === "notSandboxed") parts.push("not sandboxed");
   if (free !== null) tooltipLines.push(`Free heap (${from}): ${kibAndBytes(free)}`);
   if (longest !== null) tooltipLines.push(`Longest free run (${from}): ${kibAndBytes(longest)} — the largest allocation that can succeed`);
   if (status?.message) tooltipLines.push(status.message);
@@ -95,6 +99,7 @@ export function statusView(status: BoardStatus | undefined, activity?: Activity)
     text: `$(${icon}) ${parts.join(" · ")}`,
     tooltip: tooltipLines.join("\n"),
     icon,
-    warning: status?.state === "disconnected" || activity?.kind === "softResetFailed",
+    warning:
+      status?.state === "disconnected" || activity?.kind === "softResetFailed" || status?.sandbox === "notSandboxed",
   };
 }

@@ -189,7 +189,7 @@ fn a_killed_interpreter_is_a_disconnect_and_the_next_command_reconnects() {
 fn capture_mem_info_returns_the_heap_map() {
     let mut board = open_sim(LinkOptions::default());
     let dump = text(&board.capture_mem_info(true).expect("capture"));
-    assert!(dump.contains("GC: total: 192000, used: "), "{dump}");
+    assert!(dump.contains("GC: total: 232960, used: "), "{dump}");
     assert!(dump.contains("GC memory layout; from "), "{dump}");
 }
 
@@ -277,7 +277,7 @@ fn mpremote_talks_to_heaplens_sim_with_no_extra_flags() {
         .output()
         .expect("run heaplens capture");
     assert!(
-        text(&out.stdout).contains("GC heap 192,000 bytes = 6,000 blocks of 32 bytes"),
+        text(&out.stdout).contains("GC heap 232,960 bytes = 7,280 blocks of 32 bytes"),
         "{out:?}"
     );
 

@@ -5,5 +5,7 @@ mod board;
 mod faithful;
 mod heap_cli;
 mod projects;
+mod pico;
 mod run;
+mod sandbox;
 mod support;

@@ -713,7 +713,7 @@ async function mainSession(browser, cleanup) {
         20_000,
         "the header hover",
       );
-      if (!/total 187\.5 KiB \(192,000 bytes\)/.test(text)) throw new Error(`hover: ${text}`);
+      if (!/total 227\.5 KiB \(232,960 bytes\)/.test(text)) throw new Error(`hover: ${text}`);
       await page.keyboard.press("Escape");
       return `${language} · ${text.slice(0, 120)}`;
     });

@@ -34,7 +34,15 @@ export type ErrorCode =
   | "untrusted"
   | "superseded"
   | "internal"
-  | "notConnected";
+  | "notConnected"
+  | "notSandboxed";
+/**
+ * Whether the simulated Pico's interpreter is confined (`heaplens/boardStatus`).
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "SandboxState".
+ */
+export type SandboxState = "sandboxed" | "notSandboxed";
 /**
  * The board as the status bar shows it.
  *
@@ -143,6 +151,10 @@ export interface BoardStatusParams {
    * Why the board is disconnected (or what went wrong last), as a code to switch on.
    */
   reason?: ErrorCode | null;
+  /**
+   * For the simulated Pico: whether it is sandboxed here (absent for a serial board).
+   */
+  sandbox?: SandboxState | null;
   state: BoardState;
 }
 /**
@@ -363,6 +375,11 @@ export interface InitializationOptions {
    */
   heaplens: Settings | null;
   /**
+   * True once the user allowed runs on a simulated Pico that is not sandboxed on this
+   * machine (the client asks once); until then such runs fail with `notSandboxed`.
+   */
+  unsandboxedSimulatorAllowed: boolean | null;
+  /**
    * False in an untrusted workspace: the server then runs no code on any board.
    */
   workspaceTrusted: boolean | null;
@@ -412,7 +429,8 @@ export interface Settings {
   server: ServerSettings;
   /**
    * Heap size in bytes given to the simulated Pico's interpreter (`-X heapsize=`). The
-   * default gives `GC: total: 192000`, close to a Pico's heap.
+   * default gives `GC: total: 232960`, a Pico's heap, of which about 192 KB are free
+   * after the Pico modules it loads at boot.
    */
   simulatedHeapBytes: number;
   /**

@@ -11,8 +11,14 @@ test("the configuration section is sent as data, with the workspace's trust", ()
     heaplens: { board: "/dev/ttyACM0", thresholds: { hintBytes: 256 } },
     workspaceTrusted: true,
     clientShowsJobErrors: true,
+    unsandboxedSimulatorAllowed: false,
   });
-  assert.deepEqual(serverSettings(undefined, false), { heaplens: null, workspaceTrusted: false, clientShowsJobErrors: true });
+  assert.deepEqual(serverSettings(undefined, false, true), {
+    heaplens: null,
+    workspaceTrusted: false,
+    clientShowsJobErrors: true,
+    unsandboxedSimulatorAllowed: true,
+  });
 });
 
 test("server path: env, then setting, then bundled, then PATH", () => {

@@ -42,6 +42,16 @@ test("disconnected is a warning, and a message reaches the tooltip", () => {
   assert.match(view.tooltip, /no board found/);
 });
 
+test("a simulated Pico that is not sandboxed says so, as a warning", () => {
+  const view = statusView({ ...base, state: "simulated", port: null, sandbox: "notSandboxed" });
+  assert.equal(view.text, "$(vm) Simulated Pico · not sandboxed");
+  assert.equal(view.warning, true);
+  assert.match(view.tooltip, /not sandboxed on this machine/);
+  const sandboxed = statusView({ ...base, state: "simulated", port: null, sandbox: "sandboxed" });
+  assert.equal(sandboxed.text, "$(vm) Simulated Pico");
+  assert.equal(sandboxed.warning, false);
+});
+
 test("byte formatting", () => {
   assert.equal(formatBytes(512), "512 B");
   assert.equal(formatBytes(1536), "1.5 KiB");

@@ -62,6 +62,12 @@ pub enum LinkError {
     )]
     SimulatorMissing,
     /// The simulated board could not be started or stopped working.
+    /// The simulated Pico runs unconfined here and the user has not allowed that yet.
+    #[error(
+        "the simulated Pico is not sandboxed on this machine ({reason}): a script run on it \
+         could read and write your files and run programs. Allow it once to run anyway."
+    )]
+    NotSandboxed { reason: String },
     #[error("simulated board: {0}")]
     Simulator(String),
     /// Any other I/O failure on an open port.

@@ -25,7 +25,11 @@ pub use connector::{connector_for, Connector};
 pub use error::LinkError;
 pub use files::{python_string, BoardFile, FileState};
 pub use raw_repl::{ExecOutcome, RawRepl};
-pub use sim::{find_interpreter, SimHandle, SimOptions, DEFAULT_SIM_HEAP_BYTES};
+pub use sim::sandbox::kernel_landlock_abi;
+pub use sim::{
+    find_interpreter, SandboxStatus, SimHandle, SimOptions, DEFAULT_SIM_GC_TOTAL,
+    DEFAULT_SIM_HEAP_BYTES, MIN_SIM_HEAP_BYTES,
+};
 pub use spec::{BoardSpec, BoardSpecError};
 pub use transport::{FakeTransport, SerialTransport, Transport};
 pub use watchdog::Watchdog;
@@ -106,6 +110,8 @@ pub struct BoardInfo {
     pub firmware: Option<String>,
     /// GC block size in bytes (16 on 32-bit ports, 32 on 64-bit), when identified.
     pub block_bytes: Option<usize>,
+    /// For the simulated Pico: how well it is sandboxed here (None for a serial board).
+    pub sandbox: Option<SandboxStatus>,
 }
 
 /// A connection to a board (or the simulated Pico) speaking the raw REPL. `Send`, so a
@@ -151,6 +157,7 @@ impl Board {
                 port: String::new(),
                 firmware: None,
                 block_bytes: None,
+                sandbox: connector.simulator().map(|sim| sim.sandbox().clone()),
             },
             connector,
             opts: opts.clone(),
@@ -210,12 +217,22 @@ impl Board {
         // The port may now lead to another board (or firmware).
         self.counts_allocations = None;
         self.sys_path = None;
-        let transport = self.connector.connect(&self.opts)?;
-        self.info.port = transport.name().to_string();
-        let mut repl = RawRepl::new(transport, self.opts.clone());
-        repl.enter_raw(&CancelToken::new())?;
-        self.repl = Some(repl);
-        Ok(())
+        let opened = self.connector.connect(&self.opts).and_then(|transport| {
+            self.info.port = transport.name().to_string();
+            let mut repl = RawRepl::new(transport, self.opts.clone());
+            repl.enter_raw(&CancelToken::new())?;
+            Ok(repl)
+        });
+        // A simulated Pico that could not start says why, rather than "disconnected".
+        let failure = self.connector.simulator().and_then(SimHandle::failure);
+        match (opened, failure) {
+            (Err(_), Some(msg)) => Err(LinkError::Simulator(msg)),
+            (Err(err), None) => Err(err),
+            (Ok(repl), _) => {
+                self.repl = Some(repl);
+                Ok(())
+            }
+        }
     }
 
     /// Runs `code`, streaming stdout to `on_output`. A traceback is part of the outcome, not
@@ -318,6 +335,12 @@ impl Board {
         if let Some(mut repl) = self.repl.take() {
             let _ = repl.leave_raw();
         }
+    }
+
+    /// The simulated Pico's flash folder on the host (None for a serial board): what its
+    /// scripts see as `/`, with `lib/` as `/lib`; files put there are on the board.
+    pub fn simulator_flash_dir(&self) -> Option<&std::path::Path> {
+        self.connector.simulator().map(SimHandle::flash_dir)
     }
 
     /// The process id of the simulated board's interpreter (None for serial boards). Tests

@@ -19,23 +19,35 @@
 //! - **Ctrl-C**: in raw-paste mode the unix port runs code with ISIG off, so the tty never
 //!   turns `\x03` into SIGINT. While the interpreter has a SIGINT handler installed (it only
 //!   does while executing; `/proc/PID/status`), the supervisor sends SIGINT itself instead of
-//!   the byte. Each interpreter runs one `pass` at start-up so that CPython's own start-up
+//!   the byte. Each interpreter runs its boot line at start-up, so that CPython's own start-up
 //!   SIGINT handler is gone before the board is handed to the host.
 //! - **Warm spare**: a second interpreter waits at its prompt (started 300 ms after the
 //!   simulator) and replaces the exiting one at a soft reset, which then takes milliseconds.
+//! - **Boot**: each interpreter (the spare too) runs [`pico_modules::boot_line`] at its first
+//!   prompt, before the board is handed over: the Pico modules are imported and the private
+//!   flash folder becomes the script's `/`. Being the first execution, it also serves as the
+//!   SIGINT warm-up above.
+//! - **Sandbox** (`sim/sandbox.rs`): each interpreter starts confined by Landlock and seccomp
+//!   to its private folder (`sim/folder.rs`), the project (read-only) and what the
+//!   interpreter program needs; [`SimHandle::sandbox`] says how well this kernel does it.
 //!
 //! `HEAPLENS_SIM_DEBUG=1` prints each interpreter exit status to stderr.
 //!
 //! Must not know: the raw REPL as a client, heaps, LSP.
+
+mod folder;
+pub mod sandbox;
+
+use folder::BoardFolder;
+pub use sandbox::SandboxStatus;
 
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -44,10 +56,20 @@ use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::termios::{self, LocalFlags, SetArg, SpecialCharacterIndices};
 
 use super::host_input::HostInput;
+use super::pico_modules::{self, BootPaths};
 use super::LinkError;
+use sandbox::Sandbox;
 
-/// Default `-X heapsize`: gives `GC: total: 192000` on the unix port (≈ a Pico's heap).
-pub const DEFAULT_SIM_HEAP_BYTES: usize = 194_300;
+/// Default `-X heapsize`: gives `GC: total: 232960` on the unix port, a Pico's (RP2040) GC
+/// heap; after the Pico modules are loaded at boot (~40 KB), about 192 KB are free, as the
+/// simulated Pico offered before it had them (ARCHITECTURE.md, "The simulated Pico's heap").
+pub const DEFAULT_SIM_HEAP_BYTES: usize = 235_750;
+
+/// The smallest `-X heapsize` that boots: the Pico modules take ~40 KB.
+pub const MIN_SIM_HEAP_BYTES: usize = 64 * 1024;
+
+/// `GC: total` of the simulated Pico with [`DEFAULT_SIM_HEAP_BYTES`].
+pub const DEFAULT_SIM_GC_TOTAL: usize = 232_960;
 
 const RAW_BANNER_WITH_PROMPT: &[u8] = b"raw REPL; CTRL-B to exit\r\n>";
 const SOFT_REBOOT: &[u8] = b"MPY: soft reboot\r\n";
@@ -72,6 +94,9 @@ pub struct SimOptions {
     /// Keep a second interpreter started and waiting, so a soft reset takes milliseconds
     /// (like a Pico's) instead of an interpreter start-up.
     pub warm_spare: bool,
+    /// The user's project folder: readable (never writable) by the interpreter, mounted at
+    /// `/project` with `/project` and `/project/lib` on `sys.path` after the flash's own.
+    pub project_root: Option<PathBuf>,
 }
 
 impl Default for SimOptions {
@@ -81,6 +106,7 @@ impl Default for SimOptions {
             link: None,
             interpreter: None,
             warm_spare: true,
+            project_root: None,
         }
     }
 }
@@ -138,11 +164,14 @@ impl Shared {
     }
 }
 
-/// A running simulated board. Dropping it stops the interpreter and removes the link.
+/// A running simulated board. Dropping it stops the interpreter, removes the link and the
+/// board's private folder (its flash included).
 pub struct SimHandle {
     shared: Arc<Shared>,
     wake: File,
     thread: Option<JoinHandle<()>>,
+    flash: PathBuf,
+    sandbox: SandboxStatus,
 }
 
 impl SimHandle {
@@ -153,7 +182,27 @@ impl SimHandle {
             Some(path) => path.clone(),
             None => find_interpreter()?,
         };
-        let scratch = scratch_dir().map_err(|e| sim_err("creating a scratch directory", e))?;
+        let folder =
+            BoardFolder::create().map_err(|e| sim_err("creating the board's private folder", e))?;
+        let project_root = match &opts.project_root {
+            Some(root) => Some(std::fs::canonicalize(root).map_err(|e| {
+                sim_err(&format!("reading the project folder {}", root.display()), e)
+            })?),
+            None => None,
+        };
+        tracing::debug!(folder = %folder.path().display(), "simulated Pico's private folder");
+        let mut allowed = sandbox::interpreter_needs(&interpreter);
+        allowed.read_write.push(folder.flash().to_path_buf());
+        allowed.read.push(folder.modules().to_path_buf());
+        allowed.read.extend(project_root.clone());
+        let sandbox = Sandbox::build(&allowed).map_err(|e| sim_err("building the sandbox", e))?;
+        let boot_line = pico_modules::boot_line(&BootPaths {
+            modules: folder.modules(),
+            flash: folder.flash(),
+            project: project_root.as_deref(),
+        });
+        let flash = folder.flash().to_path_buf();
+        let sandbox_status = sandbox.status().clone();
         let shared = Arc::new(Shared {
             status: Mutex::new(Status::default()),
             changed: Condvar::new(),
@@ -164,7 +213,9 @@ impl SimHandle {
         let mut sup = Supervisor {
             opts,
             interpreter,
-            scratch,
+            folder,
+            sandbox,
+            boot_line,
             shared: Arc::clone(&shared),
             wake: File::from(wake_rx),
             host,
@@ -179,6 +230,7 @@ impl SimHandle {
             failed_starts: 0,
             spare: None,
             spare_failures: 0,
+            boot_failure: None,
             spare_not_before: Instant::now() + SPARE_DELAY,
         };
         sup.publish_path();
@@ -201,6 +253,8 @@ impl SimHandle {
             shared,
             wake: File::from(wake_tx),
             thread: Some(thread),
+            flash,
+            sandbox: sandbox_status,
         };
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(handle),
@@ -252,6 +306,19 @@ impl SimHandle {
     pub fn failure(&self) -> Option<String> {
         self.shared.lock().failed.clone()
     }
+
+    /// The board's flash folder on the host: what the script sees as `/` (its working
+    /// folder; `lib/` in it is `/lib` on `sys.path`). Private to this board (mode 0700 parent,
+    /// unpredictable name) and removed when the board is dropped. Files put here are on the
+    /// board, as if copied to a Pico's flash.
+    pub fn flash_dir(&self) -> &Path {
+        &self.flash
+    }
+
+    /// How well the interpreter is sandboxed on this machine.
+    pub fn sandbox(&self) -> &SandboxStatus {
+        &self.sandbox
+    }
 }
 
 impl Drop for SimHandle {
@@ -266,14 +333,6 @@ impl Drop for SimHandle {
 
 fn sim_err(what: &str, err: impl std::fmt::Display) -> LinkError {
     LinkError::Simulator(format!("{what}: {err}"))
-}
-
-fn scratch_dir() -> std::io::Result<PathBuf> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("heaplens-sim-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }
 
 /// Opens a pty pair with close-on-exec fds (so concurrently spawned processes don't inherit
@@ -329,7 +388,8 @@ enum Mode {
 enum StartStep {
     /// Waiting for the friendly banner's `>>> `.
     Banner,
-    /// Sent `pass`: the first execution makes the unix port drop the SIGINT handler CPython
+    /// Sent the boot line: it imports the Pico modules and mounts the flash as `/`; being
+    /// the first execution, it also makes the unix port drop the SIGINT handler CPython
     /// installed at start-up, so "SIGINT is caught" really means "code is running".
     WarmUp,
     /// Sent Ctrl-A: waiting for the raw banner.
@@ -368,7 +428,11 @@ struct Spare {
 struct Supervisor {
     opts: SimOptions,
     interpreter: PathBuf,
-    scratch: PathBuf,
+    /// Removed when the supervisor ends (dropped with it).
+    folder: BoardFolder,
+    sandbox: Sandbox,
+    /// What each interpreter runs at its first prompt, ending with `\r`.
+    boot_line: String,
     shared: Arc<Shared>,
     wake: File,
     host: HostPty,
@@ -385,6 +449,8 @@ struct Supervisor {
     failed_starts: u32,
     spare: Option<Spare>,
     spare_failures: u32,
+    /// Set when an interpreter's boot line raised: the board cannot work.
+    boot_failure: Option<String>,
     /// No spare before this instant: one-shot commands finish before it and never pay for one.
     spare_not_before: Instant,
 }
@@ -486,13 +552,22 @@ impl Supervisor {
                     return;
                 };
                 if spare.warmed {
+                    if boot_error(&spare.seen[..i]).is_some() {
+                        // Booting failed (a broken module): this spare is of no use.
+                        if let Some(mut dead) = self.spare.take() {
+                            let _ = dead.child.process.kill();
+                            let _ = dead.child.process.wait();
+                        }
+                        self.spare_failures += 1;
+                        return;
+                    }
                     spare.ready = true;
                     spare.seen.clear();
                 } else {
                     spare.banner = spare.seen.drain(..i + 4).collect();
                     spare.seen.clear();
                     spare.warmed = true;
-                    let _ = spare.child.master.write_all(b"pass\r");
+                    let _ = spare.child.master.write_all(self.boot_line.as_bytes());
                 }
             }
             Err(err)
@@ -527,13 +602,20 @@ impl Supervisor {
         let mut cmd = Command::new(&self.interpreter);
         cmd.arg("-X")
             .arg(format!("heapsize={}", self.opts.heap_bytes))
-            .current_dir(&self.scratch)
+            .current_dir(self.folder.flash())
+            // Nothing of the user's environment (tokens, paths) reaches the script.
+            .env_clear()
             .stdin(stdio(&slave).map_err(|e| sim_err("dup", e))?)
             .stdout(stdio(&slave).map_err(|e| sim_err("dup", e))?)
             .stderr(Stdio::from(slave));
-        // SAFETY: only async-signal-safe calls (setsid, ioctl, prctl) between fork and exec.
+        let confine = self
+            .sandbox
+            .for_child()
+            .map_err(|e| sim_err("preparing the sandbox", e))?;
+        // SAFETY: only async-signal-safe calls (setsid, ioctl, prctl, landlock_restrict_self,
+        // seccomp) between fork and exec; nothing allocates.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 // A session of its own whose controlling terminal is the child pty, so the
                 // line discipline turns \x03 into SIGINT for it.
                 if libc::setsid() < 0 {
@@ -544,7 +626,9 @@ impl Supervisor {
                 }
                 // No orphan if heaplens dies without cleaning up.
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
+                // Last: from here on the process reaches only what the sandbox allows, and
+                // the exec itself must be allowed.
+                confine.apply_in_child()
             });
         }
         let process = cmd
@@ -639,6 +723,10 @@ impl Supervisor {
                         return;
                     }
                 }
+            }
+            if let Some(msg) = self.boot_failure.take() {
+                self.fail(msg);
+                return;
             }
             self.check_timers();
             // Start a spare only when quiet (poll timed out): spawning blocks this thread for
@@ -743,7 +831,24 @@ impl Supervisor {
                         *banner = seen.drain(..i + 4).collect();
                         seen.clear();
                         *step = StartStep::WarmUp;
-                        self.write_child_now(b"pass\r");
+                        if let Some(child) = &mut self.child {
+                            let _ = child.master.write_all(self.boot_line.as_bytes());
+                        }
+                    }
+                    (StartStep::WarmUp, Some(i)) if boot_error(&seen[..i]).is_some() => {
+                        let text = boot_error(&seen[..i]).unwrap_or_default();
+                        self.boot_failure = Some(if text.contains("MemoryError") {
+                            format!(
+                                "the simulated Pico could not boot: a heap of {} bytes is too \
+                                 small for the Pico modules it loads at boot (about {} bytes); \
+                                 give it at least {} bytes",
+                                self.opts.heap_bytes,
+                                pico_modules::BOOT_HEAP_LIMIT_BYTES,
+                                MIN_SIM_HEAP_BYTES
+                            )
+                        } else {
+                            format!("the simulated Pico could not boot (its Pico modules failed): {text}")
+                        });
                     }
                     (StartStep::WarmUp, Some(_)) if *target == Mode::Raw => {
                         seen.clear();
@@ -889,7 +994,6 @@ impl Supervisor {
                 let _ = std::fs::remove_file(link);
             }
         }
-        let _ = std::fs::remove_dir_all(&self.scratch);
     }
 }
 
@@ -904,6 +1008,12 @@ fn interpreter_catches_sigint(pid: u32) -> bool {
         .find_map(|line| line.strip_prefix("SigCgt:"))
         .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
         .is_some_and(|mask| mask & (1 << (libc::SIGINT - 1)) != 0)
+}
+
+/// The traceback the boot line printed, if it raised.
+fn boot_error(output: &[u8]) -> Option<String> {
+    let start = find(output, b"Traceback (most recent call last)")?;
+    Some(String::from_utf8_lossy(&output[start..]).trim().to_string())
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

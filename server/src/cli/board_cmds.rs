@@ -9,13 +9,25 @@ use anyhow::Context;
 
 use super::BoardArgs;
 use crate::board::{
-    discovery, find_interpreter, Board, CancelToken, LinkError, LinkOptions, SimHandle, SimOptions,
-    Watchdog,
+    discovery, find_interpreter, Board, CancelToken, LinkError, LinkOptions, SandboxStatus,
+    SimHandle, SimOptions, Watchdog,
 };
 
 pub(super) fn open_board(args: &BoardArgs, opts: &LinkOptions) -> anyhow::Result<Board> {
-    Board::open(&args.board, &args.heap.sim_options(), opts)
-        .with_context(|| format!("opening board `{}`", args.board))
+    let board = Board::open(&args.board, &args.heap.sim_options(), opts)
+        .with_context(|| format!("opening board `{}`", args.board))?;
+    if let Some(SandboxStatus::NotSandboxed { reason }) = &board.info().sandbox {
+        warn_not_sandboxed(reason);
+    }
+    Ok(board)
+}
+
+/// On the command line the user asked for the run themselves: a warning is enough.
+fn warn_not_sandboxed(reason: &str) {
+    eprintln!(
+        "heaplens: warning: the simulated Pico is not sandboxed on this machine ({reason}): \
+         the script can read and write your files and run programs"
+    );
 }
 
 /// Options for one-shot commands: no identification round trip (speed matters).
@@ -174,6 +186,9 @@ pub fn sim(link: Option<&Path>, heap: super::HeapArg) -> anyhow::Result<ExitCode
         link: link.map(Path::to_path_buf),
         ..heap.sim_options()
     })?;
+    if let SandboxStatus::NotSandboxed { reason } = handle.sandbox() {
+        warn_not_sandboxed(reason);
+    }
     let mut generation = handle.generation();
     let path = handle.wait_path(Duration::from_secs(5))?;
     println!("{}", path.display());

@@ -171,6 +171,21 @@ pub enum ErrorCode {
     Internal,
     /// The board has not been opened yet.
     NotConnected,
+    /// The simulated Pico is not sandboxed on this machine (no Landlock) and the user has not
+    /// allowed running on it anyway (`unsandboxedSimulatorAllowed`).
+    NotSandboxed,
+}
+
+/// Whether the simulated Pico's interpreter is confined (`heaplens/boardStatus`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum SandboxState {
+    /// Landlock and seccomp confine it to its flash folder and the project: no other file,
+    /// no host program, no network.
+    Sandboxed,
+    /// The kernel has no Landlock: a script could read and write the user's files and run
+    /// programs. The client asks the user once before the first run.
+    NotSandboxed,
 }
 
 /// `heaplens/boardStatus` params.
@@ -192,6 +207,9 @@ pub struct BoardStatusParams {
     pub reason: Option<ErrorCode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// For the simulated Pico: whether it is sandboxed here (absent for a serial board).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<SandboxState>,
 }
 
 /// Server → client: the board's state changed.
@@ -692,6 +710,10 @@ pub struct InitializationOptions {
     /// False in an untrusted workspace: the server then runs no code on any board.
     #[serde(default)]
     pub workspace_trusted: Option<bool>,
+    /// True once the user allowed runs on a simulated Pico that is not sandboxed on this
+    /// machine (the client asks once); until then such runs fail with `notSandboxed`.
+    #[serde(default)]
+    pub unsandboxed_simulator_allowed: Option<bool>,
     /// True when the client shows failed board jobs itself (from `heaplens/jobFinished`'s
     /// error code, with actions such as installing the simulated Pico): the server then sends
     /// no `window/showMessage` for them. Other clients get the message.

