@@ -518,6 +518,10 @@ def _ticker():
 
 
 _thread.start_new_thread(_ticker, ())
+# Boot waits until the thread is parked on _wake: its start-up allocates on the heap, and
+# without a GIL it would do so while a capture or the first probe reads the heap.
+while not _tstate[0]:
+    _usleep(50)
 
 
 class Timer:
