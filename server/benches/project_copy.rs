@@ -81,12 +81,17 @@ fn main() -> anyhow::Result<()> {
     }
     let round_trip = median(round_trips);
 
-    // Copy everything to an empty flash: a fresh folder on the board each time.
+    // Copy everything to an empty flash: a fresh folder on the board each time, and the lib
+    // folder (absolute on a Pico: `/lib`) emptied.
+    let lib = &layout.lib_dir;
     let mut full = Vec::new();
     for run in 0..RUNS {
         let folder = format!("copy{run}");
         board.exec(
-            &format!("import os; os.mkdir('{folder}'); os.chdir('{folder}')"),
+            &format!(
+                "import os\ntry:\n for n in os.listdir('{lib}'): os.remove('{lib}/' + n)\n\
+                 except OSError: pass\nos.mkdir('{folder}'); os.chdir('{folder}')"
+            ),
             &mut |_| {},
             &CancelToken::new(),
         )?;

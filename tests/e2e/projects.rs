@@ -248,6 +248,21 @@ fn a_serial_board_gets_only_changed_plain_files_and_keeps_its_own() {
     );
     assert_eq!(report["output"], "peak 34 frame 512\n");
 
+    // A file bigger than one write goes in parts, renamed into place in `/lib` (the unix
+    // port's flash mount cannot rename absolute paths: this once failed with ENOENT).
+    let big: String = (0..400).map(|i| format!("T{i} = {i}\n")).collect();
+    assert!(big.len() > 4096);
+    project.write("lib/table.py", &big);
+    let (report, stderr, _) = run_json(&main, &["--board", &board]);
+    assert_eq!(strings(&report["copied"]), ["lib/table.py"], "{stderr}");
+    project.write("lib/table.py", &format!("{big}END = 1\n"));
+    let (report, stderr, _) = run_json(&main, &["--board", &board]);
+    assert_eq!(strings(&report["copied"]), ["lib/table.py"], "{stderr}");
+    assert_eq!(
+        sim.exec("print(open('/lib/table.py').read(), end='')"),
+        format!("{big}END = 1\n")
+    );
+
     // The board's own file is still there.
     assert_eq!(sim.exec("print(open('notes.txt').read())"), "mine\n");
 }

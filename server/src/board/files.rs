@@ -60,7 +60,10 @@ print(values.decode())
 
 /// Carries out the lines of `value`, `MODE START END PATH` each: `mkdir` makes folder PATH;
 /// `wb` / `ab` write (or append) the bytes `data[START:END]` to PATH; `rename` moves PATH
-/// (a temporary name) over the name it stands for (PATH without its suffix).
+/// (a temporary name) over the name it stands for (PATH without its suffix). The rename is
+/// made inside PATH's folder: the unix port's `VfsPosix` mounted at `/` (the simulated Pico's
+/// flash) cannot rename absolute paths (ENOENT), a Pico's filesystems can; names within the
+/// current folder work on both.
 const WRITE_CODE: &str = "import os
 for line in value.split('\\n'):
     mode, start, end, path = line.split(' ', 3)
@@ -70,11 +73,19 @@ for line in value.split('\\n'):
         except OSError:
             pass
     elif mode == 'rename':
+        here = os.getcwd()
+        cut = path.rfind('/')
+        if cut >= 0:
+            os.chdir(path[:cut] or '/')
+        path = path[cut + 1:]
         try:
-            os.remove(path[:-PART])
-        except OSError:
-            pass
-        os.rename(path, path[:-PART])
+            try:
+                os.remove(path[:-PART])
+            except OSError:
+                pass
+            os.rename(path, path[:-PART])
+        finally:
+            os.chdir(here)
     else:
         file = open(path, mode)
         file.write(memoryview(data)[int(start):int(end)])
