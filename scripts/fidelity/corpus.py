@@ -125,7 +125,8 @@ HL_KEYS = [
 
 
 def heaplens_cmd(opts, base, extra=()):
-    return [opts.heaplens, "run", "--board", "sim", "--json", "--timeout", str(opts.timeout), *extra, base]
+    project = ["--project", opts.lone_project] if opts.lone_project else []
+    return [opts.heaplens, "run", "--board", "sim", "--json", "--timeout", str(opts.timeout), *project, *extra, base]
 
 
 def variant_args(variant):
@@ -931,6 +932,10 @@ def main():
     ap.add_argument("--reuse", action="store_true", help="re-analyse the scripts already in OUT/raw/ instead of running them again (others are run)")
     ap.add_argument("--variant", action="append", default=[],
                     help="extra heaplens arguments (e.g. '--no-reset'): also time `heaplens run` with them, per script, interleaved; repeatable")
+    ap.add_argument("--lone", action="store_true",
+                    help="run each script as a project of its own (`--project` an empty folder): nothing else of its "
+                         "folder is copied to the board first, as with `mpremote run` (a tests/ folder holds hundreds "
+                         "of scripts, and each run starts a fresh simulated Pico with an empty flash)")
     ap.add_argument("--no-cpython", action="store_true", help="skip CPython and settrace (outputs and times only)")
     ap.add_argument("--retrace", action="store_true", help="with --reuse: run the settrace side again (after a change to settrace_lines.py)")
     ap.add_argument("--fixed-runs", type=int, default=15, help="empty-script runs for the fixed cost (0 = skip)")
@@ -940,6 +945,10 @@ def main():
     opts.heaplens = os.path.abspath(opts.heaplens)
     opts.micropython = os.path.abspath(opts.micropython)
     os.makedirs(opts.out, exist_ok=True)
+    opts.lone_project = None
+    if opts.lone:
+        opts.lone_project = os.path.join(opts.out, "lone-project")
+        os.makedirs(opts.lone_project, exist_ok=True)
     scripts = find_scripts(opts.corpus, opts.dirs.split(","), opts.only)
     if not scripts:
         sys.exit("no scripts found")

@@ -993,3 +993,39 @@ fn kib_and_bytes(bytes: u64) -> String {
     }
     format!("{:.1} KiB ({grouped} bytes)", bytes as f64 / 1024.0)
 }
+
+/// A reader that stops early (`heaplens run … | head -1`) ends the run quietly, like any Unix
+/// tool: killed by SIGPIPE, never a panic message about a broken pipe.
+#[test]
+fn a_reader_that_stops_early_ends_the_run_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("talk.py");
+    // More than a pipe holds (64 KiB), so heaplens is still writing when the reader goes.
+    std::fs::write(&script, "for i in range(20000):\n    print('line', i)\n").expect("write");
+    let mut child = Command::new(heaplens_bin())
+        .args(["run", "--board", "sim", "--no-color"])
+        .arg(&script)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn heaplens run");
+    let mut first = [0u8; 16];
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_exact(&mut first)
+        .expect("the report starts");
+    // The read end is closed here: every later write of the report hits EPIPE.
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    let status = child.wait().expect("wait");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?} {stderr}");
+}

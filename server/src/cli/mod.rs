@@ -207,10 +207,26 @@ pub(crate) fn parse_timeout(text: &str) -> Result<Timeout, String> {
     ))
 }
 
+/// A report piped into a reader that stops early (`heaplens run … | head`) ends the process
+/// quietly, as any Unix tool does, instead of `println!` panicking on EPIPE. Rust ignores
+/// SIGPIPE by default; this restores the default action. The simulated Pico's interpreters
+/// die with their parent (PR_SET_PDEATHSIG). Not for the language server: its stdout closing
+/// is the client going away, which it handles itself.
+fn reader_gone_ends_quietly() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Entry point of the binary. Errors are printed to stderr with a non-zero exit code.
 pub fn main() -> ExitCode {
     crate::logging::init();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Lsp) {
+        reader_gone_ends_quietly();
+    }
     match dispatch(cli.command) {
         Ok(code) => code,
         Err(err) => {
