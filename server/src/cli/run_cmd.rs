@@ -139,7 +139,7 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
 
 /// The script as part of its project: `project` (else the script's folder) is read, and the
 /// script is named by its path there (by its file name when it lies outside).
-fn project_script(path: &Path, project: Option<&Path>, source: String) -> anyhow::Result<Script> {
+pub(super) fn project_script(path: &Path, project: Option<&Path>, source: String) -> anyhow::Result<Script> {
     let script_path =
         std::fs::canonicalize(path).with_context(|| format!("cannot read {}", path.display()))?;
     let root = match project {
