@@ -2,10 +2,11 @@
 //! board is needed) and check what a user sees.
 
 mod board;
+mod check;
 mod faithful;
 mod heap_cli;
-mod projects;
 mod pico;
+mod projects;
 mod run;
 mod sandbox;
 mod support;

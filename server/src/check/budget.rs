@@ -199,24 +199,26 @@ impl Figures {
         // snapshots also hold what the last line left).
         let probe_peak = report.peak.as_ref();
         let peak_bytes = probe_peak.map(|p| p.used).map(|probes| {
-            [report.snapshots.after.as_ref(), report.snapshots.after_gc.as_ref()]
-                .into_iter()
-                .flatten()
-                .filter_map(|s| s.stats().used)
-                .fold(probes, u64::max)
+            [
+                report.snapshots.after.as_ref(),
+                report.snapshots.after_gc.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.stats().used)
+            .fold(probes, u64::max)
         });
         Figures {
             script_file: report.script_file.clone(),
             peak_bytes,
-            peak_place: probe_peak.filter(|p| Some(p.used) == peak_bytes).and_then(|p| {
-                p.line.map(|line| Place {
-                    file: p
-                        .file
-                        .clone()
-                        .unwrap_or_else(|| report.script_file.clone()),
-                    line,
-                })
-            }),
+            peak_place: probe_peak
+                .filter(|p| Some(p.used) == peak_bytes)
+                .and_then(|p| {
+                    p.line.map(|line| Place {
+                        file: p.file.clone().unwrap_or_else(|| report.script_file.clone()),
+                        line,
+                    })
+                }),
             after_gc_bytes: after_gc.as_ref().and_then(|s| s.used),
             free_run_bytes: after_gc.as_ref().and_then(|s| s.max_free_bytes),
             heap_bytes: report.snapshots.before.stats().gc_total,
@@ -285,20 +287,17 @@ pub fn evaluate(figures: &Figures, budgets: &Budgets) -> Vec<Violation> {
         line: 1,
     };
     let mut out = Vec::new();
-    let mut push = |budget: Budget,
-                    place: Place,
-                    actual: Option<u64>,
-                    limit: Option<u64>,
-                    message: String| {
-        out.push(Violation {
-            budget,
-            file: place.file,
-            line: place.line,
-            actual,
-            limit,
-            message,
-        });
-    };
+    let mut push =
+        |budget: Budget, place: Place, actual: Option<u64>, limit: Option<u64>, message: String| {
+            out.push(Violation {
+                budget,
+                file: place.file,
+                line: place.line,
+                actual,
+                limit,
+                message,
+            });
+        };
     if let Some((place, text)) = &figures.memory_error {
         push(
             Budget::NoMemoryError,
@@ -437,8 +436,20 @@ mod tests {
     #[test]
     fn bad_sizes_name_the_text() {
         for text in [
-            "", "K", "64Q", "-1", "1.5", "1.5B", "1e3", ".5K", "5.K", "64 K B", "nan", "inf",
-            "99999999999999999999", "18014398509481984M",
+            "",
+            "K",
+            "64Q",
+            "-1",
+            "1.5",
+            "1.5B",
+            "1e3",
+            ".5K",
+            "5.K",
+            "64 K B",
+            "nan",
+            "inf",
+            "99999999999999999999",
+            "18014398509481984M",
         ] {
             let err = parse_size(text).expect_err(text);
             assert_eq!(err.text, text);

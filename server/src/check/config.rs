@@ -121,7 +121,10 @@ pub fn parse_config(text: &str, kind: ConfigKind) -> Result<Option<Config>, Conf
             }
             "scripts" => {
                 let scripts = value.as_table().ok_or_else(|| {
-                    value_error(&name, "must be a table of scripts, e.g. [scripts.\"main.py\"]")
+                    value_error(
+                        &name,
+                        "must be a table of scripts, e.g. [scripts.\"main.py\"]",
+                    )
                 })?;
                 for (script, settings) in scripts {
                     let script_name = format!("{name}.{script:?}");
@@ -194,7 +197,10 @@ fn set_setting(
                 .as_integer()
                 .and_then(|n| u64::try_from(n).ok())
                 .ok_or_else(|| {
-                    value_error(name, format!("{} is not a whole number of seconds", toml_text(value)))
+                    value_error(
+                        name,
+                        format!("{} is not a whole number of seconds", toml_text(value)),
+                    )
                 })?;
             settings.timeout_seconds = Some(seconds);
         }
@@ -251,10 +257,7 @@ min-free-run = "2K"
             .unwrap()
             .unwrap();
         assert_eq!(config.settings.budgets.max_after_gc, Some(1000));
-        assert_eq!(
-            config.settings_for("a.py").budgets.max_after_gc,
-            Some(2048)
-        );
+        assert_eq!(config.settings_for("a.py").budgets.max_after_gc, Some(2048));
     }
 
     #[test]
@@ -289,7 +292,10 @@ min-free-run = "2K"
                 "[tool.heaplens]\ntimeout = 1.5\n",
                 "tool.heaplens.timeout: 1.5 is not a whole number of seconds",
             ),
-            ("[tool.heaplens]\npaths = \"a.py\"\n", "tool.heaplens.paths: must be a list"),
+            (
+                "[tool.heaplens]\npaths = \"a.py\"\n",
+                "tool.heaplens.paths: must be a list",
+            ),
             ("[tool.heaplens\n", "not valid TOML"),
         ];
         for (text, start) in cases {

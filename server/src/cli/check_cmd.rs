@@ -79,6 +79,9 @@ pub struct CheckArgs {
     pub html: Option<PathBuf>,
 }
 
+/// A script's result, with its run's report when it ran (for `--html`).
+type Checked = (ScriptResult, Option<RunReport>);
+
 /// A script to check, with everything its run needs.
 struct Job {
     /// As shown to the user (relative to the working folder where possible).
@@ -174,8 +177,7 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
 
     let cancel = super::stop::stop_token();
     let progress = Progress::new(jobs.len(), std::io::stderr().is_terminal());
-    let results: Vec<Mutex<Option<(ScriptResult, Option<RunReport>)>>> =
-        jobs.iter().map(|_| Mutex::new(None)).collect();
+    let results: Vec<Mutex<Option<Checked>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let project = args.project.clone();
     let warned_sandbox = Mutex::new(false);
@@ -216,7 +218,10 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let problems = check::problem_lines(&results);
     if args.json {
         eprint!("{problems}");
-        println!("{}", serde_json::to_string_pretty(&check::to_json(&results))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&check::to_json(&results))?
+        );
     } else {
         print!("{problems}");
         if !problems.is_empty() {
@@ -241,7 +246,13 @@ fn write_html_reports(
             .display
             .trim_start_matches("./")
             .chars()
-            .map(|c| if c == '/' || c == '\\' || c == ':' { '_' } else { c })
+            .map(|c| {
+                if c == '/' || c == '\\' || c == ':' {
+                    '_'
+                } else {
+                    c
+                }
+            })
             .collect();
         let file = dir.join(format!("{}.html", name.trim_end_matches(".py")));
         let source = std::fs::read_to_string(&job.path).unwrap_or_default();
@@ -260,7 +271,7 @@ fn check_one(
     cwd: &Path,
     cancel: &CancelToken,
     warned_sandbox: &Mutex<bool>,
-) -> (ScriptResult, Option<RunReport>) {
+) -> Checked {
     let started = Instant::now();
     let result = |outcome: Outcome| ScriptResult {
         script: job.display.clone(),
@@ -449,9 +460,8 @@ fn load_config(explicit: Option<&Path>, start: &Path) -> anyhow::Result<Option<(
         let absolute = std::path::absolute(path)?;
         return Ok(Some((
             absolute.clone(),
-            read(&absolute)?.ok_or_else(|| {
-                anyhow::anyhow!("{}: no [tool.heaplens] table", path.display())
-            })?,
+            read(&absolute)?
+                .ok_or_else(|| anyhow::anyhow!("{}: no [tool.heaplens] table", path.display()))?,
         )));
     }
     for dir in start.ancestors() {
@@ -511,13 +521,10 @@ impl Progress {
             return;
         }
         let running = state.1.join(", ");
-        let line: String = format!(
-            "heaplens: [{}/{}] checking {running}",
-            state.0, self.total
-        )
-        .chars()
-        .take(100)
-        .collect();
+        let line: String = format!("heaplens: [{}/{}] checking {running}", state.0, self.total)
+            .chars()
+            .take(100)
+            .collect();
         let mut err = std::io::stderr();
         let _ = write!(err, "\r\x1b[2K{line}");
         let _ = err.flush();

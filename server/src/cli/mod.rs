@@ -8,8 +8,8 @@ use clap::{Args, Parser, Subcommand};
 
 mod board_cmds;
 mod check_cmd;
-mod html;
 mod heap_cmds;
+mod html;
 mod run_cmd;
 mod stop;
 
