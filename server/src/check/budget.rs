@@ -211,14 +211,17 @@ impl Figures {
         Figures {
             script_file: report.script_file.clone(),
             peak_bytes,
+            // Where the probes saw the heap highest (a snapshot after the run that reads a
+            // little higher holds what that line and the ones after it left), else the line
+            // holding the most after the run.
             peak_place: probe_peak
-                .filter(|p| Some(p.used) == peak_bytes)
                 .and_then(|p| {
                     p.line.map(|line| Place {
                         file: p.file.clone().unwrap_or_else(|| report.script_file.clone()),
                         line,
                     })
-                }),
+                })
+                .or_else(|| most_retained.clone()),
             after_gc_bytes: after_gc.as_ref().and_then(|s| s.used),
             free_run_bytes: after_gc.as_ref().and_then(|s| s.max_free_bytes),
             heap_bytes: report.snapshots.before.stats().gc_total,
