@@ -7,6 +7,7 @@
 //! `lsp` is the only module that knows the Language Server Protocol.
 
 pub mod board;
+pub(crate) mod check;
 pub mod cli;
 pub(crate) mod diagnose;
 pub mod heap;

@@ -2,6 +2,7 @@
 //! board is needed) and check what a user sees.
 
 mod board;
+mod check;
 mod faithful;
 mod heap_cli;
 mod pico;

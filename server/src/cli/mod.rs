@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 mod board_cmds;
+mod check_cmd;
 mod heap_cmds;
+mod html;
 mod run_cmd;
 mod stop;
 
@@ -181,6 +183,9 @@ pub enum Command {
         #[command(flatten)]
         flags: run_cmd::Flags,
     },
+    /// Run scripts on simulated Picos and check them against heap budgets (exit 0 within
+    /// budget, 1 over budget, 2 when a script could not run or on a usage error).
+    Check(check_cmd::CheckArgs),
     /// Language server over stdio.
     Lsp,
 }
@@ -293,6 +298,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             board,
             flags,
         } => run_cmd::run(&script, &board, flags),
+        Command::Check(args) => check_cmd::check(args),
         Command::Lsp => {
             crate::lsp::serve_stdio()?;
             Ok(ExitCode::SUCCESS)

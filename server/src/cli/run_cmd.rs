@@ -46,6 +46,10 @@ pub struct Flags {
     #[arg(long, value_name = "N", num_args = 0..=1, require_equals = true, default_missing_value = "64",
           value_parser = clap::value_parser!(u32).range(0..=(u32::MAX >> 2) as i64))]
     pub sample: Option<u32>,
+    /// Also write a self-contained HTML report (heap maps, per-line table, diagnostics) to
+    /// FILE: one file that opens offline in any browser.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Result<ExitCode> {
@@ -58,6 +62,7 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
         trace_allocations,
         project,
         sample,
+        html,
     } = flags;
     let bytes =
         std::fs::read(script).with_context(|| format!("cannot read {}", script.display()))?;
@@ -114,6 +119,14 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
     };
     let report = runner::run_script(&mut board, &script, &options, &mut on_event, &cancel)?;
     board.close();
+    if let Some(file) = &html {
+        std::fs::write(
+            file,
+            super::html::report_html(&report, &script.source, None),
+        )
+        .with_context(|| format!("cannot write {}", file.display()))?;
+        eprintln!("heaplens: report written to {}", file.display());
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);
     } else {
@@ -139,7 +152,11 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
 
 /// The script as part of its project: `project` (else the script's folder) is read, and the
 /// script is named by its path there (by its file name when it lies outside).
-fn project_script(path: &Path, project: Option<&Path>, source: String) -> anyhow::Result<Script> {
+pub(super) fn project_script(
+    path: &Path,
+    project: Option<&Path>,
+    source: String,
+) -> anyhow::Result<Script> {
     let script_path =
         std::fs::canonicalize(path).with_context(|| format!("cannot read {}", path.display()))?;
     let root = match project {
