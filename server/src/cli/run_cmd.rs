@@ -59,6 +59,9 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
         project,
         sample,
     } = flags;
+    // Ctrl-C from the very start stops the run cleanly (the script on the board, or the run
+    // before it starts), never the process half-way.
+    let cancel = super::stop::stop_token();
     let bytes =
         std::fs::read(script).with_context(|| format!("cannot read {}", script.display()))?;
     let source = String::from_utf8(bytes).map_err(|e| {
@@ -88,8 +91,9 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
         // a document, and input() gets end of input at once.
         input: (!json).then(|| InputSource(Arc::new(read_stdin_line))),
     };
-    // Ctrl-C in the terminal stops the script on the board (and still prints the report).
-    let cancel = super::stop::stop_token();
+    if cancel.is_cancelled() {
+        anyhow::bail!("stopped while connecting to the board, before the script started: nothing ran");
+    }
     let quiet_progress = json;
     let mut stdout = std::io::stdout();
     let mut on_event = |event: RunEvent<'_>| match event {
