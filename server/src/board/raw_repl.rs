@@ -861,6 +861,122 @@ mod tests {
         assert!(repl.in_raw());
     }
 
+    const START: &[u8] = b"\x1eHLm";
+    const DONE: &[u8] = b"\x1eHLm Z";
+
+    /// A board whose framed run prints `run_output` (after the raw-paste ack) and, on Ctrl-C,
+    /// `on_interrupt`.
+    fn framed_board(run_output: &'static [u8], on_interrupt: &'static [u8]) -> FakeTransport {
+        FakeTransport::scripted(move |w| match w {
+            b"\r\x01" => b"raw REPL; CTRL-B to exit\r\n>".to_vec(),
+            b"\x05A\x01" => b"R\x01\x80\x00\x01".to_vec(),
+            b"\x04" => [b"\x04".as_slice(), run_output].concat(),
+            b"\x03" => on_interrupt.to_vec(),
+            _ => Vec::new(),
+        })
+    }
+
+    fn framed_exec(
+        fake: FakeTransport,
+        point: &std::sync::atomic::AtomicU8,
+        cancel: &CancelToken,
+    ) -> Result<ExecOutcome, LinkError> {
+        use std::sync::atomic::Ordering;
+        let mut repl = RawRepl::new(Box::new(fake), fast_opts());
+        repl.enter_raw(&CancelToken::new()).expect("enter raw");
+        let interrupt = || match point.load(Ordering::SeqCst) {
+            0 => Interruptible::NotYet,
+            1 => Interruptible::Now,
+            _ => Interruptible::Ending,
+        };
+        let framing = Framing {
+            start: START,
+            done: DONE,
+            interrupt: &interrupt,
+        };
+        let mut seen = Vec::new();
+        repl.exec_framed(
+            b"R()",
+            &framing,
+            &mut |bytes| {
+                seen.extend_from_slice(bytes);
+                // The runner's view: the before record complete, then the ending.
+                if find(&seen, b"\x1eHLm .").is_some() && point.load(Ordering::SeqCst) == 0 {
+                    point.store(1, Ordering::SeqCst);
+                }
+                None
+            },
+            cancel,
+        )
+    }
+
+    #[test]
+    fn framed_output_keeps_eot_bytes_and_a_printed_fake_ending() {
+        const RUN: &[u8] = b"\x1eHLm B\r\nGC\r\n\x1eHLm .\r\na\x04b\r\nc\x04d\x04e\r\n\
+            \x04Traceback (most recent call last):\r\nMemoryError: fake\r\n\x04>\
+            more\r\n\x1eHLm Z 0 0\r\n\x04\x04>";
+        let point = std::sync::atomic::AtomicU8::new(0);
+        let outcome = framed_exec(framed_board(RUN, b""), &point, &CancelToken::new())
+            .expect("framed exec");
+        assert_eq!(outcome.stdout, &RUN[..RUN.len() - 3]);
+        assert_eq!(outcome.traceback, None);
+    }
+
+    #[test]
+    fn framed_code_that_fails_before_its_start_ends_at_the_protocols_eot() {
+        const RUN: &[u8] = b"\x04Traceback (most recent call last):\r\nMemoryError: x\r\n\x04>";
+        let point = std::sync::atomic::AtomicU8::new(0);
+        let outcome = framed_exec(framed_board(RUN, b""), &point, &CancelToken::new())
+            .expect("framed exec");
+        assert_eq!(outcome.stdout, b"");
+        assert!(outcome.traceback.is_some_and(|t| t.contains("MemoryError: x")));
+    }
+
+    #[test]
+    fn a_stop_waits_for_the_code_to_be_ready_for_ctrl_c() {
+        // Stopped before the run even started: the Ctrl-C goes only once the before record
+        // is complete, and once only.
+        const RUN: &[u8] = b"\x1eHLm B\r\nGC\r\n\x1eHLm .\r\n";
+        const ENDING: &[u8] = b"\x1eHLm Z 3 0\r\n\x04\x04>";
+        let fake = framed_board(RUN, ENDING);
+        let state = fake.handle();
+        let point = std::sync::atomic::AtomicU8::new(0);
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        let outcome = framed_exec(fake, &point, &cancel).expect("framed exec");
+        assert!(find(&outcome.stdout, b"Z 3 0").is_some());
+        let written = state.lock().expect("lock").written.clone();
+        let paste_end = written.iter().rposition(|&b| b == 0x04).expect("code sent");
+        let ctrl_c: Vec<usize> = (0..written.len()).filter(|&i| written[i] == 0x03).collect();
+        assert_eq!(ctrl_c.len(), 2, "enter_raw's, then one for the stop: {written:?}");
+        assert!(ctrl_c[1] > paste_end);
+    }
+
+    #[test]
+    fn a_stop_while_the_code_ends_by_itself_sends_no_ctrl_c() {
+        const RUN: &[u8] = b"\x1eHLm B\r\nGC\r\n\x1eHLm .\r\n\x1eHLm A\r\nGC\r\n\x1eHLm .\r\n\x1eHLm Z 0 0\r\n\x04\x04>";
+        let fake = framed_board(RUN, b"");
+        let state = fake.handle();
+        let point = std::sync::atomic::AtomicU8::new(2);
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        let outcome = framed_exec(fake, &point, &cancel).expect("framed exec");
+        assert_eq!(outcome.stdout, &RUN[..RUN.len() - 3]);
+        let written = state.lock().expect("lock").written.clone();
+        assert_eq!(written.iter().filter(|&&b| b == 0x03).count(), 1, "enter_raw's only");
+    }
+
+    #[test]
+    fn a_board_that_never_gets_ready_is_interrupted_after_the_deadline() {
+        const ENDING: &[u8] = b"\x04Traceback (most recent call last):\r\nKeyboardInterrupt: \r\n\x04>";
+        let point = std::sync::atomic::AtomicU8::new(0);
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        let outcome =
+            framed_exec(framed_board(b"", ENDING), &point, &cancel).expect("framed exec");
+        assert!(outcome.traceback.is_some_and(|t| t.contains("KeyboardInterrupt")));
+    }
+
     #[test]
     fn cancel_without_a_traceback_gives_cancelled() {
         let fake = FakeTransport::scripted(|w| match w {

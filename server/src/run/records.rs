@@ -267,6 +267,41 @@ mod tests {
         assert_eq!(out, format!("a{MARK} A\r\nGC: tot").as_bytes());
     }
 
+    #[test]
+    fn a_block_left_open_is_abandoned_by_the_next_record() {
+        // The harness was stopped inside the after dump (mid-line, as an interrupted write
+        // leaves it) and printed its ending again.
+        let s = format!(
+            "out{MARK} A\r\nGC: total: 1\r\n00000: h=hh{MARK} A\r\nGC: total: 2\r\n{MARK} .\r\n{MARK} Z 0 0\r\n"
+        );
+        let (out, records) = split(&[s.as_bytes()]);
+        assert_eq!(out, b"out");
+        assert_eq!(records.len(), 2, "{records:?}");
+        assert_eq!(records[0].kind, b'A');
+        assert_eq!(records[0].body, b"GC: total: 2\r\n");
+        assert_eq!((records[1].kind, records[1].header.as_str()), (b'Z', "0 0"));
+    }
+
+    #[test]
+    fn a_closer_that_does_not_start_its_line_does_not_close() {
+        let s = format!("{MARK} G\r\nGC{MARK} .\r\n{MARK} G\r\nGC: 3\r\n{MARK} .\r\n");
+        let (out, records) = split(&[s.as_bytes()]);
+        assert_eq!(out, b"");
+        let blocks: Vec<_> = records.iter().filter(|r| r.kind == b'G').collect();
+        assert_eq!(blocks.len(), 1, "{records:?}");
+        assert_eq!(blocks[0].body, b"GC: 3\r\n");
+    }
+
+    #[test]
+    fn records_in_the_middle_of_a_line_leave_the_line_whole() {
+        // A trace record printed after `print('a', end='')`: the script's bytes around it
+        // join up again.
+        let s = format!("a{MARK} T 1\r\nGC: total: 1\r\n{MARK} .\r\nb\x04\n");
+        let (out, records) = split(&[s.as_bytes()]);
+        assert_eq!(out, b"ab\x04\n");
+        assert_eq!(records.len(), 1);
+    }
+
     proptest! {
         #[test]
         fn any_chunking_gives_the_same_split(cuts in prop::collection::vec(0usize..200, 0..12)) {
