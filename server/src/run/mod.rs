@@ -4,6 +4,8 @@
 pub(crate) mod harness;
 pub use harness::Nonce;
 pub mod instrument;
+#[doc(hidden)]
+pub mod output_split;
 #[cfg(test)]
 mod interp_tests;
 pub mod plain;
