@@ -4,8 +4,9 @@
 mod board;
 mod faithful;
 mod heap_cli;
-mod projects;
+mod link;
 mod pico;
+mod projects;
 mod run;
 mod sandbox;
 mod support;

@@ -916,8 +916,8 @@ mod tests {
             \x04Traceback (most recent call last):\r\nMemoryError: fake\r\n\x04>\
             more\r\n\x1eHLm Z 0 0\r\n\x04\x04>";
         let point = std::sync::atomic::AtomicU8::new(0);
-        let outcome = framed_exec(framed_board(RUN, b""), &point, &CancelToken::new())
-            .expect("framed exec");
+        let outcome =
+            framed_exec(framed_board(RUN, b""), &point, &CancelToken::new()).expect("framed exec");
         assert_eq!(outcome.stdout, &RUN[..RUN.len() - 3]);
         assert_eq!(outcome.traceback, None);
     }
@@ -926,10 +926,12 @@ mod tests {
     fn framed_code_that_fails_before_its_start_ends_at_the_protocols_eot() {
         const RUN: &[u8] = b"\x04Traceback (most recent call last):\r\nMemoryError: x\r\n\x04>";
         let point = std::sync::atomic::AtomicU8::new(0);
-        let outcome = framed_exec(framed_board(RUN, b""), &point, &CancelToken::new())
-            .expect("framed exec");
+        let outcome =
+            framed_exec(framed_board(RUN, b""), &point, &CancelToken::new()).expect("framed exec");
         assert_eq!(outcome.stdout, b"");
-        assert!(outcome.traceback.is_some_and(|t| t.contains("MemoryError: x")));
+        assert!(outcome
+            .traceback
+            .is_some_and(|t| t.contains("MemoryError: x")));
     }
 
     #[test]
@@ -948,7 +950,11 @@ mod tests {
         let written = state.lock().expect("lock").written.clone();
         let paste_end = written.iter().rposition(|&b| b == 0x04).expect("code sent");
         let ctrl_c: Vec<usize> = (0..written.len()).filter(|&i| written[i] == 0x03).collect();
-        assert_eq!(ctrl_c.len(), 2, "enter_raw's, then one for the stop: {written:?}");
+        assert_eq!(
+            ctrl_c.len(),
+            2,
+            "enter_raw's, then one for the stop: {written:?}"
+        );
         assert!(ctrl_c[1] > paste_end);
     }
 
@@ -963,18 +969,24 @@ mod tests {
         let outcome = framed_exec(fake, &point, &cancel).expect("framed exec");
         assert_eq!(outcome.stdout, &RUN[..RUN.len() - 3]);
         let written = state.lock().expect("lock").written.clone();
-        assert_eq!(written.iter().filter(|&&b| b == 0x03).count(), 1, "enter_raw's only");
+        assert_eq!(
+            written.iter().filter(|&&b| b == 0x03).count(),
+            1,
+            "enter_raw's only"
+        );
     }
 
     #[test]
     fn a_board_that_never_gets_ready_is_interrupted_after_the_deadline() {
-        const ENDING: &[u8] = b"\x04Traceback (most recent call last):\r\nKeyboardInterrupt: \r\n\x04>";
+        const ENDING: &[u8] =
+            b"\x04Traceback (most recent call last):\r\nKeyboardInterrupt: \r\n\x04>";
         let point = std::sync::atomic::AtomicU8::new(0);
         let cancel = CancelToken::new();
         cancel.cancel();
-        let outcome =
-            framed_exec(framed_board(b"", ENDING), &point, &cancel).expect("framed exec");
-        assert!(outcome.traceback.is_some_and(|t| t.contains("KeyboardInterrupt")));
+        let outcome = framed_exec(framed_board(b"", ENDING), &point, &cancel).expect("framed exec");
+        assert!(outcome
+            .traceback
+            .is_some_and(|t| t.contains("KeyboardInterrupt")));
     }
 
     #[test]

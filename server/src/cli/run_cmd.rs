@@ -92,7 +92,9 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
         input: (!json).then(|| InputSource(Arc::new(read_stdin_line))),
     };
     if cancel.is_cancelled() {
-        anyhow::bail!("stopped while connecting to the board, before the script started: nothing ran");
+        anyhow::bail!(
+            "stopped while connecting to the board, before the script started: nothing ran"
+        );
     }
     let quiet_progress = json;
     let mut stdout = std::io::stdout();

@@ -4,10 +4,10 @@
 pub(crate) mod harness;
 pub use harness::Nonce;
 pub mod instrument;
-#[doc(hidden)]
-pub mod output_split;
 #[cfg(test)]
 mod interp_tests;
+#[doc(hidden)]
+pub mod output_split;
 pub mod plain;
 pub mod plan;
 pub mod probes;

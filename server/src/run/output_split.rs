@@ -200,7 +200,10 @@ pub fn check(data: &[u8]) {
         )
         .expect("the framed exec ends at the run's own end");
     output.extend(demux.finish());
-    assert_eq!(outcome.stdout, expected.stream, "stdout is the whole stream");
+    assert_eq!(
+        outcome.stdout, expected.stream,
+        "stdout is the whole stream"
+    );
     assert_eq!(outcome.traceback, None);
     assert_eq!(output, expected.output, "the script's bytes, in order");
     assert_eq!(records, expected.records);
