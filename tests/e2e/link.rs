@@ -165,7 +165,7 @@ fn ctrl_c_at_any_moment_gives_the_report_so_far_or_a_clear_reason_and_the_board_
     // Delays after `heaplens run` can take Ctrl-C: while connecting, copying, resetting,
     // starting the harness, running, ending. Only outcomes are checked, never timings.
     for delay_ms in [0u64, 40, 50, 60, 70, 120, 200, 350, 600, 1000, 1600] {
-        let mut child = Command::new(heaplens_bin())
+        let child = Command::new(heaplens_bin())
             .arg("run")
             .arg(&script)
             .args(["--board", &sim.path, "--json"])

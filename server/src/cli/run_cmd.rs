@@ -120,13 +120,15 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
     };
     let report = runner::run_script(&mut board, &script, &options, &mut on_event, &cancel)?;
     board.close();
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+    let text = if json {
+        format!("{}\n", serde_json::to_string_pretty(&report.to_json())?)
     } else {
-        print!(
-            "{}",
-            render_report(&report, &script, super::heap_cmds::use_color(no_color))
-        );
+        render_report(&report, &script, super::heap_cmds::use_color(no_color))
+    };
+    // A reader that went away (`| head`) is not an error of the run.
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+        _ => {}
     }
     // A script that ended with SystemExit(n) exits with n, as on a board's own run.
     if let Some(code) = report.system_exit {
