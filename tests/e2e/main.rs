@@ -5,6 +5,7 @@ mod board;
 mod check;
 mod faithful;
 mod heap_cli;
+mod link;
 mod pico;
 mod projects;
 mod run;

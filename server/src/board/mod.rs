@@ -24,7 +24,7 @@ use std::time::Duration;
 pub use connector::{connector_for, Connector};
 pub use error::LinkError;
 pub use files::{python_string, BoardFile, FileState};
-pub use raw_repl::{ExecOutcome, RawRepl};
+pub use raw_repl::{ExecOutcome, Framing, Interruptible, RawRepl};
 pub use sim::sandbox::kernel_landlock_abi;
 pub use sim::{
     find_interpreter, SandboxStatus, SimHandle, SimOptions, DEFAULT_SIM_GC_TOTAL,
@@ -254,14 +254,14 @@ impl Board {
     pub fn exec_framed(
         &mut self,
         code: &str,
-        done: &[u8],
+        framing: &Framing<'_>,
         on_output: &mut dyn FnMut(&[u8]) -> Option<Vec<u8>>,
         cancel: &CancelToken,
     ) -> Result<ExecOutcome, LinkError> {
         self.fresh = false;
         let result = self
             .repl()?
-            .exec_framed(code.as_bytes(), done, on_output, cancel);
+            .exec_framed(code.as_bytes(), framing, on_output, cancel);
         self.after(result)
     }
 

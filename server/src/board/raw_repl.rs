@@ -141,36 +141,41 @@ impl RawRepl {
     }
 
     /// Like [`RawRepl::exec`], for code whose output may contain `\x04` bytes of its own (a
-    /// user's script): the end of its output is recognised by position, as the `\x04` that
-    /// follows the line that starts with `done` (the code's own last line, unforgeable
-    /// because it carries a random part). Every other byte, `\x04` included, is output.
+    /// user's script under a harness): the end of its output is recognised by position, as
+    /// the `\x04` that follows the line holding `framing.done` (unforgeable: it carries a
+    /// random part). Every other byte, `\x04` included, is output. Before `framing.start`
+    /// (the code's first line of its own) nothing but the code can have printed, so a
+    /// `\x04` there is the protocol's (the code failed before it began).
     ///
-    /// If the code dies before printing `done` (its harness failed), the usual ending
-    /// (`\x04`, traceback, `\x04`, `>`) followed by silence still ends the exec.
+    /// A cancel sends Ctrl-C only when `framing.interrupt` says the code may take it
+    /// ([`Interruptible`]); at most one is sent.
     ///
     /// `on_output` may return bytes to send to the board's stdin at once (a line the code
     /// asked for).
     pub fn exec_framed(
         &mut self,
         code: &[u8],
-        done: &[u8],
+        framing: &Framing<'_>,
         on_output: &mut dyn FnMut(&[u8]) -> Option<Vec<u8>>,
         cancel: &CancelToken,
     ) -> Result<ExecOutcome, LinkError> {
+        // Sending is a short exchange that a Stop must not cut in half (the board would be
+        // left in the middle of a paste): a cancel acts once the code runs.
+        let sending = CancelToken::new();
         if !self.in_raw {
-            self.enter_raw(cancel)?;
+            self.enter_raw(&sending)?;
         }
         self.in_raw = false;
         self.pending.clear();
         self.drain_available()?;
         let mut sent = false;
         if self.raw_paste != Some(false) {
-            sent = self.try_raw_paste(code, cancel)?;
+            sent = self.try_raw_paste(code, &sending)?;
         }
         if !sent {
-            self.plain_raw_send(code, cancel)?;
+            self.plain_raw_send(code, &sending)?;
         }
-        self.follow(on_output, cancel, Some(done))
+        self.follow(on_output, cancel, Some(framing))
     }
 
     /// Hands the board to a person: leaves raw mode for the friendly REPL (Ctrl-B: the board
@@ -278,29 +283,30 @@ impl RawRepl {
         Ok(())
     }
 
-    /// Reads stdout until `\x04`, the traceback until `\x04`, then the `>` prompt. With `done`
-    /// (see [`RawRepl::exec_framed`]), only the `\x04` after a line starting with `done` ends
-    /// stdout.
+    /// Reads stdout until `\x04`, the traceback until `\x04`, then the `>` prompt. With a
+    /// framing (see [`RawRepl::exec_framed`]), only the `\x04` after its `done` line (or
+    /// before its `start`) ends stdout.
     fn follow(
         &mut self,
         on_output: &mut dyn FnMut(&[u8]) -> Option<Vec<u8>>,
         cancel: &CancelToken,
-        done: Option<&[u8]>,
+        framing: Option<&Framing<'_>>,
     ) -> Result<ExecOutcome, LinkError> {
         let mut outcome = ExecOutcome::default();
         let mut traceback = Vec::new();
         // 0: stdout, 1: traceback, 2: waiting for the prompt.
         let mut stage = 0;
+        // When Ctrl-C was sent (or, while the code ends by itself, when it last printed).
         let mut interrupted_at: Option<Instant> = None;
+        // When a cancel found the code not ready for Ctrl-C.
+        let mut held_since: Option<Instant> = None;
         let mut prompt_deadline: Option<Instant> = None;
-        // Framed: watches for the `done` line (after it, the next `\x04` ends stdout).
-        let mut watch = done.map(DoneWatch::new);
-        // Framed, when `done` never came: stdout length when the stream went quiet on what
-        // looks like the protocol's ending.
-        let mut quiet_since: Option<Instant> = None;
+        let mut watch = framing.map(|f| DoneWatch::new(f.start, f.done));
         loop {
+            let mut arrived = false;
             // Consume what is pending for the current stage.
             while !self.pending.is_empty() {
+                arrived = true;
                 match stage {
                     0 => {
                         let end = match watch.as_mut() {
@@ -351,37 +357,34 @@ impl RawRepl {
                     return Err(self.timeout("the raw prompt after execution"));
                 }
             }
-            // Framed code that ended without its `done` line: the stream stopped on
-            // `\x04 traceback \x04 >` and stayed quiet; the board is at its prompt.
-            if stage == 0 && watch.as_ref().is_some_and(|w| !w.seen) {
-                match unframed_ending(&outcome.stdout) {
-                    Some(at) => {
-                        let since = *quiet_since.get_or_insert(now);
-                        if now.duration_since(since) >= self.opts.poll_interval * 4 {
-                            let tail = outcome.stdout.split_off(at);
-                            let inner = &tail[1..tail.len() - 2];
-                            let text = String::from_utf8_lossy(inner).into_owned();
-                            outcome.traceback = (!text.trim().is_empty()).then_some(text);
-                            self.in_raw = true;
-                            return Ok(outcome);
+            if cancel.is_cancelled() {
+                let point = match (framing, stage) {
+                    (Some(framing), 0) => (framing.interrupt)(),
+                    _ => Interruptible::Now,
+                };
+                match (interrupted_at, point) {
+                    // Ending by itself: no Ctrl-C, and no deadline while it keeps printing.
+                    (Some(_), Interruptible::Ending) if arrived => interrupted_at = Some(now),
+                    (None, Interruptible::Ending) => interrupted_at = Some(now),
+                    (None, Interruptible::Now) => {
+                        self.write(b"\x03")?;
+                        interrupted_at = Some(now);
+                    }
+                    (None, Interruptible::NotYet) => {
+                        // A code that never gets ready (a stuck board) is interrupted anyway.
+                        let since = *held_since.get_or_insert(now);
+                        if now.duration_since(since) >= self.opts.interrupt_deadline {
+                            self.write(b"\x03")?;
+                            interrupted_at = Some(now);
                         }
                     }
-                    None => quiet_since = None,
+                    (Some(at), _) if now.duration_since(at) >= self.opts.interrupt_deadline => {
+                        return Err(LinkError::Cancelled);
+                    }
+                    _ => {}
                 }
             }
-            match interrupted_at {
-                None if cancel.is_cancelled() => {
-                    self.write(b"\x03")?;
-                    interrupted_at = Some(now);
-                }
-                Some(at) if now.duration_since(at) >= self.opts.interrupt_deadline => {
-                    return Err(LinkError::Cancelled);
-                }
-                _ => {}
-            }
-            if self.fill(self.opts.poll_interval)? > 0 {
-                quiet_since = None;
-            }
+            self.fill(self.opts.poll_interval)?;
         }
     }
 
@@ -498,48 +501,80 @@ impl Drop for RawRepl {
     }
 }
 
-/// Watches framed stdout for its `done` line (see [`RawRepl::exec_framed`]).
+/// How framed code's output ends (see [`RawRepl::exec_framed`]).
+pub struct Framing<'a> {
+    /// What the code prints first (its records' marker).
+    pub start: &'a [u8],
+    /// What its last line holds (the marker and the final record's kind).
+    pub done: &'a [u8],
+    /// Whether a Ctrl-C now would reach the code where it can take it.
+    pub interrupt: &'a dyn Fn() -> Interruptible,
+}
+
+/// Where framed code is, for a Stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interruptible {
+    /// Not yet where it catches Ctrl-C: the Ctrl-C waits.
+    NotYet,
+    /// Running the user's code: Ctrl-C now.
+    Now,
+    /// Ending by itself (no Ctrl-C needed; the deadline counts from its last output).
+    Ending,
+}
+
+/// Watches framed stdout for its `start` and its `done` line (see [`RawRepl::exec_framed`]).
 struct DoneWatch<'a> {
+    start: &'a [u8],
     done: &'a [u8],
-    /// The start of the current line (at most `done.len()` bytes).
-    head: Vec<u8>,
-    /// A line starting with `done` has ended: the next `\x04` ends stdout.
+    /// The last bytes seen (as many as the longer of `start` and `done`).
+    window: Vec<u8>,
+    /// `start` has been seen.
+    started: bool,
+    /// `done` has been seen; the line it is on has not ended yet.
+    on_done_line: bool,
+    /// The line holding `done` has ended: the next `\x04` ends stdout.
     seen: bool,
 }
 
 impl<'a> DoneWatch<'a> {
-    fn new(done: &'a [u8]) -> DoneWatch<'a> {
+    fn new(start: &'a [u8], done: &'a [u8]) -> DoneWatch<'a> {
         DoneWatch {
+            start,
             done,
-            head: Vec::with_capacity(done.len()),
+            window: Vec::with_capacity(start.len().max(done.len()) + 1),
+            started: start.is_empty(),
+            on_done_line: false,
             seen: false,
         }
     }
 
     /// The index in `bytes` of the `\x04` that ends stdout, if it is there.
     fn end_in(&mut self, bytes: &[u8]) -> Option<usize> {
+        let keep = self.start.len().max(self.done.len());
         for (i, &byte) in bytes.iter().enumerate() {
-            if self.seen && byte == 0x04 {
+            if byte == 0x04 && (self.seen || !self.started) {
                 return Some(i);
             }
-            if byte == b'\n' {
-                if self.head == self.done {
-                    self.seen = true;
-                }
-                self.head.clear();
-            } else if self.head.len() < self.done.len() {
-                self.head.push(byte);
+            if self.seen {
+                continue;
+            }
+            if byte == b'\n' && self.on_done_line {
+                self.seen = true;
+                continue;
+            }
+            if self.window.len() == keep {
+                self.window.remove(0);
+            }
+            self.window.push(byte);
+            if !self.started && self.window.ends_with(self.start) {
+                self.started = true;
+            }
+            if self.started && !self.done.is_empty() && self.window.ends_with(self.done) {
+                self.on_done_line = true;
             }
         }
         None
     }
-}
-
-/// Where framed stdout that ends like a finished exec (`\x04` traceback `\x04>`) has its first
-/// `\x04`, if it does.
-fn unframed_ending(stdout: &[u8]) -> Option<usize> {
-    let body = stdout.strip_suffix(b"\x04>")?;
-    body.iter().rposition(|&b| b == 0x04)
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -824,6 +859,134 @@ mod tests {
             .as_deref()
             .is_some_and(|t| t.contains("KeyboardInterrupt")));
         assert!(repl.in_raw());
+    }
+
+    const START: &[u8] = b"\x1eHLm";
+    const DONE: &[u8] = b"\x1eHLm Z";
+
+    /// A board whose framed run prints `run_output` (after the raw-paste ack) and, on Ctrl-C,
+    /// `on_interrupt`.
+    fn framed_board(run_output: &'static [u8], on_interrupt: &'static [u8]) -> FakeTransport {
+        FakeTransport::scripted(move |w| match w {
+            b"\r\x01" => b"raw REPL; CTRL-B to exit\r\n>".to_vec(),
+            b"\x05A\x01" => b"R\x01\x80\x00\x01".to_vec(),
+            b"\x04" => [b"\x04".as_slice(), run_output].concat(),
+            b"\x03" => on_interrupt.to_vec(),
+            _ => Vec::new(),
+        })
+    }
+
+    fn framed_exec(
+        fake: FakeTransport,
+        point: &std::sync::atomic::AtomicU8,
+        cancel: &CancelToken,
+    ) -> Result<ExecOutcome, LinkError> {
+        use std::sync::atomic::Ordering;
+        let mut repl = RawRepl::new(Box::new(fake), fast_opts());
+        repl.enter_raw(&CancelToken::new()).expect("enter raw");
+        let interrupt = || match point.load(Ordering::SeqCst) {
+            0 => Interruptible::NotYet,
+            1 => Interruptible::Now,
+            _ => Interruptible::Ending,
+        };
+        let framing = Framing {
+            start: START,
+            done: DONE,
+            interrupt: &interrupt,
+        };
+        let mut seen = Vec::new();
+        repl.exec_framed(
+            b"R()",
+            &framing,
+            &mut |bytes| {
+                seen.extend_from_slice(bytes);
+                // The runner's view: the before record complete, then the ending.
+                if find(&seen, b"\x1eHLm .").is_some() && point.load(Ordering::SeqCst) == 0 {
+                    point.store(1, Ordering::SeqCst);
+                }
+                None
+            },
+            cancel,
+        )
+    }
+
+    #[test]
+    fn framed_output_keeps_eot_bytes_and_a_printed_fake_ending() {
+        const RUN: &[u8] = b"\x1eHLm B\r\nGC\r\n\x1eHLm .\r\na\x04b\r\nc\x04d\x04e\r\n\
+            \x04Traceback (most recent call last):\r\nMemoryError: fake\r\n\x04>\
+            more\r\n\x1eHLm Z 0 0\r\n\x04\x04>";
+        let point = std::sync::atomic::AtomicU8::new(0);
+        let outcome =
+            framed_exec(framed_board(RUN, b""), &point, &CancelToken::new()).expect("framed exec");
+        assert_eq!(outcome.stdout, &RUN[..RUN.len() - 3]);
+        assert_eq!(outcome.traceback, None);
+    }
+
+    #[test]
+    fn framed_code_that_fails_before_its_start_ends_at_the_protocols_eot() {
+        const RUN: &[u8] = b"\x04Traceback (most recent call last):\r\nMemoryError: x\r\n\x04>";
+        let point = std::sync::atomic::AtomicU8::new(0);
+        let outcome =
+            framed_exec(framed_board(RUN, b""), &point, &CancelToken::new()).expect("framed exec");
+        assert_eq!(outcome.stdout, b"");
+        assert!(outcome
+            .traceback
+            .is_some_and(|t| t.contains("MemoryError: x")));
+    }
+
+    #[test]
+    fn a_stop_waits_for_the_code_to_be_ready_for_ctrl_c() {
+        // Stopped before the run even started: the Ctrl-C goes only once the before record
+        // is complete, and once only.
+        const RUN: &[u8] = b"\x1eHLm B\r\nGC\r\n\x1eHLm .\r\n";
+        const ENDING: &[u8] = b"\x1eHLm Z 3 0\r\n\x04\x04>";
+        let fake = framed_board(RUN, ENDING);
+        let state = fake.handle();
+        let point = std::sync::atomic::AtomicU8::new(0);
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        let outcome = framed_exec(fake, &point, &cancel).expect("framed exec");
+        assert!(find(&outcome.stdout, b"Z 3 0").is_some());
+        let written = state.lock().expect("lock").written.clone();
+        let paste_end = written.iter().rposition(|&b| b == 0x04).expect("code sent");
+        let ctrl_c: Vec<usize> = (0..written.len()).filter(|&i| written[i] == 0x03).collect();
+        assert_eq!(
+            ctrl_c.len(),
+            2,
+            "enter_raw's, then one for the stop: {written:?}"
+        );
+        assert!(ctrl_c[1] > paste_end);
+    }
+
+    #[test]
+    fn a_stop_while_the_code_ends_by_itself_sends_no_ctrl_c() {
+        const RUN: &[u8] = b"\x1eHLm B\r\nGC\r\n\x1eHLm .\r\n\x1eHLm A\r\nGC\r\n\x1eHLm .\r\n\x1eHLm Z 0 0\r\n\x04\x04>";
+        let fake = framed_board(RUN, b"");
+        let state = fake.handle();
+        let point = std::sync::atomic::AtomicU8::new(2);
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        let outcome = framed_exec(fake, &point, &cancel).expect("framed exec");
+        assert_eq!(outcome.stdout, &RUN[..RUN.len() - 3]);
+        let written = state.lock().expect("lock").written.clone();
+        assert_eq!(
+            written.iter().filter(|&&b| b == 0x03).count(),
+            1,
+            "enter_raw's only"
+        );
+    }
+
+    #[test]
+    fn a_board_that_never_gets_ready_is_interrupted_after_the_deadline() {
+        const ENDING: &[u8] =
+            b"\x04Traceback (most recent call last):\r\nKeyboardInterrupt: \r\n\x04>";
+        let point = std::sync::atomic::AtomicU8::new(0);
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        let outcome = framed_exec(framed_board(b"", ENDING), &point, &cancel).expect("framed exec");
+        assert!(outcome
+            .traceback
+            .is_some_and(|t| t.contains("KeyboardInterrupt")));
     }
 
     #[test]

@@ -232,7 +232,9 @@ impl SimHandle {
             spare_failures: 0,
             boot_failure: None,
             spare_not_before: Instant::now() + SPARE_DELAY,
+            link_target: None,
         };
+        sup.make_link()?;
         sup.publish_path();
         // Spawn the first interpreter from the supervisor thread: PR_SET_PDEATHSIG is tied to
         // the thread that forked, and that thread lives as long as the simulator.
@@ -453,6 +455,9 @@ struct Supervisor {
     boot_failure: Option<String>,
     /// No spare before this instant: one-shot commands finish before it and never pay for one.
     spare_not_before: Instant,
+    /// Where the `--link` symlink we made points (None: we made none, or it is no longer
+    /// ours). Only that link is ever moved or removed.
+    link_target: Option<PathBuf>,
 }
 
 impl Supervisor {
@@ -460,15 +465,69 @@ impl Supervisor {
         let mut status = self.shared.lock();
         status.path = Some(self.host.path.clone());
         status.generation += 1;
-        if let Some(link) = &self.opts.link {
-            // Replace atomically: make a temporary symlink, then rename it over the link.
-            let tmp = link.with_extension("heaplens-tmp");
-            let _ = std::fs::remove_file(&tmp);
-            if std::os::unix::fs::symlink(&self.host.path, &tmp).is_ok() {
-                let _ = std::fs::rename(&tmp, link);
+        if let (Some(link), Some(previous)) = (&self.opts.link, &self.link_target) {
+            // Move our link to the new pty, but only while it is still ours: a path someone
+            // else put there is theirs. Atomically: a new symlink under a name of our own,
+            // renamed over the link.
+            if std::fs::read_link(link).is_ok_and(|target| target == *previous) {
+                let tmp = link.with_file_name(format!(
+                    ".{}.heaplens-{}",
+                    link.file_name()
+                        .map_or("link".into(), |n| n.to_string_lossy()),
+                    std::process::id()
+                ));
+                let _ = std::fs::remove_file(&tmp);
+                if std::os::unix::fs::symlink(&self.host.path, &tmp).is_ok()
+                    && std::fs::rename(&tmp, link).is_ok()
+                {
+                    self.link_target = Some(self.host.path.clone());
+                } else {
+                    let _ = std::fs::remove_file(&tmp);
+                }
+            } else {
+                tracing::warn!(link = %link.display(), "the link was replaced by someone else; leaving it");
+                self.link_target = None;
             }
         }
         self.shared.changed.notify_all();
+    }
+
+    /// Makes the `--link` symlink to the first pty. Refuses any path that exists (a file, a
+    /// folder, a symlink: never replaced) and a missing folder, with a message saying so.
+    fn make_link(&mut self) -> Result<(), LinkError> {
+        let Some(link) = &self.opts.link else {
+            return Ok(());
+        };
+        let shown = link.display();
+        // `symlink` creates only where nothing is: no check-then-create race.
+        match std::os::unix::fs::symlink(&self.host.path, link) {
+            Ok(()) => {
+                self.link_target = Some(self.host.path.clone());
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let what = match std::fs::symlink_metadata(link) {
+                    Ok(meta) if meta.is_dir() => "a folder",
+                    Ok(meta) if meta.file_type().is_symlink() => "a symlink",
+                    _ => "a file",
+                };
+                Err(LinkError::Simulator(format!(
+                    "--link {shown}: {what} already exists there; the link is made only where \
+                     nothing is, and never replaces anything (remove it or choose another path)"
+                )))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(LinkError::Simulator(format!(
+                    "--link {shown}: the folder {} does not exist",
+                    link.parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .map_or_else(|| ".".into(), |p| p.display().to_string())
+                )))
+            }
+            Err(e) => Err(LinkError::Simulator(format!(
+                "--link {shown}: cannot make the link: {e}"
+            ))),
+        }
     }
 
     /// Makes `child` the board's interpreter: the warm spare when one is ready, else a fresh
@@ -989,8 +1048,9 @@ impl Supervisor {
             status.path = None;
             self.shared.changed.notify_all();
         }
-        if let Some(link) = &self.opts.link {
-            if std::fs::read_link(link).is_ok_and(|target| target == self.host.path) {
+        // Remove the link only if it is the one we made, still pointing where we put it.
+        if let (Some(link), Some(ours)) = (&self.opts.link, self.link_target.take()) {
+            if std::fs::read_link(link).is_ok_and(|target| target == ours) {
                 let _ = std::fs::remove_file(link);
             }
         }

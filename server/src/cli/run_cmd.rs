@@ -64,6 +64,9 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
         sample,
         html,
     } = flags;
+    // Ctrl-C from the very start stops the run cleanly (the script on the board, or the run
+    // before it starts), never the process half-way.
+    let cancel = super::stop::stop_token();
     let bytes =
         std::fs::read(script).with_context(|| format!("cannot read {}", script.display()))?;
     let source = String::from_utf8(bytes).map_err(|e| {
@@ -93,8 +96,11 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
         // a document, and input() gets end of input at once.
         input: (!json).then(|| InputSource(Arc::new(read_stdin_line))),
     };
-    // Ctrl-C in the terminal stops the script on the board (and still prints the report).
-    let cancel = super::stop::stop_token();
+    if cancel.is_cancelled() {
+        anyhow::bail!(
+            "stopped while connecting to the board, before the script started: nothing ran"
+        );
+    }
     let quiet_progress = json;
     let mut stdout = std::io::stdout();
     let mut on_event = |event: RunEvent<'_>| match event {
@@ -127,13 +133,15 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
         .with_context(|| format!("cannot write {}", file.display()))?;
         eprintln!("heaplens: report written to {}", file.display());
     }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+    let text = if json {
+        format!("{}\n", serde_json::to_string_pretty(&report.to_json())?)
     } else {
-        print!(
-            "{}",
-            render_report(&report, &script, super::heap_cmds::use_color(no_color))
-        );
+        render_report(&report, &script, super::heap_cmds::use_color(no_color))
+    };
+    // A reader that went away (`| head`) is not an error of the run.
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+        _ => {}
     }
     // A script that ended with SystemExit(n) exits with n, as on a board's own run.
     if let Some(code) = report.system_exit {

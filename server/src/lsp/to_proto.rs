@@ -160,6 +160,7 @@ pub fn error_code(error: &RunError) -> ErrorCode {
         },
         RunError::Dump(_) => ErrorCode::UnreadableDump,
         RunError::Probes(_) => ErrorCode::Probes,
+        RunError::Stopped(_) => ErrorCode::Cancelled,
     }
 }
 

@@ -416,6 +416,13 @@ EXACT = {exact}
 def X(k):
 {detector}"
     );
+    // R() runs the script inside a `try` that starts right after the before snapshot (the
+    // host sends Ctrl-C only once that snapshot is complete, see `runner`), so a Stop
+    // always reaches the script or the ending, never an uncaught spot. A Ctrl-C that lands
+    // in the ending (the host sends one at most) starts the ending again; its first record
+    // abandons the one left open (see `records`). Should the ending itself fail, a `Z 4`
+    // record says so and the host captures what is missing. Either way the run call's
+    // output ends with a `Z` record: the raw REPL's end of output is found by position.
     // end() gives the board its own `__import__` back before anything else: after the run,
     // imports are the board's again. R() first collects: the prologue's own code (with the
     // script's text in it) is garbage
@@ -500,22 +507,30 @@ def R():
     pr(M, 'B')
     mi(1)
     pr(M, '.')
-    if isi(c, BE):
-        end(c)
-        return
+    y = None
     i = BI.input
-    BI.input = inp
-    if EXACT:
-        disable()
-    z()
-    try:
-        ex(c, G)
-        y = None
-    except BE as w:
-        y = w
-    c = None
-    BI.input = i
-    end(y)
+    if isi(c, BE):
+        y = c
+    else:
+        try:
+            BI.input = inp
+            if EXACT:
+                disable()
+            z()
+            ex(c, G)
+        except BE as w:
+            y = w
+        c = None
+        BI.input = i
+    while True:
+        try:
+            end(y)
+            return
+        except KI:
+            pass
+        except BE:
+            pr(M, 'Z', 4, 0)
+            return
 CODE = [None]
 s = SRC[0]
 SRC[0] = None

@@ -6,6 +6,8 @@ pub use harness::Nonce;
 pub mod instrument;
 #[cfg(test)]
 mod interp_tests;
+#[doc(hidden)]
+pub mod output_split;
 pub mod plain;
 pub mod plan;
 pub mod probes;

@@ -44,17 +44,31 @@ enum State {
     Body,
 }
 
+/// A block record whose body is complete up to a marker that may close it.
+#[derive(Debug)]
+struct OpenBlock {
+    kind: u8,
+    header: Vec<u8>,
+    body: Vec<u8>,
+    /// The marker stood at the start of a line: `marker .` there closes the block.
+    at_line_start: bool,
+}
+
 /// The demultiplexer for one run's output.
+///
+/// Inside a block, the marker is either the block's closer (`marker .` on a line of its own)
+/// or the start of the next record: then the open block was abandoned (the harness was
+/// interrupted while printing it and starts over) and is dropped.
 #[derive(Debug)]
 pub struct Demux {
     marker: Vec<u8>,
-    /// `marker .`: closes a block.
-    closer: Vec<u8>,
     state: State,
     held: Vec<u8>,
     header: Vec<u8>,
     body: Vec<u8>,
     kind: u8,
+    /// A block waiting to see whether the marker that interrupted its body closes it.
+    open: Option<OpenBlock>,
     /// Everything after the marker of the record being read, as received (given back as
     /// output if the stream ends inside the record).
     raw: Vec<u8>,
@@ -63,17 +77,14 @@ pub struct Demux {
 impl Demux {
     /// A demultiplexer for records that start with `marker`.
     pub fn new(marker: &str) -> Demux {
-        let marker = marker.as_bytes().to_vec();
-        let mut closer = marker.clone();
-        closer.extend_from_slice(b" .");
         Demux {
-            marker,
-            closer,
+            marker: marker.as_bytes().to_vec(),
             state: State::Output,
             held: Vec::new(),
             header: Vec::new(),
             body: Vec::new(),
             kind: 0,
+            open: None,
             raw: Vec::new(),
         }
     }
@@ -95,7 +106,7 @@ impl Demux {
                         self.header.push(byte);
                     }
                 }
-                State::Body => self.body_byte(byte, &mut pieces),
+                State::Body => self.body_byte(byte),
             }
         }
         flush(&mut output, &mut pieces);
@@ -111,6 +122,7 @@ impl Demux {
             rest.append(&mut self.raw);
             self.state = State::Output;
         }
+        self.open = None;
         rest
     }
 
@@ -124,10 +136,7 @@ impl Demux {
             if self.held.len() == self.marker.len() {
                 self.held.clear();
                 flush(output, pieces);
-                self.header.clear();
-                self.body.clear();
-                self.raw.clear();
-                self.state = State::Header;
+                self.start_record();
             }
             return;
         }
@@ -142,9 +151,28 @@ impl Demux {
         }
     }
 
+    fn start_record(&mut self) {
+        self.header.clear();
+        self.body.clear();
+        self.raw.clear();
+        self.state = State::Header;
+    }
+
     fn finish_header(&mut self, pieces: &mut Vec<Piece>) {
         // `marker kind header`: the kind follows the marker's space.
         let line = String::from_utf8_lossy(&self.header).trim().to_string();
+        if let Some(open) = self.open.take() {
+            if line == "." && open.at_line_start {
+                pieces.push(Piece::Record(Record {
+                    kind: open.kind,
+                    header: String::from_utf8_lossy(&open.header).into_owned(),
+                    body: open.body,
+                }));
+                self.state = State::Output;
+                return;
+            }
+            // Otherwise the open block was abandoned: this marker starts the next record.
+        }
         let mut chars = line.chars();
         self.kind = chars.next().map_or(0, |c| u8::try_from(c).unwrap_or(0));
         let header = chars.as_str().trim().to_string();
@@ -161,28 +189,22 @@ impl Demux {
         }
     }
 
-    fn body_byte(&mut self, byte: u8, pieces: &mut Vec<Piece>) {
+    fn body_byte(&mut self, byte: u8) {
         self.body.push(byte);
-        if byte != b'\n' {
+        if byte != *self.marker.last().unwrap_or(&0) || !self.body.ends_with(&self.marker) {
             return;
         }
-        // Does this line close the block? (`closer` then `\r\n` or `\n`.)
-        let line_start = self.body[..self.body.len() - 1]
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
-        let line = &self.body[line_start..];
-        let line = line.strip_suffix(b"\n").unwrap_or(line);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line == self.closer.as_slice() {
-            self.body.truncate(line_start);
-            pieces.push(Piece::Record(Record {
-                kind: self.kind,
-                header: String::from_utf8_lossy(&self.header).into_owned(),
-                body: std::mem::take(&mut self.body),
-            }));
-            self.state = State::Output;
-        }
+        // A marker inside a block: its closer, or the next record (see [`Demux`]).
+        self.body.truncate(self.body.len() - self.marker.len());
+        let at_line_start = self.body.is_empty() || self.body.ends_with(b"\n");
+        self.open = Some(OpenBlock {
+            kind: self.kind,
+            header: std::mem::take(&mut self.header),
+            body: std::mem::take(&mut self.body),
+            at_line_start,
+        });
+        // `raw` keeps the whole record, for `finish`.
+        self.state = State::Header;
     }
 }
 
@@ -243,6 +265,41 @@ mod tests {
         let (out, records) = split(&[format!("a{MARK} A\r\nGC: tot").as_bytes()]);
         assert!(records.is_empty());
         assert_eq!(out, format!("a{MARK} A\r\nGC: tot").as_bytes());
+    }
+
+    #[test]
+    fn a_block_left_open_is_abandoned_by_the_next_record() {
+        // The harness was stopped inside the after dump (mid-line, as an interrupted write
+        // leaves it) and printed its ending again.
+        let s = format!(
+            "out{MARK} A\r\nGC: total: 1\r\n00000: h=hh{MARK} A\r\nGC: total: 2\r\n{MARK} .\r\n{MARK} Z 0 0\r\n"
+        );
+        let (out, records) = split(&[s.as_bytes()]);
+        assert_eq!(out, b"out");
+        assert_eq!(records.len(), 2, "{records:?}");
+        assert_eq!(records[0].kind, b'A');
+        assert_eq!(records[0].body, b"GC: total: 2\r\n");
+        assert_eq!((records[1].kind, records[1].header.as_str()), (b'Z', "0 0"));
+    }
+
+    #[test]
+    fn a_closer_that_does_not_start_its_line_does_not_close() {
+        let s = format!("{MARK} G\r\nGC{MARK} .\r\n{MARK} G\r\nGC: 3\r\n{MARK} .\r\n");
+        let (out, records) = split(&[s.as_bytes()]);
+        assert_eq!(out, b"");
+        let blocks: Vec<_> = records.iter().filter(|r| r.kind == b'G').collect();
+        assert_eq!(blocks.len(), 1, "{records:?}");
+        assert_eq!(blocks[0].body, b"GC: 3\r\n");
+    }
+
+    #[test]
+    fn records_in_the_middle_of_a_line_leave_the_line_whole() {
+        // A trace record printed after `print('a', end='')`: the script's bytes around it
+        // join up again.
+        let s = format!("a{MARK} T 1\r\nGC: total: 1\r\n{MARK} .\r\nb\x04\n");
+        let (out, records) = split(&[s.as_bytes()]);
+        assert_eq!(out, b"ab\x04\n");
+        assert_eq!(records.len(), 1);
     }
 
     proptest! {

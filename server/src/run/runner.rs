@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::board::{Board, CancelToken, LinkError, Watchdog};
+use crate::board::{Board, CancelToken, Framing, Interruptible, LinkError, Watchdog};
 use crate::diagnose::{self, HeapAtFailure, LineUsage, Retained, RunFacts, Thresholds, Traceback};
 use crate::heap::{self, DumpError, Snapshot};
 use crate::project::{BoardLayout, Project};
@@ -180,6 +180,10 @@ pub enum RunError {
     /// The harness failed (its set-up raised, or its output was lost).
     #[error("the allocation probes failed: {0}")]
     Probes(String),
+    /// Stopped (Stop, Ctrl-C, the timeout) before the script started: nothing of it ran, so
+    /// there is no report. The board is left at its prompt, ready.
+    #[error("stopped {0}, before the script started: nothing ran")]
+    Stopped(&'static str),
 }
 
 impl RunError {
@@ -391,10 +395,20 @@ pub fn run_script(
         report
     };
     loop {
+        if cancel.is_cancelled() {
+            return Err(RunError::Stopped(if project.is_some() {
+                "while copying project files"
+            } else {
+                "while connecting"
+            }));
+        }
         // A board already as a reset leaves it (a simulated Pico just started) needs none.
         if options.soft_reset && !board.is_fresh() {
             events(RunEvent::Phase(Phase::SoftReset));
             board.soft_reset()?;
+            if cancel.is_cancelled() {
+                return Err(RunError::Stopped("during the soft reset"));
+            }
         }
         match run_once(
             board, &source, &plan, &context, options, &nonce, events, cancel,
@@ -545,12 +559,32 @@ fn run_once(
     let mut found = Findings::default();
     let mut failure: Option<RunError> = None;
     let done = format!("{} {}", nonce.marker, kind::DONE as char);
+    // Ctrl-C reaches the script only once the before snapshot is complete (from there on
+    // the harness catches it, see `harness`), and is not needed once the script has ended.
+    let point = std::cell::Cell::new(Interruptible::NotYet);
+    let interrupt = || point.get();
+    let framing = Framing {
+        start: nonce.marker.as_bytes(),
+        done: done.as_bytes(),
+        interrupt: &interrupt,
+    };
     let exec = board.exec_framed(
         &nonce.run_call(),
-        done.as_bytes(),
+        &framing,
         &mut |bytes| {
             let mut reply = None;
             for piece in demux.feed(bytes) {
+                if let Piece::Record(record) = &piece {
+                    match record.kind {
+                        kind::BEFORE => point.set(Interruptible::Now),
+                        kind::AFTER
+                        | kind::EXCEPTION
+                        | kind::READOUT
+                        | kind::AFTER_GC
+                        | kind::DONE => point.set(Interruptible::Ending),
+                        _ => {}
+                    }
+                }
                 match piece {
                     Piece::Output(out) => {
                         events(RunEvent::Output(&out));
@@ -596,6 +630,9 @@ fn run_once(
         return Err(e);
     }
     let Some(before) = found.before.take() else {
+        if inner.is_cancelled() {
+            return Err(RunError::Stopped("as the script was starting"));
+        }
         return Err(RunError::Probes(
             "the harness printed no before snapshot".into(),
         ));

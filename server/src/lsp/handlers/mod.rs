@@ -9,6 +9,7 @@ pub(super) mod lifecycle;
 pub(super) mod views;
 
 use std::io::Read;
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -122,9 +123,38 @@ pub(super) fn file_path(uri: &Uri) -> Result<PathBuf, String> {
             uri.scheme().as_str()
         ));
     }
-    uri.to_file_path()
-        .map(|p| p.into_owned())
-        .ok_or_else(|| format!("{} is not a file path", uri.as_str()))
+    if let Some(host) = uri.authority().map(|a| a.host().to_string()) {
+        if !host.is_empty() && host != "localhost" {
+            return Err(format!(
+                "{} is a file on another machine ({host}): HeapLens runs files on disk",
+                uri.as_str()
+            ));
+        }
+    }
+    // Decoded byte for byte: a file name need not be UTF-8 (`caf%E9.py`), and a lossy
+    // decoding would name another file.
+    let encoded = uri.path().as_str();
+    let bytes = percent_decode(encoded)
+        .filter(|bytes| bytes.starts_with(b"/"))
+        .ok_or_else(|| format!("{} is not a file path", uri.as_str()))?;
+    Ok(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
+}
+
+/// `%XX` escapes decoded to their bytes (`None` for a malformed escape).
+fn percent_decode(text: &str) -> Option<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
+        if byte == b'%' {
+            let hex = std::str::from_utf8(tail.get(..2)?).ok()?;
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+            rest = &tail[2..];
+        } else {
+            bytes.push(byte);
+            rest = tail;
+        }
+    }
+    Some(bytes)
 }
 
 /// Reads at most `limit` bytes of the regular file at `path`, refusing anything else (a FIFO
@@ -380,4 +410,27 @@ fn spawn_progress(backend: &Backend, job_id: u64) {
         }
         progress.finish().await;
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path_of(uri: &str) -> Result<PathBuf, String> {
+        file_path(&uri.parse::<Uri>().expect("a URI"))
+    }
+
+    #[test]
+    fn file_uris_decode_to_the_bytes_of_their_path() {
+        use std::os::unix::ffi::OsStrExt;
+        let path = path_of("file:///tmp/caf%E9%20x.py").expect("a path");
+        assert_eq!(path.as_os_str().as_bytes(), b"/tmp/caf\xe9 x.py");
+        assert_eq!(
+            path_of("file://localhost/a/b.py").expect("a path"),
+            PathBuf::from("/a/b.py")
+        );
+        assert!(path_of("http://example.com/main.py")
+            .is_err_and(|e| e.contains("is not a local file (scheme `http`)")));
+        assert!(path_of("file://server/share/a.py").is_err_and(|e| e.contains("another machine")));
+    }
 }
