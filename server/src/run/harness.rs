@@ -100,10 +100,7 @@ const NAME_HEX: usize = 4;
 pub mod kind {
     /// The before dump (block).
     pub const BEFORE: u8 = b'B';
-    /// An allocation trace: header = `slot mixed`, body = a `mem_info(1)` dump (block).
-    /// `mixed` is 1 when the heap changed between the previous dump and the start of the
-    /// traced interval (an untraced interval allocated): what is new in the dump is then not
-    /// only the line's.
+    /// An allocation trace: header = slot, body = a `mem_info(1)` dump (block).
     pub const TRACE: u8 = b'T';
     /// The after dump (block).
     pub const AFTER: u8 = b'A';
@@ -125,6 +122,12 @@ pub mod kind {
     pub const MODULE_UNMEASURED: u8 = b'N';
     /// A heap timeline sample: header = `t_ms used free` (single; see "The heap timeline").
     pub const SAMPLE: u8 = b'L';
+    /// A mixed allocation trace: as [`TRACE`], but the heap changed between the previous
+    /// dump and the start of the traced interval (an untraced interval allocated), so what
+    /// is new in the dump is not only the line's (block). A separate kind rather than a
+    /// header field: one more argument to the print would make the probe's frame too big to
+    /// stay off the heap.
+    pub const MIXED_TRACE: u8 = b'U';
     /// The run is over: header = `status code` (single, always last).
     pub const DONE: u8 = b'Z';
 }
@@ -371,7 +374,10 @@ EXACT = {exact}
             "        if d > 0 and TB[0] > 0 and (TC[c] < {TRACE_PER_LINE} or d >= x[c]):
             TB[0] -= 1
             TC[c] += 1
-            pr(M, 'T', c, 0 if m - d == TQ[0] else 1)
+            if m - d == TQ[0]:
+                pr(M, 'T', c)
+            else:
+                pr(M, 'U', c)
             mi(1)
             pr(M, '.')
             TQ[0] = m

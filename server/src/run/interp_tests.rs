@@ -196,7 +196,7 @@ fn run_harnessed(source: &str, opts: Opts) -> (Harnessed, Instrumented) {
                     )
                     .unwrap_or_else(|error| panic!("readout: {error}"));
                 }
-                kind::TRACE => result.traces += 1,
+                kind::TRACE | kind::MIXED_TRACE => result.traces += 1,
                 kind::SAMPLE => result.samples += 1,
                 kind::AFTER => result.after = crate::heap::parse_dump(&record.body).ok(),
                 kind::DONE => result.ending = Ending::parse(&record.header),

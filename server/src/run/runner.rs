@@ -922,14 +922,12 @@ fn take_record(
             });
             found.before = Some(before);
         }
-        kind::TRACE => {
+        kind::TRACE | kind::MIXED_TRACE => {
             // A trace whose dump cannot be read only means fewer allocations get a line. A
             // mixed trace's new allocations are not only its line's: they get no line (better
             // unlabelled than wrong).
-            let mut fields = record.header.split_whitespace();
-            let slot: Option<usize> = fields.next().and_then(|f| f.parse().ok());
-            let mixed = fields.next() == Some("1");
-            let slot = slot.filter(|_| !mixed);
+            let slot: Option<usize> = record.header.trim().parse().ok();
+            let slot = slot.filter(|_| record.kind == kind::TRACE);
             if let Ok(snapshot) = heap::parse_dump(&record.body) {
                 if snapshot.has_map() {
                     let line = slot.and_then(|slot| probe_lines.get(slot).cloned());

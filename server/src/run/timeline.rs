@@ -2,10 +2,12 @@
 //! "The heap timeline" in [`super::harness`]), kept in bounded memory however long the run.
 //!
 //! A run of an hour at 100 ms gives 36,000 samples; [`Timeline`] keeps at most
-//! [`TIMELINE_CAPACITY`]. When full, the older half is thinned to one sample in two (of each
-//! pair, the one with more heap in use, so peaks survive), again and again as the run goes
-//! on: recent samples stay at full resolution, old ones get coarser. The run's peak sample is
-//! kept exactly whatever is thinned.
+//! [`TIMELINE_CAPACITY`]. When full, the samples so far are thinned to one in two (of each
+//! pair, the one with more heap in use, so peaks survive; the first sample always stays) and
+//! later samples are kept one per group of as many (again the one with more heap in use):
+//! the kept samples cover the whole run at an even resolution that halves each time. The
+//! run's peak sample and its last are kept exactly whatever is thinned. (Thinning only the
+//! older samples again and again would leave the start of the run one sample per hour.)
 
 use serde::Serialize;
 
@@ -54,7 +56,12 @@ pub struct Timeline {
     /// Samples received (including those thinned away).
     received: u64,
     peak: Option<Sample>,
+    last: Option<Sample>,
     capacity: usize,
+    /// Samples received per kept sample (doubles at each thinning).
+    stride: u64,
+    /// Samples received into the last kept one (its group is open while below `stride`).
+    open: u64,
 }
 
 impl Default for Timeline {
@@ -75,7 +82,10 @@ impl Timeline {
             samples: Vec::new(),
             received: 0,
             peak: None,
+            last: None,
             capacity: capacity.max(4),
+            stride: 1,
+            open: 0,
         }
     }
 
@@ -85,16 +95,26 @@ impl Timeline {
         if self.peak.is_none_or(|p| sample.used > p.used) {
             self.peak = Some(sample);
         }
+        self.last = Some(sample);
+        if self.open > 0 && self.open < self.stride {
+            self.open += 1;
+            if let Some(kept) = self.samples.last_mut() {
+                if sample.used >= kept.used {
+                    *kept = sample;
+                }
+            }
+            return;
+        }
         if self.samples.len() >= self.capacity {
-            self.thin_older_half();
+            self.thin();
         }
         self.samples.push(sample);
+        self.open = 1;
     }
 
-    /// The older half becomes half as many samples: of each pair, the one using more heap.
-    fn thin_older_half(&mut self) {
-        let half = self.samples.len() / 2 & !1;
-        let thinned: Vec<Sample> = self.samples[..half]
+    /// Every sample but the first becomes one of a pair: the one using more heap.
+    fn thin(&mut self) {
+        let thinned: Vec<Sample> = self.samples[1..]
             .chunks(2)
             .map(|pair| {
                 if pair.len() == 2 && pair[1].used >= pair[0].used {
@@ -104,7 +124,9 @@ impl Timeline {
                 }
             })
             .collect();
-        self.samples.splice(..half, thinned);
+        self.samples.truncate(1);
+        self.samples.extend(thinned);
+        self.stride *= 2;
     }
 
     /// The samples kept, in time order.
@@ -124,7 +146,7 @@ impl Timeline {
 
     /// How long the script ran, as the last sample saw it.
     pub fn span_ms(&self) -> Option<u64> {
-        self.samples.last().map(|s| s.t_ms)
+        self.last.map(|s| s.t_ms)
     }
 
     /// How much the heap's floor rose across the run: the least heap in use during the last
@@ -192,7 +214,7 @@ mod tests {
 
     #[test]
     fn sample_records_parse() {
-        assert_eq!(Sample::parse("100 400 600"), Some(sample(100, 400)));
+        assert_eq!(Sample::parse("100 400 99600"), Some(sample(100, 400)));
         assert_eq!(Sample::parse("100 400"), None);
         assert_eq!(Sample::parse("100 400 600 7"), None);
         assert_eq!(Sample::parse("-1 400 600"), None);
@@ -210,11 +232,14 @@ mod tests {
         assert!(timeline.samples().len() <= 64);
         assert_eq!(timeline.received(), 36_000);
         assert_eq!(timeline.peak().map(|p| p.t_ms), Some(1_234_000));
-        // Recent samples stay at full resolution; the whole run is still covered, in order.
+        // The whole run is covered, evenly, in order.
         let kept = timeline.samples();
-        assert_eq!(kept.last().map(|s| s.t_ms), Some(3_599_900));
-        assert_eq!(kept[kept.len() - 2].t_ms, 3_599_800);
-        assert!(kept[0].t_ms < 200_000, "{:?}", kept[0]);
+        assert_eq!(timeline.span_ms(), Some(3_599_900));
+        assert!(kept.last().is_some_and(|s| s.t_ms > 3_400_000));
+        assert_eq!(kept[0].t_ms, 0);
+        assert!(kept.len() >= 32);
+        let widest = kept.windows(2).map(|w| w[1].t_ms - w[0].t_ms).max();
+        assert!(widest <= Some(3_600_000 * 2 / 32), "{widest:?} {:?}", kept.iter().map(|s| s.t_ms).collect::<Vec<_>>());
         assert!(kept.windows(2).all(|w| w[0].t_ms < w[1].t_ms));
         // Thinning keeps the higher of each pair: the spike survives in the samples too.
         assert!(kept.iter().any(|s| s.used == 990));
