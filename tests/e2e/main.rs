@@ -4,6 +4,7 @@
 mod board;
 mod faithful;
 mod heap_cli;
+mod live;
 mod projects;
 mod pico;
 mod run;
