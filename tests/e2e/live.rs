@@ -19,7 +19,14 @@ fn an_endless_loop_stopped_by_timeout_has_a_timeline_and_a_leak_on_its_unbounded
     let out = Command::new(heaplens_bin())
         .arg("run")
         .arg(fixture("scenarios/endless_leak.py"))
-        .args(["--board", "sim", "--json", "--timeout", "3", "--trace-allocations"])
+        .args([
+            "--board",
+            "sim",
+            "--json",
+            "--timeout",
+            "3",
+            "--trace-allocations",
+        ])
         .arg("--timeline-csv")
         .arg(csv.path())
         .output()
@@ -37,9 +44,16 @@ fn an_endless_loop_stopped_by_timeout_has_a_timeline_and_a_leak_on_its_unbounded
     let mut last_t = None;
     for sample in timeline {
         let t = num(&sample["t_ms"]);
-        assert!(last_t.is_none_or(|last| t > last), "{sample} after {last_t:?}");
+        assert!(
+            last_t.is_none_or(|last| t > last),
+            "{sample} after {last_t:?}"
+        );
         last_t = Some(t);
-        assert_eq!(num(&sample["used"]) + num(&sample["free"]), total, "{sample}");
+        assert_eq!(
+            num(&sample["used"]) + num(&sample["free"]),
+            total,
+            "{sample}"
+        );
         assert!(sample.get("max_free").is_none(), "not sampled: {sample}");
     }
     // The heap grew while it ran (the unbounded list).
@@ -66,7 +80,10 @@ fn an_endless_loop_stopped_by_timeout_has_a_timeline_and_a_leak_on_its_unbounded
     assert_eq!(rows.len(), timeline.len());
     assert_eq!(
         rows[0],
-        format!("{},{},{},", timeline[0]["t_ms"], timeline[0]["used"], timeline[0]["free"])
+        format!(
+            "{},{},{},",
+            timeline[0]["t_ms"], timeline[0]["used"], timeline[0]["free"]
+        )
     );
 }
 
@@ -75,7 +92,15 @@ fn the_terminal_report_of_a_stopped_endless_loop_has_its_timeline_section() {
     let out = Command::new(heaplens_bin())
         .arg("run")
         .arg(fixture("scenarios/endless_leak.py"))
-        .args(["--board", "sim", "--timeout", "2", "--no-color", "--timeline-ms", "50"])
+        .args([
+            "--board",
+            "sim",
+            "--timeout",
+            "2",
+            "--no-color",
+            "--timeline-ms",
+            "50",
+        ])
         .output()
         .expect("spawn heaplens run");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -102,7 +127,15 @@ fn no_timeline_with_timeline_ms_zero() {
     let out = Command::new(heaplens_bin())
         .arg("run")
         .arg(fixture("scenarios/endless_leak.py"))
-        .args(["--board", "sim", "--json", "--timeout", "1", "--timeline-ms", "0"])
+        .args([
+            "--board",
+            "sim",
+            "--json",
+            "--timeout",
+            "1",
+            "--timeline-ms",
+            "0",
+        ])
         .output()
         .expect("spawn heaplens run");
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");

@@ -446,7 +446,10 @@ fn render_timeline(report: &RunReport, paint: &dyn Fn(&str, &str) -> String) -> 
         thousands(timeline.received()),
         span as f64 / 1000.0,
         if timeline.received() > samples.len() as u64 {
-            format!(" (the oldest thinned to {} kept)", thousands(samples.len() as u64))
+            format!(
+                " (the oldest thinned to {} kept)",
+                thousands(samples.len() as u64)
+            )
         } else {
             String::new()
         }

@@ -317,13 +317,13 @@ fn holders_are_the_lines_still_holding_memory_after_gc_never_under_one_percent()
             file: "<stdin>".into(),
             line: 9,
             bytes: 49_184,
-        allocations: 0,
+            allocations: 0,
         },
         Retained {
             file: "<stdin>".into(),
             line: 3,
             bytes: 96,
-        allocations: 0,
+            allocations: 0,
         },
     ];
     let lines = [LineUsage {
@@ -503,7 +503,7 @@ fn one_big_object_a_line_keeps_is_not_a_leak() {
                 file: "<stdin>".into(),
                 line: 10,
                 bytes: 99_328,
-        allocations: 0,
+                allocations: 0,
             }]
         ),
         &Thresholds::default()
@@ -526,7 +526,7 @@ fn one_big_object_a_line_keeps_is_not_a_leak() {
                 file: "<stdin>".into(),
                 line: 3,
                 bytes: 1600,
-        allocations: 0,
+                allocations: 0,
             }]
         ),
         &Thresholds::default()

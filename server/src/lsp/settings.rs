@@ -155,9 +155,7 @@ impl Default for Settings {
             run_timeout_seconds: Seconds(60.0),
             trace_allocations: true,
             sample_executions: SampleExecutions::Auto,
-            timeline_interval_ms: Ranged(u64::from(
-                crate::run::timeline::DEFAULT_SAMPLE_EVERY_MS,
-            )),
+            timeline_interval_ms: Ranged(u64::from(crate::run::timeline::DEFAULT_SAMPLE_EVERY_MS)),
             thresholds: ThresholdSettings::default(),
             reveal_output_on_error: true,
             server: ServerSettings::default(),

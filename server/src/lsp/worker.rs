@@ -23,10 +23,10 @@ use crate::board::{
 };
 use crate::heap::Snapshot;
 use crate::run::plain::{self, PlainReport};
-use crate::run::timeline::Sample;
 use crate::run::runner::{
     self, AllocationLine, Phase, RunError, RunEvent, RunOptions, RunReport, Script,
 };
+use crate::run::timeline::Sample;
 
 use super::ext::{JobKind, ReplState, SandboxState};
 use super::state::BoardReport;

@@ -239,7 +239,11 @@ mod tests {
         assert_eq!(kept[0].t_ms, 0);
         assert!(kept.len() >= 32);
         let widest = kept.windows(2).map(|w| w[1].t_ms - w[0].t_ms).max();
-        assert!(widest <= Some(3_600_000 * 2 / 32), "{widest:?} {:?}", kept.iter().map(|s| s.t_ms).collect::<Vec<_>>());
+        assert!(
+            widest <= Some(3_600_000 * 2 / 32),
+            "{widest:?} {:?}",
+            kept.iter().map(|s| s.t_ms).collect::<Vec<_>>()
+        );
         assert!(kept.windows(2).all(|w| w[0].t_ms < w[1].t_ms));
         // Thinning keeps the higher of each pair: the spike survives in the samples too.
         assert!(kept.iter().any(|s| s.used == 990));
