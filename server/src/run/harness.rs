@@ -76,12 +76,16 @@
 //! # The heap timeline
 //! With a sampling interval, the harness also samples the heap while the script runs: `Y()`
 //! prints an `L` record (`t_ms used free`: milliseconds since the script started,
-//! `gc.mem_alloc()`, `gc.mem_free()`) when a sample is due. The probes read the clock every
-//! [`SAMPLE_CHECK_EVERY`] probes; a script that sleeps runs no probes, so the simulated Pico's
-//! `time.sleep_ms` (which `sleep` and `sleep_us` go through) calls `Y()` between slices of
-//! its sleep (its `_hk` hook, set for the run). On a real board a sleep has no hook: samples
-//! resume when the script does. A sample is printed at once (no buffer to fill), needs no
-//! heap, and is never charged to a line: the probes' change detector sees no allocation.
+//! `gc.mem_alloc()`, `gc.mem_free()`) when a sample is due. The probes read the clock only
+//! where the heap moved: every [`SAMPLE_CHECK_EVERY`] measured intervals and at each periodic
+//! real reading of the estimated ones ([`PEAK_EVERY`]), so a probe whose line allocated
+//! nothing pays nothing, and a stretch where the heap did not move has no samples (nothing
+//! changed; the last sample stands for it). A script that sleeps runs no probes, so the
+//! simulated Pico's `time.sleep_ms` (which `sleep` and `sleep_us` go through) calls `Y()`
+//! between slices of its sleep (its `_hk` hook, set for the run). On a real board a sleep
+//! has no hook: samples resume when the heap moves again. The end of the script always
+//! takes a last sample. A sample is printed at once (no buffer to fill), needs no heap, and
+//! is never charged to a line: the probes' change detector sees no allocation.
 //!
 //! Probes allocate nothing: list stores of small ints, calls of a function with one small-int
 //! argument (checked on the real interpreter, also under `micropython.heap_lock()`).
@@ -368,6 +372,20 @@ EXACT = {exact}
             P[1] = c
 ",
     );
+    // The sampler's clock is read only where the heap moved (a probe whose line did not
+    // allocate pays nothing): every SAMPLE_CHECK_EVERY measured intervals, and at the
+    // estimated intervals' periodic real reading below.
+    let sample_now = options.sample_every_ms.is_some();
+    if sample_now {
+        let _ = write!(
+            s,
+            "        TD[0] -= 1
+        if TD[0] <= 0:
+            TD[0] = {SAMPLE_CHECK_EVERY}
+            Y()
+"
+        );
+    }
     if options.trace_allocations {
         let _ = write!(
             s,
@@ -385,7 +403,7 @@ EXACT = {exact}
         );
     }
     s.push_str(
-        "    else:
+        &"    else:
         if dt > 0:
             e[c] += dt
         V[1] = 0
@@ -401,7 +419,7 @@ EXACT = {exact}
             if m > P[0]:
                 P[0] = m
                 P[1] = c
-    if not V[1] and L[k] > 0:
+{SAMPLE_ESTIMATED}    if not V[1] and L[k] > 0:
         if MT:
             L[k] -= 1
             V[0] = ma()
@@ -409,7 +427,11 @@ EXACT = {exact}
             V[0] = t
         V[1] = 1
     B[0] = t
-",
+"
+        .replace(
+            "{SAMPLE_ESTIMATED}",
+            if sample_now { "            Y()\n" } else { "" },
+        ),
     );
     let _ = writeln!(s, "PEAK = {PEAK_EVERY}");
     // The probes. Without mem_total() the detector itself scans the heap, so a line past its
@@ -432,19 +454,6 @@ EXACT = {exact}
             close(k)
     C[0] = k
 "
-    };
-    // The sampler's clock is read every SAMPLE_CHECK_EVERY probes (a countdown is cheaper
-    // than a clock read on every probe).
-    let detector = if options.sample_every_ms.is_some() {
-        format!(
-            "{detector}    TD[0] -= 1
-    if TD[0] <= 0:
-        TD[0] = {SAMPLE_CHECK_EVERY}
-        Y()
-"
-        )
-    } else {
-        detector.to_string()
     };
     let _ = write!(
         s,
@@ -629,12 +638,12 @@ setattr(BI, '{p}R', R)
     s
 }
 
-/// Probes between two reads of the sampler's clock.
-pub const SAMPLE_CHECK_EVERY: usize = 32;
+/// Measured intervals between two reads of the sampler's clock.
+pub const SAMPLE_CHECK_EVERY: usize = 8;
 
 /// The heap timeline's sampler (see "The heap timeline" in the module doc). `Y()` prints a
 /// sample when one is due and returns the milliseconds until the next; the probes call it
-/// every [`SAMPLE_CHECK_EVERY`] probes, the simulated Pico's `time.sleep_ms` (hook `_hk`)
+/// where the heap moved (see `close`), the simulated Pico's `time.sleep_ms` (hook `_hk`)
 /// between slices of a sleep. Nothing in it allocates: small ints, list stores, prints of
 /// small ints and of the marker made in the prologue.
 fn sampler_source(every_ms: u32) -> String {
