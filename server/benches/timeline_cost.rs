@@ -6,7 +6,7 @@
 //! the samples each run took. Run with `cargo bench --profile dev --bench timeline_cost`.
 //!
 //! Scripts (`benches/scripts/`): the typical loop and the tight loops of `run_overhead`
-//! (made four times as long here, so that a run lasts long enough for several samples), and
+//! (made twice as long here, so that a run lasts long enough for several samples), and
 //! a loop that sleeps 1 ms per iteration (samples come from the sleep hook).
 
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ const TYPICAL_LOOP: &str = include_str!("scripts/typical_loop.py");
 const TIGHT_LOOPS: &str = include_str!("scripts/tight_loops.py");
 const SLEEPY_LOOP: &str = include_str!("scripts/sleepy_loop.py");
 
-const RUNS: usize = 7;
+const RUNS: usize = 5;
 
 /// A soft reset, then a pause (the simulated board starts its next spare interpreter).
 fn settle(board: &mut Board) -> anyhow::Result<()> {
@@ -104,12 +104,12 @@ fn main() -> anyhow::Result<()> {
     )?;
     let longer = |script: &str| {
         script
-            .replace("range(120000)", "range(480000)")
-            .replace("range(400000)", "range(1600000)")
+            .replace("range(120000)", "range(240000)")
+            .replace("range(400000)", "range(800000)")
     };
     let scripts = [
-        ("typical loop (480,000 iterations)", longer(TYPICAL_LOOP)),
-        ("tight loops (1,600,000 iterations)", longer(TIGHT_LOOPS)),
+        ("typical loop (240,000 iterations)", longer(TYPICAL_LOOP)),
+        ("tight loops (800,000 iterations)", longer(TIGHT_LOOPS)),
         ("sleepy loop (1,200 × sleep_ms(1))", SLEEPY_LOOP.to_string()),
     ];
     for (name, script) in &scripts {
