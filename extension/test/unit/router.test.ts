@@ -171,3 +171,13 @@ test("snapshots are forwarded and the latest kept", () => {
   assert.equal(calls.snapshots[0]?.id, "s1");
   assert.equal(router.latestSnapshot?.areas[0]?.blocks, 12004);
 });
+
+test("timeline batches reach the heap map; malformed ones are dropped", () => {
+  const { router, calls } = recorder();
+  const batch: TimelineParams = { runId: 4, uri: "file:///w/main.py", intervalMs: 100, samples: [{ tMs: 0, used: 10, free: 90 }] };
+  router.onTimeline(batch);
+  router.onTimeline({ runId: "4", samples: [] });
+  router.onTimeline({ runId: 4 });
+  router.onTimeline(null);
+  assert.deepEqual(calls.timelines, [batch]);
+});
