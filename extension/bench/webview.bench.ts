@@ -31,6 +31,25 @@ async function measure(page: Page, name: string, load: ToWebview[], redraw: (run
   console.log(`  whole message handler:        ${summary(timings.map((timing) => timing.handleMs))}`);
 }
 
+/** The live plot: 10,000 samples (a 17-minute run at 100 ms) redrawn, as each new batch of a
+ * run redraws the whole plot. */
+async function measureLivePlot(page: Page): Promise<void> {
+  const samples = [];
+  for (let index = 0; index < 10_000; index++) {
+    const used = 50_000 + index * 3 + (index % 40) * 1_500;
+    samples.push({ tMs: index * 100, used, free: 232_960 - used });
+  }
+  await send(page, { type: "timeline", timeline: { runId: 1, uri: "file:///w/main.py", intervalMs: 100, samples } });
+  const times: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    await send(page, { type: "timeline", timeline: { runId: 1, uri: "file:///w/main.py", intervalMs: 100, samples: [] } });
+    times.push(await page.evaluate(() => (window as unknown as { heapLensLive: { drawMs: number } }).heapLensLive.drawMs));
+  }
+  const kept = await page.evaluate(() => (window as unknown as { heapLensLive: { store: { samples: unknown[] } } }).heapLensLive.store.samples.length);
+  console.log(`live plot, ${kept} samples kept of 10,000, redraw (bin + draw + caption)`);
+  console.log(`  redraw: ${summary(times)}`);
+}
+
 async function main(): Promise<void> {
   const browser = await launch();
   try {
@@ -38,6 +57,7 @@ async function main(): Promise<void> {
     const snapshot = syntheticSnapshot(BLOCKS);
     const diff = syntheticDiff(BLOCKS);
     console.log(`heap map benchmark: ${BLOCKS} blocks, ${RUNS} runs per case, Chromium ${browser.version()}`);
+    await measureLivePlot(page);
     await measure(
       page,
       "kinds, zoom 1, 1024 columns (redraw on option change)",

@@ -217,6 +217,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     showSnapshot(snapshot) {
       HeapMapPanel.open?.post({ type: "snapshot", snapshot });
     },
+    showTimeline(timeline) {
+      HeapMapPanel.open?.post({ type: "timeline", timeline });
+    },
     runningChanged(running: readonly RunningJob[]) {
       void vscode.commands.executeCommand("setContext", "heaplens.running", running.length > 0);
       const last = running.at(-1);
@@ -365,6 +368,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   client.onNotification(Method.decorations, (params: unknown) => router.onDecorations(params));
   client.onNotification(Method.output, (params: unknown) => router.onOutput(params));
   client.onNotification(Method.snapshot, (params: unknown) => router.onSnapshot(params));
+  client.onNotification(Method.timeline, (params: unknown) => router.onTimeline(params));
   client.onNotification(Method.jobStarted, (params: unknown) => router.onJobStarted(params));
   client.onNotification(Method.jobFinished, (params: unknown) => router.onJobFinished(params));
   client.onNotification(Method.replOutput, (params: unknown) => ReplTerminal.onOutput(params));

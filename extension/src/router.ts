@@ -14,6 +14,7 @@ import type {
   JobStartedParams,
   OutputParams,
   Snapshot,
+  TimelineParams,
 } from "./protocol";
 import { statusView, type Activity, type StatusView } from "./statusText";
 
@@ -37,6 +38,8 @@ export interface Views {
   revealOutput(): void;
   /** A new snapshot arrived (the heap map shows it when open). */
   showSnapshot(snapshot: Snapshot): void;
+  /** New samples of a run's heap timeline (the heap map's live plot shows them when open). */
+  showTimeline(timeline: TimelineParams): void;
   /** The runs going on changed (Stop buttons follow it). */
   runningChanged(running: readonly RunningJob[]): void;
   /** A board job failed (not replaced by a newer run): say so, with what to do. */
@@ -127,6 +130,11 @@ export class Router {
     if (!isObject(params) || typeof params.id !== "string" || !Array.isArray(params.areas)) return;
     this.latest = params as unknown as Snapshot;
     this.views.showSnapshot(this.latest);
+  }
+
+  onTimeline(params: unknown): void {
+    if (!isObject(params) || typeof params.runId !== "number" || !Array.isArray(params.samples)) return;
+    this.views.showTimeline(params as unknown as TimelineParams);
   }
 
   onJobFinished(params: unknown): void {

@@ -6,6 +6,7 @@ mod check;
 mod faithful;
 mod heap_cli;
 mod link;
+mod live;
 mod pico;
 mod projects;
 mod run;

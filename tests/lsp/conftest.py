@@ -25,15 +25,19 @@ CUSTOM = (
     "heaplens/jobStarted",
     "heaplens/replState",
     "heaplens/replOutput",
+    "heaplens/timeline",
 )
 
 
 def _record_custom(client: LanguageClient):
     client.custom = {m: [] for m in CUSTOM}  # type: ignore[attr-defined]
+    # Every custom notification in arrival order: (method, params).
+    client.arrivals = []  # type: ignore[attr-defined]
     for method in CUSTOM:
 
         def handler(params, method=method):
             client.custom[method].append(params)  # type: ignore[attr-defined]
+            client.arrivals.append((method, params))  # type: ignore[attr-defined]
 
         client.feature(method)(handler)
 

@@ -124,6 +124,7 @@ export interface HeapLensProtocol {
   Settings?: Settings;
   SnapshotParams?: SnapshotParams;
   StopResult?: StopResult;
+  TimelineParams?: TimelineParams;
 }
 /**
  * `heaplens/boardStatus` params.
@@ -446,6 +447,11 @@ export interface Settings {
    * When diagnostics and editor marks appear.
    */
   thresholds: ThresholdSettings;
+  /**
+   * Milliseconds between two samples of the heap timeline while a script runs (the heap
+   * map's plot of heap use over time; `heaplens run --timeline-ms`). `0` takes no samples.
+   */
+  timelineIntervalMs: number;
   /**
    * How much the server logs to its output channel (`off`, `error`, `warn`, `info`,
    * `debug`, `trace`; `trace` includes every raw-REPL exchange with the board).
@@ -887,10 +893,56 @@ export interface StopResult {
    */
   stopped: number | null;
 }
+/**
+ * `heaplens/timeline` params: samples of a run's heap, as the board takes them.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "TimelineParams".
+ */
+export interface TimelineParams {
+  /**
+   * The run's interval between two samples, in milliseconds.
+   */
+  intervalMs: number;
+  runId: number;
+  /**
+   * New samples since the last notification of this run, in time order.
+   */
+  samples: TimelineSample[];
+  /**
+   * Document URI of the run's script.
+   */
+  uri: string;
+}
+/**
+ * One sample of the heap timeline.
+ *
+ * This interface was referenced by `HeapLensProtocol`'s JSON-Schema
+ * via the `definition` "TimelineSample".
+ */
+export interface TimelineSample {
+  /**
+   * Heap bytes free (`gc.mem_free()`).
+   */
+  free: number;
+  /**
+   * The longest free run in bytes, when the board reported it.
+   */
+  maxFree?: number | null;
+  /**
+   * Milliseconds since the script started.
+   */
+  tMs: number;
+  /**
+   * Heap bytes in use (`gc.mem_alloc()`).
+   */
+  used: number;
+}
 
 /** Method names of the custom messages. */
 export const Method = {
   "snapshot": "heaplens/snapshot",
+  "timeline": "heaplens/timeline",
   "decorations": "heaplens/decorations",
   "boardStatus": "heaplens/boardStatus",
   "output": "heaplens/output",
@@ -907,6 +959,7 @@ export const Method = {
 /** Params (and, for requests, result) type of every custom method. */
 export interface MethodTypes {
   "heaplens/snapshot": { params: SnapshotParams };
+  "heaplens/timeline": { params: TimelineParams };
   "heaplens/decorations": { params: DecorationsParams };
   "heaplens/boardStatus": { params: BoardStatusParams };
   "heaplens/output": { params: OutputParams };

@@ -29,6 +29,7 @@ import {
   snapshotAreas,
   type AreaBytes,
 } from "./model";
+import { SampleStore, drawPlot, type PlotResult } from "./liveplot";
 import { MODES, blockAt, fitZoom, isMapMode, legendFor, render, type Layout, type Rgb, type Theme } from "./render";
 
 interface VsCodeApi {
@@ -153,6 +154,16 @@ tooltip.hidden = true;
 const histogram = element("div", { id: "histogram", className: "histogram" });
 const timeline = element("div", { id: "timeline", className: "timeline" });
 const timelinePlot = element("div", { id: "timeline-plot", className: "timeline-plot" });
+const livePlot = element("canvas", { id: "live-plot", className: "live-plot" });
+const liveCaption = element("p", { id: "live-caption", className: "live-caption" });
+const liveSection = element(
+  "section",
+  { className: "live" },
+  element("h2", { text: "Heap over time" }),
+  livePlot,
+  liveCaption,
+);
+liveSection.hidden = true;
 const compareButton = element("button", { id: "compare", text: "Compare A → B" });
 compareButton.disabled = true;
 const clearButton = element("button", { id: "clear", text: "Clear", title: "Forget every snapshot of this session" });
@@ -166,6 +177,7 @@ document.body.appendChild(
     element(
       "aside",
       { className: "side" },
+      liveSection,
       element("section", { className: "free-runs" }, element("h2", { text: "Free runs" }), histogram),
       element("section", { className: "figures" }, element("h2", { text: "Heap" }), statsGrid),
       element(
@@ -693,10 +705,68 @@ function applyOptions(options: Partial<MapOptions>): void {
   if (typeof options.columns === "number" && options.columns >= 0) state.options.columns = Math.floor(options.columns);
 }
 
+// ---- Live plot ----------------------------------------------------------------------------
+
+/** The run whose timeline the plot shows, its samples (bounded) and the last draw. */
+const live = {
+  runId: null as number | null,
+  uri: "",
+  intervalMs: 0,
+  store: new SampleStore(),
+  draws: 0,
+  drawMs: 0,
+  result: null as PlotResult | null,
+};
+(window as unknown as { heapLensLive: unknown }).heapLensLive = live;
+
+/** Takes a batch of samples (a new run starts a new plot) and redraws the plot. */
+function takeTimeline(timeline: { runId: number; uri: string; intervalMs: number; samples: { tMs: number; used: number; free: number }[] }): void {
+  if (live.runId !== timeline.runId) {
+    live.runId = timeline.runId;
+    live.uri = timeline.uri;
+    live.store = new SampleStore();
+  }
+  live.intervalMs = timeline.intervalMs;
+  for (const sample of timeline.samples) live.store.push(sample);
+  drawLive();
+}
+
+function drawLive(): void {
+  const started = performance.now();
+  const samples = live.store.samples;
+  liveSection.hidden = samples.length === 0;
+  const width = Math.max(120, Math.floor(liveSection.clientWidth || 320));
+  const height = 120;
+  if (livePlot.width !== width) livePlot.width = width;
+  if (livePlot.height !== height) livePlot.height = height;
+  const context = livePlot.getContext("2d");
+  if (context !== null) live.result = drawPlot(context, width, height, samples, live.store.peak);
+  const last = samples.at(-1);
+  const peak = live.store.peak;
+  if (last !== undefined && peak !== null) {
+    const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+    const drops = live.result?.drops ?? 0;
+    liveCaption.textContent =
+      `run ${live.runId ?? ""}${live.uri === "" ? "" : ` · ${fileName(live.uri)}`} · ${seconds(last.tMs)}, ` +
+      `${plural(live.store.count, "sample")} every ${live.intervalMs} ms · now ${formatBytes(last.used)} used, ` +
+      `${formatBytes(last.free)} free · peak ${formatBytes(peak.used)} at ${seconds(peak.tMs)}` +
+      (drops > 0 ? ` · ${plural(drops, "collection")} (drops)` : "");
+    livePlot.title = `Heap in use (blue) and free above it (green) over the run; the red square is the peak, yellow ticks are collections`;
+  }
+  live.drawMs = performance.now() - started;
+  live.draws++;
+  debug.draws++;
+  document.body.dataset.draws = String(debug.draws);
+}
+
 window.addEventListener("message", (event: MessageEvent<ToWebview>) => {
   const started = performance.now();
   const message = event.data;
   if (typeof message !== "object" || message === null) return;
+  if (message.type === "timeline") {
+    takeTimeline(message.timeline);
+    return;
+  }
   switch (message.type) {
     case "snapshot":
       state.snapshot = message.snapshot;

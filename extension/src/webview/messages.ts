@@ -2,7 +2,7 @@
  * Messages between the extension host and the heap map webview. Shared by both bundles;
  * types only.
  */
-import type { DiffResult, Snapshot, SnapshotSummary } from "../protocol";
+import type { DiffResult, Snapshot, SnapshotSummary, TimelineParams } from "../protocol";
 
 import type { MapMode } from "./render";
 export type { MapMode } from "./render";
@@ -22,6 +22,8 @@ export type ToWebview =
   | { type: "snapshot"; snapshot: Snapshot }
   | { type: "snapshots"; list: SnapshotSummary[] }
   | { type: "diff"; diff: DiffResult }
+  /** New samples of a run's heap timeline (`heaplens/timeline`), for the live plot. */
+  | { type: "timeline"; timeline: TimelineParams }
   | ({ type: "options" } & Partial<MapOptions>);
 
 /** Webview → extension. */

@@ -4,7 +4,7 @@ import type { LineDecoration } from "../../src/decorations";
 import { Router, SOFT_RESET_NOTICE_MS, type RunningJob } from "../../src/router";
 import type { StatusView } from "../../src/statusText";
 import { dump, snapshotFromDump } from "../fixtures/dumps";
-import type { JobFinishedParams, RunSummary, Snapshot } from "../../src/protocol";
+import type { JobFinishedParams, RunSummary, Snapshot, TimelineParams } from "../../src/protocol";
 
 function recorder() {
   const calls = {
@@ -13,6 +13,7 @@ function recorder() {
     output: [] as string[],
     reveals: 0,
     snapshots: [] as Snapshot[],
+    timelines: [] as TimelineParams[],
     running: [] as RunningJob[][],
     failed: [] as JobFinishedParams[],
     jobs: [] as JobFinishedParams[],
@@ -24,6 +25,7 @@ function recorder() {
     appendOutput: (text) => calls.output.push(text),
     revealOutput: () => calls.reveals++,
     showSnapshot: (snapshot) => calls.snapshots.push(snapshot),
+    showTimeline: (timeline) => calls.timelines.push(timeline),
     runningChanged: (running) => calls.running.push([...running]),
     jobFailed: (params) => calls.failed.push(params),
     jobFinished: (params) => calls.jobs.push(params),
@@ -168,4 +170,14 @@ test("snapshots are forwarded and the latest kept", () => {
   router.onSnapshot(snapshot);
   assert.equal(calls.snapshots[0]?.id, "s1");
   assert.equal(router.latestSnapshot?.areas[0]?.blocks, 12004);
+});
+
+test("timeline batches reach the heap map; malformed ones are dropped", () => {
+  const { router, calls } = recorder();
+  const batch: TimelineParams = { runId: 4, uri: "file:///w/main.py", intervalMs: 100, samples: [{ tMs: 0, used: 10, free: 90 }] };
+  router.onTimeline(batch);
+  router.onTimeline({ runId: "4", samples: [] });
+  router.onTimeline({ runId: 4 });
+  router.onTimeline(null);
+  assert.deepEqual(calls.timelines, [batch]);
 });

@@ -393,6 +393,8 @@ fn run_job(
         trace_allocations: false,
         sampling: Sampling::Auto,
         input: None,
+        // The HTML report plots it.
+        sample_every_ms: Some(crate::run::timeline::DEFAULT_SAMPLE_EVERY_MS),
     };
     let report = runner::run_script(&mut board, &script, &options, &mut |_| {}, cancel);
     board.close();

@@ -44,14 +44,15 @@ fn diff_json(before_name: &str, after_name: &str, before: &Snapshot, after: &Sna
     })
 }
 
-/// The run's heap timeline, when the run recorded one.
-///
-/// Hook: `RunReport` has no timeline yet (another change adds one). When it does, return its
-/// JSON here; `report.ts` (`timelineReadings`) draws a list of readings (numbers, or objects
-/// with `used`/`bytes`), bare or under `points`/`samples`, and leaves the section out for
-/// `null`.
-fn timeline_json(_report: &RunReport) -> Value {
-    Value::Null
+/// The run's heap timeline (`[{t_ms, used, free}]`), or `null` when the run recorded none:
+/// `report.ts` (`timelineReadings`) draws it, and leaves the section out for `null`.
+fn timeline_json(report: &RunReport) -> Value {
+    let samples = report.timeline.samples();
+    if samples.is_empty() {
+        Value::Null
+    } else {
+        serde_json::to_value(samples).unwrap_or(Value::Null)
+    }
 }
 
 /// The data the page draws.

@@ -50,6 +50,14 @@ pub struct Flags {
     /// FILE: one file that opens offline in any browser.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Milliseconds between two samples of the heap timeline while the script runs (0 = no
+    /// timeline).
+    #[arg(long, value_name = "MS", default_value_t = crate::run::timeline::DEFAULT_SAMPLE_EVERY_MS,
+          value_parser = clap::value_parser!(u32).range(0..=3_600_000))]
+    pub timeline_ms: u32,
+    /// Write the heap timeline to FILE as CSV (`t_ms,used,free,max_free`).
+    #[arg(long, value_name = "FILE")]
+    pub timeline_csv: Option<PathBuf>,
 }
 
 pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Result<ExitCode> {
@@ -63,6 +71,8 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
         project,
         sample,
         html,
+        timeline_ms,
+        timeline_csv,
     } = flags;
     // Ctrl-C from the very start stops the run cleanly (the script on the board, or the run
     // before it starts), never the process half-way.
@@ -95,6 +105,7 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
         // The script's input() reads this terminal's (or pipe's) lines; with --json stdout is
         // a document, and input() gets end of input at once.
         input: (!json).then(|| InputSource(Arc::new(read_stdin_line))),
+        sample_every_ms: (timeline_ms > 0).then_some(timeline_ms),
     };
     if cancel.is_cancelled() {
         anyhow::bail!(
@@ -121,7 +132,7 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
         RunEvent::Copied(files) => {
             eprintln!("heaplens: copied to the board: {}", files.join(", "));
         }
-        RunEvent::Phase(_) | RunEvent::Snapshot { .. } => {}
+        RunEvent::Phase(_) | RunEvent::Snapshot { .. } | RunEvent::Sample(_) => {}
     };
     let report = runner::run_script(&mut board, &script, &options, &mut on_event, &cancel)?;
     board.close();
@@ -132,6 +143,10 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
         )
         .with_context(|| format!("cannot write {}", file.display()))?;
         eprintln!("heaplens: report written to {}", file.display());
+    }
+    if let Some(path) = &timeline_csv {
+        std::fs::write(path, report.timeline.to_csv())
+            .with_context(|| format!("cannot write the timeline to {}", path.display()))?;
     }
     let text = if json {
         format!("{}\n", serde_json::to_string_pretty(&report.to_json())?)
@@ -343,6 +358,8 @@ pub fn render_report(report: &RunReport, script: &Script, color: bool) -> String
         out.push_str("  exact mode: the collector was disabled during the run, so these are exact allocations — and a MemoryError comes sooner than in a normal run\n");
     }
 
+    out.push_str(&render_timeline(report, &paint));
+
     out.push('\n');
     out.push_str(&paint("1", "Heap\n"));
     let s = &report.snapshots;
@@ -433,6 +450,80 @@ pub fn render_report(report: &RunReport, script: &Script, color: bool) -> String
                 r.message
             ));
         }
+    }
+    out
+}
+
+/// The heap timeline section: a sparkline of heap use over the run, the peak, the floor's
+/// trend. Empty when the run was shorter than two samples' interval (nothing to plot).
+fn render_timeline(report: &RunReport, paint: &dyn Fn(&str, &str) -> String) -> String {
+    let timeline = &report.timeline;
+    let samples = timeline.samples();
+    if samples.len() < 3 {
+        return String::new();
+    }
+    let mut out = String::new();
+    let span = timeline.span_ms().unwrap_or(0);
+    out.push('\n');
+    out.push_str(&paint("1", "Heap timeline\n"));
+    out.push_str(&format!(
+        "  {} samples over {:.1} s{}\n",
+        thousands(timeline.received()),
+        span as f64 / 1000.0,
+        if timeline.received() > samples.len() as u64 {
+            format!(
+                " (the oldest thinned to {} kept)",
+                thousands(samples.len() as u64)
+            )
+        } else {
+            String::new()
+        }
+    ));
+    // One column per slice of time, the most heap used in it, scaled between the least and
+    // the most heap used in the run.
+    const WIDTH: usize = 60;
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let low = samples.iter().map(|s| s.used).min().unwrap_or(0);
+    let high = samples.iter().map(|s| s.used).max().unwrap_or(0);
+    let mut columns = vec![None::<u64>; WIDTH];
+    for s in samples {
+        let column = (s.t_ms * (WIDTH as u64 - 1) / span.max(1)) as usize;
+        let slot = &mut columns[column.min(WIDTH - 1)];
+        *slot = Some(slot.map_or(s.used, |u| u.max(s.used)));
+    }
+    let mut line = String::new();
+    let mut last = ' ';
+    for column in columns {
+        if let Some(used) = column {
+            let level = ((used - low) * 7).checked_div(high - low).unwrap_or(0);
+            last = BARS[level as usize];
+        }
+        line.push(last);
+    }
+    out.push_str(&format!(
+        "  used {} │{line}│ {}\n",
+        human_bytes(low),
+        human_bytes(high)
+    ));
+    if let Some(peak) = timeline.peak() {
+        out.push_str(&format!(
+            "  peak {} used at {:.1} s ({} free)\n",
+            human_bytes(peak.used),
+            peak.t_ms as f64 / 1000.0,
+            human_bytes(peak.free)
+        ));
+    }
+    if let Some(growth) = timeline.floor_growth() {
+        let per_second = growth.bytes as f64 * 1000.0 / growth.over_ms.max(1) as f64;
+        out.push_str(&format!(
+            "  floor (least heap in use) {} from the first third of the run to the last ({}/s)\n",
+            signed(growth.bytes),
+            if per_second >= 0.0 {
+                format!("+{}", human_bytes(per_second as u64))
+            } else {
+                format!("−{}", human_bytes((-per_second) as u64))
+            }
+        ));
     }
     out
 }

@@ -131,6 +131,8 @@ pub struct Retained {
     pub file: Arc<str>,
     pub line: u32,
     pub bytes: u64,
+    /// How many of the line's traced allocations those bytes are.
+    pub allocations: u32,
 }
 
 /// The heap figures that decide whether a failed allocation was "full" or "fragmented", read
@@ -192,6 +194,12 @@ pub struct RunFacts<'a> {
     pub retained: &'a [Retained],
     /// The heap's size (for "never a line under 1 % of the heap").
     pub heap_bytes: Option<u64>,
+    /// How long the script ran, in milliseconds, as its heap timeline saw it (`None`: no
+    /// timeline). Gives leaks their rate per second.
+    pub run_ms: Option<u64>,
+    /// How much the heap's floor (the least heap in use) rose from the first third of the
+    /// run to the last, from a timeline of enough samples (`None`: too short to tell).
+    pub heap_floor_growth: Option<i64>,
 }
 
 /// Turns the facts of a run into diagnostics, sorted by line then severity.
@@ -533,13 +541,23 @@ fn fragmentation_warning(facts: &RunFacts<'_>, thresholds: &Thresholds) -> Optio
     })
 }
 
-/// Lines whose allocations outlive the run in numbers: more than one execution's worth of
-/// what the line allocated is still held after the final `gc.collect()` (from allocation
-/// tracing). One big object a line keeps (the Parrot's last string) is not a leak; the
-/// results of many executions kept in a list are. Tracing follows each line's first
-/// executions only, so the figure is a lower bound.
+/// The one leak rule, for runs that end and for runs stopped by Stop or a timeout: a line
+/// leaks when its live bytes grow with its executions. The evidence is allocation tracing,
+/// which follows each line's first (so oldest) allocations: when the results of several of
+/// them are still held after the final `gc.collect()`, the line keeps what it makes (a list
+/// never trimmed, a dict, a global). A line that keeps a bounded number (append, then pop to
+/// keep 20) has let its oldest go by then; one big object a line keeps (the Parrot's last
+/// string) is one execution's worth, not several. Two guards: what the line would hold at
+/// that pace (its bytes per execution times its executions) reaches 1 % of the heap, and,
+/// when the run was long enough for its heap timeline to show a trend, the heap's floor
+/// rose across the run. The growth rate is the line's heap bytes per execution, and per
+/// second that times its executions per second. Tracing follows each line's first
+/// executions only, so the bytes named are a lower bound. [`LEAK_METHOD`] says it for users.
 fn leak_warnings(facts: &RunFacts<'_>, out: &mut Vec<Diagnostic>) {
     let floor = facts.heap_bytes.map_or(1, |heap| (heap / 100).max(1));
+    if facts.heap_floor_growth.is_some_and(|growth| growth <= 0) {
+        return;
+    }
     for retained in facts.retained {
         let Some(usage) = facts
             .lines
@@ -548,12 +566,30 @@ fn leak_warnings(facts: &RunFacts<'_>, out: &mut Vec<Diagnostic>) {
         else {
             continue;
         };
+        // Several executions' worth: twice the line's largest allocation (one big object
+        // is one execution's), or several allocations (a line whose largest allocation is a
+        // list's growth keeps small items).
         let several = usage.hits >= 2
             && usage.max_single_bytes > 0
-            && retained.bytes >= 2 * usage.max_single_bytes;
-        if !several || retained.bytes < floor {
+            && (retained.bytes >= 2 * usage.max_single_bytes
+                || retained.allocations >= SEVERAL_ALLOCATIONS);
+        let at_this_pace = retained.bytes.max(usage.allocated_bytes);
+        if !several || at_this_pace < floor {
             continue;
         }
+        let per_execution = usage.allocated_bytes / usage.hits.max(1);
+        let per_second = facts
+            .run_ms
+            .filter(|&ms| ms > 0)
+            .map(|ms| (u128::from(usage.allocated_bytes) * 1000 / u128::from(ms)) as u64);
+        let rate = match per_second {
+            Some(per_second) => format!(
+                "+{} per execution, +{} per second",
+                human_bytes(per_execution),
+                human_bytes(per_second)
+            ),
+            None => format!("+{} per execution", human_bytes(per_execution)),
+        };
         out.push(Diagnostic {
             file: retained.file.to_string(),
             line: retained.line,
@@ -563,7 +599,7 @@ fn leak_warnings(facts: &RunFacts<'_>, out: &mut Vec<Diagnostic>) {
             message: format!(
                 "leak: at least {} allocated on this line is still held after gc.collect(), \
                  from several of its {}: something keeps each result (a list, a dict, a \
-                 global), so the heap grows every time the line runs",
+                 global), so the heap grows every time the line runs ({rate})",
                 kib_and_bytes(retained.bytes),
                 usage.hits_text()
             ),
@@ -571,6 +607,19 @@ fn leak_warnings(facts: &RunFacts<'_>, out: &mut Vec<Diagnostic>) {
         });
     }
 }
+
+/// Traced allocations of one line still held after gc that make "several executions".
+const SEVERAL_ALLOCATIONS: u32 = 4;
+
+/// How the `leak` diagnostic is found, for the hover of a leaking line.
+pub const LEAK_METHOD: &str = "**How HeapLens finds leaks.** Allocation tracing follows the \
+first allocations each line makes. When the run ends, or is stopped (Stop, a timeout), the \
+heap is collected and those allocations are looked for: a line whose results from several \
+executions (its oldest ones) are all still held keeps what it makes, so its live bytes grow \
+with every execution. A line that keeps a bounded number (append, then pop) has let its \
+oldest results go by then and is not a leak. On runs long enough for a heap timeline, the \
+heap's floor (the least heap in use) must also have risen across the run. The rate is the \
+line's heap bytes per execution, and per second that times how often it ran.";
 
 /// `1536` → `1.5 KiB`, `512` → `512 B`: the one unit system of every HeapLens surface
 /// (binary units, as MicroPython users count; exact bytes go next to it where precision

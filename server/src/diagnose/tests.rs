@@ -317,11 +317,13 @@ fn holders_are_the_lines_still_holding_memory_after_gc_never_under_one_percent()
             file: "<stdin>".into(),
             line: 9,
             bytes: 49_184,
+            allocations: 0,
         },
         Retained {
             file: "<stdin>".into(),
             line: 3,
             bytes: 96,
+            allocations: 0,
         },
     ];
     let lines = [LineUsage {
@@ -388,6 +390,7 @@ fn results_of_many_executions_held_after_gc_are_a_leak() {
         file: "<stdin>".into(),
         line: 8,
         bytes: 3712,
+        allocations: 0,
     }];
     let diags = diagnose(
         &leak_facts(&lines, &retained),
@@ -405,8 +408,65 @@ fn results_of_many_executions_held_after_gc_are_a_leak() {
         diags[0].message,
         "leak: at least 3.6 KiB (3,712 bytes) allocated on this line is still held after \
          gc.collect(), from several of its 500 hits: something keeps each result (a list, a \
-         dict, a global), so the heap grows every time the line runs"
+         dict, a global), so the heap grows every time the line runs (+65 B per execution)"
     );
+    // With a timeline, the rate per second too (32,733 bytes over 2 s).
+    let facts = RunFacts {
+        run_ms: Some(2000),
+        heap_floor_growth: Some(20_000),
+        ..leak_facts(&lines, &retained)
+    };
+    let diags = diagnose(&facts, &Thresholds::default());
+    let leak = diags.iter().find(|d| d.code == Code::Leak).expect("a leak");
+    assert!(
+        leak.message
+            .ends_with("(+65 B per execution, +16.0 KiB per second)"),
+        "{}",
+        leak.message
+    );
+}
+
+#[test]
+fn a_line_whose_oldest_results_are_gone_or_a_flat_heap_floor_is_no_leak() {
+    // An endless loop stopped by a timeout: line 8 appends to a list kept at 20 items (its
+    // first traced results were popped long ago: nothing of it is retained), line 11 to a
+    // list never trimmed (every traced result is still held).
+    let usage = |line: u32| LineUsage {
+        file: "<stdin>".into(),
+        line,
+        hits: 277,
+        allocated_bytes: 26_000,
+        net_bytes: 26_000,
+        max_single_bytes: 64,
+        estimated_bytes: 20_000,
+    };
+    let lines = [usage(8), usage(11)];
+    let retained = [Retained {
+        file: "<stdin>".into(),
+        line: 11,
+        bytes: 2048,
+        allocations: 0,
+    }];
+    let facts = RunFacts {
+        run_ms: Some(3000),
+        heap_floor_growth: Some(20_000),
+        ..leak_facts(&lines, &retained)
+    };
+    let leaks: Vec<u32> = diagnose(&facts, &Thresholds::default())
+        .into_iter()
+        .filter(|d| d.code == Code::Leak)
+        .map(|d| d.line)
+        .collect();
+    assert_eq!(leaks, [11]);
+    // The same retained results, but the heap's floor did not rise over a long run: what
+    // the line kept stopped growing (a cache that filled up early).
+    let flat = RunFacts {
+        heap_floor_growth: Some(0),
+        ..facts
+    };
+    assert!(diagnose(&flat, &Thresholds::default())
+        .iter()
+        .all(|d| d.code != Code::Leak));
 }
 
 #[test]
@@ -425,6 +485,7 @@ fn one_big_object_a_line_keeps_is_not_a_leak() {
         file: "<stdin>".into(),
         line: 10,
         bytes: 49_184,
+        allocations: 0,
     }];
     let facts = leak_facts(&lines, &retained);
     assert!(diagnose(&facts, &Thresholds::default())
@@ -441,7 +502,8 @@ fn one_big_object_a_line_keeps_is_not_a_leak() {
             &[Retained {
                 file: "<stdin>".into(),
                 line: 10,
-                bytes: 99_328
+                bytes: 99_328,
+                allocations: 0,
             }]
         ),
         &Thresholds::default()
@@ -463,7 +525,8 @@ fn one_big_object_a_line_keeps_is_not_a_leak() {
             &[Retained {
                 file: "<stdin>".into(),
                 line: 3,
-                bytes: 1600
+                bytes: 1600,
+                allocations: 0,
             }]
         ),
         &Thresholds::default()

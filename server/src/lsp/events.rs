@@ -141,6 +141,26 @@ async fn handle(backend: &Backend, event: WorkerEvent) {
                 .send_notification::<ext::SnapshotNotification>(params)
                 .await;
         }
+        WorkerEvent::Timeline {
+            job_id,
+            interval_ms,
+            samples,
+        } => {
+            let uri = backend
+                .state()
+                .run_uris
+                .get(&job_id)
+                .map(|u| u.as_str().to_string())
+                .unwrap_or_default();
+            client
+                .send_notification::<ext::TimelineNotification>(ext::TimelineParams {
+                    run_id: job_id,
+                    uri,
+                    interval_ms,
+                    samples: samples.iter().map(to_proto::timeline_sample).collect(),
+                })
+                .await;
+        }
         WorkerEvent::Board(report) => {
             let params = {
                 let mut st = backend.state();

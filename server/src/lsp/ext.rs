@@ -93,6 +93,42 @@ impl Notification for SnapshotNotification {
     const METHOD: &'static str = "heaplens/snapshot";
 }
 
+/// One sample of the heap timeline.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelineSample {
+    /// Milliseconds since the script started.
+    pub t_ms: u64,
+    /// Heap bytes in use (`gc.mem_alloc()`).
+    pub used: u64,
+    /// Heap bytes free (`gc.mem_free()`).
+    pub free: u64,
+    /// The longest free run in bytes, when the board reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_free: Option<u64>,
+}
+
+/// `heaplens/timeline` params: samples of a run's heap, as the board takes them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelineParams {
+    pub run_id: u64,
+    /// Document URI of the run's script.
+    pub uri: String,
+    /// The run's interval between two samples, in milliseconds.
+    pub interval_ms: u32,
+    /// New samples since the last notification of this run, in time order.
+    pub samples: Vec<TimelineSample>,
+}
+
+/// Server → client: a run's heap timeline grew (sent while the script runs, a few times a
+/// second at most).
+pub enum TimelineNotification {}
+impl Notification for TimelineNotification {
+    type Params = TimelineParams;
+    const METHOD: &'static str = "heaplens/timeline";
+}
+
 /// One decorated line (0-based).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -635,6 +671,11 @@ pub const METHODS: &[MethodInfo] = &[
     MethodInfo {
         name: SnapshotNotification::METHOD,
         params: "SnapshotParams",
+        result: None,
+    },
+    MethodInfo {
+        name: TimelineNotification::METHOD,
+        params: "TimelineParams",
         result: None,
     },
     MethodInfo {

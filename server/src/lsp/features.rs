@@ -248,6 +248,16 @@ pub fn hover_markdown(
                  `if`/`while`, iterations for `for`._\n",
             );
         }
+        // The leak diagnostic says what leaks; the hover says how that was found.
+        if run
+            .diagnostics
+            .iter()
+            .any(|d| d.code == crate::diagnose::Code::Leak && d.line == line)
+        {
+            md.push('\n');
+            md.push_str(crate::diagnose::LEAK_METHOD);
+            md.push('\n');
+        }
         if !run.exact && run.gc_collections.unwrap_or(0) > 0 {
             md.push_str(&format!(
                 "\n_{} garbage collection(s) ran during this run; growth across a collection is not counted._\n",

@@ -101,6 +101,7 @@ pub fn protocol_schema() -> Value {
     }
     root!(
         ext::SnapshotParams,
+        ext::TimelineParams,
         ext::DecorationsParams,
         ext::BoardStatusParams,
         ext::OutputParams,

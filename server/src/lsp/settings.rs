@@ -57,6 +57,9 @@ pub struct Settings {
     /// full speed. Hits are always exact. `0` measures every execution (exact bytes, slower
     /// for hot loops); `"auto"` is 64.
     pub sample_executions: SampleExecutions,
+    /// Milliseconds between two samples of the heap timeline while a script runs (the heap
+    /// map's plot of heap use over time; `heaplens run --timeline-ms`). `0` takes no samples.
+    pub timeline_interval_ms: Ranged<0, 3_600_000>,
     /// When diagnostics and editor marks appear.
     pub thresholds: ThresholdSettings,
     /// Show the HeapLens output channel when a run ends with an exception.
@@ -152,6 +155,7 @@ impl Default for Settings {
             run_timeout_seconds: Seconds(60.0),
             trace_allocations: true,
             sample_executions: SampleExecutions::Auto,
+            timeline_interval_ms: Ranged(u64::from(crate::run::timeline::DEFAULT_SAMPLE_EVERY_MS)),
             thresholds: ThresholdSettings::default(),
             reveal_output_on_error: true,
             server: ServerSettings::default(),
@@ -206,6 +210,13 @@ impl Settings {
     pub fn run_timeout(&self) -> Option<Duration> {
         let seconds = self.run_timeout_seconds.0;
         (seconds > 0.0).then(|| Duration::from_secs_f64(seconds))
+    }
+
+    /// The heap timeline's interval (`None`: no timeline).
+    pub fn timeline_interval_ms(&self) -> Option<u32> {
+        u32::try_from(self.timeline_interval_ms.0)
+            .ok()
+            .filter(|&ms| ms > 0)
     }
 
     /// The thresholds diagnostics use.

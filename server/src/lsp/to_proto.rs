@@ -207,3 +207,13 @@ pub fn coded(code: ErrorCode, message: impl Into<String>) -> RpcError {
         data: Some(serde_json::json!({ "code": code })),
     }
 }
+
+/// A heap timeline sample on the wire.
+pub fn timeline_sample(sample: &crate::run::timeline::Sample) -> super::ext::TimelineSample {
+    super::ext::TimelineSample {
+        t_ms: sample.t_ms,
+        used: sample.used,
+        free: sample.free,
+        max_free: sample.max_free,
+    }
+}

@@ -13,7 +13,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -26,6 +26,7 @@ use crate::run::plain::{self, PlainReport};
 use crate::run::runner::{
     self, AllocationLine, Phase, RunError, RunEvent, RunOptions, RunReport, Script,
 };
+use crate::run::timeline::Sample;
 
 use super::ext::{JobKind, ReplState, SandboxState};
 use super::state::BoardReport;
@@ -71,6 +72,12 @@ pub(super) enum WorkerEvent {
         /// The line (1-based) of each new allocation, for a traced run's `after` snapshot.
         allocation_lines: Vec<AllocationLine>,
     },
+    /// New samples of a run's heap timeline.
+    Timeline {
+        job_id: u64,
+        interval_ms: u32,
+        samples: Vec<Sample>,
+    },
     Board(BoardReport),
     /// A job ended; always the last event of its job.
     Finished {
@@ -78,6 +85,9 @@ pub(super) enum WorkerEvent {
         outcome: JobOutcome,
     },
 }
+
+/// How often a run's timeline samples are sent at most.
+const TIMELINE_BATCH: Duration = Duration::from_millis(200);
 
 /// How a job ended.
 #[derive(Debug)]
@@ -341,10 +351,34 @@ impl Worker {
                 allow_unsandboxed,
             } => {
                 tracing::info!(job_id, "run started");
+                let interval_ms = options.sample_every_ms.unwrap_or(0);
                 let result = self.with_board(|board, events| {
                     refuse_unsandboxed(board, allow_unsandboxed)?;
+                    // Timeline samples go out in batches, a few times a second at most (and
+                    // before any other event of the run, so that the order holds).
+                    let mut batch: Vec<Sample> = Vec::new();
+                    let mut batch_since = Instant::now();
+                    let flush = |batch: &mut Vec<Sample>| {
+                        if !batch.is_empty() {
+                            let _ = events.send(WorkerEvent::Timeline {
+                                job_id,
+                                interval_ms,
+                                samples: std::mem::take(batch),
+                            });
+                        }
+                    };
                     let mut on_event = |event: RunEvent<'_>| {
+                        if let RunEvent::Sample(sample) = event {
+                            batch.push(sample);
+                            if batch_since.elapsed() >= TIMELINE_BATCH {
+                                flush(&mut batch);
+                                batch_since = Instant::now();
+                            }
+                            return;
+                        }
+                        flush(&mut batch);
                         let event = match event {
+                            RunEvent::Sample(_) => return,
                             RunEvent::Phase(phase) => WorkerEvent::Phase { job_id, phase },
                             RunEvent::Output(bytes) => WorkerEvent::Output {
                                 job_id,
@@ -367,7 +401,10 @@ impl Worker {
                         };
                         let _ = events.send(event);
                     };
-                    runner::run_script(board, &script, &options, &mut on_event, &cancel)
+                    let report =
+                        runner::run_script(board, &script, &options, &mut on_event, &cancel);
+                    flush(&mut batch);
+                    report
                 });
                 tracing::info!(job_id, ok = result.is_ok(), "run ended");
                 self.finish(job_id, JobOutcome::Run(result.map(Box::new)));

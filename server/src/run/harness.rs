@@ -73,6 +73,20 @@
 //! loop's header) would otherwise ask for a full heap scan on every entry, forever. Without
 //! it, such a line keeps measuring (its readings are what finds the other lines' bytes).
 //!
+//! # The heap timeline
+//! With a sampling interval, the harness also samples the heap while the script runs: `Y()`
+//! prints an `L` record (`t_ms used free`: milliseconds since the script started,
+//! `gc.mem_alloc()`, `gc.mem_free()`) when a sample is due. The probes read the clock only
+//! where the heap moved: every [`SAMPLE_CHECK_EVERY`] measured intervals and at each periodic
+//! real reading of the estimated ones ([`PEAK_EVERY`]), so a probe whose line allocated
+//! nothing pays nothing, and a stretch where the heap did not move has no samples (nothing
+//! changed; the last sample stands for it). A script that sleeps runs no probes, so the
+//! simulated Pico's `time.sleep_ms` (which `sleep` and `sleep_us` go through) calls `Y()`
+//! between slices of its sleep (its `_hk` hook, set for the run). On a real board a sleep
+//! has no hook: samples resume when the heap moves again. The end of the script always
+//! takes a last sample. A sample is printed at once (no buffer to fill), needs no heap, and
+//! is never charged to a line: the probes' change detector sees no allocation.
+//!
 //! Probes allocate nothing: list stores of small ints, calls of a function with one small-int
 //! argument (checked on the real interpreter, also under `micropython.heap_lock()`).
 
@@ -110,6 +124,14 @@ pub mod kind {
     /// Project module `k` did not fit in the heap with its probes and was imported from the
     /// board's own copy, unmeasured (single, header `k`).
     pub const MODULE_UNMEASURED: u8 = b'N';
+    /// A heap timeline sample: header = `t_ms used free` (single; see "The heap timeline").
+    pub const SAMPLE: u8 = b'L';
+    /// A mixed allocation trace: as [`TRACE`], but the heap changed between the previous
+    /// dump and the start of the traced interval (an untraced interval allocated), so what
+    /// is new in the dump is not only the line's (block). A separate kind rather than a
+    /// header field: one more argument to the print would make the probe's frame too big to
+    /// stay off the heap.
+    pub const MIXED_TRACE: u8 = b'U';
     /// The run is over: header = `status code` (single, always last).
     pub const DONE: u8 = b'Z';
 }
@@ -227,6 +249,8 @@ pub struct HarnessOptions {
     pub counts_allocations: bool,
     /// Project modules loaded with probes when the script imports them.
     pub modules: Vec<HarnessModule>,
+    /// Milliseconds between two heap timeline samples (`None`: no timeline).
+    pub sample_every_ms: Option<u32>,
 }
 
 /// A project module the harness loads with probes (see the module doc).
@@ -311,10 +335,13 @@ EXACT = {exact}
         exact = u8::from(options.exact),
     );
     if options.trace_allocations {
-        let _ = writeln!(s, "TB = [{TRACE_BUDGET}]");
+        let _ = writeln!(s, "TB = [{TRACE_BUDGET}]\nTQ = [0]");
     }
     if !options.modules.is_empty() {
         s.push_str(&import_hook_source(&options.modules, nonce));
+    }
+    if let Some(every) = options.sample_every_ms {
+        s.push_str(&sampler_source(every.max(1)));
     }
     // close(k): the current line's interval ends (it is charged what the heap did), and line
     // k starts (its interval must begin with a valid gc.mem_alloc() reading when it will be
@@ -345,20 +372,38 @@ EXACT = {exact}
             P[1] = c
 ",
     );
+    // The sampler's clock is read only where the heap moved (a probe whose line did not
+    // allocate pays nothing): every SAMPLE_CHECK_EVERY measured intervals, and at the
+    // estimated intervals' periodic real reading below.
+    let sample_now = options.sample_every_ms.is_some();
+    if sample_now {
+        let _ = write!(
+            s,
+            "        TD[0] -= 1
+        if TD[0] <= 0:
+            TD[0] = {SAMPLE_CHECK_EVERY}
+            Y()
+"
+        );
+    }
     if options.trace_allocations {
         let _ = write!(
             s,
             "        if d > 0 and TB[0] > 0 and (TC[c] < {TRACE_PER_LINE} or d >= x[c]):
             TB[0] -= 1
             TC[c] += 1
-            pr(M, 'T', c)
+            if m - d == TQ[0]:
+                pr(M, 'T', c)
+            else:
+                pr(M, 'U', c)
             mi(1)
             pr(M, '.')
+            TQ[0] = m
 "
         );
     }
     s.push_str(
-        "    else:
+        &"    else:
         if dt > 0:
             e[c] += dt
         V[1] = 0
@@ -374,7 +419,7 @@ EXACT = {exact}
             if m > P[0]:
                 P[0] = m
                 P[1] = c
-    if not V[1] and L[k] > 0:
+{SAMPLE_ESTIMATED}    if not V[1] and L[k] > 0:
         if MT:
             L[k] -= 1
             V[0] = ma()
@@ -382,7 +427,11 @@ EXACT = {exact}
             V[0] = t
         V[1] = 1
     B[0] = t
-",
+"
+        .replace(
+            "{SAMPLE_ESTIMATED}",
+            if sample_now { "            Y()\n" } else { "" },
+        ),
     );
     let _ = writeln!(s, "PEAK = {PEAK_EVERY}");
     // The probes. Without mem_total() the detector itself scans the heap, so a line past its
@@ -435,15 +484,27 @@ def X(k):
     } else {
         "    BI.__import__ = HI\n"
     };
+    // The timeline starts with the script (a sample at 0 ms, the sleep hook set) and ends
+    // with a last sample once the script is over, before the after snapshot.
+    let (start, unhook, last) = if options.sample_every_ms.is_some() {
+        (
+            "    TS[0] = tk()\n    TS[1] = 0\n    if HK:\n        HK[0] = Y\n    Y()\n",
+            "    if HK:\n        HK[0] = None\n",
+            "    TS[1] = 0\n    Y()\n",
+        )
+    } else {
+        ("", "", "")
+    };
     s.push_str(
         &"def H(k):
     h[k] += 1
 def z():
-    B[0] = q()
+{START}    B[0] = q()
     V[0] = ma()
     V[1] = 1
     P[0] = V[0]
     W[0] = V[0]
+{TRACE_START}
 def inp(prompt=''):
     if prompt:
         pr(prompt, end='')
@@ -472,9 +533,9 @@ def end(y):
     else:
         while d:
             d = unlock()
-    if q() != B[0]:
+{UNHOOK}    if q() != B[0]:
         close(C[0])
-{RESTORE}    pr(M, 'A')
+{LAST}{RESTORE}    pr(M, 'A')
     mi(1)
     pr(M, '.')
     s = 0
@@ -543,7 +604,18 @@ except BE as y:
 s = None
 collect()
 "
-        .replace("{RESTORE}", restore),
+        .replace("{RESTORE}", restore)
+        .replace("{START}", start)
+        .replace(
+            "{TRACE_START}",
+            if options.trace_allocations {
+                "    TQ[0] = V[0]\n"
+            } else {
+                ""
+            },
+        )
+        .replace("{UNHOOK}", unhook)
+        .replace("{LAST}", last),
     );
     // The counters come after the compile (see above).
     let _ = write!(
@@ -579,6 +651,39 @@ setattr(BI, '{p}R', R)
         s.push_str("BI.__import__ = imp\n");
     }
     s
+}
+
+/// Measured intervals between two reads of the sampler's clock.
+pub const SAMPLE_CHECK_EVERY: usize = 8;
+
+/// The heap timeline's sampler (see "The heap timeline" in the module doc). `Y()` prints a
+/// sample when one is due and returns the milliseconds until the next; the probes call it
+/// where the heap moved (see `close`), the simulated Pico's `time.sleep_ms` (hook `_hk`)
+/// between slices of a sleep. Nothing in it allocates: small ints, list stores, prints of
+/// small ints and of the marker made in the prologue.
+fn sampler_source(every_ms: u32) -> String {
+    format!(
+        "try:
+    import time as TM
+except ImportError:
+    import utime as TM
+tk = TM.ticks_ms
+td = TM.ticks_diff
+mf = gc.mem_free
+HK = getattr(TM, '_hk', None)
+TI = {every_ms}
+TS = [0, 0]
+TD = [{SAMPLE_CHECK_EVERY}]
+def Y():
+    t = td(tk(), TS[0])
+    w = TS[1] - t
+    if w <= 0:
+        pr(M, 'L', t, ma(), mf())
+        w = TI
+        TS[1] = t + w
+    return w
+"
+    )
 }
 
 /// The harness's `__import__` and what it needs (only for runs with project modules).
@@ -725,6 +830,7 @@ mod tests {
             trace_allocations: false,
             counts_allocations: true,
             modules: Vec::new(),
+            sample_every_ms: Some(100),
         }
     }
 

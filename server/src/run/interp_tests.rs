@@ -79,6 +79,9 @@ struct Opts {
     budget: Option<u32>,
     /// False: the board is made to look like a Pico (no `micropython.mem_total()`).
     counts_allocations: bool,
+    /// The heap timeline's interval: every test samples every millisecond, the most often a
+    /// run can, so that each checks that sampling changes no figure and no output.
+    sample_every_ms: Option<u32>,
 }
 
 impl Default for Opts {
@@ -88,6 +91,7 @@ impl Default for Opts {
             trace_allocations: false,
             budget: None,
             counts_allocations: true,
+            sample_every_ms: Some(1),
         }
     }
 }
@@ -103,6 +107,7 @@ fn all_options() -> Vec<Opts> {
                     trace_allocations,
                     budget: None,
                     counts_allocations,
+                    sample_every_ms: Some(1),
                 });
             }
         }
@@ -121,6 +126,8 @@ struct Harnessed {
     report: ProbeReport,
     ending: Option<Ending>,
     traces: usize,
+    /// Heap timeline samples.
+    samples: usize,
     after: Option<crate::heap::Snapshot>,
 }
 
@@ -142,6 +149,7 @@ fn run_harnessed(source: &str, opts: Opts) -> (Harnessed, Instrumented) {
         trace_allocations: opts.trace_allocations,
         counts_allocations: opts.counts_allocations,
         modules: Vec::new(),
+        sample_every_ms: opts.sample_every_ms,
     };
     let mut text = String::new();
     if !opts.counts_allocations {
@@ -165,6 +173,7 @@ fn run_harnessed(source: &str, opts: Opts) -> (Harnessed, Instrumented) {
         },
         ending: None,
         traces: 0,
+        samples: 0,
         after: None,
     };
     for piece in pieces {
@@ -187,7 +196,8 @@ fn run_harnessed(source: &str, opts: Opts) -> (Harnessed, Instrumented) {
                     )
                     .unwrap_or_else(|error| panic!("readout: {error}"));
                 }
-                kind::TRACE => result.traces += 1,
+                kind::TRACE | kind::MIXED_TRACE => result.traces += 1,
+                kind::SAMPLE => result.samples += 1,
                 kind::AFTER => result.after = crate::heap::parse_dump(&record.body).ok(),
                 kind::DONE => result.ending = Ending::parse(&record.header),
                 _ => {}
@@ -643,6 +653,7 @@ fn the_harness_costs_little_heap() {
         trace_allocations: false,
         counts_allocations: true,
         modules: Vec::new(),
+        sample_every_ms: None,
     };
     let prologue = harness::prologue("x = 1\n", &options, &nonce);
     let script = format!(
@@ -674,6 +685,7 @@ fn the_import_machinery_costs_little_heap() {
             trace_allocations: false,
             counts_allocations: true,
             modules,
+            sample_every_ms: None,
         };
         let prologue = harness::prologue("x = 1\n", &options, &Nonce::random());
         let script = format!(

@@ -14,6 +14,7 @@ pub mod probes;
 pub(crate) mod records;
 pub mod runner;
 mod source_rows;
+pub mod timeline;
 pub(crate) mod trace;
 pub mod upload;
 
@@ -36,6 +37,7 @@ pub fn harnessed_script(
         trace_allocations: false,
         counts_allocations: !like_pico,
         modules: Vec::new(),
+        sample_every_ms: None,
     };
     let mut text = String::new();
     if like_pico {

@@ -30,7 +30,13 @@ pub enum Piece {
 fn is_block(kind: u8) -> bool {
     matches!(
         kind,
-        kind::BEFORE | kind::TRACE | kind::AFTER | kind::EXCEPTION | kind::READOUT | kind::AFTER_GC
+        kind::BEFORE
+            | kind::TRACE
+            | kind::MIXED_TRACE
+            | kind::AFTER
+            | kind::EXCEPTION
+            | kind::READOUT
+            | kind::AFTER_GC
     )
 }
 

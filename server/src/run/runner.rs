@@ -25,6 +25,7 @@ use super::instrument::{normalize, InstrumentError};
 use super::plan::{probed_plan, ProbedPlan, Unmeasured};
 use super::probes::{parse_readout, LineDelta, Peak, ProbeError, SourceLine};
 use super::records::{Demux, Piece, Record};
+use super::timeline::{Sample, Timeline, DEFAULT_SAMPLE_EVERY_MS};
 use super::trace;
 use super::upload::copy_project;
 
@@ -84,6 +85,8 @@ pub struct RunOptions {
     pub sampling: Sampling,
     /// Lines for the script's `input()`; `None`: `input()` raises `EOFError` at once.
     pub input: Option<InputSource>,
+    /// Milliseconds between two samples of the heap timeline (`None`: no timeline).
+    pub sample_every_ms: Option<u32>,
 }
 
 /// How many allocating executions of each line are measured exactly (hits are always counted).
@@ -122,6 +125,7 @@ impl Default for RunOptions {
             trace_allocations: false,
             sampling: Sampling::Auto,
             input: None,
+            sample_every_ms: Some(DEFAULT_SAMPLE_EVERY_MS),
         }
     }
 }
@@ -166,6 +170,8 @@ pub enum RunEvent<'a> {
         /// For `after` of a traced run: the line of each new allocation (else empty).
         allocation_lines: &'a [AllocationLine],
     },
+    /// A heap timeline sample, as the board took it while the script ran.
+    Sample(Sample),
 }
 
 /// Why a run could not produce a report. The user's own exceptions are not errors: they are
@@ -277,6 +283,8 @@ pub struct RunReport {
     pub peak: Option<PeakReport>,
     /// Bytes each line's allocations still hold after the final `gc.collect()` (tracing).
     pub retained: Vec<Retained>,
+    /// The heap over the run's time (bounded: old samples thinned on long runs).
+    pub timeline: Timeline,
     pub elapsed: Duration,
 }
 
@@ -320,6 +328,8 @@ impl RunReport {
             "allocation_lines": self.allocation_lines,
             "peak": self.peak,
             "retained": retained,
+            "timeline": self.timeline.samples(),
+            "timeline_samples": self.timeline.received(),
             "elapsed_ms": u64::try_from(self.elapsed.as_millis()).unwrap_or(u64::MAX),
         })
     }
@@ -496,6 +506,7 @@ struct Findings {
     user_output: Vec<u8>,
     /// Modules imported from the board's own copy because their probes did not fit.
     unmeasured_modules: Vec<usize>,
+    timeline: Timeline,
 }
 
 #[expect(
@@ -528,6 +539,7 @@ fn run_once(
         trace_allocations: options.trace_allocations && matches!(plan, Plan::Probed(_)),
         counts_allocations,
         modules,
+        sample_every_ms: options.sample_every_ms,
     };
 
     events(RunEvent::Phase(Phase::Before));
@@ -735,6 +747,8 @@ fn run_once(
         collector_disabled: options.exact.then_some(true),
         retained: &retained,
         heap_bytes: before.figures().gc_total,
+        run_ms: found.timeline.span_ms(),
+        heap_floor_growth: found.timeline.floor_growth().map(|g| g.bytes),
     };
     let diagnostics = diagnose::diagnose(&facts, &options.thresholds);
     // Without an after-gc snapshot there is no change to show: an empty diff.
@@ -783,6 +797,7 @@ fn run_once(
         allocation_lines: found.allocation_lines,
         peak,
         retained,
+        timeline: found.timeline,
         elapsed: Duration::ZERO,
     })))
 }
@@ -905,6 +920,7 @@ fn run_direct(
         allocation_lines: Vec::new(),
         peak: None,
         retained: Vec::new(),
+        timeline: Timeline::new(),
         elapsed: Duration::ZERO,
     })
 }
@@ -943,9 +959,12 @@ fn take_record(
             });
             found.before = Some(before);
         }
-        kind::TRACE => {
-            // A trace whose dump cannot be read only means fewer allocations get a line.
+        kind::TRACE | kind::MIXED_TRACE => {
+            // A trace whose dump cannot be read only means fewer allocations get a line. A
+            // mixed trace's new allocations are not only its line's: they get no line (better
+            // unlabelled than wrong).
             let slot: Option<usize> = record.header.trim().parse().ok();
+            let slot = slot.filter(|_| record.kind == kind::TRACE);
             if let Ok(snapshot) = heap::parse_dump(&record.body) {
                 if snapshot.has_map() {
                     let line = slot.and_then(|slot| probe_lines.get(slot).cloned());
@@ -984,6 +1003,13 @@ fn take_record(
             found.after_gc = Some(after_gc);
         }
         kind::DONE => found.ending = Ending::parse(&record.header),
+        // A sample that cannot be read is dropped: the timeline only has a gap.
+        kind::SAMPLE => {
+            if let Some(sample) = Sample::parse(&record.header) {
+                events(RunEvent::Sample(sample));
+                found.timeline.push(sample);
+            }
+        }
         _ => {}
     }
     Ok(())
@@ -1007,19 +1033,22 @@ fn retained_by_line(lines: &[AllocationLine], after_gc: Option<&Snapshot>) -> Ve
         .allocations()
         .map(|a| (a.area, a.offset * block_bytes, a.blocks))
         .collect();
-    let mut by_line: std::collections::BTreeMap<(&str, u32), u64> =
+    let mut by_line: std::collections::BTreeMap<(&str, u32), (u64, u32)> =
         std::collections::BTreeMap::new();
     for l in lines {
         if alive.contains(&(l.area, l.offset, l.blocks)) {
-            *by_line.entry((&l.file, l.line)).or_default() += (l.blocks * block_bytes) as u64;
+            let entry = by_line.entry((&l.file, l.line)).or_default();
+            entry.0 += (l.blocks * block_bytes) as u64;
+            entry.1 += 1;
         }
     }
     let mut retained: Vec<Retained> = by_line
         .into_iter()
-        .map(|((file, line), bytes)| Retained {
+        .map(|((file, line), (bytes, allocations))| Retained {
             file: Arc::from(file),
             line,
             bytes,
+            allocations,
         })
         .collect();
     retained.sort_by(|a, b| {

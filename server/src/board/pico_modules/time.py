@@ -2,11 +2,28 @@
 # sleep_us() wait through sleep_ms(), which runs pending callbacks (Timer, Pin.irq) while a
 # script sleeps, as a Pico does. The unix port's own sleep() and sleep_us() do not. Neither
 # allocates: a float is read with struct.pack_into, since float arithmetic would allocate.
+# HeapLens's sampler (its heap timeline) hooks sleep_ms() through _hk: while a hook is set, a
+# sleep waits in slices, calling the hook between them; it returns the ms until it wants to
+# run again. The hook allocates nothing, so neither does a hooked sleep.
 from utime import *
 from utime import sleep_ms as _ms, sleep_us as _us
 from struct import pack_into as _pack
 
 _b = bytearray(8)
+_hk = [None]
+
+
+def sleep_ms(ms):
+    h = _hk[0]
+    if h is not None and isinstance(ms, int):
+        while ms > 0:
+            w = h()
+            if w > ms:
+                w = ms
+            _ms(w)
+            ms -= w
+        h()
+    _ms(ms)
 
 
 def _micros(s):
@@ -30,7 +47,7 @@ def sleep(s):
 
 def sleep_us(us):
     if us >= 1000:
-        _ms(us // 1000)
+        sleep_ms(us // 1000)
         us %= 1000
     _us(us)
 

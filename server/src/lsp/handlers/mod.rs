@@ -347,6 +347,7 @@ pub(super) async fn start_run(backend: &Backend, uri: Uri, kind: RunKind) -> Rpc
                     sampling: s.sample_executions.sampling(),
                     // The editor has no terminal for the script: input() ends at once.
                     input: None,
+                    sample_every_ms: s.timeline_interval_ms(),
                 },
                 cancel,
                 allow_unsandboxed: st.unsandboxed_allowed,
