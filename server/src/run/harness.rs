@@ -660,7 +660,10 @@ pub const SAMPLE_CHECK_EVERY: usize = 8;
 /// sample when one is due and returns the milliseconds until the next; the probes call it
 /// where the heap moved (see `close`), the simulated Pico's `time.sleep_ms` (hook `_hk`)
 /// between slices of a sleep. Nothing in it allocates: small ints, list stores, prints of
-/// small ints and of the marker made in the prologue.
+/// small ints and of the marker made in the prologue. The next sample is booked before the
+/// print: a write to a slow console that a signal interrupts runs pending callbacks (the
+/// unix port retries it through `mp_handle_pending`), and a probed Timer callback calling
+/// `Y()` there would print a second record inside this one.
 fn sampler_source(every_ms: u32) -> String {
     format!(
         "try:
@@ -678,9 +681,9 @@ def Y():
     t = td(tk(), TS[0])
     w = TS[1] - t
     if w <= 0:
-        pr(M, 'L', t, ma(), mf())
         w = TI
         TS[1] = t + w
+        pr(M, 'L', t, ma(), mf())
     return w
 "
     )
