@@ -89,8 +89,20 @@ impl Timeline {
         }
     }
 
-    /// Adds a sample (samples arrive in time order).
+    /// Adds a sample (samples arrive in time order). A second reading within the same
+    /// millisecond (the last sample of a run taken right after a due one) replaces the first:
+    /// the timeline holds one reading per millisecond, strictly in time order.
     pub fn push(&mut self, sample: Sample) {
+        if self.last.is_some_and(|last| last.t_ms == sample.t_ms) {
+            if self.peak.is_none_or(|p| sample.used > p.used) {
+                self.peak = Some(sample);
+            }
+            self.last = Some(sample);
+            if let Some(kept) = self.samples.last_mut().filter(|k| k.t_ms == sample.t_ms) {
+                *kept = sample;
+            }
+            return;
+        }
         self.received += 1;
         if self.peak.is_none_or(|p| sample.used > p.used) {
             self.peak = Some(sample);
@@ -219,6 +231,17 @@ mod tests {
         assert_eq!(Sample::parse("100 400 600 7"), None);
         assert_eq!(Sample::parse("-1 400 600"), None);
         assert_eq!(Sample::parse("x 400 600"), None);
+    }
+
+    #[test]
+    fn a_second_reading_in_the_same_millisecond_replaces_the_first() {
+        let mut timeline = Timeline::new();
+        timeline.push(sample(0, 100));
+        timeline.push(sample(100, 200));
+        timeline.push(sample(100, 300));
+        assert_eq!(timeline.samples(), [sample(0, 100), sample(100, 300)]);
+        assert_eq!(timeline.received(), 2);
+        assert_eq!(timeline.peak(), Some(sample(100, 300)));
     }
 
     #[test]
