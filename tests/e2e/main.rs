@@ -4,8 +4,8 @@
 mod board;
 mod faithful;
 mod heap_cli;
-mod projects;
 mod pico;
+mod projects;
 mod run;
 mod sandbox;
 mod support;

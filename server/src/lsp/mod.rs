@@ -11,6 +11,7 @@
 mod events;
 pub mod ext;
 mod features;
+mod framing;
 #[cfg(test)]
 mod generated;
 mod handlers;
@@ -43,12 +44,11 @@ pub fn serve_stdio() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let backend_slot: Arc<Mutex<Option<Backend>>> = Arc::default();
-    runtime.block_on(async {
-        let (service, socket) = service(backend_slot.clone());
-        Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
-            .serve(service)
-            .await;
-    });
+    runtime.block_on(serve_framed(
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+        backend_slot.clone(),
+    ));
     tracing::info!("the client went away: stopping");
     let backend = backend_slot
         .lock()
@@ -72,6 +72,38 @@ pub fn serve_stdio() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Serves LSP on `input`/`output` through [`framing`]: tower-lsp sees only well-formed
+/// messages, every malformed one gets its error reply from the framing layer, and the server
+/// keeps serving. Returns when the client sent `exit`, or closed its input (then requests
+/// still running get [`EXIT_GRACE`] to finish).
+pub(crate) async fn serve_framed(
+    input: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    output: impl tokio::io::AsyncWrite + Unpin + Send + 'static,
+    backend_slot: Arc<Mutex<Option<Backend>>>,
+) {
+    let (service, socket) = service(backend_slot);
+    let (to_server, server_input) = tokio::io::duplex(64 * 1024);
+    let (server_output, from_server) = tokio::io::duplex(64 * 1024);
+    let (bodies_tx, bodies_rx) = tokio::sync::mpsc::unbounded_channel();
+    let writer = tokio::spawn(framing::write_frames(output, bodies_rx));
+    let mut server_replies = tokio::spawn(framing::pump_output(from_server, bodies_tx.clone()));
+    let mut reader = tokio::spawn(framing::pump_input(input, to_server, bodies_tx));
+    let serve = Server::new(server_input, server_output, socket).serve(service);
+    let input_closed = async {
+        let _ = (&mut reader).await;
+        tokio::time::sleep(EXIT_GRACE).await;
+    };
+    tokio::select! {
+        () = serve => {}
+        () = input_closed => tracing::warn!("requests still running when the client left; not waiting for them"),
+    }
+    // The server's output is closed now: pass on what it wrote last, then stop reading.
+    let _ = tokio::time::timeout(EXIT_GRACE, &mut server_replies).await;
+    server_replies.abort();
+    reader.abort();
+    let _ = tokio::time::timeout(EXIT_GRACE, writer).await;
 }
 
 /// The service with every custom method registered; `slot` receives the backend (so the
