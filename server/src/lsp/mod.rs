@@ -13,6 +13,8 @@ pub mod ext;
 mod features;
 mod framing;
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod generated;
 mod handlers;
 mod mpheap;
@@ -174,5 +176,66 @@ mod tests {
         );
         let reply = call(&mut service, hover(3)).await;
         assert_eq!(reply["result"], Value::Null, "still serving: {reply}");
+    }
+
+    async fn notify(
+        service: &mut tower_lsp_server::LspService<super::Backend>,
+        method: &'static str,
+        params: Value,
+    ) {
+        let reply = service
+            .ready()
+            .await
+            .expect("the service is ready")
+            .call(Request::build(method).params(params).finish())
+            .await
+            .expect("the service takes notifications");
+        assert!(reply.is_none());
+    }
+
+    /// Hovers on a heap dump document reuse the read of its version: a big dump is read once
+    /// per version, not once per hover.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dump_document_is_read_once_per_version_however_often_it_is_hovered() {
+        let (mut service, _socket) = super::service(Default::default());
+        let initialize = Request::build("initialize")
+            .params(json!({ "capabilities": {}, "initializationOptions": { "heaplens": { "board": "/dev/null-board" } } }))
+            .id(1)
+            .finish();
+        call(&mut service, initialize).await;
+        let uri = "file:///tmp/read-once-test.mpheap";
+        let seed = include_str!("../../../tests/fixtures/meminfo/pico-seed-192064.txt");
+        // Unique texts: other tests read dumps in this process too.
+        let first = format!("{seed}\n# read-once v1\n");
+        let second = format!("{seed}\n# read-once v2\n");
+        notify(
+            &mut service,
+            "textDocument/didOpen",
+            json!({ "textDocument": { "uri": uri, "languageId": "mpheap", "version": 1, "text": first } }),
+        )
+        .await;
+        let hover = |id: i64| {
+            Request::build("textDocument/hover")
+                .params(json!({ "textDocument": { "uri": uri }, "position": { "line": 4, "character": 18 } }))
+                .id(id)
+                .finish()
+        };
+        for id in 2..12 {
+            let reply = call(&mut service, hover(id)).await;
+            let text = reply["result"]["contents"]["value"].as_str().unwrap_or_default();
+            assert!(text.starts_with("**tuple** `T` · block 11 of area 0"), "{reply}");
+        }
+        assert_eq!(super::mpheap::reads::of(&first), 1, "one read for version 1");
+        notify(
+            &mut service,
+            "textDocument/didChange",
+            json!({ "textDocument": { "uri": uri, "version": 2 }, "contentChanges": [{ "text": second }] }),
+        )
+        .await;
+        for id in 12..22 {
+            call(&mut service, hover(id)).await;
+        }
+        assert_eq!(super::mpheap::reads::of(&second), 1, "one read for version 2");
+        assert_eq!(super::mpheap::reads::of(&first), 1);
     }
 }
