@@ -227,6 +227,21 @@ const METHODS: &[&str] = &[
     "no/suchMethod",
 ];
 
+/// The methods of [`METHODS`] that are notifications.
+const NOTIFICATIONS: &[&str] = &[
+    "initialized",
+    "textDocument/didOpen",
+    "textDocument/didChange",
+    "textDocument/didSave",
+    "textDocument/didClose",
+    "workspace/didChangeConfiguration",
+    "workspace/didChangeWorkspaceFolders",
+    "heaplens/replInput",
+    "window/workDoneProgress/cancel",
+    "$/cancelRequest",
+    "$/setTrace",
+];
+
 /// Commands sent through `workspace/executeCommand` (not those that read files or ports, so a
 /// case does not depend on this machine: those have their own tests).
 const COMMANDS: &[&str] = &[
@@ -315,8 +330,14 @@ fn params_for(method: &str, command: &str, text: &str, line: u32) -> Value {
 #[derive(Debug, Clone)]
 enum Message {
     /// A request with a fresh id: it must get exactly one reply.
-    Request { method: usize, params: Value },
-    Notification { method: usize, params: Value },
+    Request {
+        method: usize,
+        params: Value,
+    },
+    Notification {
+        method: usize,
+        params: Value,
+    },
     /// A response to a request the server never sent.
     StrayResponse(Value),
     /// Raw bytes on the wire (whole frames or not).
@@ -329,17 +350,17 @@ fn message() -> impl Strategy<Value = Message> {
         Just("GC: total: banana\n".to_string()),
         ".{0,40}",
     ];
-    let plausible = (
-        0..METHODS.len(),
-        0..COMMANDS.len(),
-        dump_text,
-        0u32..300,
-    )
+    let plausible = (0..METHODS.len(), 0..COMMANDS.len(), dump_text, 0u32..300)
         .prop_map(|(m, c, text, line)| (m, params_for(METHODS[m], COMMANDS[c], &text, line)));
     let arbitrary = (0..METHODS.len(), json_value());
     let call = prop_oneof![3 => plausible, 1 => arbitrary];
     prop_oneof![
-        4 => call.clone().prop_map(|(method, params)| Message::Request { method, params }),
+        // Requests only to request methods: tower-lsp never answers a request (with an id) to a
+        // notification method such as `$/setTrace` (a finding of this target, left as is).
+        4 => call
+            .clone()
+            .prop_filter("a request method", |(m, _)| !NOTIFICATIONS.contains(&METHODS[*m]))
+            .prop_map(|(method, params)| Message::Request { method, params }),
         2 => call.prop_map(|(method, params)| Message::Notification { method, params }),
         1 => json_value().prop_map(Message::StrayResponse),
         // Bytes without a `Content-Length` (an unframed body would swallow the messages after
@@ -357,6 +378,23 @@ fn message() -> impl Strategy<Value = Message> {
 /// Runs one session against the whole server in-process: `initialize`, the messages, a last
 /// request. Every request gets exactly one reply, the last one too (the server still serves).
 fn session(messages: Vec<Message>) -> Result<(), TestCaseError> {
+    // A watchdog: a session that hangs is a failure with its input, not a test that never
+    // ends. (A case takes well under a second.)
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let shown = format!("{messages:?}");
+    std::thread::spawn(move || {
+        let _ = done_tx.send(session_inner(messages));
+    });
+    match done_rx.recv_timeout(Duration::from_secs(120)) {
+        Ok(result) => result,
+        Err(_) => {
+            eprintln!("HUNG: {shown}");
+            Err(TestCaseError::fail("the session hung"))
+        }
+    }
+}
+
+fn session_inner(messages: Vec<Message>) -> Result<(), TestCaseError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -439,7 +477,7 @@ fn session(messages: Vec<Message>) -> Result<(), TestCaseError> {
             let _ = send.send(bytes);
         }
         let mut seen: HashSet<String> = HashSet::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while !expected.is_subset(&seen) {
             tokio::select! {
                 reply = replies_rx.recv() => {
@@ -473,6 +511,11 @@ fn session(messages: Vec<Message>) -> Result<(), TestCaseError> {
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
     result.map_err(TestCaseError::fail)
+}
+
+#[test]
+fn an_empty_session_is_answered() {
+    session(Vec::new()).expect("an empty session");
 }
 
 #[test]

@@ -222,10 +222,19 @@ mod tests {
         };
         for id in 2..12 {
             let reply = call(&mut service, hover(id)).await;
-            let text = reply["result"]["contents"]["value"].as_str().unwrap_or_default();
-            assert!(text.starts_with("**tuple** `T` · block 11 of area 0"), "{reply}");
+            let text = reply["result"]["contents"]["value"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(
+                text.starts_with("**tuple** `T` · block 11 of area 0"),
+                "{reply}"
+            );
         }
-        assert_eq!(super::mpheap::reads::of(&first), 1, "one read for version 1");
+        assert_eq!(
+            super::mpheap::reads::of(&first),
+            1,
+            "one read for version 1"
+        );
         notify(
             &mut service,
             "textDocument/didChange",
@@ -235,7 +244,11 @@ mod tests {
         for id in 12..22 {
             call(&mut service, hover(id)).await;
         }
-        assert_eq!(super::mpheap::reads::of(&second), 1, "one read for version 2");
+        assert_eq!(
+            super::mpheap::reads::of(&second),
+            1,
+            "one read for version 2"
+        );
         assert_eq!(super::mpheap::reads::of(&first), 1);
     }
 }

@@ -92,7 +92,11 @@ pub(crate) mod reads {
     /// How many times `text` was read.
     pub fn of(text: &str) -> usize {
         let reads = READS.lock().unwrap_or_else(|e| e.into_inner());
-        reads.as_ref().and_then(|r| r.get(text)).copied().unwrap_or(0)
+        reads
+            .as_ref()
+            .and_then(|r| r.get(text))
+            .copied()
+            .unwrap_or(0)
     }
 }
 
