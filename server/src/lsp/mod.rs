@@ -11,6 +11,9 @@
 mod events;
 pub mod ext;
 mod features;
+mod framing;
+#[cfg(test)]
+mod fuzz_tests;
 #[cfg(test)]
 mod generated;
 mod handlers;
@@ -43,12 +46,11 @@ pub fn serve_stdio() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let backend_slot: Arc<Mutex<Option<Backend>>> = Arc::default();
-    runtime.block_on(async {
-        let (service, socket) = service(backend_slot.clone());
-        Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
-            .serve(service)
-            .await;
-    });
+    runtime.block_on(serve_framed(
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+        backend_slot.clone(),
+    ));
     tracing::info!("the client went away: stopping");
     let backend = backend_slot
         .lock()
@@ -72,6 +74,38 @@ pub fn serve_stdio() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Serves LSP on `input`/`output` through [`framing`]: tower-lsp sees only well-formed
+/// messages, every malformed one gets its error reply from the framing layer, and the server
+/// keeps serving. Returns when the client sent `exit`, or closed its input (then requests
+/// still running get [`EXIT_GRACE`] to finish).
+pub(crate) async fn serve_framed(
+    input: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    output: impl tokio::io::AsyncWrite + Unpin + Send + 'static,
+    backend_slot: Arc<Mutex<Option<Backend>>>,
+) {
+    let (service, socket) = service(backend_slot);
+    let (to_server, server_input) = tokio::io::duplex(64 * 1024);
+    let (server_output, from_server) = tokio::io::duplex(64 * 1024);
+    let (bodies_tx, bodies_rx) = tokio::sync::mpsc::unbounded_channel();
+    let writer = tokio::spawn(framing::write_frames(output, bodies_rx));
+    let mut server_replies = tokio::spawn(framing::pump_output(from_server, bodies_tx.clone()));
+    let mut reader = tokio::spawn(framing::pump_input(input, to_server, bodies_tx));
+    let serve = Server::new(server_input, server_output, socket).serve(service);
+    let input_closed = async {
+        let _ = (&mut reader).await;
+        tokio::time::sleep(EXIT_GRACE).await;
+    };
+    tokio::select! {
+        () = serve => {}
+        () = input_closed => tracing::warn!("requests still running when the client left; not waiting for them"),
+    }
+    // The server's output is closed now: pass on what it wrote last, then stop reading.
+    let _ = tokio::time::timeout(EXIT_GRACE, &mut server_replies).await;
+    server_replies.abort();
+    reader.abort();
+    let _ = tokio::time::timeout(EXIT_GRACE, writer).await;
 }
 
 /// The service with every custom method registered; `slot` receives the backend (so the
@@ -142,5 +176,79 @@ mod tests {
         );
         let reply = call(&mut service, hover(3)).await;
         assert_eq!(reply["result"], Value::Null, "still serving: {reply}");
+    }
+
+    async fn notify(
+        service: &mut tower_lsp_server::LspService<super::Backend>,
+        method: &'static str,
+        params: Value,
+    ) {
+        let reply = service
+            .ready()
+            .await
+            .expect("the service is ready")
+            .call(Request::build(method).params(params).finish())
+            .await
+            .expect("the service takes notifications");
+        assert!(reply.is_none());
+    }
+
+    /// Hovers on a heap dump document reuse the read of its version: a big dump is read once
+    /// per version, not once per hover.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dump_document_is_read_once_per_version_however_often_it_is_hovered() {
+        let (mut service, _socket) = super::service(Default::default());
+        let initialize = Request::build("initialize")
+            .params(json!({ "capabilities": {}, "initializationOptions": { "heaplens": { "board": "/dev/null-board" } } }))
+            .id(1)
+            .finish();
+        call(&mut service, initialize).await;
+        let uri = "file:///tmp/read-once-test.mpheap";
+        let seed = include_str!("../../../tests/fixtures/meminfo/pico-seed-192064.txt");
+        // Unique texts: other tests read dumps in this process too.
+        let first = format!("{seed}\n# read-once v1\n");
+        let second = format!("{seed}\n# read-once v2\n");
+        notify(
+            &mut service,
+            "textDocument/didOpen",
+            json!({ "textDocument": { "uri": uri, "languageId": "mpheap", "version": 1, "text": first } }),
+        )
+        .await;
+        let hover = |id: i64| {
+            Request::build("textDocument/hover")
+                .params(json!({ "textDocument": { "uri": uri }, "position": { "line": 4, "character": 18 } }))
+                .id(id)
+                .finish()
+        };
+        for id in 2..12 {
+            let reply = call(&mut service, hover(id)).await;
+            let text = reply["result"]["contents"]["value"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(
+                text.starts_with("**tuple** `T` · block 11 of area 0"),
+                "{reply}"
+            );
+        }
+        assert_eq!(
+            super::mpheap::reads::of(&first),
+            1,
+            "one read for version 1"
+        );
+        notify(
+            &mut service,
+            "textDocument/didChange",
+            json!({ "textDocument": { "uri": uri, "version": 2 }, "contentChanges": [{ "text": second }] }),
+        )
+        .await;
+        for id in 12..22 {
+            call(&mut service, hover(id)).await;
+        }
+        assert_eq!(
+            super::mpheap::reads::of(&second),
+            1,
+            "one read for version 2"
+        );
+        assert_eq!(super::mpheap::reads::of(&first), 1);
     }
 }

@@ -68,7 +68,36 @@ pub type Read = Result<Vec<Dump>, DumpError>;
 
 /// Reads the dump document `text`, with the placement of every map row (for hovers).
 pub fn read(text: &str) -> Read {
+    #[cfg(test)]
+    reads::record(text);
     heap::parse_dumps_with_rows(text.as_bytes())
+}
+
+/// Counts reads per text, so tests can check a document is read once per version.
+#[cfg(test)]
+pub(crate) mod reads {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    static READS: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
+
+    pub fn record(text: &str) {
+        let mut reads = READS.lock().unwrap_or_else(|e| e.into_inner());
+        *reads
+            .get_or_insert_with(HashMap::new)
+            .entry(text.to_string())
+            .or_default() += 1;
+    }
+
+    /// How many times `text` was read.
+    pub fn of(text: &str) -> usize {
+        let reads = READS.lock().unwrap_or_else(|e| e.into_inner());
+        reads
+            .as_ref()
+            .and_then(|r| r.get(text))
+            .copied()
+            .unwrap_or(0)
+    }
 }
 
 /// Reading errors, the warnings of every dump, and the figures each dump leaves unknown.
