@@ -197,7 +197,13 @@ mod tests {
     /// per version, not once per hover.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_dump_document_is_read_once_per_version_however_often_it_is_hovered() {
-        let (mut service, _socket) = super::service(Default::default());
+        let (mut service, socket) = super::service(Default::default());
+        // Drain what the server sends the client (diagnostics), or its sends would wait.
+        tokio::spawn(async move {
+            use futures::StreamExt;
+            let (mut requests, _responses) = socket.split();
+            while requests.next().await.is_some() {}
+        });
         let initialize = Request::build("initialize")
             .params(json!({ "capabilities": {}, "initializationOptions": { "heaplens": { "board": "/dev/null-board" } } }))
             .id(1)
