@@ -115,6 +115,7 @@ impl FrameReader {
     }
 
     /// Bytes held (for tests: memory stays bounded).
+    #[cfg(test)]
     pub(crate) fn buffered(&self) -> usize {
         self.buffer.len()
     }
