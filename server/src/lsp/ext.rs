@@ -10,6 +10,14 @@ use tower_lsp_server::ls_types::request::Request;
 
 use crate::heap::Stats;
 
+mod jobs;
+mod repl;
+mod snapshot_requests;
+
+pub use jobs::*;
+pub use repl::*;
+pub use snapshot_requests::*;
+
 /// One heap area of a snapshot, with one byte per block (the dump letter), base64-encoded.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -284,202 +292,6 @@ impl Notification for OutputNotification {
     const METHOD: &'static str = "heaplens/output";
 }
 
-/// What kind of board job a `heaplens/jobFinished` reports.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum JobKind {
-    Run,
-    /// A run without probes or snapshots (`heaplens.runPlain`), as `mpremote run` runs it.
-    PlainRun,
-    Capture,
-    SoftReset,
-    SelectBoard,
-    /// The REPL terminal attached to the board (`heaplens.openRepl`).
-    Repl,
-}
-
-/// `heaplens/jobStarted` params: the board began a job that was queued until now.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct JobStartedParams {
-    pub job_id: u64,
-    pub kind: JobKind,
-    /// The document a run runs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uri: Option<String>,
-}
-
-/// Server → client: a board job began (its output, snapshots and `heaplens/jobFinished`
-/// follow).
-pub enum JobStartedNotification {}
-impl Notification for JobStartedNotification {
-    type Params = JobStartedParams;
-    const METHOD: &'static str = "heaplens/jobStarted";
-}
-
-/// A job that failed: a code to switch on and a message for people.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct JobError {
-    pub code: ErrorCode,
-    pub message: String,
-}
-
-/// The outcome of a finished run.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RunSummary {
-    /// The final exception line (`MemoryError: …`), null when the script ended normally.
-    pub exception: Option<String>,
-    /// The code of a `SystemExit` the script raised (null: it did not).
-    #[serde(default)]
-    pub system_exit: Option<i64>,
-    pub diagnostics: usize,
-    pub gc_collections: Option<u32>,
-    /// Stopped by Stop, a newer run or the timeout.
-    pub interrupted: bool,
-    pub timed_out: bool,
-    /// False when the script ran without probes (`notInstrumented` says why).
-    pub instrumented: bool,
-    pub not_instrumented: Option<String>,
-    pub elapsed_ms: u64,
-    /// Project files copied to the board before the run (paths relative to the project
-    /// root).
-    #[serde(default)]
-    pub copied: Vec<String>,
-    /// The files the run measured (relative to the project root): the script's first.
-    #[serde(default)]
-    pub files: Vec<String>,
-}
-
-/// `heaplens/jobFinished` params: a board job started by a command has ended. Sent after
-/// everything the job produced (a run's output, snapshots, diagnostics and decorations).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct JobFinishedParams {
-    pub job_id: u64,
-    pub kind: JobKind,
-    /// The document a run ran.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uri: Option<String>,
-    /// Null when the job succeeded.
-    pub error: Option<JobError>,
-    /// A finished run's outcome.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run: Option<RunSummary>,
-    /// A capture's snapshot.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snapshot_id: Option<String>,
-}
-
-/// Server → client: a board job ended.
-pub enum JobFinishedNotification {}
-impl Notification for JobFinishedNotification {
-    type Params = JobFinishedParams;
-    const METHOD: &'static str = "heaplens/jobFinished";
-}
-
-/// An entry of `heaplens/listSnapshots`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SnapshotSummary {
-    pub id: String,
-    pub label: SnapshotLabel,
-    pub file: Option<String>,
-    pub run_id: Option<u64>,
-    pub time: String,
-    /// 1-based number of the dump in its document, when the document holds several.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dump: Option<usize>,
-    /// What every surface calls this snapshot (see [`SnapshotParams::name`]).
-    pub name: String,
-    /// Bytes in use and heap size (`Stats.used`, `Stats.gc_total`), so a timeline can plot a
-    /// series without fetching every snapshot; `None` where the dump does not determine them.
-    pub used: Option<u64>,
-    pub gc_total: Option<u64>,
-}
-
-/// `heaplens/listSnapshots` params (none).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, JsonSchema)]
-pub struct ListSnapshotsParams {}
-
-/// `heaplens/listSnapshots` result.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
-pub struct ListSnapshotsResult {
-    pub snapshots: Vec<SnapshotSummary>,
-}
-
-/// Client → server: every snapshot the server holds, oldest first.
-pub enum ListSnapshots {}
-impl Request for ListSnapshots {
-    type Params = ListSnapshotsParams;
-    type Result = ListSnapshotsResult;
-    const METHOD: &'static str = "heaplens/listSnapshots";
-}
-
-/// `heaplens/getSnapshot` params.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
-pub struct GetSnapshotParams {
-    pub id: String,
-}
-
-/// Client → server: one snapshot, as `heaplens/snapshot` sent it.
-pub enum GetSnapshot {}
-impl Request for GetSnapshot {
-    type Params = GetSnapshotParams;
-    type Result = SnapshotParams;
-    const METHOD: &'static str = "heaplens/getSnapshot";
-}
-
-/// `heaplens/diff` params.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
-pub struct DiffParams {
-    pub before: String,
-    pub after: String,
-}
-
-/// One area of a diff: one code per block (0 free in both, 1 same allocation, 2 allocated,
-/// 3 freed, 4 changed kind), base64-encoded, and each side's dump letters of the same blocks
-/// (base64; `.` past the end of a side's area), so a block's tooltip names both kinds.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct DiffArea {
-    pub address: String,
-    pub blocks: usize,
-    pub codes: String,
-    pub kinds_before: String,
-    pub kinds_after: String,
-}
-
-/// `heaplens/diff` result, also the `heaplens.compareSnapshots` result.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct DiffResult {
-    pub before: String,
-    pub after: String,
-    /// `None` when neither snapshot's block size is known.
-    pub block_bytes: Option<u64>,
-    pub areas: Vec<DiffArea>,
-    /// The object of `heaplens diff --json`.
-    pub totals: crate::heap::Diff,
-}
-
-/// Client → server: compare two snapshots.
-pub enum DiffRequest {}
-impl Request for DiffRequest {
-    type Params = DiffParams;
-    type Result = DiffResult;
-    const METHOD: &'static str = "heaplens/diff";
-}
-
-/// The result of every command that starts a board job: the job's id, which
-/// `heaplens/jobFinished` (and, for a run, its snapshots and output) will carry.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct JobStarted {
-    pub job_id: u64,
-}
-
 /// `heaplens.captureHeap` argument.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
@@ -494,64 +306,6 @@ pub struct CaptureHeapArgs {
 pub struct ClearSnapshotsResult {
     /// How many snapshots were dropped.
     pub cleared: usize,
-}
-
-/// `heaplens.closeRepl` result.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CloseReplResult {
-    /// False when no REPL was open.
-    pub closed: bool,
-}
-
-/// Whether the REPL terminal has the board.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum ReplState {
-    /// The board's friendly REPL is the terminal's: keys go to the board.
-    Attached,
-    /// HeapLens is running something on the board; the REPL comes back when it ends.
-    Released,
-    /// The REPL ended (closed, or the board went away: `message` says why).
-    Closed,
-}
-
-/// `heaplens/replState` params.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ReplStateParams {
-    pub state: ReplState,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-}
-
-/// Server → client: the REPL terminal's hold on the board changed.
-pub enum ReplStateNotification {}
-impl Notification for ReplStateNotification {
-    type Params = ReplStateParams;
-    const METHOD: &'static str = "heaplens/replState";
-}
-
-/// `heaplens/replOutput` and `heaplens/replInput` params: bytes of the REPL's conversation
-/// (non-UTF-8 output bytes replaced with U+FFFD).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ReplTextParams {
-    pub text: String,
-}
-
-/// Server → client: what the board's REPL printed.
-pub enum ReplOutputNotification {}
-impl Notification for ReplOutputNotification {
-    type Params = ReplTextParams;
-    const METHOD: &'static str = "heaplens/replOutput";
-}
-
-/// Client → server: keys typed in the REPL terminal (sent to the board while it is attached).
-pub enum ReplInputNotification {}
-impl Notification for ReplInputNotification {
-    type Params = ReplTextParams;
-    const METHOD: &'static str = "heaplens/replInput";
 }
 
 /// `heaplens.stop` result.
