@@ -154,10 +154,7 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
         render_report(&report, &script, super::heap_cmds::use_color(no_color))
     };
     // A reader that went away (`| head`) is not an error of the run.
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
-        _ => {}
-    }
+    super::heap_cmds::print_bytes(text.as_bytes())?;
     // A script that ended with SystemExit(n) exits with n, as on a board's own run.
     if let Some(code) = report.system_exit {
         return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
