@@ -148,6 +148,24 @@ except NameError as e:
 }
 
 #[test]
+fn the_script_sees_the_boards_files_and_nothing_of_heaplens() {
+    // On the simulated Pico the harness and the script reach the board as files of its
+    // flash (read, then removed, before the script starts): none may be left for the script
+    // to see, in this run or the next.
+    let code = "import os\nprint(sorted(os.listdir('/')))\nprint(sorted(os.listdir()))\n";
+    let s = script("files.py", code.as_bytes());
+    let (report, _) = run_json(&s, &[]);
+    assert_eq!(
+        report["output"].as_str(),
+        Some("['files.py']\n['files.py']\n"),
+        "{report:#}"
+    );
+    // The plain run sees an empty board: it copies nothing.
+    let (stdout, _) = plain(code);
+    assert_eq!(stdout, "[]\n[]\n");
+}
+
+#[test]
 fn crlf_cr_only_and_a_byte_order_mark_behave_as_on_a_board() {
     // The lexer turns CR LF and lone CR into line breaks; a CRLF inside a string is one.
     let s = script(

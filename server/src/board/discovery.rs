@@ -1,6 +1,8 @@
 //! Finding boards: serial ports with their USB identity, ranked so that MicroPython boards come
 //! first (as mpremote's `connect auto` and MicroPico rank them). Ranking is plain data; only `list_ports` touches the system.
 
+use std::path::Path;
+
 use serde::Serialize;
 
 /// One serial port as seen by the OS.
@@ -126,7 +128,28 @@ fn simulated_board() -> Vec<BoardListing> {
 
 /// The most likely MicroPython board, if any is attached.
 pub fn best_micropython_port() -> Option<PortInfo> {
+    // Only a USB port can rank. Asking udev about every tty costs ~20 ms on a PC (dozens of
+    // virtual consoles): a run with no board attached should not pay it.
+    if cfg!(target_os = "linux") && !usb_tty_present(Path::new("/sys/class/tty")) {
+        return None;
+    }
     list_ports().into_iter().find(|p| p.rank.is_some())
+}
+
+/// Whether any tty in `class_tty` (Linux sysfs) is a USB device: `*/device/subsystem` is `usb`
+/// for CDC ACM ports such as a Pico's, `usb-serial` for USB-serial bridges. An unreadable
+/// folder says yes, so the full enumeration decides.
+fn usb_tty_present(class_tty: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(class_tty) else {
+        return true;
+    };
+    entries.flatten().any(|entry| {
+        std::fs::read_link(entry.path().join("device/subsystem")).is_ok_and(|target| {
+            target
+                .file_name()
+                .is_some_and(|name| name == "usb" || name == "usb-serial")
+        })
+    })
 }
 
 /// The port whose USB serial number is `serial`.
@@ -150,6 +173,39 @@ mod tests {
             serial_number: None,
             rank: rank(vid, pid),
         }
+    }
+
+    /// A sysfs-like tree: `class/tty/NAME/device` → a device whose `subsystem` links to a bus.
+    #[cfg(unix)]
+    fn sysfs(ttys: &[(&str, Option<&str>)]) -> tempfile::TempDir {
+        use std::os::unix::fs::symlink;
+        let root = tempfile::tempdir().unwrap();
+        let class = root.path().join("class/tty");
+        for (name, bus) in ttys {
+            let tty = class.join(name);
+            std::fs::create_dir_all(&tty).unwrap();
+            if let Some(bus) = bus {
+                let device = root.path().join("devices").join(name);
+                std::fs::create_dir_all(&device).unwrap();
+                let bus_dir = root.path().join("bus").join(bus);
+                std::fs::create_dir_all(&bus_dir).unwrap();
+                symlink(&bus_dir, device.join("subsystem")).unwrap();
+                symlink(&device, tty.join("device")).unwrap();
+            }
+        }
+        root
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn only_a_usb_tty_is_worth_a_full_enumeration() {
+        let consoles = sysfs(&[("tty0", None), ("tty1", None), ("ttyS0", Some("pnp"))]);
+        assert!(!usb_tty_present(&consoles.path().join("class/tty")));
+        let pico = sysfs(&[("tty0", None), ("ttyACM0", Some("usb"))]);
+        assert!(usb_tty_present(&pico.path().join("class/tty")));
+        let bridge = sysfs(&[("ttyUSB0", Some("usb-serial"))]);
+        assert!(usb_tty_present(&bridge.path().join("class/tty")));
+        assert!(usb_tty_present(Path::new("/nonexistent/class/tty")));
     }
 
     #[test]

@@ -184,6 +184,9 @@ impl Board {
         if files.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some(flash) = self.local_flash(files) {
+            return Ok(files.iter().map(|f| local_state(&flash, f)).collect());
+        }
         let data: Vec<String> = files
             .iter()
             .map(|f| format!("{} {} {}", f.path, f.bytes.len(), sha256_hex(f.bytes)))
@@ -223,6 +226,12 @@ impl Board {
     /// than [`WRITE_CHUNK_BYTES`] goes to a temporary name and is renamed when complete, so
     /// a broken link never leaves a truncated file under the real name.
     pub fn write_files(&mut self, files: &[BoardFile<'_>]) -> Result<(), LinkError> {
+        if let Some(flash) = self.local_flash(files) {
+            return files
+                .iter()
+                .try_for_each(|f| write_local(&flash, f))
+                .map_err(|e| LinkError::Simulator(format!("writing the project's files: {e}")));
+        }
         let mut batch = WriteBatch::default();
         let mut folders: Vec<&str> = Vec::new();
         for file in files {
@@ -256,6 +265,48 @@ impl Board {
         self.flush(&mut batch)
     }
 
+    /// Puts `text` in a file of the simulated Pico's flash, for code that reads it (and
+    /// removes it) at once; returns the file's board path. None on any other board, or on
+    /// one not just reset: there the text goes through the raw REPL as usual. Large code
+    /// (the harness and the script: kilobytes) is read from a file in microseconds where
+    /// the raw REPL's 128-byte windows take a round trip each.
+    pub fn stage(&mut self, name: &str, text: &str) -> Option<String> {
+        let file = BoardFile {
+            path: name,
+            bytes: text.as_bytes(),
+        };
+        let flash = self.local_flash(std::slice::from_ref(&file))?;
+        write_local(&flash, &file).ok()?;
+        Some(format!("/{}", name.trim_start_matches('/')))
+    }
+
+    /// Removes a file [`Board::stage`] made, if the code meant to read it did not.
+    pub fn unstage(&mut self, board_path: &str) {
+        if let Some(path) = self
+            .connector
+            .simulator()
+            .and_then(|sim| local_path(sim.flash_dir(), board_path))
+        {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// The simulated Pico's flash folder, when `files` can be handled there directly: the
+    /// board was just started (its current folder is still `/`, the flash's root) and every
+    /// path is a plain one inside it. Its files are then the host's own: comparing and
+    /// writing them needs no exec (two round trips and the checker's code through the raw
+    /// REPL's 128-byte windows). Any other board, or any doubt, takes the raw REPL.
+    fn local_flash(&self, files: &[BoardFile<'_>]) -> Option<std::path::PathBuf> {
+        if !self.is_fresh() {
+            return None;
+        }
+        let flash = self.connector.simulator()?.flash_dir().to_path_buf();
+        files
+            .iter()
+            .all(|f| local_path(&flash, f.path).is_some())
+            .then_some(flash)
+    }
+
     fn flush(&mut self, batch: &mut WriteBatch) -> Result<(), LinkError> {
         if batch.steps.is_empty() {
             return Ok(());
@@ -273,6 +324,46 @@ impl Board {
             Some(traceback) => Err(LinkError::raised("writing the project's files", traceback)),
         }
     }
+}
+
+/// Where board path `path` (relative to `/`, or absolute) is in the flash folder `flash`;
+/// None for anything but plain names (`..`, `.`, empty parts).
+fn local_path(flash: &std::path::Path, path: &str) -> Option<std::path::PathBuf> {
+    let mut local = flash.to_path_buf();
+    for part in path.strip_prefix('/').unwrap_or(path).split('/') {
+        if part.is_empty() || part == "." || part == ".." || part.contains('\0') {
+            return None;
+        }
+        local.push(part);
+    }
+    Some(local)
+}
+
+/// What the board would say about `file` (see `CHECK_CODE`), read from the flash folder.
+fn local_state(flash: &std::path::Path, file: &BoardFile<'_>) -> FileState {
+    let Some(path) = local_path(flash, file.path) else {
+        return FileState::Differs;
+    };
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) if meta.is_dir() => FileState::Folder,
+        Ok(meta) if meta.is_file() && meta.len() == file.bytes.len() as u64 => {
+            match std::fs::read(&path) {
+                Ok(bytes) if bytes == file.bytes => FileState::Same,
+                _ => FileState::Differs,
+            }
+        }
+        _ => FileState::Differs,
+    }
+}
+
+/// Writes `file` into the flash folder, its folders first (what `WRITE_CODE` does).
+fn write_local(flash: &std::path::Path, file: &BoardFile<'_>) -> std::io::Result<()> {
+    let path = local_path(flash, file.path)
+        .ok_or_else(|| std::io::Error::other(format!("{}: not a plain path", file.path)))?;
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder)?;
+    }
+    std::fs::write(&path, file.bytes)
 }
 
 /// Steps waiting for one exec: `MODE START END PATH` lines over one block of bytes.

@@ -133,7 +133,9 @@ pub struct Board {
 
 /// Code that prints `name|version|machine|block bytes` on one line.
 /// One expression statement: it leaves no name in the board's globals (the user's namespace).
-const IDENTIFY_CODE: &str = "print(__import__('sys').implementation.name,'.'.join(str(x) for x in __import__('sys').implementation.version[:3]),getattr(__import__('sys').implementation,'_machine',__import__('sys').platform),32 if __import__('sys').maxsize>2**32 else 16,sep='|')";
+/// Firmware, block size, `mem_total()` and `sys.path` in one exchange (each costs a round
+/// trip; a run needs them all). Names stay out of the board's globals.
+const IDENTIFY_CODE: &str = "print(__import__('sys').implementation.name,'.'.join(str(x) for x in __import__('sys').implementation.version[:3]),getattr(__import__('sys').implementation,'_machine',__import__('sys').platform),32 if __import__('sys').maxsize>2**32 else 16,hasattr(__import__('micropython'),'mem_total'),sep='|')\nprint(__import__('json').dumps(__import__('sys').path))";
 
 impl Board {
     /// Opens the board `spec` names and enters the raw REPL (no soft reset). `sim` says how
@@ -199,13 +201,19 @@ impl Board {
     pub fn identify(&mut self) -> Result<&BoardInfo, LinkError> {
         let outcome = self.exec_query(IDENTIFY_CODE)?;
         let text = String::from_utf8_lossy(&outcome.stdout);
-        let parts: Vec<&str> = text.trim().split('|').collect();
-        if let [name, version, machine, block] = parts[..] {
+        let mut lines = text.lines();
+        let parts: Vec<&str> = lines.next().unwrap_or("").trim().split('|').collect();
+        if let [name, version, machine, block, mem_total] = parts[..] {
             // The unix port's machine string ends in its banner's word "version"
             // (`linux [GCC 14.2.1] version`): not part of the machine.
             let machine = machine.strip_suffix(" version").unwrap_or(machine);
             self.info.firmware = Some(format!("{name} {version}; {machine}"));
             self.info.block_bytes = block.parse().ok();
+            self.counts_allocations = Some(mem_total == "True");
+        }
+        // A board without `json` leaves it to `sys_path()` to say what failed.
+        if let Some(Ok(path)) = lines.next().map(|l| serde_json::from_str(l.trim())) {
+            self.sys_path = Some(path);
         }
         Ok(&self.info)
     }

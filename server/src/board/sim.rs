@@ -81,6 +81,14 @@ const BUFFER_LIMIT: usize = 64 * 1024;
 const SPARE_DELAY: Duration = Duration::from_millis(300);
 /// An interpreter that does not show its prompt within this time has failed to start.
 const START_LIMIT: Duration = Duration::from_secs(15);
+/// A read of the interpreter's output smaller than this is a trickle (see `Supervisor::run`).
+const STREAM_CHUNK: usize = 1024;
+/// Trickling reads closer than this are one stream…
+const STREAM_GAP: Duration = Duration::from_millis(1);
+/// …which, once this long, is given time to gather…
+const STREAM_BYTES: usize = 256;
+/// …this long before each next read.
+const STREAM_NAP: Duration = Duration::from_micros(200);
 
 /// How to run the simulated board.
 #[derive(Debug, Clone)]
@@ -232,6 +240,7 @@ impl SimHandle {
             spare_failures: 0,
             boot_failure: None,
             spare_not_before: Instant::now() + SPARE_DELAY,
+            trickle: (Instant::now(), 0),
             link_target: None,
         };
         sup.make_link()?;
@@ -415,7 +424,15 @@ enum Phase {
 
 struct ChildProc {
     process: Child,
+    /// The pty the interpreter reads (its stdin and controlling terminal: Ctrl-C is SIGINT).
     master: File,
+    /// The pipe it writes to (stdout and stderr, in order). The unix port writes a heap map
+    /// one byte per `write`; through a pty each byte costs a line-discipline pass and a
+    /// wake-up (a `mem_info(1)` of 8 KB: ~25 ms), through a pipe a fraction of that.
+    output: File,
+    /// The pty hung up while the pipe is still open (the interpreter closed its stdin):
+    /// polling it would only report the hang-up again.
+    master_hung: bool,
 }
 
 /// A started interpreter waiting at its friendly prompt, used at the next (soft) reset.
@@ -455,6 +472,9 @@ struct Supervisor {
     boot_failure: Option<String>,
     /// No spare before this instant: one-shot commands finish before it and never pay for one.
     spare_not_before: Instant,
+    /// When the interpreter's output last came in a trickle (`STREAM_CHUNK`), and how many
+    /// bytes that stream has had.
+    trickle: (Instant, usize),
     /// Where the `--link` symlink we made points (None: we made none, or it is no longer
     /// ours). Only that link is ever moved or removed.
     link_target: Option<PathBuf>,
@@ -601,7 +621,7 @@ impl Supervisor {
     fn read_spare(&mut self) {
         let Some(spare) = &mut self.spare else { return };
         let mut buf = [0u8; 4096];
-        match spare.child.master.read(&mut buf) {
+        match spare.child.output.read(&mut buf) {
             Ok(n) if n > 0 => {
                 if spare.ready {
                     return;
@@ -657,6 +677,12 @@ impl Supervisor {
         t.control_chars[SpecialCharacterIndices::VSUSP as usize] = 0;
         termios::tcsetattr(&slave, SetArg::TCSANOW, &t)
             .map_err(|e| sim_err("setting termios", e))?;
+        // Close-on-exec like the pty: a spare spawned meanwhile must not hold it open.
+        let (read_end, write_end) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| sim_err("creating a pipe", e))?;
+        fcntl(&read_end, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+            .map_err(|e| sim_err("setting the pipe non-blocking", e))?;
+        let write_end = File::from(write_end);
         let stdio = |f: &File| f.try_clone().map(Stdio::from);
         let mut cmd = Command::new(&self.interpreter);
         cmd.arg("-X")
@@ -665,8 +691,10 @@ impl Supervisor {
             // Nothing of the user's environment (tokens, paths) reaches the script.
             .env_clear()
             .stdin(stdio(&slave).map_err(|e| sim_err("dup", e))?)
-            .stdout(stdio(&slave).map_err(|e| sim_err("dup", e))?)
-            .stderr(Stdio::from(slave));
+            .stdout(Stdio::from(
+                write_end.try_clone().map_err(|e| sim_err("dup", e))?,
+            ))
+            .stderr(Stdio::from(write_end));
         let confine = self
             .sandbox
             .for_child()
@@ -693,9 +721,16 @@ impl Supervisor {
         let process = cmd
             .spawn()
             .map_err(|e| sim_err(&format!("starting {}", self.interpreter.display()), e))?;
-        // Close our copies of the child's slave: EOF/EIO on the master then means it exited.
+        // Close our copies of the child's slave and pipe end: EOF on the pipe then means
+        // it exited.
         drop(cmd);
-        Ok(ChildProc { process, master })
+        drop(slave);
+        Ok(ChildProc {
+            process,
+            master,
+            output: File::from(read_end),
+            master_hung: false,
+        })
     }
 
     fn run(&mut self) {
@@ -722,15 +757,26 @@ impl Supervisor {
                 revents: 0,
             });
             if let Some(child) = &self.child {
+                let room = self.to_host.len() < BUFFER_LIMIT;
+                fds.push(libc::pollfd {
+                    fd: child.output.as_raw_fd(),
+                    events: if room { libc::POLLIN } else { 0 },
+                    revents: 0,
+                });
                 let mut events = 0;
-                if self.to_host.len() < BUFFER_LIMIT {
+                if room {
                     events |= libc::POLLIN;
                 }
                 if running && !self.to_child.is_empty() {
                     events |= libc::POLLOUT;
                 }
+                // A negative fd is skipped by poll.
                 fds.push(libc::pollfd {
-                    fd: child.master.as_raw_fd(),
+                    fd: if child.master_hung {
+                        -1
+                    } else {
+                        child.master.as_raw_fd()
+                    },
                     events,
                     revents: 0,
                 });
@@ -738,7 +784,7 @@ impl Supervisor {
             let spare_index = fds.len();
             if let Some(spare) = &self.spare {
                 fds.push(libc::pollfd {
-                    fd: spare.child.master.as_raw_fd(),
+                    fd: spare.child.output.as_raw_fd(),
                     events: libc::POLLIN,
                     revents: 0,
                 });
@@ -770,16 +816,32 @@ impl Supervisor {
             if self.spare.is_some() && fds.get(spare_index).is_some_and(|f| f.revents != 0) {
                 self.read_spare();
             }
-            if let Some(child_fd) = fds.get(2).filter(|_| spare_index > 2) {
-                if child_fd.revents & libc::POLLOUT != 0 {
+            let mut trickle = 0;
+            if let (Some(output), Some(tty)) = (
+                fds.get(2).filter(|_| spare_index > 3),
+                fds.get(3).filter(|_| spare_index > 3),
+            ) {
+                if tty.revents & libc::POLLOUT != 0 {
                     self.write_child();
                 }
-                if child_fd.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
-                    && !self.read_child()
-                {
-                    if let Err(msg) = self.child_exited() {
-                        self.fail(msg);
-                        return;
+                if tty.revents & libc::POLLIN != 0 {
+                    // Nothing writes to the tty but the interpreter itself, if ever: pass it on.
+                    self.read_child_tty();
+                } else if tty.revents & (libc::POLLHUP | libc::POLLERR) != 0 {
+                    if let Some(child) = &mut self.child {
+                        child.master_hung = true;
+                    }
+                }
+                if output.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+                    match self.read_child() {
+                        Some(n) if n < STREAM_CHUNK => trickle = n,
+                        Some(_) => {}
+                        None => {
+                            if let Err(msg) = self.child_exited() {
+                                self.fail(msg);
+                                return;
+                            }
+                        }
                     }
                 }
             }
@@ -792,6 +854,23 @@ impl Supervisor {
             // a few milliseconds, which must not delay a reply the host is waiting for.
             if ready == 0 && self.wants_spare() {
                 self.ensure_spare();
+            }
+            // The interpreter writes a heap map a byte at a time: reading each byte as it
+            // comes would wake this thread (and the host) thousands of times per map. In the
+            // middle of such a stream, let bytes gather a moment. Replies the host waits for
+            // one by one (raw-paste windows, prompts) are a few bytes each: passed on at once.
+            if trickle > 0 {
+                let now = Instant::now();
+                let (last, bytes) = self.trickle;
+                let bytes = if now.duration_since(last) < STREAM_GAP {
+                    bytes + trickle
+                } else {
+                    trickle
+                };
+                self.trickle = (now, bytes);
+                if bytes >= STREAM_BYTES {
+                    std::thread::sleep(STREAM_NAP);
+                }
             }
         }
     }
@@ -850,22 +929,45 @@ impl Supervisor {
         }
     }
 
-    /// Reads the interpreter's output. Returns false when the interpreter has gone (EOF/EIO).
-    fn read_child(&mut self) -> bool {
+    /// Reads the interpreter's output: how many bytes, or None when it has gone (EOF).
+    fn read_child(&mut self) -> Option<usize> {
         let Some(child) = &mut self.child else {
-            return true;
+            return Some(0);
         };
         let mut buf = [0u8; 4096];
-        match child.master.read(&mut buf) {
-            Ok(0) => false,
+        match child.output.read(&mut buf) {
+            Ok(0) => None,
             Ok(n) => {
                 self.child_output(&buf[..n]);
-                true
+                Some(n)
             }
-            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => true,
-            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => true,
-            Err(_) => false,
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => Some(0),
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => Some(0),
+            Err(_) => None,
         }
+    }
+
+    /// Passes on anything written to the interpreter's tty (its output goes to the pipe).
+    fn read_child_tty(&mut self) {
+        let Some(child) = &mut self.child else { return };
+        let mut buf = [0u8; 4096];
+        let n = match child.master.read(&mut buf) {
+            Ok(n) if n > 0 => n,
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                return
+            }
+            // EIO: the interpreter closed the tty (or exited; the pipe's EOF tells).
+            _ => {
+                child.master_hung = true;
+                return;
+            }
+        };
+        self.child_output(&buf[..n]);
     }
 
     fn child_output(&mut self, data: &[u8]) {

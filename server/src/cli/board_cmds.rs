@@ -184,6 +184,8 @@ pub fn sim(link: Option<&Path>, heap: super::HeapArg) -> anyhow::Result<ExitCode
     let stop = super::stop::stop_token();
     let handle = SimHandle::start(SimOptions {
         link: link.map(Path::to_path_buf),
+        // A linked board serves one client after another, each starting with a soft reset.
+        warm_spare: true,
         ..heap.sim_options()
     })?;
     if let SandboxStatus::NotSandboxed { reason } = handle.sandbox() {

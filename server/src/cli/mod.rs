@@ -43,10 +43,13 @@ pub struct HeapArg {
 }
 
 impl HeapArg {
-    /// How to start the simulated Pico.
+    /// How to start the simulated Pico for one command. A one-shot command never resets
+    /// the board it just started, so it keeps no spare interpreter warm: starting one would
+    /// take a core from the script being measured.
     pub fn sim_options(self) -> crate::board::SimOptions {
         crate::board::SimOptions {
             heap_bytes: usize::try_from(self.bytes).unwrap_or(usize::MAX),
+            warm_spare: false,
             ..crate::board::SimOptions::default()
         }
     }

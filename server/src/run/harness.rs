@@ -287,6 +287,29 @@ pub fn prologue(source: &str, options: &HarnessOptions, nonce: &Nonce) -> String
     )
 }
 
+/// The same prologue, its two texts read from files the board already holds (`harness_file`
+/// with [`harness_text`], `source_file` with the script): each file is removed as soon as
+/// it is read, before anything of the script's runs. What runs is what [`prologue`] runs.
+pub fn staged_prologue(harness_file: &str, source_file: &str) -> String {
+    // Read and remove a file without naming anything in the script's globals.
+    let read = |path: &str| {
+        format!(
+            "(lambda o,p:(lambda f:(f.read(),f.close(),o.remove(p))[0])(open(p)))(__import__('os'),{})",
+            python_string(path)
+        )
+    };
+    format!(
+        "exec(compile({}, '<heaplens>', 'exec'), {{'G': globals(), 'SRC': [{}]}})\n",
+        read(harness_file),
+        read(source_file)
+    )
+}
+
+/// The harness's code that [`prologue`] compiles on the board.
+pub fn harness_text(options: &HarnessOptions, nonce: &Nonce) -> String {
+    harness_source(options, nonce)
+}
+
 /// The harness's own code (runs in its own dictionary; see the module doc).
 fn harness_source(options: &HarnessOptions, nonce: &Nonce) -> String {
     // One slot more than the script has: "no line yet" (what happens before the first probe).

@@ -341,6 +341,10 @@ pub fn capture(board: &mut Board, gc: bool) -> Result<Snapshot, RunError> {
     Ok(heap::parse_dump(&text)?)
 }
 
+/// Where a simulated Pico gets the harness's and the script's text (see `Board::stage`).
+const STAGED_HARNESS: &str = ".heaplens-harness.py";
+const STAGED_SOURCE: &str = ".heaplens-script.py";
+
 /// Why the instrumented script gave way to the plain one.
 const TOO_BIG_TO_COMPILE: &str = "with its probes it is too big to compile in the board's free \
      heap (MemoryError while compiling)";
@@ -543,8 +547,27 @@ fn run_once(
     };
 
     events(RunEvent::Phase(Phase::Before));
-    let prologue = harness::prologue(code, &harness_options, nonce);
-    let outcome = board.exec_capture(&prologue)?;
+    let outcome = match (
+        board.stage(
+            STAGED_HARNESS,
+            &harness::harness_text(&harness_options, nonce),
+        ),
+        board.stage(STAGED_SOURCE, code),
+    ) {
+        (Some(harness_file), Some(source_file)) => {
+            let outcome =
+                board.exec_capture(&harness::staged_prologue(&harness_file, &source_file));
+            board.unstage(&harness_file);
+            board.unstage(&source_file);
+            outcome?
+        }
+        (harness_file, source_file) => {
+            for staged in [harness_file, source_file].into_iter().flatten() {
+                board.unstage(&staged);
+            }
+            board.exec_capture(&harness::prologue(code, &harness_options, nonce))?
+        }
+    };
     if let Some(traceback) = outcome.traceback {
         // The prologue (the harness and the script's text) did not fit in the heap.
         if traceback.contains("MemoryError") {
