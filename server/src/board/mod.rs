@@ -19,7 +19,12 @@ pub mod raw_repl;
 #[cfg(target_os = "linux")]
 mod sim;
 mod sim_options;
-#[cfg(not(target_os = "linux"))]
+// Compiled by Linux tests too, so its refusal is tested where the tests run.
+#[cfg(any(not(target_os = "linux"), test))]
+#[cfg_attr(
+    target_os = "linux",
+    expect(dead_code, reason = "on Linux only its tests use it")
+)]
 mod sim_unsupported;
 mod spec;
 pub mod transport;

@@ -73,3 +73,37 @@ impl Drop for SimHandle {
         match *self {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starting_refuses_with_a_typed_error_that_says_what_to_do() {
+        // `SimHandle` has no values, so `Err` is the only pattern there is.
+        let Err(err) = SimHandle::start(SimOptions::default());
+        assert!(
+            matches!(err, LinkError::SimulatorUnsupported { .. }),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.starts_with("the simulated Pico needs Linux and this is "),
+            "{message}"
+        );
+        assert!(message.contains("attach a MicroPython board"), "{message}");
+        assert!(message.contains("`--board PORT`"), "{message}");
+    }
+
+    #[test]
+    fn systems_are_named_as_people_write_them() {
+        let name = system_name();
+        assert!(!name.is_empty());
+        if cfg!(target_os = "macos") {
+            assert_eq!(name, "macOS");
+        }
+        if cfg!(target_os = "windows") {
+            assert_eq!(name, "Windows");
+        }
+    }
+}
