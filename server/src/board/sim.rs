@@ -33,6 +33,8 @@
 //!
 //! `HEAPLENS_SIM_DEBUG=1` prints each interpreter exit status to stderr.
 //!
+//! Linux only (`board/mod.rs` gates it): elsewhere `sim_unsupported.rs` stands in and refuses.
+//!
 //! Must not know: the raw REPL as a client, heaps, LSP.
 
 mod folder;
