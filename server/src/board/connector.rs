@@ -5,9 +5,8 @@
 
 use std::path::PathBuf;
 
-use super::sim::{SimHandle, SimOptions};
 use super::transport::{SerialTransport, Transport};
-use super::{discovery, BoardKind, BoardSpec, LinkError, LinkOptions};
+use super::{discovery, BoardKind, BoardSpec, LinkError, LinkOptions, SimHandle, SimOptions};
 
 /// How to reach one board. Opened once per [`super::Board`]; `connect` is called again after
 /// a disconnect, so it must be able to reopen.

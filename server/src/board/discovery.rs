@@ -118,7 +118,12 @@ fn serial_boards() -> Vec<BoardListing> {
         .collect()
 }
 
+/// The simulated Pico, on the systems it runs on (Linux); elsewhere the picker does not
+/// offer a board that cannot start.
 fn simulated_board() -> Vec<BoardListing> {
+    if !cfg!(target_os = "linux") {
+        return Vec::new();
+    }
     vec![BoardListing {
         spec: super::BoardSpec::Simulated,
         label: "Simulated Pico".into(),

@@ -61,6 +61,14 @@ pub enum LinkError {
          `micropython` program"
     )]
     SimulatorMissing,
+    /// The simulated Pico was asked for (`sim`, or `auto` with no board attached) on a system
+    /// where it cannot run: it needs Linux (ptys, Landlock, seccomp).
+    #[error(
+        "the simulated Pico needs Linux and this is {os}: attach a MicroPython board by USB and \
+         pick its port with `--board PORT` (`heaplens ports` lists them; in VS Code: HeapLens: \
+         Select Board…)"
+    )]
+    SimulatorUnsupported { os: &'static str },
     /// The simulated board could not be started or stopped working.
     /// The simulated Pico runs unconfined here and the user has not allowed that yet.
     #[error(

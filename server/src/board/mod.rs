@@ -9,10 +9,23 @@ pub mod connector;
 pub(crate) mod discovery;
 mod error;
 pub mod files;
+// What the simulated Pico does with host bytes (Linux only, as the board is).
+#[cfg(target_os = "linux")]
 mod host_input;
 pub mod pico_modules;
 pub mod raw_repl;
+// The simulated Pico runs on Linux only (ptys, /proc, Landlock, seccomp); elsewhere a
+// stand-in with the same interface refuses to start it with a typed error.
+#[cfg(target_os = "linux")]
 mod sim;
+mod sim_options;
+// Compiled by Linux tests too, so its refusal is tested where the tests run.
+#[cfg(any(not(target_os = "linux"), test))]
+#[cfg_attr(
+    target_os = "linux",
+    expect(dead_code, reason = "on Linux only its tests use it")
+)]
+mod sim_unsupported;
 mod spec;
 pub mod transport;
 pub(crate) mod watchdog;
@@ -25,11 +38,16 @@ pub use connector::{connector_for, Connector};
 pub use error::LinkError;
 pub use files::{python_string, BoardFile, FileState};
 pub use raw_repl::{ExecOutcome, Framing, Interruptible, RawRepl};
+#[cfg(target_os = "linux")]
 pub use sim::sandbox::kernel_landlock_abi;
-pub use sim::{
-    find_interpreter, SandboxStatus, SimHandle, SimOptions, DEFAULT_SIM_GC_TOTAL,
-    DEFAULT_SIM_HEAP_BYTES, MIN_SIM_HEAP_BYTES,
+#[cfg(target_os = "linux")]
+pub use sim::SimHandle;
+pub use sim_options::{
+    find_interpreter, SandboxStatus, SimOptions, DEFAULT_SIM_GC_TOTAL, DEFAULT_SIM_HEAP_BYTES,
+    MIN_SIM_HEAP_BYTES,
 };
+#[cfg(not(target_os = "linux"))]
+pub use sim_unsupported::SimHandle;
 pub use spec::{BoardSpec, BoardSpecError};
 pub use transport::{FakeTransport, SerialTransport, Transport};
 pub use watchdog::Watchdog;

@@ -33,13 +33,14 @@
 //!
 //! `HEAPLENS_SIM_DEBUG=1` prints each interpreter exit status to stderr.
 //!
+//! Linux only (`board/mod.rs` gates it): elsewhere `sim_unsupported.rs` stands in and refuses.
+//!
 //! Must not know: the raw REPL as a client, heaps, LSP.
 
 mod folder;
 pub mod sandbox;
 
 use folder::BoardFolder;
-pub use sandbox::SandboxStatus;
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -57,19 +58,9 @@ use nix::sys::termios::{self, LocalFlags, SetArg, SpecialCharacterIndices};
 
 use super::host_input::HostInput;
 use super::pico_modules::{self, BootPaths};
+use super::sim_options::{find_interpreter, SandboxStatus, SimOptions, MIN_SIM_HEAP_BYTES};
 use super::LinkError;
 use sandbox::Sandbox;
-
-/// Default `-X heapsize`: gives `GC: total: 232960` on the unix port, a Pico's (RP2040) GC
-/// heap; after the Pico modules are loaded at boot (~40 KB), about 192 KB are free, as the
-/// simulated Pico offered before it had them (ARCHITECTURE.md, "The simulated Pico's heap").
-pub const DEFAULT_SIM_HEAP_BYTES: usize = 235_750;
-
-/// The smallest `-X heapsize` that boots: the Pico modules take ~40 KB.
-pub const MIN_SIM_HEAP_BYTES: usize = 64 * 1024;
-
-/// `GC: total` of the simulated Pico with [`DEFAULT_SIM_HEAP_BYTES`].
-pub const DEFAULT_SIM_GC_TOTAL: usize = 232_960;
 
 const RAW_BANNER_WITH_PROMPT: &[u8] = b"raw REPL; CTRL-B to exit\r\n>";
 const SOFT_REBOOT: &[u8] = b"MPY: soft reboot\r\n";
@@ -89,65 +80,6 @@ const STREAM_GAP: Duration = Duration::from_millis(1);
 const STREAM_BYTES: usize = 256;
 /// …this long before each next read.
 const STREAM_NAP: Duration = Duration::from_micros(200);
-
-/// How to run the simulated board.
-#[derive(Debug, Clone)]
-pub struct SimOptions {
-    /// `-X heapsize=` for the interpreter.
-    pub heap_bytes: usize,
-    /// Keep a symlink to the current host pty at this path.
-    pub link: Option<PathBuf>,
-    /// The `micropython` program; `None` = `find_interpreter()`.
-    pub interpreter: Option<PathBuf>,
-    /// Keep a second interpreter started and waiting, so a soft reset takes milliseconds
-    /// (like a Pico's) instead of an interpreter start-up.
-    pub warm_spare: bool,
-    /// The user's project folder: readable (never writable) by the interpreter, mounted at
-    /// `/project` with `/project` and `/project/lib` on `sys.path` after the flash's own.
-    pub project_root: Option<PathBuf>,
-}
-
-impl Default for SimOptions {
-    fn default() -> Self {
-        SimOptions {
-            heap_bytes: DEFAULT_SIM_HEAP_BYTES,
-            link: None,
-            interpreter: None,
-            warm_spare: true,
-            project_root: None,
-        }
-    }
-}
-
-/// Finds the MicroPython unix port: `$HEAPLENS_MICROPYTHON`, else `.venv/bin/micropython` in
-/// a parent of the running executable (the project's own set-up), else `micropython` on PATH.
-pub fn find_interpreter() -> Result<PathBuf, LinkError> {
-    if let Some(path) = std::env::var_os("HEAPLENS_MICROPYTHON") {
-        let path = PathBuf::from(path);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(LinkError::SimulatorMissing)
-        };
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        for dir in exe.ancestors().skip(1) {
-            let candidate = dir.join(".venv/bin/micropython");
-            if candidate.is_file() {
-                return Ok(candidate);
-            }
-        }
-    }
-    if let Some(paths) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&paths) {
-            let candidate = dir.join("micropython");
-            if candidate.is_file() {
-                return Ok(candidate);
-            }
-        }
-    }
-    Err(LinkError::SimulatorMissing)
-}
 
 /// State shared between the supervisor thread and its handle.
 #[derive(Default)]

@@ -31,7 +31,7 @@ pub trait Transport: Send {
 /// A serial port or pty path opened with the `serialport` crate: 115200 baud (ignored by USB
 /// CDC), DTR asserted, exclusive access.
 pub struct SerialTransport {
-    port: serialport::TTYPort,
+    port: NativePort,
     name: String,
     write_timeout: Duration,
 }
@@ -40,20 +40,14 @@ impl SerialTransport {
     /// Opens `path`. Busy and permission problems become `PortBusy` / `PermissionDenied`.
     pub fn open(path: &Path, write_timeout: Duration) -> Result<SerialTransport, LinkError> {
         let name = path.display().to_string();
-        if !path.exists() {
+        // Windows names ports `COM3`, which are not files: its open says when one is missing.
+        if cfg!(unix) && !path.exists() {
             return Err(LinkError::PortNotFound { port: name });
         }
         let builder = serialport::new(name.clone(), 115_200)
             .dtr_on_open(true)
             .timeout(write_timeout);
-        let mut port = match serialport::TTYPort::open(&builder) {
-            Ok(port) => port,
-            Err(err) => return Err(open_error(&name, &err)),
-        };
-        // `open` sets exclusive mode already; make it explicit because it is part of the contract.
-        if let Err(err) = port.set_exclusive(true) {
-            return Err(open_error(&name, &err));
-        }
+        let port = open_exclusive(&builder).map_err(|err| open_error(&name, &err))?;
         Ok(SerialTransport {
             port,
             name,
@@ -62,10 +56,38 @@ impl SerialTransport {
     }
 }
 
+/// The port type of this system: a tty (Unix, ptys included) or a COM port (Windows).
+#[cfg(unix)]
+type NativePort = serialport::TTYPort;
+#[cfg(windows)]
+type NativePort = serialport::COMPort;
+
+/// Opens the port for this program alone.
+#[cfg(unix)]
+fn open_exclusive(builder: &serialport::SerialPortBuilder) -> serialport::Result<NativePort> {
+    let mut port = serialport::TTYPort::open(builder)?;
+    // `open` sets exclusive mode already; make it explicit because it is part of the contract.
+    port.set_exclusive(true)?;
+    Ok(port)
+}
+
+/// Opens the port for this program alone (Windows never shares an open COM port).
+#[cfg(windows)]
+fn open_exclusive(builder: &serialport::SerialPortBuilder) -> serialport::Result<NativePort> {
+    serialport::COMPort::open(builder)
+}
+
 /// Maps a `serialport` open error to an actionable `LinkError`.
 fn open_error(port: &str, err: &serialport::Error) -> LinkError {
     let port = port.to_string();
     match err.kind() {
+        // Windows reports a missing port and one another program holds alike.
+        serialport::ErrorKind::NoDevice if cfg!(windows) => LinkError::Open {
+            port,
+            message: "no such port, or another program (Thonny, mpremote, a serial monitor) \
+                      holds it (`heaplens ports` lists ports)"
+                .into(),
+        },
         // serialport reports EBUSY (TIOCEXCL) and a held flock as NoDevice.
         serialport::ErrorKind::NoDevice => LinkError::PortBusy { port },
         serialport::ErrorKind::Io(std::io::ErrorKind::PermissionDenied) => {

@@ -40,13 +40,16 @@ fn cli_link_options() -> LinkOptions {
 
 pub fn ports(json: bool) -> anyhow::Result<ExitCode> {
     let ports = discovery::list_ports();
-    let interpreter = find_interpreter().ok();
+    // The simulated Pico runs on Linux only: elsewhere there is no interpreter to look for.
+    let supported = cfg!(target_os = "linux");
+    let interpreter = find_interpreter().ok().filter(|_| supported);
     if json {
         let value = serde_json::json!({
             "ports": ports,
             "simulated": {
                 "board": "sim",
                 "description": "Simulated Pico",
+                "supported": supported,
                 "interpreter": interpreter.as_ref().map(|p| p.display().to_string()),
             },
         });
@@ -69,6 +72,7 @@ pub fn ports(json: bool) -> anyhow::Result<ExitCode> {
     }
     match interpreter {
         Some(path) => println!("  sim: Simulated Pico ({})", path.display()),
+        None if !supported => println!("  sim: Simulated Pico (needs Linux: attach a board)"),
         None => println!("  sim: Simulated Pico (not installed: run `bash scripts/setup.sh`)"),
     }
     Ok(ExitCode::SUCCESS)

@@ -166,6 +166,14 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<_>>()?;
 
     let simulated = matches!(args.board, BoardSpec::Simulated);
+    // Said once, before anything runs, rather than once per script.
+    if simulated && !cfg!(target_os = "linux") {
+        anyhow::bail!(
+            "`heaplens check` runs each script on a simulated Pico, which needs Linux: check \
+             them on a board with `--board PORT` (`heaplens ports` lists them), or run the \
+             check on Linux (in CI: a Linux runner)"
+        );
+    }
     let workers = if simulated {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         usize::from(args.jobs.unwrap_or(0)).max(if args.jobs.is_some() { 1 } else { cores })

@@ -181,6 +181,8 @@ pub enum BoardState {
 pub enum ErrorCode {
     /// The simulated Pico's interpreter (the MicroPython unix port) is not installed.
     SimulatorMissing,
+    /// The simulated Pico cannot run on this system (it needs Linux): a board must be attached.
+    SimulatorUnsupported,
     /// The simulated Pico could not be started or stopped working.
     SimulatorFailed,
     /// Another program holds the serial port.

@@ -155,6 +155,7 @@ pub fn error_code(error: &RunError) -> ErrorCode {
             LinkError::Raised { .. } => ErrorCode::BoardRaised,
             LinkError::Cancelled => ErrorCode::Cancelled,
             LinkError::SimulatorMissing => ErrorCode::SimulatorMissing,
+            LinkError::SimulatorUnsupported { .. } => ErrorCode::SimulatorUnsupported,
             LinkError::Simulator(_) => ErrorCode::SimulatorFailed,
             LinkError::NotSandboxed { .. } => ErrorCode::NotSandboxed,
         },

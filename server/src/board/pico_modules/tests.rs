@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use super::*;
-use crate::board::sim::{find_interpreter, DEFAULT_SIM_HEAP_BYTES};
+use crate::board::{find_interpreter, DEFAULT_SIM_HEAP_BYTES};
 
 /// A script that has not ended by then has hung (the Timer thread, a blocking call).
 const RUN_LIMIT: Duration = Duration::from_secs(30);

@@ -24,6 +24,7 @@
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use crate::board::sim_options::SandboxStatus;
 use landlock::{
     Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset,
     RulesetAttr, RulesetCreatedAttr, Scope, ABI,
@@ -50,32 +51,6 @@ pub const NO_SANDBOX_ENV: &str = "HEAPLENS_SIM_SANDBOX";
 
 /// Files the dynamic loader reads.
 const LOADER_FILES: [&str; 2] = ["/etc/ld.so.cache", "/etc/ld.so.preload"];
-
-/// How well the simulated Pico is sandboxed on this machine.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case", tag = "state")]
-pub enum SandboxStatus {
-    /// Landlock confines files and programs; `network` says whether sockets are blocked too.
-    Sandboxed {
-        /// The kernel's Landlock ABI version.
-        landlock_abi: u8,
-        /// `socket()` is refused (seccomp), so no network at all.
-        network_blocked: bool,
-    },
-    /// The kernel has no Landlock: the interpreter runs with the user's own rights (it can
-    /// read and write the user's files and run programs).
-    NotSandboxed {
-        /// Why, in a sentence.
-        reason: String,
-    },
-}
-
-impl SandboxStatus {
-    /// Whether files and programs are confined.
-    pub fn is_sandboxed(&self) -> bool {
-        matches!(self, SandboxStatus::Sandboxed { .. })
-    }
-}
 
 /// What the interpreter may reach, as host paths.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

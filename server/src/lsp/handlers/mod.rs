@@ -9,7 +9,6 @@ pub(super) mod lifecycle;
 pub(super) mod views;
 
 use std::io::Read;
-use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -134,10 +133,41 @@ pub(super) fn file_path(uri: &Uri) -> Result<PathBuf, String> {
     // Decoded byte for byte: a file name need not be UTF-8 (`caf%E9.py`), and a lossy
     // decoding would name another file.
     let encoded = uri.path().as_str();
-    let bytes = percent_decode(encoded)
+    percent_decode(encoded)
         .filter(|bytes| bytes.starts_with(b"/"))
-        .ok_or_else(|| format!("{} is not a file path", uri.as_str()))?;
-    Ok(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
+        .and_then(path_from_bytes)
+        .ok_or_else(|| format!("{} is not a file path", uri.as_str()))
+}
+
+/// A decoded URI path as a path of this system: on Unix the bytes as they are.
+#[cfg(unix)]
+fn path_from_bytes(bytes: Vec<u8>) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    Some(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
+}
+
+/// A decoded URI path as a path of this system: elsewhere (Windows) file names are Unicode, so
+/// the bytes must be UTF-8, and `/c:/x.py` names `c:/x.py`.
+#[cfg(not(unix))]
+fn path_from_bytes(bytes: Vec<u8>) -> Option<PathBuf> {
+    let text = String::from_utf8(bytes).ok()?;
+    Some(PathBuf::from(without_slash_before_drive(&text)))
+}
+
+/// `/c:/x.py` → `c:/x.py` (a Windows drive path in a file URI); any other path unchanged.
+#[cfg(any(not(unix), test))]
+fn without_slash_before_drive(path: &str) -> &str {
+    let bytes = path.as_bytes();
+    let drive = bytes.len() >= 3
+        && bytes[0] == b'/'
+        && bytes[1].is_ascii_alphabetic()
+        && bytes[2] == b':'
+        && bytes.get(3).is_none_or(|&b| b == b'/');
+    if drive {
+        &path[1..]
+    } else {
+        path
+    }
 }
 
 /// `%XX` escapes decoded to their bytes (`None` for a malformed escape).
@@ -433,5 +463,16 @@ mod tests {
         assert!(path_of("http://example.com/main.py")
             .is_err_and(|e| e.contains("is not a local file (scheme `http`)")));
         assert!(path_of("file://server/share/a.py").is_err_and(|e| e.contains("another machine")));
+    }
+
+    #[test]
+    fn windows_drive_paths_lose_the_slash_of_the_uri() {
+        assert_eq!(
+            without_slash_before_drive("/c:/Users/a.py"),
+            "c:/Users/a.py"
+        );
+        assert_eq!(without_slash_before_drive("/C:"), "C:");
+        assert_eq!(without_slash_before_drive("/tmp/a.py"), "/tmp/a.py");
+        assert_eq!(without_slash_before_drive("/cd:/a.py"), "/cd:/a.py");
     }
 }
