@@ -111,6 +111,49 @@ fn script_output_is_data_never_framing_with_and_without_allocation_tracing() {
 }
 
 #[test]
+fn a_plain_exec_passes_every_byte_and_only_the_scripts_own_traceback() {
+    // Ends normally: every byte on stdout, nothing on stderr, exit 0.
+    let out = heaplens(&[
+        OsStr::new("exec"),
+        OsStr::new("--board"),
+        OsStr::new("sim"),
+        OsStr::new(CONFUSING),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(lf(&text(&out.stdout)), CONFUSING_OUTPUT);
+    assert_eq!(text(&out.stderr), "");
+    // Ends in an exception after the same output: the traceback is the script's, as the
+    // raw REPL prints it for a plain exec (no frame of the wrapper that framed it).
+    let failing = format!("{CONFUSING}def f():\n    1/0\nf()\n");
+    let out = heaplens(&[
+        OsStr::new("exec"),
+        OsStr::new("--board"),
+        OsStr::new("sim"),
+        OsStr::new(&failing),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(lf(&text(&out.stdout)), CONFUSING_OUTPUT);
+    assert_eq!(
+        lf(&text(&out.stderr)),
+        "Traceback (most recent call last):\n  File \"<stdin>\", line 17, in <module>\n  \
+         File \"<stdin>\", line 16, in f\nZeroDivisionError: divide by zero\n"
+    );
+    // A syntax error: the compiler's traceback, as for a plain exec, and nothing ran.
+    let out = heaplens(&[
+        OsStr::new("exec"),
+        OsStr::new("--board"),
+        OsStr::new("sim"),
+        OsStr::new("print('ran')\nx = (\n"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(
+        lf(&text(&out.stderr)),
+        "Traceback (most recent call last):\n  File \"<stdin>\", line 3\nSyntaxError: invalid syntax\n"
+    );
+}
+
+#[test]
 fn the_terminal_gets_the_scripts_bytes_in_order_before_the_report() {
     let dir = tempfile::tempdir().expect("temp dir");
     let script = dir.path().join("confusing.py");

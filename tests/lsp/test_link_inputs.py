@@ -64,6 +64,24 @@ async def test_script_output_reaches_the_editor_byte_for_byte_before_the_runs_en
     assert [s.label for s in snapshots] == ["before", "after", "after-gc"]
 
 
+async def test_a_plain_run_passes_every_byte_and_its_own_traceback_only(client: LanguageClient):
+    """A plain run ("Run File (no heap capture)") is framed too: `\x04` bytes and a fake
+    raw-REPL ending are output, and the run's only traceback is the script's real one."""
+    write(client, "confusing_plain.py", CONFUSING + "def f():\n    1/0\nf()\n")
+    uri = open_doc(client, "confusing_plain.py")
+    job = await command_job(client, "heaplens.runPlain", [uri])
+    assert job.kind == "plainRun"
+    assert job.run.exception == "ZeroDivisionError: divide by zero", job.run
+    outputs = of_job(client, "heaplens/output", job.jobId)
+    stdout = "".join(o.text for o in outputs if o.stream == "stdout")
+    assert stdout.replace("\r\n", "\n") == CONFUSING_OUTPUT
+    tracebacks = [o.text.replace("\r\n", "\n") for o in outputs if o.stream == "traceback"]
+    assert tracebacks == [
+        'Traceback (most recent call last):\n  File "<stdin>", line 14, in <module>\n'
+        '  File "<stdin>", line 13, in f\nZeroDivisionError: divide by zero\n'
+    ], tracebacks
+
+
 async def test_bad_timeouts_in_the_settings_are_refused_and_the_server_keeps_running(client: LanguageClient):
     bad = ["inf", "nan", 1e300, 1e19, 2**64, -1, 86401, "ten"]
     for value in bad:
