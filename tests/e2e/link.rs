@@ -395,3 +395,88 @@ fn a_script_whose_file_name_is_not_utf8_runs() {
     assert_eq!(first["line"], 1);
     assert!(first["allocated_bytes"].as_u64() >= Some(500), "{first}");
 }
+
+/// A script that catches KeyboardInterrupt forever.
+const STUBBORN: &str = "import time
+print('started')
+while True:
+    try:
+        time.sleep(1)
+    except KeyboardInterrupt:
+        print('ignored')
+";
+
+#[test]
+fn a_script_that_ignores_ctrl_c_resets_the_simulated_pico_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let script = dir.path().join("stubborn.py");
+    std::fs::write(&script, STUBBORN).expect("write script");
+    for command in ["exec", "run"] {
+        let target: &OsStr = if command == "exec" {
+            OsStr::new(STUBBORN)
+        } else {
+            script.as_os_str()
+        };
+        let out = heaplens(&[
+            OsStr::new(command),
+            target,
+            OsStr::new("--board"),
+            OsStr::new("sim"),
+            OsStr::new("--timeout"),
+            OsStr::new("0.5"),
+        ]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains("the script ignored Ctrl-C")
+                && stderr.contains("the simulated Pico was reset"),
+            "{command}: {stderr}"
+        );
+        assert!(!stderr.contains("did not stop"), "{command}: {stderr}");
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.contains("started") && stdout.contains("ignored"),
+            "{command}: the output so far is shown: {stdout}"
+        );
+    }
+}
+
+#[test]
+fn the_simulated_pico_works_after_a_reset_for_an_ignored_stop() {
+    use heaplens::board::{Board, BoardSpec, CancelToken, LinkError, LinkOptions, SimOptions};
+    let opts = LinkOptions {
+        interrupt_deadline: Duration::from_millis(500),
+        ..LinkOptions::default()
+    };
+    let mut board =
+        Board::open(&BoardSpec::Simulated, &SimOptions::default(), &opts).expect("open sim");
+    let old_pid = board.simulator_child_pid();
+    let cancel = CancelToken::new();
+    let trigger = cancel.clone();
+    let result = heaplens::run::plain::exec_as_is(
+        &mut board,
+        STUBBORN,
+        &mut |bytes| {
+            if String::from_utf8_lossy(bytes).contains("started") {
+                trigger.cancel();
+            }
+        },
+        &cancel,
+    );
+    assert!(
+        matches!(
+            result,
+            Err(LinkError::StopIgnored {
+                board_reset: true,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    assert_ne!(board.simulator_child_pid(), old_pid, "a new interpreter");
+    assert!(board.is_fresh());
+    let outcome = board
+        .exec_capture("print(6 * 7)")
+        .expect("exec after reset");
+    assert_eq!(text(&outcome.stdout).trim(), "42");
+}

@@ -171,3 +171,38 @@ async def test_stop_at_any_moment_ends_the_run_with_its_report_or_a_clear_reason
         again = await command_job(client, "heaplens.runFile", [open_doc(client, "known_sizes.py")])
         assert again.run.exception is None
     assert "interrupted" in outcomes, outcomes
+
+
+STUBBORN = """import time
+print('started')
+while True:
+    try:
+        time.sleep(1)
+    except KeyboardInterrupt:
+        print('ignored')
+"""
+
+
+async def test_a_script_that_ignores_stop_resets_the_simulated_pico_and_says_so(client: LanguageClient):
+    """Stop on a script that catches KeyboardInterrupt forever: the run ends with a clear
+    reason (the simulated Pico was reset), its output so far was shown, and the board works
+    at once — for a heap run and a plain run."""
+    write(client, "stubborn.py", STUBBORN)
+    uri = open_doc(client, "stubborn.py")
+    finished = client.custom["heaplens/jobFinished"]  # type: ignore[attr-defined]
+    for command in ["heaplens.runFile", "heaplens.runPlain"]:
+        started = await client.workspace_execute_command_async(types.ExecuteCommandParams(command=command, arguments=[uri]))
+        job_id = started["jobId"]
+        await wait_until(lambda: any("started" in o.text for o in of_job(client, "heaplens/output", job_id)), timeout=60)
+        await client.workspace_execute_command_async(types.ExecuteCommandParams(command="heaplens.stop"))
+        await wait_until(lambda: any(j.jobId == job_id for j in finished), timeout=60)
+        job = next(j for j in finished if j.jobId == job_id)
+        assert job.error is not None, f"{command}: {job}"
+        assert job.error.code == "cancelled", job.error
+        assert "the script ignored Ctrl-C" in job.error.message, job.error.message
+        assert "the simulated Pico was reset" in job.error.message, job.error.message
+        stdout = "".join(o.text for o in of_job(client, "heaplens/output", job_id) if o.stream == "stdout")
+        assert "started" in stdout and "ignored" in stdout, stdout
+        # The board is usable at once.
+        again = await command_job(client, "heaplens.runFile", [open_doc(client, "known_sizes.py")])
+        assert again.run.exception is None
