@@ -152,4 +152,26 @@ mod tests {
         );
         assert!(LinkError::raised("x", "MemoryError\n".into()).is_out_of_memory());
     }
+
+    #[test]
+    fn an_ignored_stop_says_what_happened_and_what_to_do() {
+        let waited = std::time::Duration::from_secs(3);
+        let reset = LinkError::StopIgnored {
+            waited,
+            board_reset: true,
+        }
+        .to_string();
+        assert!(reset.starts_with("the script ignored Ctrl-C (it still ran 3.0 s"));
+        assert!(reset.contains("the simulated Pico was reset"), "{reset}");
+        let serial = LinkError::StopIgnored {
+            waited,
+            board_reset: false,
+        }
+        .to_string();
+        assert!(serial.contains("is still running on the board"), "{serial}");
+        assert!(
+            serial.contains("press the board's reset button"),
+            "{serial}"
+        );
+    }
 }
