@@ -178,4 +178,20 @@ fn reading_stays_within_25_bytes_per_byte_of_text() {
         "{} bytes of JSON for {changed_runs} runs",
         json.len()
     );
+    // Two unrelated random heaps (almost every block changed): the JSON is about one byte per
+    // block, never more than the dumps' own text.
+    let before = synthetic_snapshot(2_000_000, 16, 21);
+    let after = synthetic_snapshot(2_000_000, 16, 22);
+    let text = before.to_dump_text().len().max(after.to_dump_text().len());
+    let json = serde_json::to_string(&diff(&before, &after)).expect("JSON");
+    eprintln!(
+        "diff of random heaps: {} bytes of JSON for {text} bytes of dump ({:.2} per byte)",
+        json.len(),
+        json.len() as f64 / text as f64
+    );
+    assert!(
+        json.len() <= text,
+        "{} bytes of JSON for {text}",
+        json.len()
+    );
 }

@@ -181,10 +181,24 @@ fn diff_json_has_totals_allocations_and_runs_of_changes() {
     for key in ["block", "offset", "blocks", "bytes", "kind", "area"] {
         assert!(freed.get(key).is_some(), "{key}");
     }
-    let run_of_changes = &json["areas"][0]["changes"][0];
-    for key in ["start", "blocks", "change"] {
-        assert!(run_of_changes.get(key).is_some(), "{key}");
+    // Each changed area's blocks as a run string: `<count><letter>` runs that add up to
+    // its blocks.
+    let area = &json["areas"][0];
+    let runs = area["runs"].as_str().expect("runs");
+    let mut blocks = 0;
+    let mut count = 0;
+    for c in runs.chars() {
+        match c.to_digit(10) {
+            Some(d) => count = count * 10 + d as u64,
+            None => {
+                assert!("-afc".contains(c), "{c} in {runs}");
+                blocks += count.max(1);
+                count = 0;
+            }
+        }
     }
+    assert_eq!(Some(blocks), area["blocks"].as_u64(), "{runs}");
+    assert!(runs.contains('f'), "freed blocks: {runs}");
 
     let text = run(
         &["diff", &path(PARROT), &path(COLLECTED), "--no-color"],

@@ -111,6 +111,49 @@ fn script_output_is_data_never_framing_with_and_without_allocation_tracing() {
 }
 
 #[test]
+fn a_plain_exec_passes_every_byte_and_only_the_scripts_own_traceback() {
+    // Ends normally: every byte on stdout, nothing on stderr, exit 0.
+    let out = heaplens(&[
+        OsStr::new("exec"),
+        OsStr::new("--board"),
+        OsStr::new("sim"),
+        OsStr::new(CONFUSING),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(lf(&text(&out.stdout)), CONFUSING_OUTPUT);
+    assert_eq!(text(&out.stderr), "");
+    // Ends in an exception after the same output: the traceback is the script's, as the
+    // raw REPL prints it for a plain exec (no frame of the wrapper that framed it).
+    let failing = format!("{CONFUSING}def f():\n    1/0\nf()\n");
+    let out = heaplens(&[
+        OsStr::new("exec"),
+        OsStr::new("--board"),
+        OsStr::new("sim"),
+        OsStr::new(&failing),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(lf(&text(&out.stdout)), CONFUSING_OUTPUT);
+    assert_eq!(
+        lf(&text(&out.stderr)),
+        "Traceback (most recent call last):\n  File \"<stdin>\", line 17, in <module>\n  \
+         File \"<stdin>\", line 16, in f\nZeroDivisionError: divide by zero\n"
+    );
+    // A syntax error: the compiler's traceback, as for a plain exec, and nothing ran.
+    let out = heaplens(&[
+        OsStr::new("exec"),
+        OsStr::new("--board"),
+        OsStr::new("sim"),
+        OsStr::new("print('ran')\nx = (\n"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(
+        lf(&text(&out.stderr)),
+        "Traceback (most recent call last):\n  File \"<stdin>\", line 3\nSyntaxError: invalid syntax\n"
+    );
+}
+
+#[test]
 fn the_terminal_gets_the_scripts_bytes_in_order_before_the_report() {
     let dir = tempfile::tempdir().expect("temp dir");
     let script = dir.path().join("confusing.py");
@@ -351,4 +394,89 @@ fn a_script_whose_file_name_is_not_utf8_runs() {
     let first = &report["lines"][0];
     assert_eq!(first["line"], 1);
     assert!(first["allocated_bytes"].as_u64() >= Some(500), "{first}");
+}
+
+/// A script that catches KeyboardInterrupt forever.
+const STUBBORN: &str = "import time
+print('started')
+while True:
+    try:
+        time.sleep(1)
+    except KeyboardInterrupt:
+        print('ignored')
+";
+
+#[test]
+fn a_script_that_ignores_ctrl_c_resets_the_simulated_pico_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let script = dir.path().join("stubborn.py");
+    std::fs::write(&script, STUBBORN).expect("write script");
+    for command in ["exec", "run"] {
+        let target: &OsStr = if command == "exec" {
+            OsStr::new(STUBBORN)
+        } else {
+            script.as_os_str()
+        };
+        let out = heaplens(&[
+            OsStr::new(command),
+            target,
+            OsStr::new("--board"),
+            OsStr::new("sim"),
+            OsStr::new("--timeout"),
+            OsStr::new("0.5"),
+        ]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains("the script ignored Ctrl-C")
+                && stderr.contains("the simulated Pico was reset"),
+            "{command}: {stderr}"
+        );
+        assert!(!stderr.contains("did not stop"), "{command}: {stderr}");
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.contains("started") && stdout.contains("ignored"),
+            "{command}: the output so far is shown: {stdout}"
+        );
+    }
+}
+
+#[test]
+fn the_simulated_pico_works_after_a_reset_for_an_ignored_stop() {
+    use heaplens::board::{Board, BoardSpec, CancelToken, LinkError, LinkOptions, SimOptions};
+    let opts = LinkOptions {
+        interrupt_deadline: Duration::from_millis(500),
+        ..LinkOptions::default()
+    };
+    let mut board =
+        Board::open(&BoardSpec::Simulated, &SimOptions::default(), &opts).expect("open sim");
+    let old_pid = board.simulator_child_pid();
+    let cancel = CancelToken::new();
+    let trigger = cancel.clone();
+    let result = heaplens::run::plain::exec_as_is(
+        &mut board,
+        STUBBORN,
+        &mut |bytes| {
+            if String::from_utf8_lossy(bytes).contains("started") {
+                trigger.cancel();
+            }
+        },
+        &cancel,
+    );
+    assert!(
+        matches!(
+            result,
+            Err(LinkError::StopIgnored {
+                board_reset: true,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    assert_ne!(board.simulator_child_pid(), old_pid, "a new interpreter");
+    assert!(board.is_fresh());
+    let outcome = board
+        .exec_capture("print(6 * 7)")
+        .expect("exec after reset");
+    assert_eq!(text(&outcome.stdout).trim(), "42");
 }

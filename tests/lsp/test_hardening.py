@@ -4,6 +4,7 @@ refused without blocking other requests; when the client closes stdin the server
 interpreters go away. The real binary, driven by pytest-lsp's client."""
 
 import asyncio
+import json
 import os
 import pathlib
 
@@ -165,3 +166,38 @@ async def test_closing_stdin_mid_run_stops_the_run_and_leaves_no_process(tmp_pat
             await asyncio.sleep(0.1)
     finally:
         await client.stop()
+
+
+async def test_a_request_to_a_notification_method_gets_invalid_request_and_is_not_delivered(client: LanguageClient):
+    """tower-lsp runs a notification sent with an `id` and never answers it: the framing layer
+    answers -32600 instead and does not deliver it (a `didOpen` with an id opens nothing)."""
+    replies = record_error_replies(client)
+    dump = (SCENARIOS.parent / "meminfo" / "unix-1.29pre-192k-fresh.txt").read_text()
+    uri = "file:///tmp/heaplens-notification-with-id.mpheap"
+    did_open = {
+        "jsonrpc": "2.0",
+        "id": "open-1",
+        "method": "textDocument/didOpen",
+        "params": {"textDocument": {"uri": uri, "languageId": "mpheap", "version": 1, "text": dump}},
+    }
+    for body, msg_id in [
+        (b'{"jsonrpc":"2.0","id":7,"method":"initialized","params":{}}', 7),
+        (json.dumps(did_open).encode(), "open-1"),
+    ]:
+        count = len(replies)
+        send_raw(client, framed(body))
+        await wait_until(lambda: len(replies) > count, timeout=30)
+        got_id, error = replies[-1]
+        assert (got_id, error.code) == (msg_id, -32600), error
+        assert "is a notification: send it without an `id`" in error.message, error.message
+
+    def symbols():
+        return asyncio.wait_for(
+            client.text_document_document_symbol_async(types.DocumentSymbolParams(text_document=types.TextDocumentIdentifier(uri=uri))),
+            timeout=60,
+        )
+
+    assert await symbols() is None, "the didOpen with an id was delivered"
+    client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(uri=uri, language_id="mpheap", version=1, text=dump)))
+    assert await symbols(), "the same didOpen as a notification opens the dump"
+    assert client.error is None, client.error

@@ -64,6 +64,24 @@ async def test_script_output_reaches_the_editor_byte_for_byte_before_the_runs_en
     assert [s.label for s in snapshots] == ["before", "after", "after-gc"]
 
 
+async def test_a_plain_run_passes_every_byte_and_its_own_traceback_only(client: LanguageClient):
+    """A plain run ("Run File (no heap capture)") is framed too: `\x04` bytes and a fake
+    raw-REPL ending are output, and the run's only traceback is the script's real one."""
+    write(client, "confusing_plain.py", CONFUSING + "def f():\n    1/0\nf()\n")
+    uri = open_doc(client, "confusing_plain.py")
+    job = await command_job(client, "heaplens.runPlain", [uri])
+    assert job.kind == "plainRun"
+    assert job.run.exception == "ZeroDivisionError: divide by zero", job.run
+    outputs = of_job(client, "heaplens/output", job.jobId)
+    stdout = "".join(o.text for o in outputs if o.stream == "stdout")
+    assert stdout.replace("\r\n", "\n") == CONFUSING_OUTPUT
+    tracebacks = [o.text.replace("\r\n", "\n") for o in outputs if o.stream == "traceback"]
+    assert tracebacks == [
+        'Traceback (most recent call last):\n  File "<stdin>", line 14, in <module>\n'
+        '  File "<stdin>", line 13, in f\nZeroDivisionError: divide by zero\n'
+    ], tracebacks
+
+
 async def test_bad_timeouts_in_the_settings_are_refused_and_the_server_keeps_running(client: LanguageClient):
     bad = ["inf", "nan", 1e300, 1e19, 2**64, -1, 86401, "ten"]
     for value in bad:
@@ -153,3 +171,38 @@ async def test_stop_at_any_moment_ends_the_run_with_its_report_or_a_clear_reason
         again = await command_job(client, "heaplens.runFile", [open_doc(client, "known_sizes.py")])
         assert again.run.exception is None
     assert "interrupted" in outcomes, outcomes
+
+
+STUBBORN = """import time
+print('started')
+while True:
+    try:
+        time.sleep(1)
+    except KeyboardInterrupt:
+        print('ignored')
+"""
+
+
+async def test_a_script_that_ignores_stop_resets_the_simulated_pico_and_says_so(client: LanguageClient):
+    """Stop on a script that catches KeyboardInterrupt forever: the run ends with a clear
+    reason (the simulated Pico was reset), its output so far was shown, and the board works
+    at once — for a heap run and a plain run."""
+    write(client, "stubborn.py", STUBBORN)
+    uri = open_doc(client, "stubborn.py")
+    finished = client.custom["heaplens/jobFinished"]  # type: ignore[attr-defined]
+    for command in ["heaplens.runFile", "heaplens.runPlain"]:
+        started = await client.workspace_execute_command_async(types.ExecuteCommandParams(command=command, arguments=[uri]))
+        job_id = started["jobId"]
+        await wait_until(lambda: any("started" in o.text for o in of_job(client, "heaplens/output", job_id)), timeout=60)
+        await client.workspace_execute_command_async(types.ExecuteCommandParams(command="heaplens.stop"))
+        await wait_until(lambda: any(j.jobId == job_id for j in finished), timeout=60)
+        job = next(j for j in finished if j.jobId == job_id)
+        assert job.error is not None, f"{command}: {job}"
+        assert job.error.code == "cancelled", job.error
+        assert "the script ignored Ctrl-C" in job.error.message, job.error.message
+        assert "the simulated Pico was reset" in job.error.message, job.error.message
+        stdout = "".join(o.text for o in of_job(client, "heaplens/output", job_id) if o.stream == "stdout")
+        assert "started" in stdout and "ignored" in stdout, stdout
+        # The board is usable at once.
+        again = await command_job(client, "heaplens.runFile", [open_doc(client, "known_sizes.py")])
+        assert again.run.exception is None

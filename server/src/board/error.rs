@@ -53,6 +53,14 @@ pub enum LinkError {
     /// The caller cancelled the operation and the board did not stop in time.
     #[error("cancelled, and the board did not stop running the code within the deadline")]
     Cancelled,
+    /// A Stop's Ctrl-C did not end the running code within `waited` (it catches
+    /// `KeyboardInterrupt`, or the board hangs). `board_reset`: the board was reset since (the
+    /// simulated Pico's interpreter was killed and restarted); else it still runs the code.
+    #[error("{}", stop_ignored_message(*waited, *board_reset))]
+    StopIgnored {
+        waited: std::time::Duration,
+        board_reset: bool,
+    },
     /// No MicroPython unix port was found to run the simulated board.
     #[error(
         "the simulated Pico needs the MicroPython unix port, which is not installed: install \
@@ -116,6 +124,25 @@ fn exception_type(traceback: &str) -> &str {
     last.split(':').next().unwrap_or("").trim()
 }
 
+/// What [`LinkError::StopIgnored`] says: what happened and what to do.
+fn stop_ignored_message(waited: std::time::Duration, board_reset: bool) -> String {
+    let seconds = waited.as_secs_f64();
+    if board_reset {
+        format!(
+            "the script ignored Ctrl-C (it still ran {seconds:.1} s after the stop; a script \
+             that catches KeyboardInterrupt cannot be stopped from the REPL): the simulated \
+             Pico was reset, and is ready for the next run"
+        )
+    } else {
+        format!(
+            "the script ignored Ctrl-C (it still ran {seconds:.1} s after the stop; a script \
+             that catches KeyboardInterrupt cannot be stopped from the REPL) and is still \
+             running on the board: press the board's reset button, or unplug it and plug it \
+             in again, then run again"
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +159,27 @@ mod tests {
                 .is_out_of_memory()
         );
         assert!(LinkError::raised("x", "MemoryError\n".into()).is_out_of_memory());
+    }
+
+    #[test]
+    fn an_ignored_stop_says_what_happened_and_what_to_do() {
+        let waited = std::time::Duration::from_secs(3);
+        let reset = LinkError::StopIgnored {
+            waited,
+            board_reset: true,
+        }
+        .to_string();
+        assert!(reset.starts_with("the script ignored Ctrl-C (it still ran 3.0 s"));
+        assert!(reset.contains("the simulated Pico was reset"), "{reset}");
+        let serial = LinkError::StopIgnored {
+            waited,
+            board_reset: false,
+        }
+        .to_string();
+        assert!(serial.contains("is still running on the board"), "{serial}");
+        assert!(
+            serial.contains("press the board's reset button"),
+            "{serial}"
+        );
     }
 }

@@ -272,6 +272,7 @@ impl Board {
     ) -> Result<ExecOutcome, LinkError> {
         self.fresh = false;
         let result = self.repl()?.exec(code.as_bytes(), on_output, cancel);
+        let result = self.reset_if_stop_ignored(result);
         self.after(result)
     }
 
@@ -288,6 +289,7 @@ impl Board {
         let result = self
             .repl()?
             .exec_framed(code.as_bytes(), framing, on_output, cancel);
+        let result = self.reset_if_stop_ignored(result);
         self.after(result)
     }
 
@@ -385,6 +387,30 @@ impl Board {
         self.repl
             .as_mut()
             .ok_or_else(|| LinkError::Simulator("link not open".into()))
+    }
+
+    /// After code that ignored a Stop's Ctrl-C ([`LinkError::StopIgnored`]): the simulated
+    /// Pico is reset as pulling a Pico's power would (its interpreter killed, a fresh one
+    /// started, the link reopened), so the board is usable at once. A serial board cannot be
+    /// reset from here while code runs (Ctrl-D and `machine.reset()` need the REPL, which the
+    /// code holds; `mpremote` cannot either): the error says what to do.
+    fn reset_if_stop_ignored<T>(&mut self, result: Result<T, LinkError>) -> Result<T, LinkError> {
+        let Err(LinkError::StopIgnored { waited, .. }) = result else {
+            return result;
+        };
+        let Some(sim) = self.connector.simulator() else {
+            return result;
+        };
+        tracing::info!("the code ignored Ctrl-C: resetting the simulated Pico");
+        // The old link ends with the interpreter.
+        self.repl = None;
+        sim.hard_reset(self.opts.reset_timeout)?;
+        self.reconnect()?;
+        self.fresh = true;
+        Err(LinkError::StopIgnored {
+            waited,
+            board_reset: true,
+        })
     }
 
     /// Forgets the link after a disconnect so the next operation reopens it.

@@ -379,7 +379,10 @@ impl RawRepl {
                         }
                     }
                     (Some(at), _) if now.duration_since(at) >= self.opts.interrupt_deadline => {
-                        return Err(LinkError::Cancelled);
+                        return Err(LinkError::StopIgnored {
+                            waited: self.opts.interrupt_deadline,
+                            board_reset: false,
+                        });
                     }
                     _ => {}
                 }
@@ -1002,7 +1005,13 @@ mod tests {
         repl.enter_raw(&cancel).expect("enter");
         let trigger = cancel.clone();
         let result = repl.exec(b"while True: pass", &mut |_| trigger.cancel(), &cancel);
-        assert!(matches!(result, Err(LinkError::Cancelled)));
+        assert!(matches!(
+            result,
+            Err(LinkError::StopIgnored {
+                board_reset: false,
+                ..
+            })
+        ));
         assert!(!repl.in_raw());
     }
 

@@ -240,6 +240,40 @@ impl SimHandle {
         self.shared.lock().generation
     }
 
+    /// Resets the board as pulling a Pico's power does: kills the interpreter (whatever it
+    /// runs) and waits up to `timeout` for the fresh one's host pty (see "Vanishing" in the
+    /// module doc: the old pty closes, a new one is published).
+    pub fn hard_reset(&self, timeout: Duration) -> Result<(), LinkError> {
+        let (pid, generation) = {
+            let status = self.shared.lock();
+            (status.child_pid, status.generation)
+        };
+        let pid = pid.ok_or_else(|| LinkError::Simulator("no interpreter to reset".into()))?;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .map_err(|e| LinkError::Simulator(format!("resetting the simulated Pico: {e}")))?;
+        let deadline = Instant::now() + timeout;
+        let mut status = self.shared.lock();
+        while status.generation == generation {
+            if let Some(msg) = &status.failed {
+                return Err(LinkError::Simulator(msg.clone()));
+            }
+            let now = Instant::now();
+            if now >= deadline || status.stop {
+                return Err(LinkError::Simulator(
+                    "the simulated Pico did not restart after its reset".into(),
+                ));
+            }
+            status = match self.shared.changed.wait_timeout(status, deadline - now) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        Ok(())
+    }
+
     /// The interpreter's process id.
     pub fn interpreter_pid(&self) -> Option<i32> {
         self.shared.lock().child_pid

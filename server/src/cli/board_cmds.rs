@@ -85,7 +85,9 @@ pub fn exec(board: &BoardArgs, code: &str, timeout: Option<Duration>) -> anyhow:
     // Ctrl-C/SIGTERM or the --timeout interrupts the code on the board.
     let watchdog = Watchdog::start(stop, cancel.clone(), timeout);
     let mut stdout = std::io::stdout();
-    let result = board.exec(
+    // Framed, so a `\x04` the code prints is output like any other byte.
+    let result = crate::run::plain::exec_as_is(
+        &mut board,
         code,
         &mut |bytes| {
             let _ = stdout.write_all(bytes);

@@ -122,7 +122,8 @@ pub enum Command {
         #[arg(allow_hyphen_values = true)]
         after: PathBuf,
         /// Print the difference as JSON: totals, the largest new and freed allocations, and
-        /// per area the runs of changed blocks (`start`, `blocks`, `change`).
+        /// for each changed area its blocks as a run string (`runs`: `<count><letter>` runs,
+        /// `-` unchanged, `a` allocated, `f` freed, `c` changed; a count of 1 left out).
         #[arg(long)]
         json: bool,
         /// No ANSI colours (also when NO_COLOR is set or stdout is not a terminal).

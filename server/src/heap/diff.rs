@@ -6,8 +6,11 @@
 //!
 //! Size stays proportional to what changed: in memory a diff holds one byte per block (like
 //! a snapshot) and the few largest allocations of each side; in JSON (`heaplens diff --json`)
-//! it is totals plus, per area, the runs of changed blocks (`start`, `blocks`, `change`), so
-//! two big dumps that differ little make a small document.
+//! it is totals plus, per changed area, its blocks as one run-length string (`runs`, see
+//! [`DiffArea::run_text`]): a run costs its length's digits and one letter, and unchanged
+//! blocks between two changes are one run, so the document grows with the changes (two big
+//! dumps that differ little make a small one) and is never much longer than a map of the
+//! area (about one byte per block when nearly every block changed).
 
 use serde::ser::SerializeStruct;
 use serde::Serialize;
@@ -38,6 +41,17 @@ impl BlockChange {
     /// The protocol code (0–4).
     pub fn code(self) -> u8 {
         self as u8
+    }
+
+    /// The letter of the change in a run string ([`DiffArea::run_text`]): `-` unchanged
+    /// (free in both, or the same allocation), `a` allocated, `f` freed, `c` changed.
+    pub fn run_letter(self) -> char {
+        match self {
+            BlockChange::Free | BlockChange::SameAlloc => '-',
+            BlockChange::Allocated => 'a',
+            BlockChange::Freed => 'f',
+            BlockChange::ChangedKind => 'c',
+        }
     }
 
     /// The name used in JSON.
@@ -105,19 +119,55 @@ impl DiffArea {
     }
 }
 
-/// JSON: `{address, blocks, changes: [ChangeRun]}`, listing only runs that changed.
+impl DiffArea {
+    /// The blocks as one string of runs in address order: each run is its length in decimal
+    /// (left out when 1) and a letter ([`BlockChange::run_letter`]: `-` unchanged, `a`
+    /// allocated, `f` freed, `c` changed). `"40-2a-f"` is 40 unchanged blocks, two
+    /// allocated ones, one unchanged and one freed. Unchanged blocks make one run between two
+    /// changes, so the string grows with the changes, not with the heap.
+    pub fn run_text(&self) -> String {
+        let mut text = String::new();
+        let mut letters = self.blocks.iter().map(|c| c.run_letter()).peekable();
+        while let Some(letter) = letters.next() {
+            let mut count = 1usize;
+            while letters.next_if_eq(&letter).is_some() {
+                count += 1;
+            }
+            if count > 1 {
+                text.push_str(&count.to_string());
+            }
+            text.push(letter);
+        }
+        text
+    }
+
+    /// Expands a [`DiffArea::run_text`] string to one letter per block (`None` when it is not
+    /// one: another letter, a count that does not fit, a count without a letter).
+    pub fn expand_run_text(text: &str) -> Option<String> {
+        let mut blocks = String::new();
+        let mut count: usize = 0;
+        for c in text.chars() {
+            if let Some(digit) = c.to_digit(10) {
+                count = count.checked_mul(10)?.checked_add(digit as usize)?;
+                continue;
+            }
+            if !matches!(c, '-' | 'a' | 'f' | 'c') {
+                return None;
+            }
+            blocks.extend(std::iter::repeat_n(c, count.max(1)));
+            count = 0;
+        }
+        (count == 0).then_some(blocks)
+    }
+}
+
+/// JSON: `{address, blocks, runs}`, the runs as [`DiffArea::run_text`].
 impl Serialize for DiffArea {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        struct Changes<'a>(&'a DiffArea);
-        impl Serialize for Changes<'_> {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_seq(self.0.runs().filter(|run| run.change.is_change()))
-            }
-        }
         let mut area = serializer.serialize_struct("DiffArea", 3)?;
         area.serialize_field("address", &self.address.map(|a| format!("{a:x}")))?;
         area.serialize_field("blocks", &self.blocks.len())?;
-        area.serialize_field("changes", &Changes(self))?;
+        area.serialize_field("runs", &self.run_text())?;
         area.end()
     }
 }
@@ -207,7 +257,7 @@ pub struct Diff {
     pub areas: Vec<DiffArea>,
 }
 
-/// The areas with at least one changed block, as `{area, address, blocks, changes}`: a heap
+/// The areas with at least one changed block, as `{area, address, blocks, runs}`: a heap
 /// of many areas that changed in few costs JSON for the few.
 fn changed_areas<S: serde::Serializer>(
     areas: &[DiffArea],
@@ -474,16 +524,17 @@ mod tests {
             (diff.max_free_blocks_before, diff.max_free_blocks_after),
             (Some(2), Some(2))
         );
-        // JSON: runs of changed blocks only.
+        // JSON: the area's blocks as one run string, read back to the same blocks.
         let json = serde_json::to_value(&diff).unwrap();
-        assert_eq!(
-            json["areas"][0]["changes"],
-            serde_json::json!([
-                {"start": 2, "blocks": 1, "change": "freed"},
-                {"start": 4, "blocks": 2, "change": "changed"},
-                {"start": 6, "blocks": 1, "change": "allocated"},
-            ])
-        );
+        assert_eq!(json["areas"][0]["runs"], "2-f-2ca-");
+        let letters: String = diff.areas[0]
+            .blocks
+            .iter()
+            .map(|c| c.run_letter())
+            .collect();
+        assert_eq!(DiffArea::expand_run_text("2-f-2ca-"), Some(letters));
+        assert_eq!(DiffArea::expand_run_text("3"), None);
+        assert_eq!(DiffArea::expand_run_text("2x"), None);
         assert!(diff.warnings.is_empty());
     }
 
@@ -529,7 +580,7 @@ mod tests {
                 "area": 7000,
                 "address": null,
                 "blocks": 4,
-                "changes": [{"start": 2, "blocks": 1, "change": "allocated"}]
+                "runs": "2-a-"
             }])
         );
     }

@@ -14,7 +14,13 @@
 //! as it arrives, never buffered); replies from tower-lsp and from here reach stdout as whole
 //! frames, never interleaved.
 //!
-//! Must not know: any LSP method, the server's state.
+//! A request (a message with an `id`) to a method that is a notification (`initialized`,
+//! `textDocument/didOpen`, …, [`NOTIFICATION_METHODS`]) is answered here with `-32600` and not
+//! delivered: tower-lsp would run the notification and never answer, so the client would wait
+//! for a reply forever; and a message the server calls invalid must not change its state
+//! either (a `didOpen` with an id opens nothing).
+//!
+//! Must not know: the server's state, or any method beyond which ones are notifications.
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -248,6 +254,33 @@ fn find_ignoring_case(haystack: &[u8], lower_needle: &[u8]) -> Option<usize> {
         .position(|w| w.eq_ignore_ascii_case(lower_needle))
 }
 
+/// The client-to-server notifications the server accepts (LSP's, tower-lsp routes them without
+/// an answer, and HeapLens's own): a message with an `id` to one of them is invalid.
+pub(crate) const NOTIFICATION_METHODS: &[&str] = &[
+    "initialized",
+    "exit",
+    "$/cancelRequest",
+    "$/setTrace",
+    "$/progress",
+    "textDocument/didOpen",
+    "textDocument/didChange",
+    "textDocument/willSave",
+    "textDocument/didSave",
+    "textDocument/didClose",
+    "notebookDocument/didOpen",
+    "notebookDocument/didChange",
+    "notebookDocument/didSave",
+    "notebookDocument/didClose",
+    "workspace/didChangeConfiguration",
+    "workspace/didChangeWorkspaceFolders",
+    "workspace/didChangeWatchedFiles",
+    "workspace/didCreateFiles",
+    "workspace/didRenameFiles",
+    "workspace/didDeleteFiles",
+    "window/workDoneProgress/cancel",
+    "heaplens/replInput",
+];
+
 /// A JSON-RPC error response (`id` null when the message's id is unknown).
 pub(crate) fn error_reply(id: Value, code: i64, message: &str) -> Value {
     json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } })
@@ -303,6 +336,13 @@ pub(crate) fn check_message(body: &[u8]) -> Result<(), Value> {
         return Err(invalid(
             "neither a request (a `method`) nor a response (`id` with `result` or `error`)",
         ));
+    }
+    if let (Some(Value::String(method)), true) = (object.get("method"), object.contains_key("id")) {
+        if NOTIFICATION_METHODS.contains(&method.as_str()) {
+            return Err(invalid(&format!(
+                "`{method}` is a notification: send it without an `id` (it was not delivered)"
+            )));
+        }
     }
     let decodes = if is_request {
         serde_json::from_value::<tower_lsp_server::jsonrpc::Request>(value.clone())

@@ -287,7 +287,9 @@ fn letters(snapshot: &Snapshot, area: usize, count: usize) -> Vec<u8> {
 }
 
 /// The `heaplens/diff` result: one change code per block and each side's kinds, plus the
-/// CLI's totals.
+/// CLI's totals without their `areas` (the reply's own `areas` carry every block already; the
+/// CLI's run strings beside them would only add to the reply's size, which stays about four
+/// bytes per block: a few times the dump's text).
 pub fn diff_payload(
     before_id: &str,
     after_id: &str,
@@ -312,7 +314,10 @@ pub fn diff_payload(
                 kinds_after: b64.encode(letters(after, index, area.blocks.len())),
             })
             .collect(),
-        totals: diff,
+        totals: heap::Diff {
+            areas: Vec::new(),
+            ..diff
+        },
     }
 }
 
@@ -405,6 +410,29 @@ mod tests {
             store.add_run_snapshot(SnapshotLabel::AfterGc, None, 7, collected, &[], &|_| None);
         let kept: Vec<u32> = payload.allocation_lines.iter().map(|l| l.line).collect();
         assert_eq!(kept, [9, 11]);
+    }
+
+    #[test]
+    fn a_diff_reply_stays_a_few_times_the_size_of_its_dumps() {
+        // A 2 MB dump of random small objects compared with a tiny one: every block differs.
+        let big = crate::heap::write::synthetic_snapshot(1_700_000, 16, 3);
+        let big_text = big.to_dump_text();
+        let tiny = heap::parse_dump(b"GC: total: 1024, used: 64, free: 960\nGC memory layout; from 20000000:\n00000000: h=h=....\n").unwrap();
+        for (before, after) in [(&big, &tiny), (&tiny, &big)] {
+            let reply = serde_json::to_string(&diff_payload("a", "b", before, after)).unwrap();
+            eprintln!(
+                "heaplens/diff reply: {} bytes for a {}-byte dump ({:.2} per byte)",
+                reply.len(),
+                big_text.len(),
+                reply.len() as f64 / big_text.len() as f64
+            );
+            assert!(
+                reply.len() <= 5 * big_text.len(),
+                "{} bytes of reply for a {}-byte dump",
+                reply.len(),
+                big_text.len()
+            );
+        }
     }
 
     #[test]

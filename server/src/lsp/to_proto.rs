@@ -153,7 +153,7 @@ pub fn error_code(error: &RunError) -> ErrorCode {
             LinkError::Timeout { .. } => ErrorCode::Timeout,
             LinkError::Protocol { .. } => ErrorCode::Protocol,
             LinkError::Raised { .. } => ErrorCode::BoardRaised,
-            LinkError::Cancelled => ErrorCode::Cancelled,
+            LinkError::Cancelled | LinkError::StopIgnored { .. } => ErrorCode::Cancelled,
             LinkError::SimulatorMissing => ErrorCode::SimulatorMissing,
             LinkError::SimulatorUnsupported { .. } => ErrorCode::SimulatorUnsupported,
             LinkError::Simulator(_) => ErrorCode::SimulatorFailed,

@@ -852,7 +852,12 @@ fn run_direct(
     events(RunEvent::Phase(Phase::Running));
     let inner = CancelToken::new();
     let watchdog = Watchdog::start(cancel.clone(), inner.clone(), options.timeout);
-    let outcome = board.exec(source, &mut |bytes| events(RunEvent::Output(bytes)), &inner);
+    let outcome = super::plain::exec_as_is(
+        board,
+        source,
+        &mut |bytes| events(RunEvent::Output(bytes)),
+        &inner,
+    );
     let timed_out = watchdog.timed_out();
     drop(watchdog);
     let outcome = outcome?;

@@ -199,3 +199,59 @@ fn only_messages_tower_lsp_decodes_are_accepted() {
         assert!(message.starts_with(start), "{message}");
     }
 }
+
+#[test]
+fn a_request_to_a_notification_method_is_invalid_and_not_delivered() {
+    for (body, id) in [
+        (
+            r#"{"jsonrpc":"2.0","id":7,"method":"initialized","params":{}}"#,
+            json!(7),
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":"o","method":"textDocument/didOpen","params":{"textDocument":{"uri":"file:///a.py","languageId":"python","version":1,"text":""}}}"#,
+            json!("o"),
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":8,"method":"heaplens/replInput","params":{"data":"x"}}"#,
+            json!(8),
+        ),
+    ] {
+        let (code, got_id, message) = rejected(body.as_bytes());
+        assert_eq!((code, got_id), (INVALID_REQUEST, id), "{body}");
+        assert!(
+            message.contains("is a notification: send it without an `id`"),
+            "{message}"
+        );
+    }
+    // The same methods as notifications pass.
+    assert_eq!(
+        check_message(br#"{"jsonrpc":"2.0","method":"initialized","params":{}}"#),
+        Ok(())
+    );
+}
+
+#[test]
+fn the_notification_list_names_the_servers_notifications() {
+    use tower_lsp_server::ls_types::notification::{self as n, Notification};
+    for method in [
+        n::Initialized::METHOD,
+        n::Exit::METHOD,
+        n::Cancel::METHOD,
+        n::SetTrace::METHOD,
+        n::DidOpenTextDocument::METHOD,
+        n::DidChangeTextDocument::METHOD,
+        n::WillSaveTextDocument::METHOD,
+        n::DidSaveTextDocument::METHOD,
+        n::DidCloseTextDocument::METHOD,
+        n::DidChangeConfiguration::METHOD,
+        n::DidChangeWorkspaceFolders::METHOD,
+        n::DidChangeWatchedFiles::METHOD,
+        n::DidCreateFiles::METHOD,
+        n::DidRenameFiles::METHOD,
+        n::DidDeleteFiles::METHOD,
+        n::WorkDoneProgressCancel::METHOD,
+        crate::lsp::ext::ReplInputNotification::METHOD,
+    ] {
+        assert!(NOTIFICATION_METHODS.contains(&method), "{method}");
+    }
+}
