@@ -49,6 +49,9 @@ fn board_identifies_itself_and_runs_code_in_raw_mode() {
         "{info:?}"
     );
     assert_eq!(info.block_bytes, Some(32));
+    // Asked in the same exchange as the firmware.
+    assert!(board.counts_allocations().expect("mem_total"));
+    assert_eq!(board.sys_path().expect("sys.path"), ["", ".frozen", "/lib"]);
     let mut streamed = Vec::new();
     let outcome = board
         .exec(

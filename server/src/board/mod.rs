@@ -153,7 +153,7 @@ pub struct Board {
 /// One expression statement: it leaves no name in the board's globals (the user's namespace).
 /// Firmware, block size, `mem_total()` and `sys.path` in one exchange (each costs a round
 /// trip; a run needs them all). Names stay out of the board's globals.
-const IDENTIFY_CODE: &str = "print(__import__('sys').implementation.name,'.'.join(str(x) for x in __import__('sys').implementation.version[:3]),getattr(__import__('sys').implementation,'_machine',__import__('sys').platform),32 if __import__('sys').maxsize>2**32 else 16,hasattr(__import__('micropython'),'mem_total'),sep='|')\nprint(__import__('json').dumps(__import__('sys').path))";
+const IDENTIFY_CODE: &str = "(lambda s,i:print(i.name,'.'.join(str(x) for x in i.version[:3]),getattr(i,'_machine',s.platform),32 if s.maxsize>2**32 else 16,hasattr(__import__('micropython'),'mem_total'),sep='|')or print(__import__('json').dumps(s.path)))(__import__('sys'),__import__('sys').implementation)";
 
 impl Board {
     /// Opens the board `spec` names and enters the raw REPL (no soft reset). `sim` says how

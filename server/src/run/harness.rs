@@ -291,17 +291,13 @@ pub fn prologue(source: &str, options: &HarnessOptions, nonce: &Nonce) -> String
 /// with [`harness_text`], `source_file` with the script): each file is removed as soon as
 /// it is read, before anything of the script's runs. What runs is what [`prologue`] runs.
 pub fn staged_prologue(harness_file: &str, source_file: &str) -> String {
-    // Read and remove a file without naming anything in the script's globals.
-    let read = |path: &str| {
-        format!(
-            "(lambda o,p:(lambda f:(f.read(),f.close(),o.remove(p))[0])(open(p)))(__import__('os'),{})",
-            python_string(path)
-        )
-    };
+    // `R` reads and removes a file; it and the rest are names of the lambdas, never of the
+    // script's globals. Short: each byte sent costs the board a read.
     format!(
-        "exec(compile({}, '<heaplens>', 'exec'), {{'G': globals(), 'SRC': [{}]}})\n",
-        read(harness_file),
-        read(source_file)
+        "(lambda R:exec(compile(R({}),'<heaplens>','exec'),{{'G':globals(),'SRC':[R({})]}}))\
+         (lambda p,o=__import__('os'):(lambda f:(f.read(),f.close(),o.remove(p))[0])(open(p)))\n",
+        python_string(harness_file),
+        python_string(source_file)
     )
 }
 

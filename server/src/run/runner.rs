@@ -342,8 +342,8 @@ pub fn capture(board: &mut Board, gc: bool) -> Result<Snapshot, RunError> {
 }
 
 /// Where a simulated Pico gets the harness's and the script's text (see `Board::stage`).
-const STAGED_HARNESS: &str = ".heaplens-harness.py";
-const STAGED_SOURCE: &str = ".heaplens-script.py";
+const STAGED_HARNESS: &str = ".heaplens-h";
+const STAGED_SOURCE: &str = ".heaplens-s";
 
 /// Why the instrumented script gave way to the plain one.
 const TOO_BIG_TO_COMPILE: &str = "with its probes it is too big to compile in the board's free \
