@@ -457,7 +457,8 @@ EXACT = {exact}
     // budget, following another, is not measured at all: its bytes are found by the next
     // measurement (and charged, as an estimate, to the line current then).
     // `S(k)` counts a hit of `k` and makes it current; `T(j, k)` is `H(j)` then `S(k)` in one
-    // call (a loop header's hit and its body's first statement); `X(k)` makes `k` current.
+    // call (a loop header's hit and its body's first statement: `S` is written out in it, a
+    // call fewer on every pass of a loop); `X(k)` makes `k` current.
     let detector = if options.counts_allocations {
         "    if q() != B[0]:
         close(k)
@@ -480,8 +481,8 @@ EXACT = {exact}
     h[k] += 1
 {detector}def T(j, k):
     h[j] += 1
-    S(k)
-def X(k):
+    h[k] += 1
+{detector}def X(k):
 {detector}"
     );
     // R() runs the script inside a `try` that starts right after the before snapshot (the
