@@ -51,6 +51,11 @@ impl SimHandle {
         match *self {}
     }
 
+    /// Kills the interpreter and waits for a fresh one.
+    pub fn hard_reset(&self, _timeout: Duration) -> Result<(), LinkError> {
+        match *self {}
+    }
+
     /// How well the interpreter is sandboxed on this machine.
     pub fn sandbox(&self) -> &SandboxStatus {
         match *self {}
