@@ -184,8 +184,12 @@ impl Board {
         if files.is_empty() {
             return Ok(Vec::new());
         }
-        if let Some(flash) = self.local_flash(files) {
-            return Ok(files.iter().map(|f| local_state(&flash, f)).collect());
+        if let Some(paths) = self.local_paths(files) {
+            return Ok(paths
+                .iter()
+                .zip(files)
+                .map(|(path, f)| local_state(path, f.bytes))
+                .collect());
         }
         let data: Vec<String> = files
             .iter()
@@ -226,10 +230,11 @@ impl Board {
     /// than [`WRITE_CHUNK_BYTES`] goes to a temporary name and is renamed when complete, so
     /// a broken link never leaves a truncated file under the real name.
     pub fn write_files(&mut self, files: &[BoardFile<'_>]) -> Result<(), LinkError> {
-        if let Some(flash) = self.local_flash(files) {
-            return files
+        if let Some(paths) = self.local_paths(files) {
+            return paths
                 .iter()
-                .try_for_each(|f| write_local(&flash, f))
+                .zip(files)
+                .try_for_each(|(path, f)| write_local(path, f.bytes))
                 .map_err(|e| LinkError::Simulator(format!("writing the project's files: {e}")));
         }
         let mut batch = WriteBatch::default();
@@ -275,8 +280,8 @@ impl Board {
             path: name,
             bytes: text.as_bytes(),
         };
-        let flash = self.local_flash(std::slice::from_ref(&file))?;
-        write_local(&flash, &file).ok()?;
+        let paths = self.local_paths(std::slice::from_ref(&file))?;
+        write_local(paths.first()?, file.bytes).ok()?;
         Some(format!("/{}", name.trim_start_matches('/')))
     }
 
@@ -291,20 +296,18 @@ impl Board {
         }
     }
 
-    /// The simulated Pico's flash folder, when `files` can be handled there directly: the
-    /// board was just started (its current folder is still `/`, the flash's root) and every
-    /// path is a plain one inside it. Its files are then the host's own: comparing and
-    /// writing them needs no exec (two round trips and the checker's code through the raw
-    /// REPL's 128-byte windows). Any other board, or any doubt, takes the raw REPL.
-    fn local_flash(&self, files: &[BoardFile<'_>]) -> Option<std::path::PathBuf> {
+    /// Where each of `files` is in the simulated Pico's flash folder, when they can be
+    /// handled there directly: the board was just started (its current folder is still `/`,
+    /// the flash's root) and every path is a plain one inside it. Its files are then the
+    /// host's own: comparing and writing them needs no exec (two round trips and the
+    /// checker's code through the raw REPL's 128-byte windows). Any other board, or any
+    /// doubt, takes the raw REPL.
+    fn local_paths(&self, files: &[BoardFile<'_>]) -> Option<Vec<std::path::PathBuf>> {
         if !self.is_fresh() {
             return None;
         }
-        let flash = self.connector.simulator()?.flash_dir().to_path_buf();
-        files
-            .iter()
-            .all(|f| local_path(&flash, f.path).is_some())
-            .then_some(flash)
+        let flash = self.connector.simulator()?.flash_dir();
+        files.iter().map(|f| local_path(flash, f.path)).collect()
     }
 
     fn flush(&mut self, batch: &mut WriteBatch) -> Result<(), LinkError> {
@@ -339,16 +342,14 @@ fn local_path(flash: &std::path::Path, path: &str) -> Option<std::path::PathBuf>
     Some(local)
 }
 
-/// What the board would say about `file` (see `CHECK_CODE`), read from the flash folder.
-fn local_state(flash: &std::path::Path, file: &BoardFile<'_>) -> FileState {
-    let Some(path) = local_path(flash, file.path) else {
-        return FileState::Differs;
-    };
-    match std::fs::symlink_metadata(&path) {
+/// What the board would say about its file at `path` (see `CHECK_CODE`) given the host's
+/// `bytes`, read from the flash folder.
+fn local_state(path: &std::path::Path, bytes: &[u8]) -> FileState {
+    match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => FileState::Folder,
-        Ok(meta) if meta.is_file() && meta.len() == file.bytes.len() as u64 => {
-            match std::fs::read(&path) {
-                Ok(bytes) if bytes == file.bytes => FileState::Same,
+        Ok(meta) if meta.is_file() && meta.len() == bytes.len() as u64 => {
+            match std::fs::read(path) {
+                Ok(held) if held == bytes => FileState::Same,
                 _ => FileState::Differs,
             }
         }
@@ -356,14 +357,12 @@ fn local_state(flash: &std::path::Path, file: &BoardFile<'_>) -> FileState {
     }
 }
 
-/// Writes `file` into the flash folder, its folders first (what `WRITE_CODE` does).
-fn write_local(flash: &std::path::Path, file: &BoardFile<'_>) -> std::io::Result<()> {
-    let path = local_path(flash, file.path)
-        .ok_or_else(|| std::io::Error::other(format!("{}: not a plain path", file.path)))?;
+/// Writes `bytes` to `path` in the flash folder, its folders first (what `WRITE_CODE` does).
+fn write_local(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(folder) = path.parent() {
         std::fs::create_dir_all(folder)?;
     }
-    std::fs::write(&path, file.bytes)
+    std::fs::write(path, bytes)
 }
 
 /// Steps waiting for one exec: `MODE START END PATH` lines over one block of bytes.

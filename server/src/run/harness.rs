@@ -279,7 +279,7 @@ const UNLIMITED: u32 = 1 << 29;
 
 /// The prologue exec for `source` (the instrumented or plain script text).
 pub fn prologue(source: &str, options: &HarnessOptions, nonce: &Nonce) -> String {
-    let harness = harness_source(options, nonce);
+    let harness = harness_text(options, nonce);
     format!(
         "exec(compile({}, '<heaplens>', 'exec'), {{'G': globals(), 'SRC': [{}]}})\n",
         python_string(&harness),
@@ -301,13 +301,9 @@ pub fn staged_prologue(harness_file: &str, source_file: &str) -> String {
     )
 }
 
-/// The harness's code that [`prologue`] compiles on the board.
+/// The harness's own code, which [`prologue`] compiles on the board (it runs in its own
+/// dictionary; see the module doc).
 pub fn harness_text(options: &HarnessOptions, nonce: &Nonce) -> String {
-    harness_source(options, nonce)
-}
-
-/// The harness's own code (runs in its own dictionary; see the module doc).
-fn harness_source(options: &HarnessOptions, nonce: &Nonce) -> String {
     // One slot more than the script has: "no line yet" (what happens before the first probe).
     let slots = options.slots + 1;
     let outside = options.slots;
@@ -901,7 +897,7 @@ mod tests {
     #[test]
     fn harness_snapshot() {
         let nonce = Nonce::from_hex("0123456789abcdef0123456789abcdef");
-        insta::assert_snapshot!(harness_source(&options(), &nonce));
+        insta::assert_snapshot!(harness_text(&options(), &nonce));
     }
 
     #[test]
@@ -924,7 +920,7 @@ mod tests {
             ],
             ..options()
         };
-        let source = harness_source(&options, &nonce);
+        let source = harness_text(&options, &nonce);
         assert!(source.ends_with("BI.__import__ = imp\n"), "{source}");
         assert!(
             source.contains("    BI.__import__ = HI\n    pr(M, 'A')"),
