@@ -270,16 +270,13 @@ impl Board {
         self.flush(&mut batch)
     }
 
-    /// Puts `text` in a file of the simulated Pico's flash, for code that reads it (and
+    /// Puts `bytes` in a file of the simulated Pico's flash, for code that reads it (and
     /// removes it) at once; returns the file's board path. None on any other board, or on
     /// one not just reset: there the text goes through the raw REPL as usual. Large code
     /// (the harness and the script: kilobytes) is read from a file in microseconds where
     /// the raw REPL's 128-byte windows take a round trip each.
-    pub fn stage(&mut self, name: &str, text: &str) -> Option<String> {
-        let file = BoardFile {
-            path: name,
-            bytes: text.as_bytes(),
-        };
+    pub fn stage(&mut self, name: &str, bytes: &[u8]) -> Option<String> {
+        let file = BoardFile { path: name, bytes };
         let paths = self.local_paths(std::slice::from_ref(&file))?;
         write_local(paths.first()?, file.bytes).ok()?;
         Some(format!("/{}", name.trim_start_matches('/')))

@@ -142,6 +142,8 @@ pub struct Board {
     repl: Option<RawRepl>,
     /// Whether `micropython.mem_total()` exists, once asked (see [`Board::counts_allocations`]).
     counts_allocations: Option<bool>,
+    /// `sys.implementation._mpy`, once identified (see [`Board::loads_mpy`]).
+    mpy_version: Option<u32>,
     /// The board's `sys.path`, once asked (see [`Board::sys_path`]).
     sys_path: Option<Vec<String>>,
     /// The board is as a soft reset leaves it: nothing but HeapLens's own queries ran since
@@ -153,7 +155,7 @@ pub struct Board {
 /// One expression statement: it leaves no name in the board's globals (the user's namespace).
 /// Firmware, block size, `mem_total()` and `sys.path` in one exchange (each costs a round
 /// trip; a run needs them all). Names stay out of the board's globals.
-const IDENTIFY_CODE: &str = "(lambda s,i:print(i.name,'.'.join(str(x) for x in i.version[:3]),getattr(i,'_machine',s.platform),32 if s.maxsize>2**32 else 16,hasattr(__import__('micropython'),'mem_total'),sep='|')or print(__import__('json').dumps(s.path)))(__import__('sys'),__import__('sys').implementation)";
+const IDENTIFY_CODE: &str = "(lambda s,i:print(i.name,'.'.join(str(x) for x in i.version[:3]),getattr(i,'_machine',s.platform),32 if s.maxsize>2**32 else 16,hasattr(__import__('micropython'),'mem_total'),getattr(i,'_mpy',0),sep='|')or print(__import__('json').dumps(s.path)))(__import__('sys'),__import__('sys').implementation)";
 
 impl Board {
     /// Opens the board `spec` names and enters the raw REPL (no soft reset). `sim` says how
@@ -183,6 +185,7 @@ impl Board {
             opts: opts.clone(),
             repl: None,
             counts_allocations: None,
+            mpy_version: None,
             sys_path: None,
             fresh: false,
         };
@@ -215,19 +218,26 @@ impl Board {
         Ok(known)
     }
 
+    /// Whether the board loads .mpy files of `version` (`sys.implementation._mpy & 0x3ff`:
+    /// version and sub-version), as [`Board::identify`] found. False when not yet asked.
+    pub fn loads_mpy(&self, version: u32) -> bool {
+        self.mpy_version.is_some_and(|v| v & 0x3ff == version)
+    }
+
     /// Asks the board for its firmware and block size and records them in `info`.
     pub fn identify(&mut self) -> Result<&BoardInfo, LinkError> {
         let outcome = self.exec_query(IDENTIFY_CODE)?;
         let text = String::from_utf8_lossy(&outcome.stdout);
         let mut lines = text.lines();
         let parts: Vec<&str> = lines.next().unwrap_or("").trim().split('|').collect();
-        if let [name, version, machine, block, mem_total] = parts[..] {
+        if let [name, version, machine, block, mem_total, mpy] = parts[..] {
             // The unix port's machine string ends in its banner's word "version"
             // (`linux [GCC 14.2.1] version`): not part of the machine.
             let machine = machine.strip_suffix(" version").unwrap_or(machine);
             self.info.firmware = Some(format!("{name} {version}; {machine}"));
             self.info.block_bytes = block.parse().ok();
             self.counts_allocations = Some(mem_total == "True");
+            self.mpy_version = mpy.parse().ok().filter(|&v| v != 0);
         }
         // A board without `json` leaves it to `sys_path()` to say what failed.
         if let Some(Ok(path)) = lines.next().map(|l| serde_json::from_str(l.trim())) {
@@ -242,6 +252,7 @@ impl Board {
         self.repl = None;
         // The port may now lead to another board (or firmware).
         self.counts_allocations = None;
+        self.mpy_version = None;
         self.sys_path = None;
         let opened = self.connector.connect(&self.opts).and_then(|transport| {
             self.info.port = transport.name().to_string();

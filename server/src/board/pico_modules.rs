@@ -143,4 +143,4 @@ pub fn write_to(dir: &Path) -> std::io::Result<()> {
 }
 
 #[cfg(all(test, target_os = "linux"))]
-mod tests;
+pub(crate) mod tests;

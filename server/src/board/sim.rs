@@ -1106,9 +1106,23 @@ impl Supervisor {
 
     fn shutdown(&mut self) {
         let spare = self.spare.take().map(|s| s.child);
-        for mut child in self.child.take().into_iter().chain(spare) {
+        let mut children: Vec<ChildProc> = self.child.take().into_iter().chain(spare).collect();
+        for child in &mut children {
             let _ = child.process.kill();
-            let _ = child.process.wait();
+        }
+        // The kernel takes ~1.5 ms to tear a killed interpreter down; nothing here needs to
+        // wait for that. A thread of its own reaps it: a language server reaps every child,
+        // and a one-shot command exits meanwhile (its orphans are reaped by init). The board's
+        // folder is removed right after this; should a dying interpreter still create a file
+        // in it, the next board removes the stale folder (see `folder`).
+        if !children.is_empty() {
+            let _ = std::thread::Builder::new()
+                .name("heaplens-reap".into())
+                .spawn(move || {
+                    for mut child in children {
+                        let _ = child.process.wait();
+                    }
+                });
         }
         {
             let mut status = self.shared.lock();

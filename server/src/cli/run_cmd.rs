@@ -135,7 +135,6 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
         RunEvent::Phase(_) | RunEvent::Snapshot { .. } | RunEvent::Sample(_) => {}
     };
     let report = runner::run_script(&mut board, &script, &options, &mut on_event, &cancel)?;
-    board.close();
     if let Some(file) = &html {
         std::fs::write(
             file,
@@ -155,6 +154,9 @@ pub fn run(script: &Path, board_args: &BoardArgs, flags: Flags) -> anyhow::Resul
     };
     // A reader that went away (`| head`) is not an error of the run.
     super::heap_cmds::print_bytes(text.as_bytes())?;
+    // The report is out before the board is let go (a simulated Pico's teardown takes a
+    // few milliseconds the user need not wait for).
+    board.close();
     // A script that ended with SystemExit(n) exits with n, as on a board's own run.
     if let Some(code) = report.system_exit {
         return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));

