@@ -66,6 +66,25 @@ fn board_identifies_itself_and_runs_code_in_raw_mode() {
     board.close();
 }
 
+/// A just-started simulated Pico is identified from what its boot line printed (no exchange);
+/// the same board asked through the raw REPL once it ran code says the same.
+#[test]
+fn the_identity_printed_at_boot_is_the_one_the_raw_repl_gives() {
+    let mut board = open_sim(LinkOptions::default());
+    let booted = board.info().clone();
+    let booted_path = board.sys_path().expect("sys.path");
+    assert!(booted.firmware.is_some(), "{booted:?}");
+    board
+        .exec("x = 1", &mut |_| {}, &CancelToken::new())
+        .expect("exec");
+    let asked = board.identify().expect("identify").clone();
+    assert_eq!(asked.firmware, booted.firmware);
+    assert_eq!(asked.block_bytes, booted.block_bytes);
+    assert_eq!(board.sys_path().expect("sys.path"), booted_path);
+    assert!(board.counts_allocations().expect("mem_total"));
+    board.close();
+}
+
 #[test]
 fn a_script_larger_than_many_windows_runs_with_and_without_raw_paste() {
     let script = big_script();
@@ -335,7 +354,10 @@ fn dropping_the_simulator_leaves_no_interpreter_behind() {
         alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert!(!alive, "interpreter {pid} still there 5 s after the board was dropped");
+    assert!(
+        !alive,
+        "interpreter {pid} still there 5 s after the board was dropped"
+    );
 }
 
 #[test]

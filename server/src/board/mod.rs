@@ -226,8 +226,18 @@ impl Board {
 
     /// Asks the board for its firmware and block size and records them in `info`.
     pub fn identify(&mut self) -> Result<&BoardInfo, LinkError> {
-        let outcome = self.exec_query(IDENTIFY_CODE)?;
-        let text = String::from_utf8_lossy(&outcome.stdout);
+        // A just-started simulated Pico printed the same query's answer while it booted.
+        let booted = if self.fresh {
+            self.connector
+                .simulator()
+                .and_then(SimHandle::boot_identity)
+        } else {
+            None
+        };
+        let text = match booted {
+            Some(text) => text,
+            None => String::from_utf8_lossy(&self.exec_query(IDENTIFY_CODE)?.stdout).into_owned(),
+        };
         let mut lines = text.lines();
         let parts: Vec<&str> = lines.next().unwrap_or("").trim().split('|').collect();
         if let [name, version, machine, block, mem_total, mpy] = parts[..] {

@@ -88,7 +88,9 @@ pub struct BootPaths<'a> {
 /// read-only at `/project`, and sets `sys.path` as a Pico's (`''`, `.frozen`, `/lib`, then
 /// `/project` and `/project/lib`). Leaves no new name in `__main__`. The mounts are only the
 /// view a Pico gives; the sandbox is what keeps the script from the rest of the host.
-pub fn boot_line(paths: &BootPaths) -> String {
+/// `then` (statements, `;`-separated) runs last, before the collection: what it leaves is
+/// garbage by then.
+pub fn boot_line(paths: &BootPaths, then: &str) -> String {
     let os = "__import__('os')";
     let mut line = format!("__import__('sys').path[:]=[{}];", python_str(paths.modules));
     line.push_str(BOOT_LINE);
@@ -108,7 +110,7 @@ pub fn boot_line(paths: &BootPaths) -> String {
     }
     let _ = write!(
         line,
-        ";{os}.chdir('/');__import__('sys').path[:]=[{path}];__import__('gc').collect()\r"
+        ";{os}.chdir('/');__import__('sys').path[:]=[{path}];{then};__import__('gc').collect()\r"
     );
     line
 }

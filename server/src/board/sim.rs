@@ -64,6 +64,10 @@ use sandbox::Sandbox;
 
 const RAW_BANNER_WITH_PROMPT: &[u8] = b"raw REPL; CTRL-B to exit\r\n>";
 const SOFT_REBOOT: &[u8] = b"MPY: soft reboot\r\n";
+/// Brackets what the boot line prints of the identify query (an RS byte: never in what the
+/// query prints, and not in the boot line's own echo, which spells it `\x1e`; the boot line
+/// prints it with `print('\x1eHLID')`).
+const IDENTITY_MARK: &str = "\x1eHLID";
 /// A Pico's USB CDC waits this long for a host that does not read, then drops output.
 const HOST_STALL_LIMIT: Duration = Duration::from_millis(500);
 /// Stop reading from one side while this much is waiting for the other.
@@ -91,6 +95,9 @@ struct Status {
     child_pid: Option<i32>,
     failed: Option<String>,
     stop: bool,
+    /// What the current interpreter's boot line printed of `IDENTIFY_CODE` (see
+    /// [`SimHandle::boot_identity`]).
+    boot_identity: Option<String>,
 }
 
 struct Shared {
@@ -136,11 +143,19 @@ impl SimHandle {
         allowed.read.push(folder.modules().to_path_buf());
         allowed.read.extend(project_root.clone());
         let sandbox = Sandbox::build(&allowed).map_err(|e| sim_err("building the sandbox", e))?;
-        let boot_line = pico_modules::boot_line(&BootPaths {
-            modules: folder.modules(),
-            flash: folder.flash(),
-            project: project_root.as_deref(),
-        });
+        let boot_line = pico_modules::boot_line(
+            &BootPaths {
+                modules: folder.modules(),
+                flash: folder.flash(),
+                project: project_root.as_deref(),
+            },
+            // The marker as Python spells it: the echo of the typed line never holds the RS
+            // byte itself.
+            &format!(
+                "print('\\x1eHLID');{};print('\\x1eHLID')",
+                super::IDENTIFY_CODE
+            ),
+        );
         let flash = folder.flash().to_path_buf();
         let sandbox_status = sandbox.status().clone();
         let shared = Arc::new(Shared {
@@ -284,6 +299,13 @@ impl SimHandle {
         self.shared.lock().failed.clone()
     }
 
+    /// What the current interpreter printed of the board's identify query while it booted
+    /// (the same text the query prints through the raw REPL), so that a just-started board
+    /// is identified without an exchange. None while it boots, or if it printed none.
+    pub fn boot_identity(&self) -> Option<String> {
+        self.shared.lock().boot_identity.clone()
+    }
+
     /// The board's flash folder on the host: what the script sees as `/` (its working
     /// folder; `lib/` in it is `/lib` on `sys.path`). Private to this board (mode 0700 parent,
     /// unpredictable name) and removed when the board is dropped. Files put here are on the
@@ -333,8 +355,10 @@ fn open_pty() -> std::io::Result<(File, File, PathBuf)> {
 /// The pty host tools open. The supervisor keeps the slave open itself ("keeper") so that
 /// host tools may close and reopen it without the master seeing a hang-up.
 struct HostPty {
-    master: File,
+    // Declared (so dropped) before the master: a master closed while a slave is still open
+    // hangs that slave up, which costs ~1.5 ms; closed last, it costs nothing.
     _keeper: File,
+    master: File,
     path: PathBuf,
 }
 
@@ -408,6 +432,8 @@ struct Spare {
     banner: Vec<u8>,
     warmed: bool,
     ready: bool,
+    /// What its boot line printed of the identify query (once ready).
+    identity: Option<String>,
 }
 
 struct Supervisor {
@@ -523,7 +549,11 @@ impl Supervisor {
         self.input = HostInput::default();
         // A spare still starting is further along than a fresh process: take it anyway.
         if let Some(spare) = self.spare.take() {
-            self.shared.lock().child_pid = i32::try_from(spare.child.process.id()).ok();
+            {
+                let mut status = self.shared.lock();
+                status.child_pid = i32::try_from(spare.child.process.id()).ok();
+                status.boot_identity = spare.identity;
+            }
             let (step, seen) = match (spare.ready, spare.warmed) {
                 // It already sits at a fresh `>>> `: continue as if it had just shown it.
                 (true, _) => (StartStep::WarmUp, b">>> ".to_vec()),
@@ -543,7 +573,11 @@ impl Supervisor {
             return Ok(());
         }
         let child = self.spawn_process()?;
-        self.shared.lock().child_pid = i32::try_from(child.process.id()).ok();
+        {
+            let mut status = self.shared.lock();
+            status.child_pid = i32::try_from(child.process.id()).ok();
+            status.boot_identity = None;
+        }
         self.child = Some(child);
         self.phase = Phase::Starting {
             announce,
@@ -577,6 +611,7 @@ impl Supervisor {
                     banner: Vec::new(),
                     warmed: false,
                     ready: false,
+                    identity: None,
                 })
             }
             Err(_) => self.spare_failures += 1,
@@ -607,6 +642,7 @@ impl Supervisor {
                         return;
                     }
                     spare.ready = true;
+                    spare.identity = boot_identity(&spare.seen[..i]);
                     spare.seen.clear();
                 } else {
                     spare.banner = spare.seen.drain(..i + 4).collect();
@@ -977,12 +1013,18 @@ impl Supervisor {
                             format!("the simulated Pico could not boot (its Pico modules failed): {text}")
                         });
                     }
-                    (StartStep::WarmUp, Some(_)) if *target == Mode::Raw => {
+                    (StartStep::WarmUp, Some(i)) if *target == Mode::Raw => {
+                        if let Some(identity) = boot_identity(&seen[..i]) {
+                            self.shared.lock().boot_identity = Some(identity);
+                        }
                         seen.clear();
                         *step = StartStep::Raw;
                         self.write_child_now(b"\x01");
                     }
-                    (StartStep::WarmUp, Some(_)) => {
+                    (StartStep::WarmUp, Some(i)) => {
+                        if let Some(identity) = boot_identity(&seen[..i]) {
+                            self.shared.lock().boot_identity = Some(identity);
+                        }
                         if *announce {
                             self.to_host.extend_from_slice(SOFT_REBOOT);
                             self.to_host.extend_from_slice(banner);
@@ -1150,6 +1192,15 @@ fn interpreter_catches_sigint(pid: u32) -> bool {
         .find_map(|line| line.strip_prefix("SigCgt:"))
         .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
         .is_some_and(|mask| mask & (1 << (libc::SIGINT - 1)) != 0)
+}
+
+/// What the boot line printed between its two [`IDENTITY_MARK`]s.
+fn boot_identity(output: &[u8]) -> Option<String> {
+    let mark = IDENTITY_MARK.as_bytes();
+    let start = find(output, mark)? + mark.len();
+    let len = find(&output[start..], mark)?;
+    let text = String::from_utf8_lossy(&output[start..start + len]);
+    Some(text.trim_start_matches(['\r', '\n']).to_string())
 }
 
 /// The traceback the boot line printed, if it raised.

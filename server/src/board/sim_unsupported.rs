@@ -46,6 +46,11 @@ impl SimHandle {
         match *self {}
     }
 
+    /// What the interpreter printed of the identify query while it booted.
+    pub fn boot_identity(&self) -> Option<String> {
+        match *self {}
+    }
+
     /// The board's flash folder on the host.
     pub fn flash_dir(&self) -> &Path {
         match *self {}
