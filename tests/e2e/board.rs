@@ -360,6 +360,42 @@ fn dropping_the_simulator_leaves_no_interpreter_behind() {
     );
 }
 
+/// The Pico modules' Timer thread starts with the first Timer: until then the interpreter has
+/// a single thread, so a collection stops nothing (with a second thread, every collection
+/// signals it and waits: over 1 ms when the host's cores are busy).
+#[test]
+fn the_timer_thread_starts_with_the_first_timer() {
+    let threads = |pid: i32| -> usize {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("Threads:")
+    };
+    let mut board = open_sim(LinkOptions::default());
+    let pid = board.simulator_child_pid().expect("pid");
+    let before = threads(pid);
+    board
+        .exec(
+            "import machine, gc\ngc.collect()",
+            &mut |_| {},
+            &CancelToken::new(),
+        )
+        .expect("exec");
+    assert_eq!(threads(pid), before, "importing machine started a thread");
+    let outcome = board
+        .exec(
+            "t = machine.Timer(period=5, callback=lambda t: None)",
+            &mut |_| {},
+            &CancelToken::new(),
+        )
+        .expect("exec");
+    assert_eq!(outcome.traceback, None);
+    assert_eq!(threads(pid), before + 1);
+    board.close();
+}
+
 #[test]
 fn non_utf8_output_passes_through_byte_for_byte() {
     let mut board = open_sim(LinkOptions::default());

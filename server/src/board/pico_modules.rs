@@ -67,8 +67,8 @@ pub const MODULE_NAMES: [&str; 5] = ["time", "machine", "rp2", "neopixel", "netw
 /// Statements that import every module (found on `sys.path`), then collect what loading
 /// them left behind. Expressions only, so that `__main__`'s globals stay as a fresh board's
 /// (a name bound and deleted would leave the dict grown, and the script's first names would
-/// then cost nothing). `machine` imports `time`; importing `machine` starts the Timer
-/// thread, which stays blocked until a Timer is armed.
+/// then cost nothing). `machine` imports `time`; the Timer thread starts with the first
+/// Timer a script arms (`machine._start`), so a board without one has a single thread.
 pub const BOOT_LINE: &str = "[__import__(m) for m in ('machine','rp2','neopixel','network')].clear();__import__('gc').collect()";
 
 /// Host folders the boot line names.

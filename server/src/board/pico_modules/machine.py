@@ -422,7 +422,7 @@ def _take(b, buf, n, end):
 # deadline: each pass of the thread subtracts the time since its last one (_tlast[0]);
 # _ticks_us() is a small int where time_ns() would allocate. _tflag bits: 1 armed, 2 callback
 # scheduled and not yet run, 4 hard. _tstate: [0] thread blocked on _wake, [1] IRQs disabled,
-# [2] slots in use (a high-water mark).
+# [2] slots in use (a high-water mark), [3] thread started.
 _NTIMER = const(16)
 _QUEUE = const(4)
 _tobj = [None] * _NTIMER
@@ -431,7 +431,7 @@ _tleft = [0] * _NTIMER
 _tper = [0] * _NTIMER
 _tlast = [0]
 _tflag = bytearray(_NTIMER)
-_tstate = bytearray(3)
+_tstate = bytearray(4)
 _lock = _thread.allocate_lock()
 _wake = _thread.allocate_lock()
 _wake.acquire()
@@ -517,11 +517,16 @@ def _ticker():
             pass
 
 
-_thread.start_new_thread(_ticker, ())
-# Boot waits until the thread is parked on _wake: its start-up allocates on the heap, and
-# without a GIL it would do so while a capture or the first probe reads the heap.
-while not _tstate[0]:
-    _usleep(50)
+def _start():
+    # The thread starts with the first Timer: while a second thread exists, every collection
+    # must stop it and wait (~0.1 ms, over 1 ms on a busy host), which a Pico's collections
+    # never do. Its start-up allocates on the heap, and without a GIL it would do so while a
+    # probe reads the heap: wait until it is parked on _wake, so that all of it happens here.
+    if not _tstate[3]:
+        _tstate[3] = 1
+        _thread.start_new_thread(_ticker, ())
+        while not _tstate[0]:
+            _usleep(50)
 
 
 class Timer:
@@ -536,6 +541,7 @@ class Timer:
             self.init(mode=mode, callback=callback, period=period, tick_hz=tick_hz, freq=freq, hard=hard)
 
     def init(self, mode=1, callback=None, period=-1, tick_hz=1000, freq=None, hard=False):
+        _start()
         if freq is not None:
             us = 1000000 // freq if isinstance(freq, int) else int(1e6 / freq)
         else:
