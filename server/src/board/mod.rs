@@ -153,8 +153,9 @@ pub struct Board {
 
 /// Code that prints `name|version|machine|block bytes` on one line.
 /// One expression statement: it leaves no name in the board's globals (the user's namespace).
-/// Firmware, block size, `mem_total()` and `sys.path` in one exchange (each costs a round
-/// trip; a run needs them all). Names stay out of the board's globals.
+/// Firmware, block size, `mem_total()`, the `.mpy` version and `sys.path` in one exchange
+/// (each costs a round trip; a run needs them all). Names stay out of the board's globals. A
+/// simulated Pico also runs it at the end of its boot (see `SimHandle::boot_identity`).
 const IDENTIFY_CODE: &str = "(lambda s,i:print(i.name,'.'.join(str(x) for x in i.version[:3]),getattr(i,'_machine',s.platform),32 if s.maxsize>2**32 else 16,hasattr(__import__('micropython'),'mem_total'),getattr(i,'_mpy',0),sep='|')or print(__import__('json').dumps(s.path)))(__import__('sys'),__import__('sys').implementation)";
 
 impl Board {
