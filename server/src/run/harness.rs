@@ -1079,37 +1079,21 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn compiled_harnesses_are_fresh() {
-        let Some(mpy_cross) = crate::board::pico_modules::tests::find_mpy_cross() else {
-            eprintln!("skipped: no mpy-cross (bash scripts/setup.sh installs it)");
+        let Some(mpy_cross) = crate::board::pico_modules::tests::mpy_cross() else {
             return;
         };
-        let version = std::process::Command::new(&mpy_cross)
-            .arg("--version")
-            .output()
-            .expect("running mpy-cross");
-        let version = String::from_utf8_lossy(&version.stdout);
-        assert!(
-            version.contains(crate::board::pico_modules::MPY_CROSS_VERSION),
-            "{mpy_cross:?} is {version}"
-        );
         let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/run/harness_mpy");
         let out = tempfile::tempdir().expect("creating a temporary directory");
         let mut stale = Vec::new();
         for shape in HarnessShape::all() {
             let name = format!("shape-{}", shape.index());
             let source = out.path().join(format!("{name}.py"));
-            let target = out.path().join(format!("{name}.mpy"));
             std::fs::write(&source, harness_text(shape)).expect("writing the harness");
-            let status = std::process::Command::new(&mpy_cross)
-                .arg("-s")
-                .arg(HANDOVER)
-                .arg("-o")
-                .arg(&target)
-                .arg(&source)
-                .status()
-                .expect("running mpy-cross");
-            assert!(status.success(), "mpy-cross {name}");
-            let fresh = std::fs::read(&target).expect("reading mpy-cross output");
+            let fresh = crate::board::pico_modules::tests::mpy_cross_output(
+                &mpy_cross,
+                &source,
+                &["-s", HANDOVER],
+            );
             if fresh != compiled_harness(shape) {
                 if std::env::var_os("UPDATE_GENERATED").is_some() {
                     std::fs::create_dir_all(&here).expect("creating harness_mpy");

