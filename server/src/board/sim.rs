@@ -989,6 +989,11 @@ impl Supervisor {
             } => {
                 seen.extend_from_slice(data);
                 let prompt = find(seen, b">>> ");
+                if let (StartStep::WarmUp, Some(i)) = (*step, prompt) {
+                    if let Some(identity) = boot_identity(&seen[..i]) {
+                        self.shared.lock().boot_identity = Some(identity);
+                    }
+                }
                 match (*step, prompt) {
                     (StartStep::Banner, Some(i)) => {
                         *banner = seen.drain(..i + 4).collect();
@@ -1013,18 +1018,12 @@ impl Supervisor {
                             format!("the simulated Pico could not boot (its Pico modules failed): {text}")
                         });
                     }
-                    (StartStep::WarmUp, Some(i)) if *target == Mode::Raw => {
-                        if let Some(identity) = boot_identity(&seen[..i]) {
-                            self.shared.lock().boot_identity = Some(identity);
-                        }
+                    (StartStep::WarmUp, Some(_)) if *target == Mode::Raw => {
                         seen.clear();
                         *step = StartStep::Raw;
                         self.write_child_now(b"\x01");
                     }
-                    (StartStep::WarmUp, Some(i)) => {
-                        if let Some(identity) = boot_identity(&seen[..i]) {
-                            self.shared.lock().boot_identity = Some(identity);
-                        }
+                    (StartStep::WarmUp, Some(_)) => {
                         if *announce {
                             self.to_host.extend_from_slice(SOFT_REBOOT);
                             self.to_host.extend_from_slice(banner);
