@@ -301,13 +301,22 @@ pub fn prologue(source: &str, options: &HarnessOptions, nonce: &Nonce) -> String
 }
 
 /// Where a staged prologue finds the harness's code on the board (see [`staged_prologue`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StagedHarness<'a> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StagedHarness {
     /// [`compiled_harness`]'s bytes in the file `file`, imported as module `module`
     /// (`file` is `/<module>.mpy`).
-    Compiled { module: &'a str, file: &'a str },
+    Compiled { module: String, file: String },
     /// [`harness_text`] in the file `file`, compiled on the board.
-    Text { file: &'a str },
+    Text { file: String },
+}
+
+impl StagedHarness {
+    /// The board path of the file that holds it.
+    pub fn file(&self) -> &str {
+        match self {
+            StagedHarness::Compiled { file, .. } | StagedHarness::Text { file } => file,
+        }
+    }
 }
 
 /// The same prologue, its texts read from files the board already holds (`harness`, and
@@ -315,7 +324,7 @@ pub enum StagedHarness<'a> {
 /// anything of the script's runs, and an imported harness module leaves `sys.modules`
 /// again. What runs is what [`prologue`] runs.
 pub fn staged_prologue(
-    harness: StagedHarness<'_>,
+    harness: &StagedHarness,
     source_file: &str,
     options: &HarnessOptions,
     nonce: &Nonce,
@@ -507,7 +516,6 @@ W = [0]
     if shape.timeline {
         s.push_str(&sampler_source());
     }
-    let options = shape;
     s.push_str(
         "def close(k):
     c = C[0]
@@ -537,7 +545,7 @@ W = [0]
     // The sampler's clock is read only where the heap moved (a probe whose line did not
     // allocate pays nothing): every SAMPLE_CHECK_EVERY measured intervals, and at the
     // estimated intervals' periodic real reading below.
-    let sample_now = options.timeline;
+    let sample_now = shape.timeline;
     if sample_now {
         let _ = write!(
             s,
@@ -548,7 +556,7 @@ W = [0]
 "
         );
     }
-    if options.trace_allocations {
+    if shape.trace_allocations {
         let _ = write!(
             s,
             "        if d > 0 and TB[0] > 0 and (TC[c] < {TRACE_PER_LINE} or d >= x[c]):
@@ -605,7 +613,7 @@ W = [0]
     // With mem_total(), the common case of a loop that allocates on every pass (the line
     // past its budget, the next one too, no peak reading due) is `close`'s estimate branch,
     // written out here: a call fewer per probe. Anything else goes to `close`.
-    let detector = if options.counts_allocations {
+    let detector = if shape.counts_allocations {
         "    t = q()
     if t != B[0]:
         c = C[0]
@@ -654,14 +662,14 @@ W = [0]
     // compiled by the prologue, after R() is defined: its code is part of the heap the script
     // starts with, as in a plain run, and its source text is freed before the probes'
     // counters are allocated, so they fill the hole instead of leaving one.
-    let restore = if !options.modules {
+    let restore = if !shape.modules {
         ""
     } else {
         "    BI.__import__ = HI\n"
     };
     // The timeline starts with the script (a sample at 0 ms, the sleep hook set) and ends
     // with a last sample once the script is over, before the after snapshot.
-    let (start, unhook, last) = if options.timeline {
+    let (start, unhook, last) = if shape.timeline {
         (
             "    TS[0] = tk()\n    TS[1] = 0\n    if HK:\n        HK[0] = Y\n    Y()\n",
             "    if HK:\n        HK[0] = None\n",
@@ -783,7 +791,7 @@ collect()
         .replace("{START}", start)
         .replace(
             "{TRACE_START}",
-            if options.trace_allocations {
+            if shape.trace_allocations {
                 "    TQ[0] = V[0]\n"
             } else {
                 ""
@@ -804,7 +812,7 @@ e = [0] * N
 L = [PRM[2]] * N
 ",
     );
-    if options.trace_allocations {
+    if shape.trace_allocations {
         s.push_str("TC = [0] * N\n");
     }
     s.push_str(
@@ -820,7 +828,7 @@ setattr(BI, PRM[4] + 'H', H)
 setattr(BI, PRM[4] + 'R', R)
 ",
     );
-    if options.modules {
+    if shape.modules {
         s.push_str("BI.__import__ = imp\n");
     }
     // The hand-over is not held while the script runs.
@@ -1017,14 +1025,14 @@ mod tests {
         assert!(!prologue.contains('\x04'));
         for harness in [
             StagedHarness::Compiled {
-                module: "_hcdef",
-                file: "/_hcdef.mpy",
+                module: "_hcdef".into(),
+                file: "/_hcdef.mpy".into(),
             },
             StagedHarness::Text {
-                file: "/.heaplens-h",
+                file: "/.heaplens-h".into(),
             },
         ] {
-            let staged = staged_prologue(harness, "/.heaplens-s", &options(), &nonce);
+            let staged = staged_prologue(&harness, "/.heaplens-s", &options(), &nonce);
             assert_eq!(staged.lines().count(), 1);
             assert!(!staged.contains('\x04'));
         }

@@ -346,23 +346,26 @@ const STAGED_HARNESS: &str = ".heaplens-h";
 const STAGED_SOURCE: &str = ".heaplens-s";
 
 /// Puts the harness in a just-started simulated Pico's flash (see `Board::stage`): compiled
-/// (`/<probe names>.mpy`, true) when the board loads the .mpy version it was compiled for,
-/// else its text. None on any other board: there the prologue carries the text.
+/// (`/<probe names>.mpy`) when the board loads the .mpy version it was compiled for, else its
+/// text. None on any other board: there the prologue carries the text.
 fn stage_harness(
     board: &mut Board,
     options: &HarnessOptions,
     nonce: &Nonce,
-) -> Option<(String, bool)> {
+) -> Option<StagedHarness> {
     let shape = HarnessShape::of(options);
     if board.loads_mpy(harness::COMPILED_MPY_VERSION) {
         let name = format!("{}.mpy", nonce.names);
         if let Some(file) = board.stage(&name, harness::compiled_harness(shape)) {
-            return Some((file, true));
+            return Some(StagedHarness::Compiled {
+                module: nonce.names.clone(),
+                file,
+            });
         }
     }
     board
         .stage(STAGED_HARNESS, harness::harness_text(shape).as_bytes())
-        .map(|file| (file, false))
+        .map(|file| StagedHarness::Text { file })
 }
 
 /// Why the instrumented script gave way to the plain one.
@@ -571,30 +574,21 @@ fn run_once(
         stage_harness(board, &harness_options, nonce),
         board.stage(STAGED_SOURCE, code.as_bytes()),
     ) {
-        (Some(harness_file), Some(source_file)) => {
-            let staged = match &harness_file {
-                (file, true) => StagedHarness::Compiled {
-                    module: &nonce.names,
-                    file,
-                },
-                (file, false) => StagedHarness::Text { file },
-            };
+        (Some(staged), Some(source_file)) => {
             let outcome = board.exec_capture(&harness::staged_prologue(
-                staged,
+                &staged,
                 &source_file,
                 &harness_options,
                 nonce,
             ));
-            board.unstage(&harness_file.0);
+            board.unstage(staged.file());
             board.unstage(&source_file);
             outcome?
         }
-        (harness_file, source_file) => {
-            for staged in [harness_file.map(|(f, _)| f), source_file]
-                .into_iter()
-                .flatten()
-            {
-                board.unstage(&staged);
+        (staged, source_file) => {
+            let harness_file = staged.map(|h| h.file().to_string());
+            for file in [harness_file, source_file].into_iter().flatten() {
+                board.unstage(&file);
             }
             board.exec_capture(&harness::prologue(code, &harness_options, nonce))?
         }
